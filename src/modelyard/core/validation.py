@@ -1,0 +1,80 @@
+"""Validation of names and values shared by every store and edge."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from modelyard.core.errors import InvalidArgument
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9_\-. /:]+$")
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_NAME_LENGTH = 256
+
+
+def validate_key(key: object, kind: str = "key") -> str:
+    """Keys of params, metrics and tags: letters, digits, ``_ - . / : space``; no ``..`` path escapes."""
+    if not isinstance(key, str) or not key:
+        raise InvalidArgument(f"invalid {kind} name {key!r}: must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidArgument(f"invalid {kind} name {key[:40]!r}...: longer than {MAX_KEY_LENGTH} characters")
+    if not _KEY_RE.match(key):
+        raise InvalidArgument(
+            f"invalid {kind} name {key!r}: only letters, digits and _ - . / : space are allowed"
+        )
+    if key.startswith("/") or ".." in key.split("/"):
+        raise InvalidArgument(f"invalid {kind} name {key!r}: must not start with '/' or contain '..'")
+    return key
+
+
+def validate_name(name: object, kind: str = "name") -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgument(f"invalid {kind} {name!r}: must be a non-empty string")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgument(f"invalid {kind} {name[:40]!r}...: longer than {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def param_value_to_str(value: object) -> str:
+    """Params are stored as strings, the way they were given (``0.1`` -> ``"0.1"``)."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_PARAM_VALUE_LENGTH:
+        raise InvalidArgument(f"param value longer than {MAX_PARAM_VALUE_LENGTH} characters")
+    return text
+
+
+def tag_value_to_str(value: object) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TAG_VALUE_LENGTH:
+        raise InvalidArgument(f"tag value longer than {MAX_TAG_VALUE_LENGTH} characters")
+    return text
+
+
+def metric_value(value: object, key: str) -> float:
+    """Metric values are floats; NaN and +-inf are kept as they are."""
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        result = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"metric {key!r} value {value!r} is not a number")
+    if math.isnan(result):
+        return math.nan
+    return result
+
+
+def metric_step(step: object, key: str) -> int:
+    if isinstance(step, bool) or not isinstance(step, int):
+        try:
+            if isinstance(step, float) and step.is_integer():
+                return int(step)
+            if hasattr(step, "__index__"):
+                return int(step.__index__())  # numpy ints
+        except (TypeError, ValueError):
+            pass
+        raise InvalidArgument(f"metric {key!r} step {step!r} is not an integer")
+    if step < -(2**63) or step >= 2**63:
+        raise InvalidArgument(f"metric {key!r} step {step} is out of the 64-bit range")
+    return step

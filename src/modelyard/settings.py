@@ -1,0 +1,70 @@
+"""Settings: the only module that reads environment variables.
+
+MODELYARD_HOME          where the embedded default keeps its files (default ./.modelyard)
+MODELYARD_STORE_URI     metadata store: a path, sqlite:///..., postgresql://..., http(s)://...
+MODELYARD_ARTIFACT_URI  artifact store: a local path or file://..., s3://bucket/prefix
+MODELYARD_PROJECT       default project name for new runs (default "Default")
+MODELYARD_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY  S3-compatible storage
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PROJECT = "Default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    store_uri: str
+    artifact_uri: str
+    project: str = DEFAULT_PROJECT
+    s3_endpoint_url: str | None = None
+    s3_key: str | None = None
+    s3_secret: str | None = None
+    s3_region: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def s3_storage_options(self) -> dict[str, object]:
+        """fsspec storage options for s3:// artifact URIs."""
+        options: dict[str, object] = {}
+        if self.s3_endpoint_url:
+            options["client_kwargs"] = {"endpoint_url": self.s3_endpoint_url}
+            if self.s3_region:
+                options["client_kwargs"]["region_name"] = self.s3_region  # type: ignore[index]
+        if self.s3_key:
+            options["key"] = self.s3_key
+        if self.s3_secret:
+            options["secret"] = self.s3_secret
+        return options
+
+
+def normalize_store_uri(uri: str) -> str:
+    """A bare path means a SQLite file; URIs pass through."""
+    if "://" in uri:
+        return uri
+    path = Path(uri).expanduser().resolve()
+    if path.suffix not in (".db", ".sqlite", ".sqlite3"):
+        path = path / "modelyard.db"
+    return f"sqlite:///{path}"
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    environ = dict(os.environ) if env is None else env
+    home = Path(environ.get("MODELYARD_HOME") or ".modelyard").expanduser().resolve()
+    store_uri = environ.get("MODELYARD_STORE_URI") or f"sqlite:///{home / 'modelyard.db'}"
+    artifact_uri = environ.get("MODELYARD_ARTIFACT_URI") or str(home / "artifacts")
+    return Settings(
+        home=home,
+        store_uri=normalize_store_uri(store_uri),
+        artifact_uri=artifact_uri,
+        project=environ.get("MODELYARD_PROJECT") or DEFAULT_PROJECT,
+        s3_endpoint_url=environ.get("MODELYARD_S3_ENDPOINT_URL") or environ.get("AWS_ENDPOINT_URL"),
+        s3_key=environ.get("AWS_ACCESS_KEY_ID"),
+        s3_secret=environ.get("AWS_SECRET_ACCESS_KEY"),
+        s3_region=environ.get("AWS_DEFAULT_REGION"),
+        extra={k: v for k, v in environ.items() if k.startswith("MODELYARD_TEST_")},
+    )

@@ -1,0 +1,177 @@
+"""Metadata store interfaces, one per aggregate.
+
+Every implementation (SQLite, PostgreSQL, the HTTP client) passes the same contract suite in
+``tests/contract``. Writes are idempotent where a client may retry them: runs carry
+client-generated ids, params and tags are upserts (a param may be re-logged with the same value),
+metric points are keyed by (run, key, step, timestamp, value) and a retried batch adds nothing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from modelyard.core.entities import (
+    ArtifactEntry,
+    LifecycleStage,
+    Metric,
+    Project,
+    Run,
+    RunInput,
+    RunStatus,
+)
+
+
+class ProjectStore(ABC):
+    @abstractmethod
+    def create_project(self, name: str, *, project_id: str | None = None, description: str | None = None) -> Project:
+        """Create a project; AlreadyExists if the name is taken."""
+
+    @abstractmethod
+    def get_project(self, project_id: str) -> Project:
+        """NotFound if there is no such id."""
+
+    @abstractmethod
+    def get_project_by_name(self, name: str) -> Project:
+        """NotFound if there is no such name."""
+
+    @abstractmethod
+    def get_or_create_project(self, name: str) -> Project:
+        """The project with this name, created if missing; safe under concurrent callers."""
+
+    @abstractmethod
+    def list_projects(self, *, include_deleted: bool = False) -> list[Project]:
+        """All projects, ordered by name."""
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """What ``search_runs`` asks for. ``filter`` and ``order_by`` use the language in core.filters."""
+
+    project_ids: Sequence[str]
+    filter: str | None = None
+    order_by: Sequence[str] = ()
+    max_results: int = 1000
+    page_token: str | None = None
+    lifecycle: LifecycleStage | None = LifecycleStage.ACTIVE  # None: active and deleted
+    include_metrics: bool = True
+    include_params: bool = True
+    include_tags: bool = True
+
+
+@dataclass
+class RunsResult:
+    runs: list[Run]
+    next_page_token: str | None = None
+    total: int | None = field(default=None)
+
+
+class RunStore(ABC):
+    @abstractmethod
+    def create_run(
+        self,
+        project_id: str,
+        *,
+        run_id: str | None = None,
+        name: str | None = None,
+        start_time: int | None = None,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        status: RunStatus = RunStatus.RUNNING,
+    ) -> Run:
+        """Create a run. With a ``run_id`` that already exists in the same project, return it (idempotent)."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """The run with its params, tags, latest metrics and inputs; NotFound if missing."""
+
+    @abstractmethod
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+        notes: str | None = None,
+    ) -> Run:
+        """Change a run's status, end time, name or notes."""
+
+    @abstractmethod
+    def set_run_lifecycle(self, run_id: str, stage: LifecycleStage) -> None:
+        """Soft-delete (DELETED) or restore (ACTIVE) a run."""
+
+    @abstractmethod
+    def log_params(self, run_id: str, params: dict[str, str]) -> None:
+        """Params are immutable: re-logging the same value is a no-op, a different value is Conflict
+        and nothing of the batch is written."""
+
+    @abstractmethod
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Upsert tags."""
+
+    @abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """NotFound if the tag is missing."""
+
+    @abstractmethod
+    def log_inputs(self, run_id: str, inputs: Sequence[RunInput]) -> None:
+        """Record dataset versions read by the run (idempotent on name+version+context)."""
+
+    @abstractmethod
+    def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        """Record files logged to the run (path -> content address); a path logged again is replaced."""
+
+    @abstractmethod
+    def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactEntry]:
+        """Artifacts of a run, ordered by path, optionally under a directory prefix."""
+
+    @abstractmethod
+    def search_runs(self, query: RunQuery) -> RunsResult:
+        """Runs matching the filter, ordered, paged. Malformed filter: FilterSyntaxError."""
+
+
+class MetricStore(ABC):
+    @abstractmethod
+    def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        """Append points in one transaction and keep the latest value per key up to date.
+        Latest = highest step, then latest timestamp. A retried batch adds no duplicate points."""
+
+    @abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of the metric, ordered by step then timestamp."""
+
+    @abstractmethod
+    def count_metric_points(self, run_id: str | None = None) -> int:
+        """How many points are stored (for one run, or in total)."""
+
+
+class MetadataStore(ProjectStore, RunStore, MetricStore, ABC):
+    """Everything the tracking service needs, plus maintenance."""
+
+    uri: str
+
+    @abstractmethod
+    def check(self) -> list[str]:
+        """Integrity check; returns the problems found (empty list: healthy)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Params, tags and metrics in one call. Implementations may override to use one transaction."""
+        if params:
+            self.log_params(run_id, params)
+        if tags:
+            self.set_tags(run_id, tags)
+        if metrics:
+            self.log_metrics(run_id, metrics)
