@@ -1,4 +1,103 @@
-"""modelyard."""
-from modelyard._version import __version__
+"""modelyard: the whole machine-learning lifecycle in one ``pip install``.
 
-__all__ = ["__version__"]
+The curated public SDK. Everything listed in ``__all__`` is stable API; the subpackages are
+reachable too, but their insides may move.
+
+    import modelyard
+    modelyard.set_project("churn")
+    with modelyard.start_run(name="baseline") as run:
+        modelyard.log_params({"C": 1.0})
+        modelyard.log_metric("accuracy", 0.91)
+"""
+
+from modelyard._sdk import (
+    ActiveRun,
+    TrackingClient,
+    active_run,
+    download_artifacts,
+    end_run,
+    flush,
+    get_metric_history,
+    get_run,
+    get_store_uri,
+    list_artifacts,
+    log_artifact,
+    log_artifacts,
+    log_batch,
+    log_input,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    search_runs,
+    set_artifact_uri,
+    set_notes,
+    set_project,
+    set_store_uri,
+    set_synchronous,
+    set_tag,
+    set_tags,
+    start_run,
+)
+from modelyard._version import __version__
+from modelyard.core.entities import Metric, Project, Run, RunInput, RunStatus
+from modelyard.core.errors import (
+    AlreadyExists,
+    Conflict,
+    FilterSyntaxError,
+    IntegrityError,
+    InvalidArgument,
+    ModelyardError,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+)
+from modelyard._autolog import autolog
+
+__all__ = [
+    "ActiveRun",
+    "AlreadyExists",
+    "Conflict",
+    "FilterSyntaxError",
+    "IntegrityError",
+    "InvalidArgument",
+    "Metric",
+    "ModelyardError",
+    "NotFound",
+    "PermissionDenied",
+    "Project",
+    "Run",
+    "RunInput",
+    "RunStatus",
+    "StoreUnavailable",
+    "TrackingClient",
+    "__version__",
+    "active_run",
+    "autolog",
+    "download_artifacts",
+    "end_run",
+    "flush",
+    "get_metric_history",
+    "get_run",
+    "get_store_uri",
+    "list_artifacts",
+    "log_artifact",
+    "log_artifacts",
+    "log_batch",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_runs",
+    "set_artifact_uri",
+    "set_notes",
+    "set_project",
+    "set_store_uri",
+    "set_synchronous",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]

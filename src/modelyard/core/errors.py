@@ -52,8 +52,7 @@ class FilterSyntaxError(InvalidArgument):
     """A filter or order-by expression that does not parse; ``position`` points at the offending char."""
 
     def __init__(self, message: str, expression: str, position: int) -> None:
-        pointer = f"{expression}\n{' ' * position}^"
-        super().__init__(f"{message} at position {position}: {pointer}")
+        super().__init__(f"{message} at position {position} of filter {expression!r}")
         self.expression = expression
         self.position = position
         self.reason = message

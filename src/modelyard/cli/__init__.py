@@ -1,0 +1,1 @@
+"""The ``modelyard`` command line (Typer + rich)."""

@@ -1,0 +1,70 @@
+"""Output helpers: rich tables for people, ``--json`` for programs, one-line errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from modelyard.core.errors import InvalidArgument, ModelyardError
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr and a non-zero exit: the CLI's only way to report an error."""
+    first_line = " ".join(message.split())
+    err_console.print(f"[bold red]error:[/] {first_line}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors_as_exit() -> Iterator[None]:
+    try:
+        yield
+    except ModelyardError as exc:
+        fail(str(exc), 2 if isinstance(exc, InvalidArgument) else 1)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY,
+                                  default=_json_default).decode() + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def fmt_time(millis: int | None) -> str:
+    if millis is None:
+        return ""
+    return dt.datetime.fromtimestamp(millis / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+          justify: Callable[[str], str] | None = None) -> None:
+    tbl = Table(title=title, header_style="bold cyan", show_lines=False)
+    for col in columns:
+        tbl.add_column(col, justify="right" if justify and justify(col) == "right" else "left", overflow="fold")
+    for row in rows:
+        tbl.add_row(*[fmt_value(v) for v in row])
+    console.print(tbl)

@@ -1,0 +1,226 @@
+"""``modelyard`` — the command line entry point."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import typer
+
+from modelyard._version import __version__
+from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
+
+app = typer.Typer(
+    name="modelyard",
+    help="modelyard: experiment tracking, data, registry, serving and monitoring in one tool.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+projects_app = typer.Typer(help="Projects (experiments).", no_args_is_help=True)
+runs_app = typer.Typer(help="Runs: list, show, compare, delete, restore.", no_args_is_help=True)
+db_app = typer.Typer(help="The metadata store: upgrade the schema, check integrity.", no_args_is_help=True)
+app.add_typer(projects_app, name="projects")
+app.add_typer(runs_app, name="runs")
+app.add_typer(db_app, name="db")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"modelyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """modelyard command line."""
+
+
+def _client(store: str | None) -> Any:
+    from modelyard._sdk import TrackingClient
+
+    with errors_as_exit():
+        return TrackingClient(store)
+
+
+# -- projects ---------------------------------------------------------------------------------
+@projects_app.command("list")
+def projects_list(json: JsonOpt = False, store: StoreOpt = None) -> None:
+    """List projects."""
+    client = _client(store)
+    with errors_as_exit():
+        projects = client.list_projects()
+    if json:
+        print_json([p.model_dump(mode="json") for p in projects])
+        return
+    table("Projects", ["name", "id", "created"], [(p.name, p.id, fmt_time(p.created_at)) for p in projects])
+
+
+# -- runs -------------------------------------------------------------------------------------
+def _run_dict(run: Any) -> dict[str, Any]:
+    data: dict[str, Any] = run.model_dump(mode="json")
+    data["metrics"] = {k: _json_float(m.value) for k, m in run.metrics.items()}
+    return data
+
+
+def _json_float(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
+
+
+@runs_app.command("list")
+def runs_list(
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Project name (default: all).")] = None,
+    filter: Annotated[str | None, typer.Option("--filter", "-f", help="e.g. \"metrics.acc > 0.9 AND params.model = 'rf'\"")] = None,
+    order_by: Annotated[list[str] | None, typer.Option("--order-by", "-o", help="e.g. 'metrics.acc DESC' (repeatable)")] = None,
+    max_results: Annotated[int, typer.Option("--max-results", "-n")] = 100,
+    deleted: Annotated[bool, typer.Option("--deleted", help="List deleted runs instead.")] = False,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """List runs, filtered and ordered like search_runs."""
+    client = _client(store)
+    with errors_as_exit():
+        runs, _ = client.search_runs([project] if project else None, filter=filter, order_by=order_by,
+                                     max_results=max_results, deleted_only=deleted)
+    if json:
+        print_json([_run_dict(r) for r in runs])
+        return
+    metric_keys = sorted({k for r in runs for k in r.metrics})[:6]
+    rows = [
+        (r.id, r.name or "", r.status.value, fmt_time(r.start_time), *[r.metrics[k].value if k in r.metrics else None
+                                                                        for k in metric_keys])
+        for r in runs
+    ]
+    table(f"Runs ({len(runs)})", ["run_id", "name", "status", "started", *metric_keys], rows)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, json: JsonOpt = False, store: StoreOpt = None) -> None:
+    """Show one run: attributes, params, latest metrics, tags, inputs and artifacts."""
+    client = _client(store)
+    with errors_as_exit():
+        run = client.get_run(run_id)
+        artifacts = client.list_artifacts(run_id)
+    if json:
+        data = _run_dict(run)
+        data["artifacts"] = [a.model_dump(mode="json") for a in artifacts]
+        print_json(data)
+        return
+    table(f"Run {run.id}", ["field", "value"], [
+        ("name", run.name), ("status", run.status.value), ("project_id", run.project_id),
+        ("start", fmt_time(run.start_time)), ("end", fmt_time(run.end_time)),
+        ("parent", run.parent_run_id), ("notes", run.notes),
+    ])
+    if run.params:
+        table("Params", ["key", "value"], sorted(run.params.items()))
+    if run.metrics:
+        table("Metrics (latest)", ["key", "value", "step"],
+              [(k, m.value, m.step) for k, m in sorted(run.metrics.items())])
+    if run.tags:
+        table("Tags", ["key", "value"], sorted(run.tags.items()))
+    if run.inputs:
+        table("Inputs", ["name", "version", "context"], [(i.name, i.version, i.context) for i in run.inputs])
+    if artifacts:
+        table("Artifacts", ["path", "size", "digest"], [(a.path, a.size, a.digest[:19]) for a in artifacts])
+
+
+@runs_app.command("compare")
+def runs_compare(run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
+                 json: JsonOpt = False, store: StoreOpt = None) -> None:
+    """Compare runs side by side: params and latest metrics, differences highlighted."""
+    if len(run_ids) < 2:
+        fail("compare needs at least two run ids")
+    client = _client(store)
+    with errors_as_exit():
+        runs = [client.get_run(r) for r in run_ids]
+    if json:
+        print_json([_run_dict(r) for r in runs])
+        return
+    rows: list[tuple[Any, ...]] = []
+    for kind, getter in (("params", lambda r: r.params), ("metrics", lambda r: r.metric_values())):
+        keys = sorted({k for r in runs for k in getter(r)})
+        for key in keys:
+            values = [getter(r).get(key) for r in runs]
+            marker = "*" if len({str(v) for v in values}) > 1 else ""
+            rows.append((f"{marker}{kind}.{key}", *values))
+    table("Comparison (* differs)", ["key", *[(r.name or r.id[:8]) for r in runs]], rows)
+
+
+@runs_app.command("delete")
+def runs_delete(run_ids: list[str], store: StoreOpt = None) -> None:
+    """Soft-delete runs (restore brings them back)."""
+    client = _client(store)
+    with errors_as_exit():
+        for run_id in run_ids:
+            client.get_run(run_id)
+        for run_id in run_ids:
+            client.delete_run(run_id)
+    console.print(f"deleted {len(run_ids)} run(s)")
+
+
+@runs_app.command("restore")
+def runs_restore(run_ids: list[str], store: StoreOpt = None) -> None:
+    """Restore soft-deleted runs."""
+    client = _client(store)
+    with errors_as_exit():
+        for run_id in run_ids:
+            client.get_run(run_id)
+        for run_id in run_ids:
+            client.restore_run(run_id)
+    console.print(f"restored {len(run_ids)} run(s)")
+
+
+# -- db ---------------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade(store: StoreOpt = None) -> None:
+    """Apply pending schema migrations (opening a store does this too, under a lock)."""
+    client = _client(store)
+    with errors_as_exit():
+        upgrade = getattr(client.store, "upgrade", None)
+        if upgrade is None:
+            fail(f"the store at {client.store.uri} has no schema to upgrade")
+        upgrade()
+    console.print(f"schema of {client.store.uri} is up to date")
+
+
+@db_app.command("check")
+def db_check(json: JsonOpt = False, store: StoreOpt = None) -> None:
+    """Verify the integrity of the metadata store; exits 1 if a problem is found."""
+    client = _client(store)
+    with errors_as_exit():
+        problems = client.store.check()
+    if json:
+        print_json({"ok": not problems, "problems": problems})
+    elif not problems:
+        console.print(f"[green]ok[/]: {client.store.uri} passed every check")
+    else:
+        for problem in problems:
+            console.print(f"[red]problem[/]: {problem}")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("quickstart")
+def quickstart(
+    project: Annotated[str, typer.Option(help="Project to track the runs in.")] = "quickstart",
+    store: StoreOpt = None,
+) -> None:
+    """Train a few scikit-learn models on a bundled dataset, track every run, compare them."""
+    from modelyard.cli.quickstart import run_quickstart
+
+    with errors_as_exit():
+        run_quickstart(project=project, store=store)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
