@@ -10,6 +10,7 @@ reachable too, but their insides may move.
         modelyard.log_metric("accuracy", 0.91)
 """
 
+from modelyard._autolog import autolog
 from modelyard._sdk import (
     ActiveRun,
     TrackingClient,
@@ -53,7 +54,6 @@ from modelyard.core.errors import (
     PermissionDenied,
     StoreUnavailable,
 )
-from modelyard._autolog import autolog
 
 __all__ = [
     "ActiveRun",

@@ -75,7 +75,9 @@ class ActiveRun:
     def __enter__(self) -> ActiveRun:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         status = RunStatus.FINISHED if exc_type is None else RunStatus.FAILED
         if exc_type is KeyboardInterrupt:
             status = RunStatus.KILLED
@@ -177,9 +179,7 @@ class _Session:
         client = self.client()
         with self._lock:
             if self._stack and not nested and run_id is None:
-                raise InvalidArgument(
-                    f"run {self._stack[-1].id} is already active: end it first or pass nested=True"
-                )
+                raise InvalidArgument(f"run {self._stack[-1].id} is already active: end it first or pass nested=True")
             parent = self._stack[-1].id if (nested and self._stack) else None
             project_name = project or self.settings().project
             if run_id is not None:
@@ -187,8 +187,14 @@ class _Session:
                     run = client.get_run(run_id)
                     run = client.store.update_run(run_id, status=RunStatus.RUNNING)
                 except NotFound:
-                    run = client.create_run(project_name, name=name, run_id=run_id, parent_run_id=parent,
-                                            tags=tags, log_system_info=log_system_info)
+                    run = client.create_run(
+                        project_name,
+                        name=name,
+                        run_id=run_id,
+                        parent_run_id=parent,
+                        tags=tags,
+                        log_system_info=log_system_info,
+                    )
             else:
                 run = client.create_run(
                     project_name, name=name, parent_run_id=parent, tags=tags, log_system_info=log_system_info
@@ -197,8 +203,13 @@ class _Session:
             self._stack.append(active)
             return active
 
-    def end_run(self, status: RunStatus | str = RunStatus.FINISHED, *, run_id: str | None = None,
-                suppress_flush_errors: bool = False) -> None:
+    def end_run(
+        self,
+        status: RunStatus | str = RunStatus.FINISHED,
+        *,
+        run_id: str | None = None,
+        suppress_flush_errors: bool = False,
+    ) -> None:
         with self._lock:
             if not self._stack:
                 return
@@ -246,6 +257,7 @@ os.register_at_fork(after_in_child=_session.reset)
 
 
 # -- public functions (re-exported by modelyard/__init__.py) --------------------------------
+
 
 def set_store_uri(uri: str | None) -> None:
     """Point the SDK at a metadata store: a path, ``sqlite:///...``, ``postgresql://...``."""
@@ -302,14 +314,16 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
     _session.end_run(status)
 
 
-def log_metric(key: str, value: float, step: int | None = None, *, timestamp: int | None = None,
-               run_id: str | None = None) -> None:
+def log_metric(
+    key: str, value: float, step: int | None = None, *, timestamp: int | None = None, run_id: str | None = None
+) -> None:
     """Log one point. Without ``step`` the key's previous step + 1 is used (0 for the first point)."""
     _session.log_metric(key, value, step, timestamp, run_id)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None, *, timestamp: int | None = None,
-                run_id: str | None = None) -> None:
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, *, timestamp: int | None = None, run_id: str | None = None
+) -> None:
     ts = timestamp if timestamp is not None else time.time_ns() // 1_000_000
     for key, value in metrics.items():
         _session.log_metric(key, value, step, ts, run_id)
@@ -354,8 +368,14 @@ def log_text(text: str, artifact_path: str) -> ArtifactEntry:
     return _session.client().log_bytes(_session.current().id, text.encode(), artifact_path)
 
 
-def log_input(name: str, version: str | None = None, *, digest: str | None = None, source: str | None = None,
-              context: str | None = None) -> None:
+def log_input(
+    name: str,
+    version: str | None = None,
+    *,
+    digest: str | None = None,
+    source: str | None = None,
+    context: str | None = None,
+) -> None:
     """Record a dataset version this run read (issue 4 makes ``datasets.get`` call it for you)."""
     _session.client().log_inputs(
         _session.current().id, [RunInput(name=name, version=version, digest=digest, source=source, context=context)]

@@ -36,8 +36,10 @@ def errors_as_exit() -> Iterator[None]:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY,
-                                  default=_json_default).decode() + "\n")
+    sys.stdout.write(
+        orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=_json_default).decode()
+        + "\n"
+    )
 
 
 def _json_default(value: Any) -> Any:
@@ -51,7 +53,7 @@ def _json_default(value: Any) -> Any:
 def fmt_time(millis: int | None) -> str:
     if millis is None:
         return ""
-    return dt.datetime.fromtimestamp(millis / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.fromtimestamp(millis / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def fmt_value(value: Any) -> str:
@@ -60,8 +62,12 @@ def fmt_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-          justify: Callable[[str], str] | None = None) -> None:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    justify: Callable[[str], str] | None = None,
+) -> None:
     tbl = Table(title=title, header_style="bold cyan", show_lines=False)
     for col in columns:
         tbl.add_column(col, justify="right" if justify and justify(col) == "right" else "left", overflow="fold")

@@ -25,7 +25,9 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
+]
 
 
 def _version_callback(value: bool) -> None:
@@ -36,8 +38,9 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """modelyard command line."""
 
@@ -76,8 +79,12 @@ def _json_float(value: float) -> float | str:
 @runs_app.command("list")
 def runs_list(
     project: Annotated[str | None, typer.Option("--project", "-p", help="Project name (default: all).")] = None,
-    filter: Annotated[str | None, typer.Option("--filter", "-f", help="e.g. \"metrics.acc > 0.9 AND params.model = 'rf'\"")] = None,
-    order_by: Annotated[list[str] | None, typer.Option("--order-by", "-o", help="e.g. 'metrics.acc DESC' (repeatable)")] = None,
+    filter: Annotated[
+        str | None, typer.Option("--filter", "-f", help="e.g. \"metrics.acc > 0.9 AND params.model = 'rf'\"")
+    ] = None,
+    order_by: Annotated[
+        list[str] | None, typer.Option("--order-by", "-o", help="e.g. 'metrics.acc DESC' (repeatable)")
+    ] = None,
     max_results: Annotated[int, typer.Option("--max-results", "-n")] = 100,
     deleted: Annotated[bool, typer.Option("--deleted", help="List deleted runs instead.")] = False,
     json: JsonOpt = False,
@@ -86,15 +93,25 @@ def runs_list(
     """List runs, filtered and ordered like search_runs."""
     client = _client(store)
     with errors_as_exit():
-        runs, _ = client.search_runs([project] if project else None, filter=filter, order_by=order_by,
-                                     max_results=max_results, deleted_only=deleted)
+        runs, _ = client.search_runs(
+            [project] if project else None,
+            filter=filter,
+            order_by=order_by,
+            max_results=max_results,
+            deleted_only=deleted,
+        )
     if json:
         print_json([_run_dict(r) for r in runs])
         return
     metric_keys = sorted({k for r in runs for k in r.metrics})[:6]
     rows = [
-        (r.id, r.name or "", r.status.value, fmt_time(r.start_time), *[r.metrics[k].value if k in r.metrics else None
-                                                                        for k in metric_keys])
+        (
+            r.id,
+            r.name or "",
+            r.status.value,
+            fmt_time(r.start_time),
+            *[r.metrics[k].value if k in r.metrics else None for k in metric_keys],
+        )
         for r in runs
     ]
     table(f"Runs ({len(runs)})", ["run_id", "name", "status", "started", *metric_keys], rows)
@@ -112,16 +129,25 @@ def runs_show(run_id: str, json: JsonOpt = False, store: StoreOpt = None) -> Non
         data["artifacts"] = [a.model_dump(mode="json") for a in artifacts]
         print_json(data)
         return
-    table(f"Run {run.id}", ["field", "value"], [
-        ("name", run.name), ("status", run.status.value), ("project_id", run.project_id),
-        ("start", fmt_time(run.start_time)), ("end", fmt_time(run.end_time)),
-        ("parent", run.parent_run_id), ("notes", run.notes),
-    ])
+    table(
+        f"Run {run.id}",
+        ["field", "value"],
+        [
+            ("name", run.name),
+            ("status", run.status.value),
+            ("project_id", run.project_id),
+            ("start", fmt_time(run.start_time)),
+            ("end", fmt_time(run.end_time)),
+            ("parent", run.parent_run_id),
+            ("notes", run.notes),
+        ],
+    )
     if run.params:
         table("Params", ["key", "value"], sorted(run.params.items()))
     if run.metrics:
-        table("Metrics (latest)", ["key", "value", "step"],
-              [(k, m.value, m.step) for k, m in sorted(run.metrics.items())])
+        table(
+            "Metrics (latest)", ["key", "value", "step"], [(k, m.value, m.step) for k, m in sorted(run.metrics.items())]
+        )
     if run.tags:
         table("Tags", ["key", "value"], sorted(run.tags.items()))
     if run.inputs:
@@ -131,8 +157,11 @@ def runs_show(run_id: str, json: JsonOpt = False, store: StoreOpt = None) -> Non
 
 
 @runs_app.command("compare")
-def runs_compare(run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
-                 json: JsonOpt = False, store: StoreOpt = None) -> None:
+def runs_compare(
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
     """Compare runs side by side: params and latest metrics, differences highlighted."""
     if len(run_ids) < 2:
         fail("compare needs at least two run ids")

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     RUNNING = "RUNNING"
     SCHEDULED = "SCHEDULED"
     FINISHED = "FINISHED"
@@ -25,7 +25,7 @@ class RunStatus(str, enum.Enum):
         return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
 
 
-class LifecycleStage(str, enum.Enum):
+class LifecycleStage(enum.StrEnum):
     ACTIVE = "active"
     DELETED = "deleted"
 

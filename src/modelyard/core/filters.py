@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 IdentKind = Literal["metrics", "params", "tags", "attributes"]
 ATTRIBUTES = (
@@ -41,7 +41,7 @@ ATTRIBUTES = (
 ATTRIBUTE_ALIASES = {"id": "run_id", "run_name": "name"}
 COMPARISON_OPS = ("=", "!=", "<", "<=", ">", ">=", "LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE", "IN", "NOT IN",
                   "IS NULL", "IS NOT NULL")
-Value = Union[str, float, int, None, tuple[Union[str, float, int], ...]]
+Value = str | float | int | None | tuple[str | float | int, ...]
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Not:
     item: Expr
 
 
-Expr = Union[Comparison, And, Or, Not]
+Expr = Comparison | And | Or | Not
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,9 @@ class TrackingService:
         self.store.log_inputs(run_id, list(inputs))
 
     # -- artifacts --------------------------------------------------------------------------
-    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> ArtifactEntry:
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactEntry:
         from modelyard.artifacts.paths import safe_relpath
 
         path = Path(local_path)
@@ -338,12 +340,12 @@ def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
     frame["end_time"] = pd.to_datetime(frame["end_time"], unit="ms", utc=True)
     ordered = sorted(extra, key=lambda c: ({"params.": 0, "metrics.": 1, "tags.": 2}[c[: c.index(".") + 1]], c))
     if ordered:
-        data = {}
-        for col in ordered:
-            values = extra[col]
-            if col.startswith("metrics."):
-                data[col] = pd.array([float("nan") if v is None else v for v in values], dtype="float64")
+        data: dict[str, Any] = {}
+        for name in ordered:
+            column = extra[name]
+            if name.startswith("metrics."):
+                data[name] = pd.array([float("nan") if v is None else v for v in column], dtype="float64")
             else:
-                data[col] = pd.array(values, dtype="object")
+                data[name] = pd.array(column, dtype="object")
         frame = pd.concat([frame, pd.DataFrame(data)], axis=1)
     return frame
