@@ -1,0 +1,103 @@
+"""Validation of every name that becomes part of a storage path.
+
+Two kinds of untrusted strings end up in file paths and object keys of the artifact store:
+
+* artifact names (a file's path inside a stored directory, a manifest entry), which callers and
+  manifests supply and which ``get_directory`` joins to a destination directory;
+* blob digests (``"sha256:<hex>"``), which become the blob's key under ``blobs/``.
+
+Both are checked here, in one place, so that no name can ever address something outside the
+root it is joined to: not through ``..``, an absolute path, a Windows drive or UNC prefix, a
+backslash that Windows would treat as a separator, nor a NUL byte that C APIs would truncate at.
+Rejection is always an ``InvalidArgument`` with a one-line message, never a silent fix-up that
+could make two different names collide.
+"""
+
+from __future__ import annotations
+
+import re
+
+from modelyard.core.errors import InvalidArgument
+
+__all__ = ["HASH_HEX_LENGTHS", "parse_digest", "safe_relpath"]
+
+#: Hash algorithms a digest may name, with the length of their hex digest. Readers accept any of
+#: them (a store written with one keeps working if the default changes); see cas.py for the choice.
+HASH_HEX_LENGTHS: dict[str, int] = {"sha256": 64, "blake2b": 128, "sha512": 128}
+
+_MAX_NAME_BYTES = 4096  # PATH_MAX on Linux: longer names cannot be materialised anyway
+_MAX_COMPONENT_BYTES = 255  # NAME_MAX on every common filesystem
+_DRIVE = re.compile(r"^[^/]:")  # Windows (ntpath) takes any "X:" prefix as a drive
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _reject(name: object, reason: str) -> InvalidArgument:
+    return InvalidArgument(f"invalid artifact name {name!r}: {reason}")
+
+
+def safe_relpath(name: str) -> str:
+    """Validate an artifact name and return its normal form (POSIX, no ``.`` or empty parts).
+
+    The normal form is what the store records, so ``a//b`` and ``./a/b`` are the same artifact
+    ``a/b``. Anything that could leave the root it is joined to is rejected rather than repaired.
+    """
+    if not isinstance(name, str):
+        raise _reject(name, "must be a string")
+    if not name:
+        raise _reject(name, "must not be empty")
+    if "\x00" in name:
+        raise _reject(name, "contains a NUL byte")
+    if _CONTROL.search(name):
+        raise _reject(name, "contains a control character")
+    if "\\" in name:
+        # A separator on Windows: 'a\\..\\b' would climb out there even though it is one
+        # harmless component on POSIX. Artifact names must mean the same on every platform.
+        raise _reject(name, "contains a backslash; use '/' as the separator")
+    if name.startswith("/"):
+        raise _reject(name, "is absolute; artifact names are relative to their root")
+    try:
+        encoded_length = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise _reject(name, "is not valid Unicode (lone surrogate)")
+    if encoded_length > _MAX_NAME_BYTES:
+        raise _reject(name, f"is longer than {_MAX_NAME_BYTES} bytes")
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            raise _reject(name, "contains a '..' component")
+        if not part.strip(". "):
+            # Windows drops trailing dots and spaces, so '.. ' or '...' could act as '..' there.
+            raise _reject(name, f"has a component {part!r} made only of dots and spaces")
+        if len(part.encode("utf-8")) > _MAX_COMPONENT_BYTES:
+            raise _reject(name, f"has a component longer than {_MAX_COMPONENT_BYTES} bytes")
+        parts.append(part)
+    if not parts:
+        raise _reject(name, "names no file (only '.' or '/' components)")
+    if _DRIVE.match(parts[0]):  # checked after normalisation: './C:' must not become 'C:'
+        raise _reject(name, "starts with a drive prefix 'X:'")
+    return "/".join(parts)
+
+
+def parse_digest(digest: str) -> tuple[str, str]:
+    """Split ``"<algorithm>:<hex>"`` into its parts, checking both.
+
+    A digest becomes a storage key, so it is validated as strictly as a path: a known algorithm,
+    lowercase hex of exactly that algorithm's length (which also rules out separators and ``..``).
+    """
+    if not isinstance(digest, str):
+        raise InvalidArgument(f"invalid digest {digest!r}: must be a string")
+    algorithm, sep, hex_digest = digest.partition(":")
+    if not sep:
+        raise InvalidArgument(f"invalid digest {digest!r}: expected '<algorithm>:<hex>'")
+    expected = HASH_HEX_LENGTHS.get(algorithm)
+    if expected is None:
+        known = ", ".join(sorted(HASH_HEX_LENGTHS))
+        raise InvalidArgument(f"invalid digest {digest!r}: unknown algorithm {algorithm!r} (known: {known})")
+    if len(hex_digest) != expected or not _HEX.fullmatch(hex_digest):
+        raise InvalidArgument(
+            f"invalid digest {digest!r}: expected {expected} lowercase hex digits after '{algorithm}:'"
+        )
+    return algorithm, hex_digest
