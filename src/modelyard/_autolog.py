@@ -88,16 +88,18 @@ def _wrap(cls: type, log_models: bool) -> None:
     original = cls.__dict__["fit"]
 
     @functools.wraps(original)
-    def fit(self: Any, X: Any, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         if getattr(_state, "depth", 0) > 0 or getattr(_state, "disabled", False):
-            return original(self, X, y, *args, **kwargs)
+            return original(self, *args, **kwargs)
+        X = args[0] if args else kwargs.get("X")
+        y = args[1] if len(args) > 1 else kwargs.get("y")
         _state.depth = 1
         started = _sdk.active_run() is None
         try:
             if started:
                 _sdk.start_run(name=type(self).__name__)
             try:
-                result = original(self, X, y, *args, **kwargs)
+                result = original(self, *args, **kwargs)
             except BaseException:
                 if started:
                     _sdk.end_run("FAILED")
