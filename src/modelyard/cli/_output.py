@@ -15,8 +15,9 @@ from rich.table import Table
 
 from modelyard.core.errors import InvalidArgument, ModelyardError
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| less`) is not squeezed into 80 columns: tables stay one row per line.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 T = TypeVar("T")
 
 
@@ -70,7 +71,7 @@ def table(
 ) -> None:
     tbl = Table(title=title, header_style="bold cyan", show_lines=False)
     for col in columns:
-        tbl.add_column(col, justify="right" if justify and justify(col) == "right" else "left", overflow="fold")
+        tbl.add_column(col, justify="right" if justify and justify(col) == "right" else "left", no_wrap=True)
     for row in rows:
         tbl.add_row(*[fmt_value(v) for v in row])
     console.print(tbl)
