@@ -181,28 +181,29 @@ def runs_compare(
     table("Comparison (* differs)", ["key", *[(r.name or r.id[:8]) for r in runs]], rows)
 
 
-@runs_app.command("delete")
-def runs_delete(run_ids: list[str], store: StoreOpt = None) -> None:
-    """Soft-delete runs (restore brings them back)."""
+def _set_lifecycle(run_ids: list[str], store: str | None, stage: str) -> None:
+    """Check every id first, so that one unknown id changes nothing, then move them all."""
+    from modelyard.core.entities import LifecycleStage
+
     client = _client(store)
     with errors_as_exit():
         for run_id in run_ids:
             client.get_run(run_id)
         for run_id in run_ids:
-            client.delete_run(run_id)
-    console.print(f"deleted {len(run_ids)} run(s)")
+            client.store.set_run_lifecycle(run_id, LifecycleStage(stage))
+    console.print(f"{'deleted' if stage == 'deleted' else 'restored'} {len(run_ids)} run(s)")
+
+
+@runs_app.command("delete")
+def runs_delete(run_ids: list[str], store: StoreOpt = None) -> None:
+    """Soft-delete runs (restore brings them back)."""
+    _set_lifecycle(run_ids, store, "deleted")
 
 
 @runs_app.command("restore")
 def runs_restore(run_ids: list[str], store: StoreOpt = None) -> None:
     """Restore soft-deleted runs."""
-    client = _client(store)
-    with errors_as_exit():
-        for run_id in run_ids:
-            client.get_run(run_id)
-        for run_id in run_ids:
-            client.restore_run(run_id)
-    console.print(f"restored {len(run_ids)} run(s)")
+    _set_lifecycle(run_ids, store, "active")
 
 
 # -- db ---------------------------------------------------------------------------------------
