@@ -29,12 +29,13 @@ if TYPE_CHECKING:
     from modelyard.store.interfaces import MetadataStore
 
 
-def _open_stores(settings: Settings) -> tuple[MetadataStore, ArtifactStore]:
+def _open_stores(settings: Settings, artifacts: ArtifactStore | None = None) -> tuple[MetadataStore, ArtifactStore]:
     from modelyard.artifacts import open_artifact_store
     from modelyard.store.registry import open_store
 
     store = open_store(settings.store_uri)
-    artifacts = open_artifact_store(settings.artifact_uri, settings.s3_storage_options())
+    if artifacts is None:
+        artifacts = open_artifact_store(settings.artifact_uri, settings.s3_storage_options())
     return store, artifacts
 
 
@@ -56,8 +57,7 @@ class TrackingClient(TrackingService):
     ) -> None:
         if store is None:
             settings = _session.settings(store_uri=store_uri, artifact_uri=artifact_uri)
-            store, default_artifacts = _open_stores(settings)
-            artifacts = artifacts or default_artifacts
+            store, artifacts = _open_stores(settings, artifacts)
         super().__init__(store, artifacts)
 
     def search_runs_frame(self, projects: Sequence[str] | None = None, **kwargs: Any) -> pd.DataFrame:
