@@ -1,0 +1,1 @@
+"""Benchmarks: modelyard against its peers, on the same work, in one run."""
