@@ -42,7 +42,7 @@ test: $(STAMP_DEV) services lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: $(STAMP_DEV)
-	$(PY) benchmarks/tracking.py
+	$(PY) -m benchmarks.tracking $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .modelyard .bench .pytest_cache .mypy_cache .ruff_cache
