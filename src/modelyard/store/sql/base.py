@@ -116,11 +116,26 @@ class SqlStore(MetadataStore):
     # --- lifecycle ---------------------------------------------------------------------------
 
     def _ensure_schema(self) -> None:
-        """Migrate only when behind: the common case is one query, no Alembic import."""
-        with self._engine.connect() as conn:
-            if current_revision(conn) == SCHEMA_REVISION:
+        """Migrate only when behind: the common case is one query, no Alembic import.
+
+        Several processes opening a brand-new SQLite file at once race on switching it to WAL
+        (that pragma fails at once with "database is locked" instead of waiting), so transient
+        errors are retried here as they are for every other transaction."""
+        delay = 0.005
+        for attempt in range(_MAX_ATTEMPTS):
+            try:
+                with self._engine.connect() as conn:
+                    if current_revision(conn) == SCHEMA_REVISION:
+                        return
+                self.upgrade()
                 return
-        self.upgrade()
+            except DBAPIError as exc:
+                if attempt + 1 < _MAX_ATTEMPTS and _is_transient(exc):
+                    self._engine.dispose()
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise
 
     def upgrade(self) -> None:
         """Apply pending migrations, under a lock so concurrent openers migrate once."""
