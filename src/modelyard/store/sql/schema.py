@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -60,8 +61,17 @@ from modelyard.core.validation import (
     validate_key,
 )
 
+
+def _newest_migration() -> str:
+    """Revisions are numbered ``NNNN`` and files named ``NNNN_what.py``: the newest file is the
+    head (a test checks Alembic agrees), found without importing Alembic."""
+    versions = Path(__file__).with_name("migrations") / "versions"
+    numbers = [p.name.split("_", 1)[0] for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py")]
+    return max(numbers)
+
+
 #: The Alembic revision that this code expects; opening a store at this revision skips Alembic.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = _newest_migration()
 
 ID_LENGTH = 64
 KEY_LENGTH = 250
