@@ -40,9 +40,15 @@ from modelyard.core.ids import new_id
 from modelyard.core.validation import (
     validate_name,
 )
+from modelyard.store.auth import AuthStore
+from modelyard.store.datasets import DatasetStore
 from modelyard.store.interfaces import MetadataStore, RunQuery, RunsResult
+from modelyard.store.models import ModelRegistryStore
+from modelyard.store.sql.auth import SqlAuthStoreMixin
+from modelyard.store.sql.datasets import SqlDatasetStoreMixin
 from modelyard.store.sql.filters import compile_filter, compile_order_by, decode_page_token, encode_page_token
 from modelyard.store.sql.migrations import current_revision, upgrade_to_head
+from modelyard.store.sql.models import SqlModelRegistryStoreMixin
 from modelyard.store.sql.schema import (
     LATEST_UPSERT_SQL,
     METRICS_INSERT_POSTGRESQL,
@@ -74,8 +80,17 @@ _MAX_ATTEMPTS = 8  # each attempt may already wait out SQLite's busy timeout
 _MAX_RESULTS = 50_000
 
 
-class SqlStore(MetadataStore):
-    """MetadataStore over SQLAlchemy Core. Subclasses implement ``_create_engine``."""
+class SqlStore(
+    SqlDatasetStoreMixin,
+    SqlModelRegistryStoreMixin,
+    SqlAuthStoreMixin,
+    MetadataStore,
+    DatasetStore,
+    ModelRegistryStore,
+    AuthStore,
+):
+    """Every metadata aggregate over SQLAlchemy Core: tracking here, the others in mixins (one
+    module per aggregate in this package). Subclasses implement ``_create_engine``."""
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
@@ -145,7 +160,16 @@ class SqlStore(MetadataStore):
                 upgrade_to_head(conn)
 
     def check(self) -> list[str]:
-        return self._read(lambda conn: self._backend_problems(conn) + integrity_problems(conn))
+        """Database checks, tracking checks, then every aggregate mixin's ``_integrity_<name>(conn)``."""
+        extra = [getattr(self, name) for name in sorted(dir(self)) if name.startswith("_integrity_")]
+
+        def run_checks(conn: Connection) -> list[str]:
+            problems = self._backend_problems(conn) + integrity_problems(conn)
+            for check in extra:
+                problems.extend(check(conn))
+            return problems
+
+        return self._read(run_checks)
 
     def close(self) -> None:
         self._engine.dispose()

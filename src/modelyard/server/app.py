@@ -1,0 +1,91 @@
+"""The app factory. Everything a request needs hangs off ``app.state`` (built here), so any
+number of workers or replicas behave as one: state lives in the stores, never in the process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from modelyard._version import __version__
+from modelyard.server.errors import install_error_handlers
+
+if TYPE_CHECKING:
+    from modelyard.artifacts.interfaces import ArtifactStore
+    from modelyard.store.interfaces import MetadataStore
+
+
+@dataclass
+class ServerConfig:
+    """How the server is set up. ``store_uri``/``artifact_uri`` default to the settings."""
+
+    store_uri: str | None = None
+    artifact_uri: str | None = None
+    auth: bool = False
+    max_upload_bytes: int = 5 * 1024**3
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Services:
+    """What routers use. Built once per app; stores are safe to share across requests."""
+
+    store: MetadataStore
+    artifacts: ArtifactStore
+    config: ServerConfig
+
+    @property
+    def tracking(self) -> Any:
+        from modelyard.tracking.service import TrackingService
+
+        return TrackingService(self.store, self.artifacts)
+
+
+def build_services(config: ServerConfig, store: MetadataStore | None = None,
+                   artifacts: ArtifactStore | None = None) -> Services:
+    from dataclasses import replace
+
+    from modelyard.artifacts import open_artifact_store
+    from modelyard.settings import load_settings, normalize_store_uri
+    from modelyard.store.registry import open_store
+
+    settings = load_settings()
+    if config.store_uri:
+        settings = replace(settings, store_uri=normalize_store_uri(config.store_uri))
+    if config.artifact_uri:
+        settings = replace(settings, artifact_uri=config.artifact_uri)
+    if store is None:
+        store = open_store(settings.store_uri)
+    if artifacts is None:
+        artifacts = open_artifact_store(settings.artifact_uri, settings.s3_storage_options())
+    return Services(store=store, artifacts=artifacts, config=config)
+
+
+def create_app(config: ServerConfig | None = None, *, store: MetadataStore | None = None,
+               artifacts: ArtifactStore | None = None) -> FastAPI:
+    config = config or ServerConfig()
+    app = FastAPI(
+        title="modelyard",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.services = build_services(config, store, artifacts)
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    for register in _router_modules():
+        register(app)
+    return app
+
+
+def _router_modules() -> list[Any]:
+    """Each router module exposes ``register(app)``; the list is the one place they are named."""
+    from modelyard.server import routers
+
+    return routers.all_registrars()

@@ -1,0 +1,64 @@
+"""Typed domain errors -> HTTP statuses with a JSON body ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelyard.core.errors import (
+    AlreadyExists,
+    Conflict,
+    IntegrityError,
+    InvalidArgument,
+    ModelyardError,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+)
+
+STATUS_BY_ERROR: list[tuple[type[ModelyardError], int]] = [
+    (NotFound, 404),
+    (AlreadyExists, 409),
+    (Conflict, 409),
+    (InvalidArgument, 400),
+    (PermissionDenied, 403),
+    (StoreUnavailable, 503),
+    (IntegrityError, 500),
+]
+
+
+def status_for(exc: ModelyardError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ModelyardError)
+    async def domain_error(_request: Request, exc: ModelyardError) -> JSONResponse:
+        extra = {"position": exc.position} if hasattr(exc, "position") else {}
+        return JSONResponse(error_body(exc.code, str(exc), **extra), status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg", ""))}
+            for err in exc.errors()
+        ]
+        first = details[0] if details else {"loc": [], "message": "invalid request"}
+        message = f"{'.'.join(first['loc'])}: {first['message']}" if first["loc"] else str(first["message"])
+        return JSONResponse(error_body("INVALID_ARGUMENT", message, details=details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+                413: "TOO_LARGE"}.get(exc.status_code, "HTTP_ERROR")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))

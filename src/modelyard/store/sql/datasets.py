@@ -1,0 +1,12 @@
+"""SQL implementation of ``modelyard.store.datasets.DatasetStore``, mixed into ``SqlStore``.
+
+Tables of this aggregate are defined here on ``schema.metadata``; its migration is a numbered
+file in ``migrations/versions/``. Methods use ``self._read(fn)`` / ``self._write(fn)`` from
+``SqlStore`` (one transaction each, transient errors retried).
+"""
+
+from __future__ import annotations
+
+
+class SqlDatasetStoreMixin:
+    """Filled by its issue."""
