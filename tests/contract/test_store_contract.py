@@ -21,8 +21,8 @@ from modelyard.core.errors import (
 from modelyard.store import MetadataStore, open_store
 from modelyard.store.interfaces import RunQuery
 from modelyard.store.sql import SqlStore
-from modelyard.store.sql.migrations import head_revision
-from modelyard.store.sql.schema import SCHEMA_REVISION, metadata
+from modelyard.store.sql.migrations import head_revisions
+from modelyard.store.sql.schema import SCHEMA_HEADS, metadata
 
 
 @pytest.fixture
@@ -509,7 +509,7 @@ def _sql_store(store: MetadataStore) -> SqlStore:
 
 
 def test_schema_revision_is_the_migrations_head() -> None:
-    assert head_revision() == SCHEMA_REVISION
+    assert head_revisions() == SCHEMA_HEADS
 
 
 def test_migrated_schema_matches_table_definitions(store: MetadataStore) -> None:

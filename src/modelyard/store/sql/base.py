@@ -47,13 +47,13 @@ from modelyard.store.models import ModelRegistryStore
 from modelyard.store.sql.auth import SqlAuthStoreMixin
 from modelyard.store.sql.datasets import SqlDatasetStoreMixin
 from modelyard.store.sql.filters import compile_filter, compile_order_by, decode_page_token, encode_page_token
-from modelyard.store.sql.migrations import current_revision, upgrade_to_head
+from modelyard.store.sql.migrations import current_revisions, upgrade_to_head
 from modelyard.store.sql.models import SqlModelRegistryStoreMixin
 from modelyard.store.sql.schema import (
     LATEST_UPSERT_SQL,
     METRICS_INSERT_POSTGRESQL,
     METRICS_INSERT_SQLITE,
-    SCHEMA_REVISION,
+    SCHEMA_HEADS,
     artifact_from_row,
     integrity_problems,
     latest_metric_from_row,
@@ -140,7 +140,7 @@ class SqlStore(
         for attempt in range(_MAX_ATTEMPTS):
             try:
                 with self._engine.connect() as conn:
-                    if current_revision(conn) == SCHEMA_REVISION:
+                    if current_revisions(conn) == SCHEMA_HEADS:
                         return
                 self.upgrade()
                 return
@@ -156,7 +156,7 @@ class SqlStore(
         """Apply pending migrations, under a lock so concurrent openers migrate once."""
         with self._migration_file_lock(), self._write_engine.begin() as conn:
             self._lock_schema(conn)
-            if current_revision(conn) != SCHEMA_REVISION:
+            if current_revisions(conn) != SCHEMA_HEADS:
                 upgrade_to_head(conn)
 
     def check(self) -> list[str]:

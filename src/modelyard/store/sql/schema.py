@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -60,18 +59,10 @@ from modelyard.core.validation import (
     tag_value_to_str,
     validate_key,
 )
+from modelyard.store.sql.migrations import schema_heads
 
-
-def _newest_migration() -> str:
-    """Revisions are numbered ``NNNN`` and files named ``NNNN_what.py``: the newest file is the
-    head (a test checks Alembic agrees), found without importing Alembic."""
-    versions = Path(__file__).with_name("migrations") / "versions"
-    numbers = [p.name.split("_", 1)[0] for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py")]
-    return max(numbers)
-
-
-#: The Alembic revision that this code expects; opening a store at this revision skips Alembic.
-SCHEMA_REVISION = _newest_migration()
+#: The Alembic heads (one per aggregate branch) this code expects; a store there skips Alembic.
+SCHEMA_HEADS = schema_heads()
 
 ID_LENGTH = 64
 KEY_LENGTH = 250
@@ -317,13 +308,15 @@ def integrity_problems(conn: Connection) -> list[str]:
     orphan rows, runs of a missing project or parent, latest_metrics that disagree with the
     history (checked on a random sample, to keep ``check()`` affordable on big stores), and a
     schema that is not at the revision this code expects."""
-    from modelyard.store.sql.migrations import current_revision
+    from modelyard.store.sql.migrations import current_revisions
 
     problems: list[str] = []
-    revision = current_revision(conn)
-    if revision != SCHEMA_REVISION:
-        problems.append(f"schema revision is {revision!r}, expected {SCHEMA_REVISION!r} (run `modelyard db upgrade`)")
-        if revision is None:
+    revisions = current_revisions(conn)
+    if revisions != SCHEMA_HEADS:
+        problems.append(
+            f"schema revisions are {sorted(revisions)}, expected {sorted(SCHEMA_HEADS)} (run `modelyard db upgrade`)"
+        )
+        if not revisions:
             return problems
 
     def count(stmt: Any) -> int:
