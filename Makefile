@@ -32,6 +32,7 @@ quickstart: $(STAMP_RUN)
 
 services:
 	@bash scripts/services.sh
+	@bash scripts/browser.sh
 
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check src tests benchmarks
