@@ -11,6 +11,8 @@ reachable too, but their insides may move.
 """
 
 from modelyard._autolog import autolog
+from modelyard._tune import tune
+from modelyard.tracking.tuning import TuneResult
 from modelyard._sdk import (
     ActiveRun,
     TrackingClient,
@@ -72,6 +74,7 @@ __all__ = [
     "RunStatus",
     "StoreUnavailable",
     "TrackingClient",
+    "TuneResult",
     "__version__",
     "active_run",
     "autolog",
@@ -100,4 +103,5 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "tune",
 ]

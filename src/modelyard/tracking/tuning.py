@@ -1,0 +1,288 @@
+"""Hyperparameter tuning on Optuna, every trial tracked as a child run of the tuning run.
+
+Optuna does the searching (samplers, pruners, define-by-run); modelyard records each trial as a
+child run: its params, the values it reported (as the history of the objective metric), its
+final value, and how it ended — FINISHED, KILLED when pruned, FAILED when the objective raised.
+A trial costs three store transactions (create, one batch of params/metrics/tags, end), which
+is what keeps the per-trial overhead small.
+
+Trials run in-process (``backend="local"``, optionally ``n_jobs`` threads) or on Ray
+(``backend="ray"``): the driver asks Optuna for params and records the runs, Ray workers only
+evaluate the objective, so the same results land in the same store whichever backend ran them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from modelyard.core.entities import Metric, RunStatus, now_millis
+from modelyard.core.errors import InvalidArgument
+from modelyard.core.validation import param_value_to_str
+
+if TYPE_CHECKING:
+    import optuna
+
+    from modelyard.store.interfaces import MetadataStore
+
+TAG_TRIAL = "modelyard.tune.trial"
+TAG_STATE = "modelyard.tune.state"
+TAG_ROLE = "modelyard.tune.role"
+
+
+@dataclass
+class TuneResult:
+    """What ``tune`` found: the best trial's params, value and run, and the Optuna study itself."""
+
+    parent_run_id: str
+    best_params: dict[str, Any]
+    best_value: float | None
+    best_run_id: str | None
+    study: optuna.Study
+    trial_run_ids: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.study.trials)
+
+
+def suggest(trial: optuna.trial.BaseTrial, space: Mapping[str, Any]) -> dict[str, Any]:
+    """Draw params from a declarative search space.
+
+    - a list: categorical choices — ``"model": ["rf", "gb"]``
+    - a 2-tuple of ints: an integer range — ``"depth": (2, 10)``
+    - a 2-tuple with a float: a float range — ``"subsample": (0.5, 1.0)``
+    - a dict: ``{"type": "float", "low": 1e-4, "high": 1e-1, "log": True}`` (type float|int|categorical,
+      optional ``step``/``log``/``choices``)
+    - an Optuna distribution object
+    """
+    import optuna
+
+    params: dict[str, Any] = {}
+    for name, spec in space.items():
+        if isinstance(spec, optuna.distributions.BaseDistribution):
+            params[name] = trial._suggest(name, spec)  # type: ignore[attr-defined]
+        elif isinstance(spec, list):
+            if not spec:
+                raise InvalidArgument(f"search space {name!r}: an empty list of choices")
+            params[name] = trial.suggest_categorical(name, spec)
+        elif isinstance(spec, tuple) and len(spec) == 2:
+            low, high = spec
+            if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
+                params[name] = trial.suggest_int(name, low, high)
+            else:
+                params[name] = trial.suggest_float(name, float(low), float(high))
+        elif isinstance(spec, Mapping):
+            kind = spec.get("type", "float")
+            if kind == "float":
+                params[name] = trial.suggest_float(
+                    name, spec["low"], spec["high"], step=spec.get("step"), log=spec.get("log", False)
+                )
+            elif kind == "int":
+                params[name] = trial.suggest_int(
+                    name, spec["low"], spec["high"], step=spec.get("step", 1), log=spec.get("log", False)
+                )
+            elif kind == "categorical":
+                params[name] = trial.suggest_categorical(name, list(spec["choices"]))
+            else:
+                raise InvalidArgument(f"search space {name!r}: unknown type {kind!r} (float, int, categorical)")
+        else:
+            raise InvalidArgument(
+                f"search space {name!r}: expected a list, a (low, high) tuple, a dict or an Optuna distribution"
+            )
+    return params
+
+
+class TrackedTrial:
+    """The trial handed to a define-by-run objective: Optuna's trial, with ``report`` also
+    recording the value as a point of the objective metric's history."""
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self._trial = trial
+        self._metric = metric
+        self.points: list[Metric] = []
+
+    def report(self, value: float, step: int) -> None:
+        self._trial.report(value, step)
+        self.points.append(Metric(self._metric, float(value), int(step), now_millis()))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trial, name)
+
+
+def _accepts_trial(objective: Callable[..., Any]) -> bool:
+    try:
+        return len(inspect.signature(objective).parameters) >= 2
+    except (TypeError, ValueError):
+        return False
+
+
+class _TrialRecorder:
+    """Writes one trial as one child run in three transactions."""
+
+    def __init__(self, store: MetadataStore, project_id: str, parent_run_id: str, metric: str) -> None:
+        self.store = store
+        self.project_id = project_id
+        self.parent_run_id = parent_run_id
+        self.metric = metric
+        self.run_ids: dict[int, str] = {}
+
+    def start(self, number: int) -> str:
+        run = self.store.create_run(
+            self.project_id,
+            name=f"trial-{number}",
+            parent_run_id=self.parent_run_id,
+            tags={TAG_TRIAL: str(number), TAG_ROLE: "trial"},
+        )
+        self.run_ids[number] = run.id
+        return run.id
+
+    def finish(
+        self,
+        run_id: str,
+        params: Mapping[str, Any],
+        value: float | None,
+        points: list[Metric],
+        state: str,
+        status: RunStatus,
+    ) -> None:
+        metrics = list(points)
+        if value is not None:
+            last_step = max((p.step for p in points), default=-1) + 1
+            metrics.append(Metric(self.metric, float(value), last_step, now_millis()))
+        self.store.log_batch(
+            run_id,
+            metrics=metrics,
+            params={k: param_value_to_str(v) for k, v in params.items()},
+            tags={TAG_STATE: state},
+        )
+        self.store.update_run(run_id, status=status, end_time=now_millis())
+
+
+def _value_of(result: Any) -> float:
+    try:
+        value = float(result)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"the objective must return a number, not {type(result).__name__}")
+    return value
+
+
+def run_study(
+    objective: Callable[..., Any],
+    *,
+    store: MetadataStore,
+    project_id: str,
+    parent_run_id: str,
+    search_space: Mapping[str, Any] | None = None,
+    n_trials: int = 100,
+    direction: str = "minimize",
+    metric: str = "objective",
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+    n_jobs: int = 1,
+    backend: str = "local",
+    ray_address: str | None = None,
+    max_concurrent: int | None = None,
+    timeout: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> TuneResult:
+    """Run an Optuna study whose trials are child runs of ``parent_run_id``."""
+    import optuna
+
+    if n_trials < 1:
+        raise InvalidArgument(f"n_trials must be at least 1, not {n_trials}")
+    if direction not in ("minimize", "maximize"):
+        raise InvalidArgument(f"direction must be 'minimize' or 'maximize', not {direction!r}")
+    if backend not in ("local", "ray"):
+        raise InvalidArgument(f"unknown tuning backend {backend!r}: expected 'local' or 'ray'")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+    recorder = _TrialRecorder(store, project_id, parent_run_id, metric)
+    if backend == "ray":
+        from modelyard.tracking.tuning_ray import run_on_ray
+
+        if search_space is None:
+            raise InvalidArgument("backend='ray' needs a search_space: define-by-run objectives run locally")
+        run_on_ray(objective, study, recorder, search_space, n_trials, ray_address, max_concurrent, progress)
+    else:
+        _run_local(objective, study, recorder, search_space, n_trials, n_jobs, timeout, progress)
+    return _result(study, recorder, parent_run_id)
+
+
+def _run_local(
+    objective: Callable[..., Any],
+    study: optuna.Study,
+    recorder: _TrialRecorder,
+    search_space: Mapping[str, Any] | None,
+    n_trials: int,
+    n_jobs: int,
+    timeout: float | None,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    import optuna
+
+    with_trial = _accepts_trial(objective)
+    done = [0]
+
+    def wrapped(trial: optuna.Trial) -> float:
+        run_id = recorder.start(trial.number)
+        tracked = TrackedTrial(trial, recorder.metric)
+        params: dict[str, Any] = {}
+        try:
+            if search_space is not None:
+                params = suggest(trial, search_space)
+                value = _value_of(objective(params, tracked) if with_trial else objective(params))
+            else:
+                value = _value_of(objective(tracked))
+                params = dict(trial.params)
+        except optuna.TrialPruned:
+            recorder.finish(run_id, params or dict(trial.params), None, tracked.points, "PRUNED", RunStatus.KILLED)
+            raise
+        except Exception:
+            recorder.finish(run_id, params or dict(trial.params), None, tracked.points, "FAIL", RunStatus.FAILED)
+            raise
+        finally:
+            done[0] += 1
+            if progress is not None:
+                progress(done[0], n_trials)
+        state = "COMPLETE" if not math.isnan(value) else "FAIL"
+        recorder.finish(run_id, params, value, tracked.points, state, RunStatus.FINISHED)
+        return value
+
+    study.optimize(wrapped, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout, catch=(Exception,), gc_after_trial=False)
+
+
+def _result(study: optuna.Study, recorder: _TrialRecorder, parent_run_id: str) -> TuneResult:
+    import optuna
+
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return TuneResult(parent_run_id, {}, None, None, study, recorder.run_ids)
+    best = study.best_trial
+    return TuneResult(
+        parent_run_id=parent_run_id,
+        best_params=dict(best.params),
+        best_value=best.value,
+        best_run_id=recorder.run_ids.get(best.number),
+        study=study,
+        trial_run_ids=recorder.run_ids,
+    )
+
+
+def summary_tags(result: TuneResult, elapsed: float) -> dict[str, str]:
+    tags = {
+        TAG_ROLE: "study",
+        "modelyard.tune.n_trials": str(result.n_trials),
+        "modelyard.tune.seconds": f"{elapsed:.3f}",
+    }
+    if result.best_run_id:
+        tags["modelyard.tune.best_run_id"] = result.best_run_id
+    return tags
+
+
+def monotonic() -> float:
+    return time.perf_counter()
