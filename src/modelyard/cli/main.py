@@ -216,7 +216,10 @@ def db_upgrade(store: StoreOpt = None) -> None:
         upgrade = getattr(client.store, "upgrade", None)
         if upgrade is None:
             fail(f"the store at {client.store.uri} has no schema to upgrade")
-        upgrade()
+        try:
+            upgrade()
+        finally:
+            client.store.close()
     console.print(f"schema of {client.store.uri} is up to date")
 
 
@@ -225,7 +228,10 @@ def db_check(json: JsonOpt = False, store: StoreOpt = None) -> None:
     """Verify the integrity of the metadata store; exits 1 if a problem is found."""
     client = _client(store)
     with errors_as_exit():
-        problems = client.store.check()
+        try:
+            problems = client.store.check()
+        finally:
+            client.store.close()
     if json:
         print_json({"ok": not problems, "problems": problems})
     elif not problems:
