@@ -11,8 +11,7 @@ reachable too, but their insides may move.
 """
 
 from modelyard._autolog import autolog
-from modelyard._tune import tune
-from modelyard.tracking.tuning import TuneResult
+from modelyard._models_sdk import RegistryClient, load_model, log_model, register_model, set_alias, transition
 from modelyard._sdk import (
     ActiveRun,
     TrackingClient,
@@ -43,6 +42,7 @@ from modelyard._sdk import (
     set_tags,
     start_run,
 )
+from modelyard._tune import tune
 from modelyard._version import __version__
 from modelyard.core.entities import Metric, Project, Run, RunInput, RunStatus
 from modelyard.core.errors import (
@@ -56,22 +56,32 @@ from modelyard.core.errors import (
     PermissionDenied,
     StoreUnavailable,
 )
+from modelyard.registry.errors import ApprovalRequired, IllegalTransition, SignatureError
+from modelyard.store.models import ModelState, ModelVersion, RegisteredModel
+from modelyard.tracking.tuning import TuneResult
 
 __all__ = [
     "ActiveRun",
     "AlreadyExists",
+    "ApprovalRequired",
     "Conflict",
     "FilterSyntaxError",
+    "IllegalTransition",
     "IntegrityError",
     "InvalidArgument",
     "Metric",
+    "ModelState",
+    "ModelVersion",
     "ModelyardError",
     "NotFound",
     "PermissionDenied",
     "Project",
+    "RegisteredModel",
+    "RegistryClient",
     "Run",
     "RunInput",
     "RunStatus",
+    "SignatureError",
     "StoreUnavailable",
     "TrackingClient",
     "TuneResult",
@@ -85,16 +95,20 @@ __all__ = [
     "get_run",
     "get_store_uri",
     "list_artifacts",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_batch",
     "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "search_runs",
+    "set_alias",
     "set_artifact_uri",
     "set_notes",
     "set_project",
@@ -103,5 +117,6 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "transition",
     "tune",
 ]

@@ -9,9 +9,7 @@ run, the wrapper starts one and ends it after ``fit``, as users of other tracker
 from __future__ import annotations
 
 import functools
-import io
 import math
-import pickle
 import threading
 from typing import Any
 
@@ -69,19 +67,27 @@ def _record(estimator: Any, X: Any, y: Any, log_models: bool) -> None:
     if metrics:
         _sdk.log_metrics(metrics, step=0)
     if log_models:
-        buffer = io.BytesIO()
-        pickle.dump(estimator, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        # A verified package (MLmodel.json with signature, pinned environment and file hashes)
+        # under the run's "model/" artifacts, loadable with registry.packaging.load_directory.
+        import tempfile
+        from pathlib import Path
+
+        from modelyard.core.errors import InvalidArgument
+        from modelyard.registry.packaging import package_model
+        from modelyard.registry.signature import infer_signature
+
+        example: Any = None
+        try:  # the first rows of the training input are the package's input example
+            example = X.iloc[:5] if hasattr(X, "iloc") else X[:5]
+            if example is not None:
+                infer_signature(example)
+        except (InvalidArgument, TypeError, IndexError, KeyError):  # sparse, ragged...: no example
+            example = None
         client = _sdk._session.client()
         run_id = _sdk._session.current().id
-        client.log_bytes(run_id, buffer.getvalue(), "model/model.pkl")
-        import json
-
-        import sklearn
-
-        manifest = {"flavor": "sklearn", "sklearn_version": sklearn.__version__,
-                    "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-                    "serialization": "pickle"}
-        client.log_bytes(run_id, json.dumps(manifest, indent=2).encode(), "model/manifest.json")
+        with tempfile.TemporaryDirectory(prefix="modelyard-autolog-") as tmp:
+            package_model(estimator, Path(tmp) / "model", flavor="sklearn", input_example=example)
+            client.log_artifacts(run_id, Path(tmp) / "model", "model")
 
 
 def _wrap(cls: type, log_models: bool) -> None:

@@ -2,12 +2,236 @@
 
 The interface of this aggregate's metadata store. store/sql/models.py implements it as a
 mixin of SqlStore; services receive it typed as this ABC.
+
+The store keeps facts and does compare-and-set; the rules (which transition is legal, how many
+approvals production needs, which alias names are reserved) live in ``modelyard.registry``. Every
+mutating method takes the actor, the reason and the time from its caller, so the audit trail is
+written in the same transaction as the change it describes and tests can drive the clock.
 """
 
 from __future__ import annotations
 
-from abc import ABC
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class ModelRegistryStore(ABC):  # noqa: B024 - filled by its issue
+class ModelState(enum.StrEnum):
+    """Lifecycle of a model version. Staging and production hold at most one version each."""
+
+    DRAFT = "draft"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+    DECOMMISSIONED = "decommissioned"
+
+
+class EventKind(enum.StrEnum):
+    REGISTERED = "registered"
+    TRANSITION = "transition"
+    ALIAS_SET = "alias_set"
+    ALIAS_REMOVED = "alias_removed"
+    APPROVED = "approved"
+    PURGED = "purged"
+
+
+class _Entity(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RegisteredModel(_Entity):
+    id: str
+    name: str
+    project_id: str
+    created_at: int
+    created_by: str
+    description: str | None = None
+    latest_version: int = 0  # the last number handed out (versions are never renumbered)
+
+
+class ModelFile(_Entity):
+    """One file of a packaged model: the manifest's entry, kept so retention can tell which
+    blobs other versions still use without reading every manifest."""
+
+    path: str
+    digest: str
+    size: int
+
+
+class ModelVersion(_Entity):
+    """An immutable packaged model. Only ``state`` (through transitions), the decommissioning
+    fields and the aliases pointing at it ever change."""
+
+    id: str
+    model_name: str
+    version: int
+    run_id: str | None = None
+    manifest_digest: str
+    flavor: str
+    signature: str | None = None  # the signature as JSON, for listing without touching artifacts
+    size: int = 0
+    state: ModelState = ModelState.DRAFT
+    created_at: int
+    created_by: str
+    description: str | None = None
+    decommissioned_at: int | None = None
+    purge_after: int | None = None
+    purged_at: int | None = None
+    aliases: list[str] = Field(default_factory=list)
+
+
+class ModelEvent(_Entity):
+    """One line of the audit trail: who did what to which version, when and why."""
+
+    seq: int
+    model_name: str
+    version: int | None = None
+    kind: EventKind
+    actor: str
+    at: int
+    reason: str | None = None
+    from_state: ModelState | None = None
+    to_state: ModelState | None = None
+    alias: str | None = None
+    from_version: int | None = None  # an alias move: where the alias pointed before
+
+
+class ModelApproval(_Entity):
+    model_name: str
+    version: int
+    approver: str
+    at: int
+    comment: str | None = None
+
+
+class RegistryPolicy(_Entity):
+    """A project's governance: approvals needed before production, and how long the artifacts
+    of a decommissioned version are kept (None: forever, 0: purge at the next purge pass)."""
+
+    project_id: str
+    required_approvals: int = Field(default=0, ge=0, le=100)
+    retention_days: int | None = Field(default=30, ge=0)
+
+
+class ModelRegistryStore(ABC):
     """Registered models, versions, aliases, lifecycle transitions, approvals (issue: Models)."""
+
+    # -- models -------------------------------------------------------------------------------
+    @abstractmethod
+    def create_registered_model(
+        self, name: str, project_id: str, *, created_by: str, description: str | None = None, at: int
+    ) -> RegisteredModel:
+        """AlreadyExists if the name is taken (model names are unique in a store)."""
+
+    @abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """NotFound if missing."""
+
+    @abstractmethod
+    def list_registered_models(self, project_id: str | None = None) -> list[RegisteredModel]:
+        """Ordered by name."""
+
+    # -- versions -----------------------------------------------------------------------------
+    @abstractmethod
+    def create_model_version(
+        self,
+        name: str,
+        *,
+        manifest_digest: str,
+        flavor: str,
+        files: Sequence[ModelFile],
+        created_by: str,
+        at: int,
+        run_id: str | None = None,
+        signature: str | None = None,
+        description: str | None = None,
+        version_id: str | None = None,
+    ) -> ModelVersion:
+        """The next version number, allocated safely under concurrent registrations, in state draft.
+        A ``version_id`` already registered returns that version (a retried call adds nothing)."""
+
+    @abstractmethod
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        """NotFound if the model or the version is missing."""
+
+    @abstractmethod
+    def list_model_versions(self, name: str, states: Sequence[ModelState] | None = None) -> list[ModelVersion]:
+        """Newest first."""
+
+    @abstractmethod
+    def list_model_files(self, name: str, version: int) -> list[ModelFile]:
+        """The files of a version, ordered by path."""
+
+    @abstractmethod
+    def transition_model_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        from_state: ModelState,
+        to_state: ModelState,
+        actor: str,
+        reason: str | None,
+        at: int,
+        displaced_to: ModelState | None = None,
+        purge_after: int | None = None,
+    ) -> ModelVersion:
+        """Compare-and-set: Conflict unless the version is still in ``from_state``. With
+        ``displaced_to``, another version in ``to_state`` moves there (its own recorded event),
+        in the same transaction. Moving to decommissioned also removes every alias of the version
+        (recorded) and sets ``decommissioned_at`` and ``purge_after``."""
+
+    @abstractmethod
+    def versions_in_state_at(self, name: str, state: ModelState, at: int) -> list[ModelVersion]:
+        """The versions that were in ``state`` at time ``at`` (ms), from the transition history."""
+
+    # -- aliases ------------------------------------------------------------------------------
+    @abstractmethod
+    def set_model_alias(self, name: str, alias: str, version: int, *, actor: str, reason: str | None, at: int) -> None:
+        """Point (or move) an alias; recorded with the version it pointed to before."""
+
+    @abstractmethod
+    def delete_model_alias(self, name: str, alias: str, *, actor: str, reason: str | None, at: int) -> None:
+        """NotFound if the alias does not exist."""
+
+    @abstractmethod
+    def get_model_alias(self, name: str, alias: str) -> int:
+        """The version number the alias points to; NotFound if there is no such alias."""
+
+    # -- approvals and history ----------------------------------------------------------------
+    @abstractmethod
+    def add_model_approval(
+        self, name: str, version: int, approver: str, *, comment: str | None, at: int
+    ) -> ModelApproval:
+        """Idempotent per approver: approving twice keeps the first approval."""
+
+    @abstractmethod
+    def list_model_approvals(self, name: str, version: int) -> list[ModelApproval]:
+        """Ordered by time."""
+
+    @abstractmethod
+    def list_model_events(self, name: str, version: int | None = None) -> list[ModelEvent]:
+        """The audit trail of a model (or one version), oldest first."""
+
+    # -- policy and retention -----------------------------------------------------------------
+    @abstractmethod
+    def get_registry_policy(self, project_id: str) -> RegistryPolicy:
+        """The project's policy, or the defaults when none was set."""
+
+    @abstractmethod
+    def set_registry_policy(self, policy: RegistryPolicy) -> RegistryPolicy:
+        """Upsert; NotFound for an unknown project."""
+
+    @abstractmethod
+    def list_versions_to_purge(self, now: int) -> list[ModelVersion]:
+        """Decommissioned versions whose retention ended at or before ``now`` and not yet purged."""
+
+    @abstractmethod
+    def digests_in_use(self, digests: Sequence[str], *, excluding_version_id: str) -> set[str]:
+        """Which of ``digests`` another unpurged version or any run artifact still references."""
+
+    @abstractmethod
+    def mark_model_version_purged(self, name: str, version: int, *, actor: str, at: int) -> ModelVersion:
+        """Record that the version's artifacts were deleted (an event, and ``purged_at``)."""
