@@ -33,7 +33,19 @@ def _open_stores(settings: Settings, artifacts: ArtifactStore | None = None) -> 
     from modelyard.artifacts import open_artifact_store
     from modelyard.store.registry import open_store
 
-    store = open_store(settings.store_uri)
+    if settings.store_uri.startswith(("http://", "https://")):
+        # A modelyard server: metadata and, unless an artifact URI was chosen explicitly, the
+        # artifacts too go through it, over one pool of kept-alive connections.
+        from modelyard.client import HttpStore
+
+        http_store = HttpStore(settings.store_uri, token=settings.token)
+        default_artifacts = str(settings.home / "artifacts")
+        explicit = settings.artifact_uri_explicit or settings.artifact_uri != default_artifacts
+        if artifacts is None and not explicit:
+            artifacts = http_store.artifact_store()
+        store: MetadataStore = http_store
+    else:
+        store = open_store(settings.store_uri)
     if artifacts is None:
         artifacts = open_artifact_store(settings.artifact_uri, settings.s3_storage_options())
     return store, artifacts

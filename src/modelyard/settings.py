@@ -5,6 +5,9 @@ MODELYARD_STORE_URI     metadata store: a path, sqlite:///..., postgresql://...,
 MODELYARD_ARTIFACT_URI  artifact store: a local path or file://..., s3://bucket/prefix
 MODELYARD_PROJECT       default project name for new runs (default "Default")
 MODELYARD_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY  S3-compatible storage
+MODELYARD_TOKEN         bearer API token sent to an http(s):// store (a modelyard server)
+MODELYARD_AUTH          server: "true" turns authentication on (``modelyard server --auth``)
+MODELYARD_MAX_UPLOAD_BYTES  server: largest accepted upload (default 5 GiB)
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ class Settings:
     s3_secret: str | None = None
     s3_region: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: Whether MODELYARD_ARTIFACT_URI was set (with an http store the SDK otherwise uses the
+    #: server's own artifact store rather than a local directory).
+    artifact_uri_explicit: bool = False
+    token: str | None = None
+    auth: bool = False
+    max_upload_bytes: int | None = None
 
     def s3_storage_options(self) -> dict[str, object]:
         """fsspec storage options for s3:// artifact URIs."""
@@ -67,4 +76,23 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         s3_secret=environ.get("AWS_SECRET_ACCESS_KEY"),
         s3_region=environ.get("AWS_DEFAULT_REGION"),
         extra={k: v for k, v in environ.items() if k.startswith("MODELYARD_TEST_")},
+        artifact_uri_explicit=bool(environ.get("MODELYARD_ARTIFACT_URI")),
+        token=environ.get("MODELYARD_TOKEN") or None,
+        auth=(environ.get("MODELYARD_AUTH") or "").strip().lower() in ("1", "true", "yes", "on"),
+        max_upload_bytes=_optional_int(environ.get("MODELYARD_MAX_UPLOAD_BYTES"), "MODELYARD_MAX_UPLOAD_BYTES"),
     )
+
+
+def _optional_int(text: str | None, name: str) -> int | None:
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {text!r}") from None
+
+
+def export_environment(values: dict[str, str]) -> None:
+    """Set variables for this process and its children: ``modelyard server`` hands its options to
+    uvicorn's worker processes this way, since workers build the app from settings."""
+    os.environ.update(values)

@@ -1,7 +1,8 @@
 """The ``store`` fixture of the contract suite: one MetadataStore per backend, fresh per test.
 
-To add a backend (the HTTP client next), add its name to BACKENDS and a branch to ``store_uri``
-that starts whatever it needs and returns its URI; every contract test then runs against it.
+To add a backend, add its name to BACKENDS and a branch to ``store_uri`` that starts whatever it
+needs and returns its URI; every contract test then runs against it. ``http`` is a live server
+(uvicorn in a thread, on a free port) over a fresh SQLite store, reached through ``HttpStore``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from modelyard.store import MetadataStore, open_store
 
-BACKENDS = ["sqlite", "postgres"]
+BACKENDS = ["sqlite", "postgres", "http"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -27,7 +28,17 @@ def store_uri(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> s
         return f"sqlite:///{tmp_path / 'store' / 'modelyard.db'}"
     if backend == "postgres":
         return str(request.getfixturevalue("postgres_uri"))
+    if backend == "http":
+        return str(request.getfixturevalue("http_server_uri"))
     raise AssertionError(f"unknown backend {backend}")
+
+
+@pytest.fixture
+def http_server_uri(tmp_path: Path) -> Iterator[str]:
+    from tests.fixtures.live_server import sqlite_server
+
+    with sqlite_server(tmp_path / "server") as (url, _app):
+        yield url
 
 
 @pytest.fixture

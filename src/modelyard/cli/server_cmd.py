@@ -1,13 +1,71 @@
-"""modelyard server (issue: Tracking server).
+"""``modelyard server``: the tracking server (REST API v1, /metrics, the web UI) under uvicorn.
 
 ``register(app)`` adds this module's commands to the root Typer app; heavy imports stay inside
 the commands so that ``modelyard --help`` stays fast.
+
+Options reach the app through settings, not arguments: with ``--workers`` > 1 uvicorn starts
+worker processes that import the app by name (``modelyard.server.app:app_from_settings``), so
+the command exports its options as MODELYARD_* variables first and every worker reads the same.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+FACTORY = "modelyard.server.app:app_from_settings"
 
 
 def register(app: typer.Typer) -> None:
-    """Filled by its issue."""
+    app.command("server")(server)
+
+
+def server(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Metadata store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
+    ] = None,
+    artifacts: Annotated[
+        str | None, typer.Option("--artifacts", help="Artifact store URI (default: MODELYARD_ARTIFACT_URI).")
+    ] = None,
+    auth: Annotated[bool, typer.Option("--auth", help="Require authentication (users, tokens, roles).")] = False,
+    max_upload_bytes: Annotated[
+        int | None, typer.Option("--max-upload-bytes", min=1, help="Largest accepted upload (default 5 GiB).")
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the REST API (/api/v1, OpenAPI at /api/v1/openapi.json), /metrics and the web UI."""
+    import uvicorn
+
+    from modelyard.cli._output import console, errors_as_exit
+    from modelyard.settings import export_environment, load_settings, normalize_store_uri
+
+    values: dict[str, str] = {}
+    if store:
+        values["MODELYARD_STORE_URI"] = normalize_store_uri(store)
+    if artifacts:
+        values["MODELYARD_ARTIFACT_URI"] = artifacts
+    if auth:
+        values["MODELYARD_AUTH"] = "true"
+    if max_upload_bytes is not None:
+        values["MODELYARD_MAX_UPLOAD_BYTES"] = str(max_upload_bytes)
+    export_environment(values)
+    settings = load_settings()
+    if settings.store_uri.startswith(("http://", "https://")):
+        raise typer.BadParameter("the server needs a database store, not another server", param_hint="--store")
+    with errors_as_exit():
+        # Open (and migrate) the stores once here, so a bad URI fails before any worker starts
+        # and concurrent workers never race on a first migration.
+        from modelyard.server.app import ServerConfig, build_services
+
+        services = build_services(ServerConfig())
+        services.store.close()
+    console.print(
+        f"modelyard server on http://{host}:{port} (store {settings.store_uri}, artifacts {settings.artifact_uri}, "
+        f"auth {'on' if settings.auth else 'off'}, {workers} worker{'s' if workers > 1 else ''})"
+    )
+    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level,
+                lifespan="off", access_log=False)

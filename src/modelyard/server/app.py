@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from modelyard._version import __version__
 from modelyard.server.errors import install_error_handlers
+from modelyard.server.metrics import install_metrics
 
 if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore
@@ -74,6 +75,10 @@ def create_app(config: ServerConfig | None = None, *, store: MetadataStore | Non
     )
     app.state.services = build_services(config, store, artifacts)
     install_error_handlers(app)
+    if config.auth:
+        from modelyard.server.auth import install_auth
+
+        install_auth(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -81,7 +86,21 @@ def create_app(config: ServerConfig | None = None, *, store: MetadataStore | Non
 
     for register in _router_modules():
         register(app)
+    install_metrics(app)  # last, so its middleware is outermost and counts every response
     return app
+
+
+def app_from_settings() -> FastAPI:
+    """The app as configured by the environment (MODELYARD_STORE_URI, MODELYARD_ARTIFACT_URI,
+    MODELYARD_AUTH, MODELYARD_MAX_UPLOAD_BYTES): the import string uvicorn workers start from
+    (``modelyard.server.app:app_from_settings`` with ``factory=True``)."""
+    from modelyard.settings import load_settings
+
+    settings = load_settings()
+    config = ServerConfig(store_uri=settings.store_uri, artifact_uri=settings.artifact_uri, auth=settings.auth)
+    if settings.max_upload_bytes is not None:
+        config.max_upload_bytes = settings.max_upload_bytes
+    return create_app(config)
 
 
 def _router_modules() -> list[Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -10,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modelyard.core.errors import (
     AlreadyExists,
     Conflict,
+    FilterSyntaxError,
     IntegrityError,
     InvalidArgument,
     ModelyardError,
@@ -17,6 +20,8 @@ from modelyard.core.errors import (
     PermissionDenied,
     StoreUnavailable,
 )
+
+logger = logging.getLogger("modelyard.server")
 
 STATUS_BY_ERROR: list[tuple[type[ModelyardError], int]] = [
     (NotFound, 404),
@@ -43,7 +48,7 @@ def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelyardError)
     async def domain_error(_request: Request, exc: ModelyardError) -> JSONResponse:
-        extra = {"position": exc.position} if hasattr(exc, "position") else {}
+        extra = {"position": exc.position, "expression": exc.expression} if isinstance(exc, FilterSyntaxError) else {}
         return JSONResponse(error_body(exc.code, str(exc), **extra), status_code=status_for(exc))
 
     @app.exception_handler(RequestValidationError)
@@ -62,3 +67,9 @@ def install_error_handlers(app: FastAPI) -> None:
                 413: "TOO_LARGE"}.get(exc.status_code, "HTTP_ERROR")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+        # Still a JSON body in the one error format; the traceback goes to the server log.
+        logger.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("INTERNAL", f"internal server error ({type(exc).__name__})"), status_code=500)

@@ -1,0 +1,309 @@
+"""``HttpStore``: the MetadataStore contract over the REST API v1 of a modelyard server.
+
+The SDK and the CLI use it unchanged through ``MODELYARD_STORE_URI=http://host:port``; the
+contract suite in ``tests/contract`` runs against it like against SQLite and PostgreSQL. Typed
+errors come back from the server's JSON error body (``wire.error_from_body``), so callers catch
+``NotFound`` or ``Conflict`` exactly as they would in-process.
+
+Retried writes are safe because ids are generated here, before the first attempt (a retried
+``create_run`` finds the run it created), and because the server's writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+from modelyard.client._transport import ApiClient
+from modelyard.core.entities import (
+    ArtifactEntry,
+    LatestMetric,
+    LifecycleStage,
+    Metric,
+    Project,
+    Run,
+    RunInput,
+    RunStatus,
+)
+from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
+from modelyard.core.ids import new_id
+from modelyard.core.validation import metric_step, metric_value
+from modelyard.store.interfaces import MetadataStore, RunQuery, RunsResult
+from modelyard.wire import encode_float
+
+__all__ = ["HttpStore"]
+
+_LIFECYCLE_NAMES = {LifecycleStage.ACTIVE: "active", LifecycleStage.DELETED: "deleted", None: "all"}
+
+
+class _Page(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    runs: list[Run]
+    next_page_token: str | None = None
+    total: int | None = None
+
+
+class _Projects(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    projects: list[Project]
+
+
+class _Artifacts(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    artifacts: list[ArtifactEntry]
+
+
+def _with_shared_nan(runs: list[Run]) -> list[Run]:
+    """Make every NaN latest value the ``math.nan`` object, as the SQL stores return it, so runs
+    read through HTTP compare equal to runs read in-process (``nan == nan`` is False, and
+    container equality falls back to identity)."""
+    for run in runs:
+        for key, latest in run.metrics.items():
+            if latest.value != latest.value and latest.value is not math.nan:
+                run.metrics[key] = LatestMetric.model_construct(
+                    key=latest.key, value=math.nan, step=latest.step, timestamp=latest.timestamp
+                )
+    return runs
+
+
+def _run(content: bytes) -> Run:
+    return _with_shared_nan([Run.model_validate_json(content)])[0]
+
+
+def _float(value: Any) -> float:
+    if type(value) is float:
+        return value
+    result = float(value)
+    return math.nan if result != result else result
+
+
+def _q(segment: str) -> str:
+    """One path segment, percent-encoded (ids and keys may hold '/', spaces, '%')."""
+    return quote(segment, safe="")
+
+
+def _strings(values: dict[str, Any] | None) -> dict[str, str]:
+    """Params and tags travel as strings, the way the stores keep them (``3`` -> ``"3"``)."""
+    return {k: v if isinstance(v, str) else str(v) for k, v in (values or {}).items()}
+
+
+def encode_metrics(points: Sequence[Metric]) -> list[tuple[str, Any, int, int]]:
+    """Points as ``[key, value, step, timestamp]`` rows, values checked and converted the way the
+    SQL stores do it, NaN and infinities spelled as JSON strings (orjson would write ``null``)."""
+    rows: list[tuple[str, Any, int, int]] = []
+    append = rows.append
+    for point in points:
+        key, value, step, timestamp = point
+        if type(value) is not float:
+            value = metric_value(value, key)
+        if value - value != 0.0:
+            value = encode_float(value)
+        if type(step) is not int:
+            step = metric_step(step, key)
+        if type(timestamp) is not int:
+            raise InvalidArgument(f"metric {key!r} timestamp {timestamp!r} is not a millisecond time")
+        append((key, value, step, timestamp))
+    return rows
+
+
+class HttpStore(MetadataStore):
+    """A MetadataStore that is a modelyard server. ``uri`` is ``http(s)://host:port[/prefix]``."""
+
+    def __init__(self, uri: str, *, token: str | None = None, timeout: float = 60.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.uri = uri
+        self.api = ApiClient(uri, token=token, timeout=timeout, transport=transport)
+        try:
+            # Fail at open, in one line, when the URL is wrong or the server is down (as the SQL
+            # stores do for a bad path or a dead database).
+            self.api.send("GET", "/healthz", idempotent=True, api=False)
+        except BaseException:
+            self.api.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"HttpStore({self.uri!r})"
+
+    def __enter__(self) -> HttpStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def artifact_store(self) -> Any:
+        """The server's artifact store, over the same connection pool."""
+        from modelyard.client.artifacts import HttpArtifactStore
+
+        return HttpArtifactStore(self.uri, api=self.api)
+
+    def _json(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
+        return orjson.loads(self.api.send(method, path, idempotent=idempotent, **kwargs).content)
+
+    # -- projects -----------------------------------------------------------------------------
+
+    def create_project(self, name: str, *, project_id: str | None = None, description: str | None = None) -> Project:
+        pid = project_id or new_id()
+        body = {"name": name, "id": pid, "description": description}
+        try:
+            return Project.model_validate(self._json("POST", "/projects", idempotent=False, json=body))
+        except AlreadyExists:
+            if project_id is None:
+                # Our own earlier attempt may have created it before the connection dropped.
+                existing = self.get_project_by_name(name)
+                if existing.id == pid:
+                    return existing
+            raise
+
+    def get_project(self, project_id: str) -> Project:
+        return Project.model_validate(self._json("GET", f"/projects/{_q(project_id)}", idempotent=True))
+
+    def get_project_by_name(self, name: str) -> Project:
+        if not name:
+            raise NotFound(f"project {name!r} not found")
+        return Project.model_validate(self._json("GET", f"/projects/by-name/{_q(name)}", idempotent=True))
+
+    def get_or_create_project(self, name: str) -> Project:
+        data = self._json("POST", "/projects/get-or-create", idempotent=True, json={"name": name})
+        return Project.model_validate(data)
+
+    def list_projects(self, *, include_deleted: bool = False) -> list[Project]:
+        response = self.api.send(
+            "GET", "/projects", idempotent=True, params={"include_deleted": str(include_deleted).lower()}
+        )
+        return _Projects.model_validate_json(response.content).projects
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        project_id: str,
+        *,
+        run_id: str | None = None,
+        name: str | None = None,
+        start_time: int | None = None,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        status: RunStatus = RunStatus.RUNNING,
+    ) -> Run:
+        body = {
+            "project_id": project_id,
+            "run_id": run_id or new_id(),
+            "name": name,
+            "start_time": start_time,
+            "parent_run_id": parent_run_id,
+            "tags": _strings(tags),
+            "status": RunStatus(status).value,
+        }
+        return _run(self.api.send("POST", "/runs", idempotent=True, json=body).content)
+
+    def get_run(self, run_id: str) -> Run:
+        return _run(self.api.send("GET", f"/runs/{_q(run_id)}", idempotent=True).content)
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+        notes: str | None = None,
+    ) -> Run:
+        body: dict[str, Any] = {}
+        if status is not None:
+            try:
+                body["status"] = RunStatus(status).value
+            except ValueError:
+                raise InvalidArgument(f"invalid run status {status!r}")
+        if end_time is not None:
+            body["end_time"] = end_time
+        if name is not None:
+            body["name"] = name
+        if notes is not None:
+            body["notes"] = notes
+        response = self.api.send("PATCH", f"/runs/{_q(run_id)}", idempotent=True, json=body)
+        return _run(response.content)
+
+    def set_run_lifecycle(self, run_id: str, stage: LifecycleStage) -> None:
+        body = {"stage": LifecycleStage(stage).value}
+        self.api.send("PUT", f"/runs/{_q(run_id)}/lifecycle", idempotent=True, json=body)
+
+    def log_params(self, run_id: str, params: dict[str, str]) -> None:
+        self.api.send("POST", f"/runs/{_q(run_id)}/params", idempotent=True, json={"params": _strings(params)})
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self.api.send("POST", f"/runs/{_q(run_id)}/tags", idempotent=True, json={"tags": _strings(tags)})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.api.send("DELETE", f"/runs/{_q(run_id)}/tags/{_q(key)}", idempotent=False)
+
+    def log_inputs(self, run_id: str, inputs: Sequence[RunInput]) -> None:
+        body = {"inputs": [RunInput.model_validate(i).model_dump() for i in inputs]}
+        self.api.send("POST", f"/runs/{_q(run_id)}/inputs", idempotent=True, json=body)
+
+    def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        body = {"artifacts": [ArtifactEntry.model_validate(e).model_dump() for e in entries]}
+        self.api.send("POST", f"/runs/{_q(run_id)}/artifacts", idempotent=True, json=body)
+
+    def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactEntry]:
+        params = {"prefix": prefix} if prefix else None
+        response = self.api.send("GET", f"/runs/{_q(run_id)}/artifacts", idempotent=True, params=params)
+        return _Artifacts.model_validate_json(response.content).artifacts
+
+    def search_runs(self, query: RunQuery) -> RunsResult:
+        body = {
+            "project_ids": list(query.project_ids),
+            "filter": query.filter,
+            "order_by": list(query.order_by),
+            "max_results": query.max_results,
+            "page_token": query.page_token,
+            "lifecycle": _LIFECYCLE_NAMES[LifecycleStage(query.lifecycle) if query.lifecycle else None],
+            "include_metrics": query.include_metrics,
+            "include_params": query.include_params,
+            "include_tags": query.include_tags,
+        }
+        page = _Page.model_validate_json(self.api.send("POST", "/runs/search", idempotent=True, json=body).content)
+        return RunsResult(runs=_with_shared_nan(page.runs), next_page_token=page.next_page_token, total=page.total)
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        """One request per batch (the SDK's flusher sends each flushed batch through here)."""
+        body = {"metrics": encode_metrics(metrics)}
+        self.api.send("POST", f"/runs/{_q(run_id)}/metrics", idempotent=True, json=body)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """One request, one transaction on the server: a param conflict writes nothing."""
+        body = {"metrics": encode_metrics(metrics), "params": _strings(params), "tags": _strings(tags)}
+        self.api.send("POST", f"/runs/{_q(run_id)}/batch", idempotent=True, json=body)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        data = self._json("GET", f"/runs/{_q(run_id)}/metric-history", idempotent=True, params={"key": key})
+        return [
+            Metric(key, _float(value), step, timestamp)
+            for value, step, timestamp in data["points"]
+        ]
+
+    def count_metric_points(self, run_id: str | None = None) -> int:
+        params = {"run_id": run_id} if run_id is not None else None
+        return int(self._json("GET", "/metric-points/count", idempotent=True, params=params)["count"])
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        return list(self._json("GET", "/store/check", idempotent=True)["problems"])
+
+    def close(self) -> None:
+        self.api.close()

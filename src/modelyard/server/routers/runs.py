@@ -1,0 +1,245 @@
+"""Runs and everything logged to them: params, tags, inputs, metric batches and history, search.
+
+Every route is a plain ``def``: the store calls block, so FastAPI runs them in its threadpool.
+Metric batches are the exception to FastAPI's body handling: they are parsed by pydantic's JSON
+parser in one pass (``parse_json_body``), because a 10,000-point batch is the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import Response
+
+from modelyard.core.entities import ArtifactEntry, LifecycleStage, Metric, RunInput
+from modelyard.server.routers._common import (
+    Call,
+    WireJSONResponse,
+    get_call,
+    json_body_schema,
+    parse_json_body,
+)
+from modelyard.server.routers.projects import ERRORS
+from modelyard.store.interfaces import RunQuery
+from modelyard.wire import (
+    API_PREFIX,
+    ArtifactsRecord,
+    CheckResult,
+    InputsBody,
+    LifecycleBody,
+    LogBatchBody,
+    MetricBatch,
+    MetricCount,
+    MetricHistory,
+    ParamsBody,
+    RunBody,
+    RunCreate,
+    RunUpdate,
+    SearchRuns,
+    SearchRunsResult,
+    TagsBody,
+)
+
+router = APIRouter(prefix=API_PREFIX, tags=["runs"], responses=ERRORS)
+_LIFECYCLE = {"active": LifecycleStage.ACTIVE, "deleted": LifecycleStage.DELETED, "all": None}
+
+
+async def metric_batch(request: Request) -> MetricBatch:
+    return await parse_json_body(request, MetricBatch)
+
+
+async def log_batch_body(request: Request) -> LogBatchBody:
+    return await parse_json_body(request, LogBatchBody)
+
+
+def _points(rows: list[tuple[str, float, int, int]]) -> list[Metric]:
+    return list(map(Metric._make, rows))
+
+
+def _count_points(request: Request, n: int) -> None:
+    """Feed the ``points logged`` counter of /metrics (when the metrics module is installed)."""
+    telemetry = getattr(request.app.state, "telemetry", None)
+    if telemetry is not None:
+        telemetry.points_logged.inc(n)
+
+
+# -- runs ---------------------------------------------------------------------------------------
+@router.post("/runs", response_model=RunBody)
+def create_run(body: RunCreate, c: Call = Depends(get_call)) -> Any:
+    """Create a run; with a ``run_id`` that already exists in the project, return it (idempotent)."""
+    c.allow(body.project_id, "editor")
+    run = c.store.create_run(
+        body.project_id,
+        run_id=body.run_id,
+        name=body.name,
+        start_time=body.start_time,
+        parent_run_id=body.parent_run_id,
+        tags=body.tags,
+        status=body.status,
+    )
+    c.audit("create_run", "run", run.id, project_id=run.project_id)
+    return WireJSONResponse(run.model_dump())
+
+
+@router.post("/runs/search", response_model=SearchRunsResult)
+def search_runs(body: SearchRuns, c: Call = Depends(get_call)) -> Any:
+    """Runs matching the filter (the language of ``search_runs``), ordered and paged."""
+    project_ids = list(body.project_ids)
+    for project_id in project_ids:
+        c.allow(project_id, "viewer")
+    visible = None if project_ids else c.visible_projects()
+    if visible is not None:
+        # Without a project list the store searches everything: narrow it to what may be seen.
+        project_ids = sorted(visible)
+        if not project_ids:
+            return WireJSONResponse({"runs": [], "next_page_token": None, "total": 0})
+    result = c.store.search_runs(
+        RunQuery(
+            project_ids=project_ids,
+            filter=body.filter,
+            order_by=tuple(body.order_by),
+            max_results=body.max_results,
+            page_token=body.page_token,
+            lifecycle=_LIFECYCLE[body.lifecycle],
+            include_metrics=body.include_metrics,
+            include_params=body.include_params,
+            include_tags=body.include_tags,
+        )
+    )
+    return WireJSONResponse(
+        {
+            "runs": [r.model_dump() for r in result.runs],
+            "next_page_token": result.next_page_token,
+            "total": result.total,
+        }
+    )
+
+
+@router.get("/runs/{run_id}", response_model=RunBody)
+def get_run(run_id: str, c: Call = Depends(get_call)) -> Any:
+    run = c.store.get_run(run_id)
+    c.allow(run.project_id, "viewer")
+    return WireJSONResponse(run.model_dump())
+
+
+@router.patch("/runs/{run_id}", response_model=RunBody)
+def update_run(run_id: str, body: RunUpdate, c: Call = Depends(get_call)) -> Any:
+    """Change a run's status, end time, name or notes."""
+    c.allow_run(run_id, "editor")
+    run = c.store.update_run(run_id, status=body.status, end_time=body.end_time, name=body.name, notes=body.notes)
+    c.audit("update_run", "run", run_id, **body.model_dump(exclude_none=True, mode="json"))
+    return WireJSONResponse(run.model_dump())
+
+
+@router.put("/runs/{run_id}/lifecycle", status_code=204, response_class=Response)
+def set_run_lifecycle(run_id: str, body: LifecycleBody, c: Call = Depends(get_call)) -> Response:
+    """Soft-delete (``deleted``) or restore (``active``) a run."""
+    c.allow_run(run_id, "editor")
+    c.store.set_run_lifecycle(run_id, body.stage)
+    c.audit("delete_run" if body.stage == LifecycleStage.DELETED else "restore_run", "run", run_id)
+    return Response(status_code=204)
+
+
+# -- params, tags, inputs -----------------------------------------------------------------------
+@router.post("/runs/{run_id}/params", status_code=204, response_class=Response)
+def log_params(run_id: str, body: ParamsBody, c: Call = Depends(get_call)) -> Response:
+    """Params are immutable: the same value again is a no-op, another value 409 (nothing written)."""
+    c.allow_run(run_id, "editor")
+    c.store.log_params(run_id, body.params)
+    c.audit("log_params", "run", run_id, keys=sorted(body.params))
+    return Response(status_code=204)
+
+
+@router.post("/runs/{run_id}/tags", status_code=204, response_class=Response)
+def set_tags(run_id: str, body: TagsBody, c: Call = Depends(get_call)) -> Response:
+    c.allow_run(run_id, "editor")
+    c.store.set_tags(run_id, body.tags)
+    c.audit("set_tags", "run", run_id, keys=sorted(body.tags))
+    return Response(status_code=204)
+
+
+@router.delete("/runs/{run_id}/tags/{key:path}", status_code=204, response_class=Response)
+def delete_tag(run_id: str, key: str, c: Call = Depends(get_call)) -> Response:
+    c.allow_run(run_id, "editor")
+    c.store.delete_tag(run_id, key)
+    c.audit("delete_tag", "run", run_id, key=key)
+    return Response(status_code=204)
+
+
+@router.post("/runs/{run_id}/inputs", status_code=204, response_class=Response)
+def log_inputs(run_id: str, body: InputsBody, c: Call = Depends(get_call)) -> Response:
+    """Record dataset versions the run read (idempotent on name + version + context)."""
+    c.allow_run(run_id, "editor")
+    c.store.log_inputs(run_id, [RunInput(**item.model_dump()) for item in body.inputs])
+    c.audit("log_inputs", "run", run_id, inputs=[i.name for i in body.inputs])
+    return Response(status_code=204)
+
+
+@router.post("/runs/{run_id}/artifacts", status_code=204, response_class=Response)
+def record_artifacts(run_id: str, body: ArtifactsRecord, c: Call = Depends(get_call)) -> Response:
+    """Record files whose blobs are already stored (``PUT /blobs/{digest}``) on the run."""
+    c.allow_run(run_id, "editor")
+    entries = [ArtifactEntry(**e.model_dump()) for e in body.artifacts]
+    c.store.add_artifacts(run_id, entries)
+    c.audit("log_artifacts", "run", run_id, paths=[e.path for e in entries])
+    return Response(status_code=204)
+
+
+# -- metrics ------------------------------------------------------------------------------------
+@router.post(
+    "/runs/{run_id}/metrics", openapi_extra=json_body_schema(MetricBatch), status_code=204, response_class=Response
+)
+def log_metrics(
+    run_id: str, request: Request, c: Call = Depends(get_call), body: MetricBatch = Depends(metric_batch)
+) -> Response:
+    """Append one batch of ``[key, value, step, timestamp]`` points in one transaction; a retried
+    batch adds nothing. NaN and infinities are the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
+    c.allow_run(run_id, "editor")
+    c.store.log_metrics(run_id, _points(body.metrics))
+    _count_points(request, len(body.metrics))
+    c.audit("log_metrics", "run", run_id, points=len(body.metrics))
+    return Response(status_code=204)
+
+
+@router.post(
+    "/runs/{run_id}/batch", openapi_extra=json_body_schema(LogBatchBody), status_code=204, response_class=Response
+)
+def log_batch(
+    run_id: str, request: Request, c: Call = Depends(get_call), body: LogBatchBody = Depends(log_batch_body)
+) -> Response:
+    """Params, tags and metrics in one transaction: a param conflict writes nothing at all."""
+    c.allow_run(run_id, "editor")
+    c.store.log_batch(run_id, metrics=_points(body.metrics), params=body.params, tags=body.tags)
+    _count_points(request, len(body.metrics))
+    c.audit("log_batch", "run", run_id, points=len(body.metrics), params=sorted(body.params), tags=sorted(body.tags))
+    return Response(status_code=204)
+
+
+@router.get("/runs/{run_id}/metric-history", response_model=MetricHistory)
+def get_metric_history(run_id: str, key: Annotated[str, Query(min_length=1)], c: Call = Depends(get_call)) -> Any:
+    """Every point of one metric as ``[value, step, timestamp]``, ordered by step then timestamp."""
+    c.allow_run(run_id, "viewer")
+    history = c.store.get_metric_history(run_id, key)
+    return WireJSONResponse({"key": key, "points": [(m.value, m.step, m.timestamp) for m in history]})
+
+
+@router.get("/metric-points/count", response_model=MetricCount)
+def count_metric_points(run_id: str | None = None, c: Call = Depends(get_call)) -> Any:
+    """How many metric points are stored, for one run or in total."""
+    if run_id is None:
+        c.allow(None, "viewer")
+    else:
+        c.allow_run(run_id, "viewer")
+    return WireJSONResponse({"count": c.store.count_metric_points(run_id)})
+
+
+@router.get("/store/check", response_model=CheckResult, tags=["maintenance"])
+def check_store(c: Call = Depends(get_call)) -> Any:
+    """Integrity check of the metadata store (admin)."""
+    c.allow(None, "admin")
+    return WireJSONResponse({"problems": c.store.check()})
+
+
+def register(app: FastAPI) -> None:
+    app.include_router(router)

@@ -1,0 +1,73 @@
+"""schemathesis against the OpenAPI schema of a live server: whatever a client sends that the
+schema allows (and much that it does not), the server answers without a 5xx, with a documented
+status, and with a body that matches the documented schema.
+
+Bounded on purpose (a few dozen examples per operation, about a minute in all): this runs in CI
+on every change; a deeper run is ``pytest tests/integration/test_api_fuzz.py`` with
+``MODELYARD_TEST_FUZZ_EXAMPLES`` raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from modelyard.settings import load_settings  # noqa: E402
+from tests.fixtures.live_server import sqlite_server  # noqa: E402
+
+MAX_EXAMPLES = int(load_settings().extra.get("MODELYARD_TEST_FUZZ_EXAMPLES", "30"))
+# negative_data_rejection is left out on purpose: the request models validate in pydantic's lax
+# mode (a JSON "true" for a boolean query flag, 3.0 for an integer are accepted), which that
+# check counts as accepting invalid data.
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with sqlite_server(tmp_path_factory.mktemp("fuzz"), max_upload_bytes=1 << 20) as (url, app):
+        # Something to find: a project and a run with a metric and an artifact.
+        store = app.state.services.store
+        project = store.create_project("fuzz", project_id="fuzzproject")
+        run = store.create_run(project.id, run_id="fuzzrun", name="r")
+        from modelyard.core.entities import Metric
+
+        store.log_metrics(run.id, [Metric("loss", 0.5, 0, 1)])
+        yield url
+
+
+def _openapi_document() -> dict[str, Any]:
+    """The schema the server publishes; building it touches no store (so it can run at import,
+    where parametrization needs it)."""
+    from modelyard.server import create_app
+
+    return dict(create_app(store=object(), artifacts=object()).openapi())  # type: ignore[arg-type]
+
+
+schema = schemathesis.openapi.from_dict(_openapi_document())
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms_to_its_schema(case: Any, fuzz_server: str) -> None:
+    case.call_and_validate(base_url=fuzz_server, checks=CHECKS, timeout=30)
+
+
+def test_server_still_serves_after_fuzzing(fuzz_server: str, tmp_path: Path) -> None:
+    import httpx
+
+    assert httpx.get(f"{fuzz_server}/healthz").json()["status"] == "ok"
+    assert httpx.get(f"{fuzz_server}/api/v1/runs/fuzzrun").json()["metrics"]["loss"]["value"] == 0.5
