@@ -44,6 +44,10 @@ test: $(STAMP_DEV) services lint
 
 bench: $(STAMP_DEV)
 	$(PY) -m benchmarks.tracking $(BENCH_ARGS)
+	$(PY) -m benchmarks.tuning $(BENCH_ARGS)
+	$(PY) -m benchmarks.server_load $(BENCH_ARGS)
+	$(PY) -m benchmarks.data $(BENCH_ARGS)
+	$(PY) -m benchmarks.validation
 
 clean:
 	rm -rf $(VENV) .modelyard .bench .pytest_cache .mypy_cache .ruff_cache

@@ -67,14 +67,38 @@ def _start(tool: str, work: Path, mlflow_python: Path) -> tuple[subprocess.Popen
     db = work / f"{tool}.db"
     log = open(work / f"{tool}.log", "wb")  # noqa: SIM115 - closed with the process
     if tool == "modelyard":
-        cmd = [str(Path(sys.executable).with_name("modelyard")), "server", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "2", "--store", f"sqlite:///{db}", "--artifacts", str(work / "artifacts"),
-               "--log-level", "warning"]
+        cmd = [
+            str(Path(sys.executable).with_name("modelyard")),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--store",
+            f"sqlite:///{db}",
+            "--artifacts",
+            str(work / "artifacts"),
+            "--log-level",
+            "warning",
+        ]
         health = f"{base}/healthz"
     else:
-        cmd = [str(mlflow_python.with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "2", "--backend-store-uri", f"sqlite:///{db}",
-               "--default-artifact-root", str(work / "mlartifacts")]
+        cmd = [
+            str(mlflow_python.with_name("mlflow")),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--backend-store-uri",
+            f"sqlite:///{db}",
+            "--default-artifact-root",
+            str(work / "mlartifacts"),
+        ]
         health = f"{base}/health"
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=work)
     _wait(health, proc)
@@ -85,8 +109,10 @@ def _create_runs(tool: str, base: str, n: int) -> list[str]:
     with httpx.Client(base_url=base, timeout=60) as client:
         if tool == "modelyard":
             project = client.post("/api/v1/projects/get-or-create", json={"name": "load"}).json()["id"]
-            return [client.post("/api/v1/runs", json={"project_id": project, "name": f"c{i}"}).json()["id"]
-                    for i in range(n)]
+            return [
+                client.post("/api/v1/runs", json={"project_id": project, "name": f"c{i}"}).json()["id"]
+                for i in range(n)
+            ]
         exp = client.post("/api/2.0/mlflow/experiments/create", json={"name": "load"}).json()["experiment_id"]
         runs = []
         for _ in range(n):
@@ -106,10 +132,29 @@ def run_once(tool: str, args: argparse.Namespace, mlflow_python: Path, console: 
     try:
         run_ids = _create_runs(tool, base, args.clients)
         console.print(f"  {tool}: {args.clients} clients for {args.seconds:.0f} s ...")
-        out = subprocess.run([sys.executable, str(CLIENT_SCRIPT), "--tool", tool, "--base", base,
-                              "--runs", ",".join(run_ids), "--processes", str(args.processes),
-                              "--batch", str(args.batch), "--seconds", str(args.seconds)],
-                             capture_output=True, text=True, env=_env(), timeout=args.seconds + 900, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                str(CLIENT_SCRIPT),
+                "--tool",
+                tool,
+                "--base",
+                base,
+                "--runs",
+                ",".join(run_ids),
+                "--processes",
+                str(args.processes),
+                "--batch",
+                str(args.batch),
+                "--seconds",
+                str(args.seconds),
+            ],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=args.seconds + 900,
+            check=True,
+        )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         time.sleep(1.0)  # let in-flight transactions settle before counting
         result["stored"] = _stored_points(db)
@@ -140,18 +185,27 @@ def main(argv: list[str] | None = None) -> int:
     peer = ensure_peer_env(f"mlflow-{MLFLOW_VERSION}", (f"mlflow=={MLFLOW_VERSION}",), console=console)
     results: dict[str, list[dict]] = {"modelyard": [], "mlflow": []}
     for rep in range(args.reps):
-        for tool in (["modelyard", "mlflow"] if rep % 2 == 0 else ["mlflow", "modelyard"]):
+        for tool in ["modelyard", "mlflow"] if rep % 2 == 0 else ["mlflow", "modelyard"]:
             results[tool].append(run_once(tool, args, peer.python, console))
-    table = Table(title=f"Server load: {args.clients} clients x {args.seconds:.0f} s, batches of {args.batch} "
-                        f"(median of {args.reps})")
+    table = Table(
+        title=f"Server load: {args.clients} clients x {args.seconds:.0f} s, batches of {args.batch} "
+        f"(median of {args.reps})"
+    )
     for col in ("server", "points/s", "acked", "stored", "lost", "errors", "requests"):
         table.add_column(col, justify="left" if col == "server" else "right")
     med = {}
     for tool, rs in results.items():
         med[tool] = statistics.median(r["points_per_s"] for r in rs)
         last = rs[-1]
-        table.add_row(tool, f"{med[tool]:,.0f}", f"{last['acked']:,}", f"{last['stored']:,}", str(last["lost"]),
-                      str(last["errors"]), f"{last['requests']:,}")
+        table.add_row(
+            tool,
+            f"{med[tool]:,.0f}",
+            f"{last['acked']:,}",
+            f"{last['stored']:,}",
+            str(last["lost"]),
+            str(last["errors"]),
+            f"{last['requests']:,}",
+        )
     console.print(table)
     ratio = med["modelyard"] / med["mlflow"] if med["mlflow"] else float("inf")
     met = "[green]met[/green]" if ratio >= TARGET else "[red]MISSED[/red]"

@@ -33,8 +33,11 @@ TARGET = 10.0
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"VIRTUAL_ENV", "PYTHONPATH"} and not k.startswith(("MODELYARD_", "MLFLOW_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"VIRTUAL_ENV", "PYTHONPATH"} and not k.startswith(("MODELYARD_", "MLFLOW_"))
+    }
     env.update(PYTHONUNBUFFERED="1", MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1")
     return env
 
@@ -42,9 +45,14 @@ def _env() -> dict[str, str]:
 def run_side(python: Path, side: str, trials: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"modelyard-tune-{side}-"))
     try:
-        proc = subprocess.run([str(python), str(SIDE_SCRIPT), "--side", side, "--trials", str(trials),
-                               "--tmp", str(tmp)], capture_output=True, text=True, env=_env(), timeout=3600,
-                              check=False)
+        proc = subprocess.run(
+            [str(python), str(SIDE_SCRIPT), "--side", side, "--trials", str(trials), "--tmp", str(tmp)],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=3600,
+            check=False,
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -77,16 +85,33 @@ def main(argv: list[str] | None = None) -> int:
     for col in ("side", "overhead ms/trial", "tracked s", "bare optuna s", "runs recorded"):
         table.add_column(col, justify="right" if col != "side" else "left")
     for side, rs in results.items():
-        table.add_row(side, f"{med[side]:.3f}", f"{statistics.median(r['tracked_s'] for r in rs):.2f}",
-                      f"{statistics.median(r['bare_s'] for r in rs):.2f}", str(rs[-1]["recorded_runs"]))
+        table.add_row(
+            side,
+            f"{med[side]:.3f}",
+            f"{statistics.median(r['tracked_s'] for r in rs):.2f}",
+            f"{statistics.median(r['bare_s'] for r in rs):.2f}",
+            str(rs[-1]["recorded_runs"]),
+        )
     console.print(table)
     met = "[green]met[/green]" if ratio >= TARGET else "[red]MISSED[/red]"
-    console.print(f"ratio (MLflow overhead / modelyard overhead): [bold]{ratio:.1f}x[/bold] "
-                  f"(target >= {TARGET:.0f}x: {met})")
+    console.print(
+        f"ratio (MLflow overhead / modelyard overhead): [bold]{ratio:.1f}x[/bold] (target >= {TARGET:.0f}x: {met})"
+    )
     out = BENCH_DIR / "results" / "tuning.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"trials": args.trials, "reps": args.reps, "results": results, "median": med,
-                               "ratio": ratio, "mlflow_version": MLFLOW_VERSION}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "trials": args.trials,
+                "reps": args.reps,
+                "results": results,
+                "median": med,
+                "ratio": ratio,
+                "mlflow_version": MLFLOW_VERSION,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

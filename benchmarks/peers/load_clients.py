@@ -19,11 +19,14 @@ import httpx
 def _payload(tool: str, run_id: str, step0: int, batch: int, now: int) -> tuple[str, dict]:
     if tool == "modelyard":
         return f"/api/v1/runs/{run_id}/metrics", {
-            "metrics": [["loss", 1.0 / (step0 + i + 1), step0 + i, now] for i in range(batch)]}
+            "metrics": [["loss", 1.0 / (step0 + i + 1), step0 + i, now] for i in range(batch)]
+        }
     return "/api/2.0/mlflow/runs/log-batch", {
         "run_id": run_id,
-        "metrics": [{"key": "loss", "value": 1.0 / (step0 + i + 1), "step": step0 + i, "timestamp": now}
-                    for i in range(batch)]}
+        "metrics": [
+            {"key": "loss", "value": 1.0 / (step0 + i + 1), "step": step0 + i, "timestamp": now} for i in range(batch)
+        ],
+    }
 
 
 def _client(tool: str, base: str, run_id: str, batch: int, deadline: float, out: list) -> None:
@@ -70,16 +73,28 @@ def main() -> None:
     queue: mp.Queue = ctx.Queue()
     start = time.monotonic()
     deadline = start + args.seconds
-    procs = [ctx.Process(target=_process, args=(args.tool, args.base, chunk, args.batch, deadline, queue))
-             for chunk in chunks if chunk]
+    procs = [
+        ctx.Process(target=_process, args=(args.tool, args.base, chunk, args.batch, deadline, queue))
+        for chunk in chunks
+        if chunk
+    ]
     for p in procs:
         p.start()
     results = [r for _ in procs for r in queue.get(timeout=args.seconds + 600)]
     for p in procs:
         p.join()
     elapsed = time.monotonic() - start
-    print(json.dumps({"acked": sum(r[0] for r in results), "errors": sum(r[1] for r in results),
-                      "requests": sum(r[2] for r in results), "elapsed": elapsed, "clients": len(results)}))
+    print(
+        json.dumps(
+            {
+                "acked": sum(r[0] for r in results),
+                "errors": sum(r[1] for r in results),
+                "requests": sum(r[2] for r in results),
+                "elapsed": elapsed,
+                "clients": len(results),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,13 @@ def modelyard_side(n: int, tmp: Path) -> tuple[float, int]:
     modelyard.set_project("bench")
     modelyard.TrackingClient()  # open (and migrate) the store before the clock starts
     start = time.perf_counter()
-    result = modelyard.tune(objective_params, {"x": (-5.0, 5.0), "y": (0, 3)}, n_trials=n,
-                            sampler=optuna.samplers.RandomSampler(seed=0), show_progress=False)
+    result = modelyard.tune(
+        objective_params,
+        {"x": (-5.0, 5.0), "y": (0, 3)},
+        n_trials=n,
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        show_progress=False,
+    )
     elapsed = time.perf_counter() - start
     frame = modelyard.search_runs(filter=f"parent_run_id = '{result.parent_run_id}'", max_results=n + 10)
     return elapsed, len(frame)
@@ -57,8 +62,12 @@ def mlflow_side(n: int, tmp: Path) -> tuple[float, int]:
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("bench")  # create the schema before the clock starts
-    callback = MLflowCallback(tracking_uri=uri, metric_name="objective", create_experiment=False,
-                              mlflow_kwargs={"experiment_id": mlflow.get_experiment_by_name("bench").experiment_id})
+    callback = MLflowCallback(
+        tracking_uri=uri,
+        metric_name="objective",
+        create_experiment=False,
+        mlflow_kwargs={"experiment_id": mlflow.get_experiment_by_name("bench").experiment_id},
+    )
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
 
     def objective(trial: optuna.Trial) -> float:
@@ -80,11 +89,19 @@ def main() -> None:
     args.tmp.mkdir(parents=True, exist_ok=True)
     baseline = bare(args.trials)
     tracked, recorded = (modelyard_side if args.side == "modelyard" else mlflow_side)(args.trials, args.tmp)
-    print(json.dumps({
-        "side": args.side, "trials": args.trials, "bare_s": baseline, "tracked_s": tracked,
-        "overhead_ms_per_trial": max(tracked - baseline, 1e-9) / args.trials * 1000,
-        "recorded_runs": recorded, "ok": recorded == args.trials,
-    }))
+    print(
+        json.dumps(
+            {
+                "side": args.side,
+                "trials": args.trials,
+                "bare_s": baseline,
+                "tracked_s": tracked,
+                "overhead_ms_per_trial": max(tracked - baseline, 1e-9) / args.trials * 1000,
+                "recorded_runs": recorded,
+                "ok": recorded == args.trials,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

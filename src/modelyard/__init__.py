@@ -10,6 +10,7 @@ reachable too, but their insides may move.
         modelyard.log_metric("accuracy", 0.91)
 """
 
+from modelyard import datasets  # noqa: F401 - the namespace modelyard.datasets.add/get
 from modelyard._autolog import autolog
 from modelyard._models_sdk import RegistryClient, load_model, log_model, register_model, set_alias, transition
 from modelyard._sdk import (

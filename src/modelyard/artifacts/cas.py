@@ -28,18 +28,34 @@ completed, if the file changed in between.
 
 Every read verifies: ``get_bytes``/``get_file``/``get_directory`` before returning, ``open``
 as the stream is consumed (``IntegrityError`` at EOF).
+
+Speed of local writes (dataset versioning stores 2 GB files and 20,000-file directories):
+
+* a big file is hashed in the calling thread while a second thread writes the previous chunk,
+  so storing it costs about one hash pass instead of a hash pass plus a copy;
+* ``put_files`` stores many files with no fsync per file and per directory (about 1 ms each,
+  which dominates small files) and makes the whole batch durable with one filesystem sync
+  before it returns. Until then a crash can leave a blob truncated at its address; readers
+  re-hash and report it, and a later write of the same content replaces a blob whose size is
+  wrong. Callers record nothing that points at the blobs before ``put_files`` has returned.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import io
+import itertools
 import os
+import queue
 import shutil
 import stat
 import tempfile
+import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +78,13 @@ DEFAULT_ALGORITHM = "sha256"
 #: Read/hash/write granularity: big enough that hashlib releases the GIL and syscalls are few,
 #: small enough that many parallel streams stay cheap in memory.
 CHUNK_SIZE = 1 << 20
+#: Files at least this big are hashed and written by two threads (see ``_hash_copy_parallel``).
+PARALLEL_COPY_MIN = 64 << 20
+_PIPE_CHUNK = 4 << 20
+_SMALL_FILE = 4 << 20  # put_files reads files below this size whole (see ingest_small_files)
+_SMALL_GROUP = 64  # small files per thread-pool task: amortises the executor's per-task cost
+_TMP_COUNTER = itertools.count()
+_PIPE_BUFFERS = 4
 _BLOB_MODE = 0o444  # blobs are immutable; read-only guards against accidental in-place edits
 _FILE_MODE = 0o644  # files handed back to the user by get_file / get_directory
 #: Libraries whose exceptions mean "the remote store is not reachable or refused us".
@@ -109,10 +132,15 @@ def _open_source(path: Path) -> Iterator[BinaryIO]:
         yield cast(BinaryIO, handle)
 
 
-def _hash_stream(source: BinaryIO, algorithm: str, sink: BinaryIO | None = None) -> tuple[str, int]:
-    """Hash (and optionally copy) a stream in fixed-size chunks; returns (hex digest, size)."""
+def _hash_stream(
+    source: BinaryIO, algorithm: str, sink: BinaryIO | None = None, size_hint: int | None = None
+) -> tuple[str, int]:
+    """Hash (and optionally copy) a stream in fixed-size chunks; returns (hex digest, size).
+
+    ``size_hint`` shrinks the buffer for small files: zero-filling a 1 MB buffer per 50 KB file
+    costs more than reading the file."""
     hasher = _new_hasher(algorithm)
-    buffer = bytearray(CHUNK_SIZE)
+    buffer = bytearray(CHUNK_SIZE if size_hint is None else max(1 << 16, min(CHUNK_SIZE, size_hint + 1)))
     view = memoryview(buffer)
     size = 0
     while True:
@@ -125,6 +153,90 @@ def _hash_stream(source: BinaryIO, algorithm: str, sink: BinaryIO | None = None)
             sink.write(chunk)
         size += n
     return hasher.hexdigest(), size
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def _hash_copy_parallel(source: BinaryIO, algorithm: str, sink_fd: int) -> tuple[str, int]:
+    """Hash chunks in this thread while a writer thread copies the previous ones to ``sink_fd``.
+
+    hashlib and os.write release the GIL on big buffers, so on two cores storing a large file
+    costs about one hash pass. A few fixed buffers circulate between the threads (bounded
+    memory). The writer never stops consuming, even after a write error, so this thread can
+    never block on a buffer that will not come back; the error is raised at the end."""
+    hasher = _new_hasher(algorithm)
+    free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+    filled: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+    for _ in range(_PIPE_BUFFERS):
+        free.put(bytearray(_PIPE_CHUNK))
+    failure: list[BaseException] = []
+
+    def writer() -> None:
+        while True:
+            item = filled.get()
+            if item is None:
+                return
+            buffer, n = item
+            if not failure:
+                try:
+                    _write_all(sink_fd, memoryview(buffer)[:n])
+                except BaseException as exc:
+                    failure.append(exc)
+            free.put(buffer)
+
+    thread = threading.Thread(target=writer, name="modelyard-copy", daemon=True)
+    thread.start()
+    size = 0
+    try:
+        while not failure:
+            buffer = free.get()
+            view = memoryview(buffer)
+            n = source.readinto(view)  # type: ignore[attr-defined]
+            if not n:
+                free.put(buffer)
+                break
+            hasher.update(view[:n])
+            size += n
+            filled.put((buffer, n))
+    finally:
+        filled.put(None)
+        thread.join()
+    if failure:
+        raise failure[0]
+    return hasher.hexdigest(), size
+
+
+_libc: Any = None
+
+
+def _sync_filesystem(path: Path) -> None:
+    """Flush every write on the filesystem holding ``path`` and wait for it (one call for a whole
+    batch of files). Linux ``syncfs`` when available, else ``sync``, which also waits on Linux."""
+    global _libc
+    if hasattr(os, "syncfs"):  # pragma: no cover - not in CPython 3.11
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.syncfs(fd)
+        finally:
+            os.close(fd)
+        return
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        syncfs = _libc.syncfs
+    except (OSError, AttributeError):
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -223,21 +335,89 @@ class _LocalBackend:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def ingest_file(self, source: Path, algorithm: str) -> BlobRef:
-        """One pass: read, hash and write to a temp file, then rename it onto its address."""
+    def ingest_file(self, source: Path, algorithm: str, *, durable: bool = True) -> BlobRef:
+        """One pass: read, hash and write to a temp file, then rename it onto its address.
+
+        ``durable=False`` skips the fsyncs; the caller syncs the filesystem once for a batch."""
         fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="put-")
         try:
             with os.fdopen(fd, "wb") as out, _open_source(source) as src:
-                hex_digest, size = _hash_stream(src, algorithm, sink=cast(BinaryIO, out))
+                size_hint = os.fstat(src.fileno()).st_size
+                if size_hint >= PARALLEL_COPY_MIN:  # written with os.write on the fd, not through ``out``
+                    hex_digest, size = _hash_copy_parallel(src, algorithm, out.fileno())
+                else:
+                    hex_digest, size = _hash_stream(src, algorithm, sink=cast(BinaryIO, out), size_hint=size_hint)
                 out.flush()
-                os.fsync(out.fileno())
-            self._commit(tmp, _blob_key(algorithm, hex_digest), size)
+                if durable:
+                    os.fsync(out.fileno())
+            self._commit(tmp, _blob_key(algorithm, hex_digest), size, durable=durable)
             return BlobRef(digest=f"{algorithm}:{hex_digest}", size=size)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def _commit(self, tmp: str, key: str, size: int) -> None:
+    def sync(self) -> None:
+        _sync_filesystem(self.root)
+
+    def ingest_small_files(self, sources: Sequence[str], algorithm: str) -> list[BlobRef]:
+        """``ingest_file(durable=False)`` for many small files, stripped to the system calls.
+
+        For 50 KB files the Python around the calls (pathlib, mkstemp's random names, a mkdir
+        attempt and a chmod per file) cost more than the calls; here each file is one read, one
+        hash, a stat of its address (dedup), and a create-write-rename of a temp file created
+        read-only. The fan-out directory is made only when the rename says it is missing."""
+        root = os.fspath(self.root)
+        tmp_dir = os.fspath(self.tmp)
+        prefix = f"{tmp_dir}/put-{os.getpid()}-{threading.get_ident()}-"
+        refs: list[BlobRef] = []
+        for source in sources:
+            try:
+                fd = os.open(source, os.O_RDONLY)
+            except FileNotFoundError:
+                raise NotFound(f"no such file: {source}")
+            except OSError as exc:
+                raise InvalidArgument(f"cannot read {source}: {exc.strerror or exc}")
+            try:
+                # Ask for the exact size (+1 to see EOF): a fixed 1 MB request would allocate and
+                # fault in 1 MB per call, which costs more than reading a 50 KB file.
+                want = os.fstat(fd).st_size + 1
+                chunks = []
+                while chunk := os.read(fd, want):
+                    chunks.append(chunk)
+                    want = 1 << 16
+            except OSError as exc:
+                raise InvalidArgument(f"cannot read {source}: {exc.strerror or exc}")
+            finally:
+                os.close(fd)
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            hex_digest = hashlib.new(algorithm, data).hexdigest()
+            size = len(data)
+            final = f"{root}/{_blob_key(algorithm, hex_digest)}"
+            refs.append(BlobRef(digest=f"{algorithm}:{hex_digest}", size=size))
+            try:
+                if os.stat(final).st_size == size:
+                    continue  # dedup (a wrong size means a damaged copy: replace it below)
+            except FileNotFoundError:
+                pass
+            tmp = f"{prefix}{next(_TMP_COUNTER)}"
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _BLOB_MODE)
+            try:
+                try:
+                    _write_all(out, memoryview(data))
+                finally:
+                    os.close(out)
+                try:
+                    os.replace(tmp, final)
+                except FileNotFoundError:
+                    os.makedirs(os.path.dirname(final), exist_ok=True)
+                    os.replace(tmp, final)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+        return refs
+
+    def _commit(self, tmp: str, key: str, size: int, *, durable: bool = True) -> None:
         final = self.path(key)
         try:
             if final.stat().st_size == size:
@@ -248,7 +428,8 @@ class _LocalBackend:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, _BLOB_MODE)
         os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        if durable:
+            _fsync_dir(final.parent)
 
     def remove(self, key: str) -> None:
         try:
@@ -430,6 +611,62 @@ class ContentAddressedStore(ArtifactStore):
     def put_file(self, path: str | Path) -> BlobRef:
         with self._errors():
             return self._backend.ingest_file(Path(path), self.algorithm)
+
+    def put_files(self, paths: Sequence[str | Path], *, durable: bool = True) -> list[BlobRef]:
+        """Store many files at once, in parallel; durable when this returns (one sync per batch
+        on a local store instead of two fsyncs per file). Returns refs in the order of ``paths``.
+
+        ``durable=False`` skips the sync: a killed process still leaves only whole blobs (the
+        page cache survives it), but a power loss may leave recent blobs truncated, which reads
+        then report as corrupt and a later write of the same content repairs."""
+        local = self._backend if isinstance(self._backend, _LocalBackend) else None
+
+        def put(path: str | Path) -> BlobRef:
+            with self._errors():
+                if local is not None:
+                    return local.ingest_file(Path(path), self.algorithm, durable=False)
+                return self._backend.ingest_file(Path(path), self.algorithm)
+
+        def put_small(group: Sequence[str]) -> list[BlobRef]:
+            assert local is not None
+            with self._errors():
+                return local.ingest_small_files(group, self.algorithm)
+
+        if len(paths) == 1 and local is not None:  # one file: its own fsync beats syncing the filesystem
+            with self._errors():
+                return [local.ingest_file(Path(paths[0]), self.algorithm, durable=durable)]
+        refs_by_index: dict[int, BlobRef] = {}
+        with ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="modelyard-put") as pool:
+            small: list[int] = []
+            if local is not None:
+                for i, path in enumerate(paths):
+                    try:
+                        if os.stat(path).st_size < _SMALL_FILE:
+                            small.append(i)
+                    except OSError:
+                        pass  # reported by the regular path below
+            small_set = set(small)
+            large = [i for i in range(len(paths)) if i not in small_set]
+            groups = [small[k : k + _SMALL_GROUP] for k in range(0, len(small), _SMALL_GROUP)]
+            for group, refs_group in zip(
+                groups, pool.map(put_small, [[os.fspath(paths[i]) for i in g] for g in groups]), strict=True
+            ):
+                refs_by_index.update(zip(group, refs_group, strict=True))
+            for i, ref in zip(large, pool.map(put, [paths[i] for i in large]), strict=True):
+                refs_by_index[i] = ref
+        refs = [refs_by_index[i] for i in range(len(paths))]
+        if local is not None and refs and durable:
+            with self._errors():
+                local.sync()
+        return refs
+
+    def local_blob_path(self, digest: str) -> Path | None:
+        """Where a blob sits on the local filesystem (None for a remote store). For reading only:
+        blobs are immutable, and a copy is what a caller should hand to users."""
+        _, _, key = self._key(digest)
+        if isinstance(self._backend, _LocalBackend):
+            return self._backend.path(key)
+        return None
 
     def put_directory(self, path: str | Path) -> Manifest:
         files = _collect_files(Path(path))

@@ -1,13 +1,139 @@
-"""Dataset versions, their files' manifests, lineage and ingestion watermarks (issue: Data).
+"""Dataset versions and their lineage: the interface of this aggregate's metadata store.
 
-The interface of this aggregate's metadata store. store/sql/datasets.py implements it as a
-mixin of SqlStore; services receive it typed as this ABC.
+store/sql/datasets.py implements it as a mixin of SqlStore; services receive it typed as this ABC.
+
+What the metadata store holds is small facts only: a version's number, the digest of its manifest
+(the files themselves and the manifest live in the artifact store), counts, sizes, the message,
+where it was added from, and its lineage (parent versions, the code and params that derived it).
+
+Versions are immutable and numbered 1, 2, 3... per dataset. A number is never reused, not even
+after ``remove_dataset_version`` (which hides a version but keeps its row, so lineage that points
+at it stays resolvable).
+
+The entities live here rather than in ``core/entities.py`` while the aggregate settles; they are
+plain frozen dataclasses with no behaviour beyond formatting a reference.
 """
 
 from __future__ import annotations
 
-from abc import ABC
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+DatasetKind = Literal["file", "directory"]
 
 
-class DatasetStore(ABC):  # noqa: B024 - filled by its issue
-    """Dataset versions, their files' manifests, lineage and ingestion watermarks (issue: Data)."""
+@dataclass(frozen=True)
+class DatasetVersionKey:
+    """``NAME@vN``: how one version refers to another (lineage parents)."""
+
+    name: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    name: str
+    version: int
+    manifest_digest: str  # the artifact-store address of the version's manifest
+    kind: DatasetKind  # "file": a one-entry manifest whose entry is the file's name
+    file_count: int
+    total_size: int
+    created_at: int  # ms since the epoch
+    message: str | None = None
+    source: str | None = None  # the path (or URI) it was added from, for `status` defaults
+    code: str | None = None  # what derived it: a script, a commit, a pipeline step
+    params: Mapping[str, str] = field(default_factory=dict)
+    parents: tuple[DatasetVersionKey, ...] = ()
+    removed_at: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.manifest_digest,
+            "kind": self.kind,
+            "file_count": self.file_count,
+            "total_size": self.total_size,
+            "created_at": self.created_at,
+            "message": self.message,
+            "source": self.source,
+            "code": self.code,
+            "params": dict(self.params),
+            "parents": [str(p) for p in self.parents],
+            "removed_at": self.removed_at,
+        }
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    name: str
+    created_at: int
+    version_count: int  # versions not removed
+    latest: DatasetVersion | None  # the newest version not removed
+
+
+@dataclass(frozen=True)
+class NewDatasetVersion:
+    """What ``create_dataset_version`` records (the number is allocated by the store)."""
+
+    name: str
+    manifest_digest: str
+    kind: DatasetKind
+    file_count: int
+    total_size: int
+    message: str | None = None
+    source: str | None = None
+    code: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    parents: Sequence[DatasetVersionKey] = ()
+
+
+class DatasetStore(ABC):
+    """Dataset versions and their lineage (ingestion watermarks come with batch ingestion)."""
+
+    @abstractmethod
+    def create_dataset_version(self, new: NewDatasetVersion) -> DatasetVersion:
+        """Record the next version of ``new.name`` (the dataset is created on its first version).
+
+        Safe under concurrent adders: each gets its own number. Parents must exist (NotFound).
+        The caller stores the manifest first: a version row never points at a missing manifest."""
+
+    @abstractmethod
+    def get_dataset_version(self, name: str, version: int) -> DatasetVersion:
+        """NotFound if there is no such dataset or version, or if the version was removed."""
+
+    @abstractmethod
+    def get_latest_dataset_version(self, name: str) -> DatasetVersion:
+        """The newest version not removed; NotFound if there is none."""
+
+    @abstractmethod
+    def find_dataset_versions(self, name: str, digest_prefix: str) -> list[DatasetVersion]:
+        """Versions (not removed) whose manifest digest starts with ``digest_prefix``
+        (``sha256:ab12...`` or a bare hex prefix), oldest first."""
+
+    @abstractmethod
+    def list_dataset_versions(self, name: str, *, include_removed: bool = False) -> list[DatasetVersion]:
+        """Every version of the dataset, oldest first; NotFound if the dataset does not exist."""
+
+    @abstractmethod
+    def list_datasets(self) -> list[DatasetSummary]:
+        """Every dataset, ordered by name."""
+
+    @abstractmethod
+    def remove_dataset_version(self, name: str, version: int) -> DatasetVersion:
+        """Hide a version (its number is never reused, lineage keeps pointing at it). NotFound if
+        missing or already removed."""
+
+    @abstractmethod
+    def list_dataset_manifest_digests(self, *, include_removed: bool = False) -> list[str]:
+        """The manifest digests of every version (for push/pull and garbage collection)."""
