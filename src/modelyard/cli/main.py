@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from modelyard._version import __version__
-from modelyard.cli import auth_cmd, data_cmd, models_cmd, server_cmd
+from modelyard.cli import auth_cmd, cards_cmd, data_cmd, ingest_cmd, lineage_cmd, models_cmd, server_cmd
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
 
 app = typer.Typer(
@@ -255,7 +255,7 @@ def quickstart(
         run_quickstart(project=project, store=store)
 
 
-for _module in (server_cmd, auth_cmd, data_cmd, models_cmd):
+for _module in (server_cmd, auth_cmd, data_cmd, ingest_cmd, models_cmd, cards_cmd, lineage_cmd):
     _module.register(app)
 
 
