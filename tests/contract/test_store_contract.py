@@ -18,6 +18,7 @@ from modelyard.core.errors import (
     NotFound,
     StoreUnavailable,
 )
+from modelyard.core.ids import new_id
 from modelyard.store import MetadataStore, open_store
 from modelyard.store.interfaces import RunQuery
 from modelyard.store.sql import SqlStore
@@ -555,3 +556,27 @@ def test_concurrent_first_opens_migrate_once(backend: str, request: pytest.Fixtu
     assert opened[0].check() == []
     for each in opened:
         each.close()
+
+
+def test_import_runs_writes_whole_runs_once(store: MetadataStore, project: Project, run: Run) -> None:
+    def record(name: str, value: float) -> tuple[Run, list[Metric]]:
+        imported = Run(id=new_id(), project_id=project.id, name=name, status=RunStatus.FINISHED, start_time=1000,
+                       end_time=2000, parent_run_id=run.id, params={"x": str(value)}, tags={"kind": "trial"})
+        return imported, [Metric("objective", value, 0, 1500), Metric("objective", value / 2, 1, 1600)]
+
+    records = [record(f"t{i}", float(i)) for i in range(5)]
+    store.import_runs(records)
+    store.import_runs(records)  # a retried import adds nothing
+    for imported, history in records:
+        stored = store.get_run(imported.id)
+        assert stored.status == RunStatus.FINISHED and stored.end_time == 2000
+        assert stored.parent_run_id == run.id and stored.params == imported.params
+        assert stored.tags["kind"] == "trial" and stored.metrics["objective"].step == 1
+        assert [p.value for p in store.get_metric_history(imported.id, "objective")] == [m.value for m in history]
+    children = store.search_runs(RunQuery(project_ids=[project.id], filter=f"parent_run_id = '{run.id}'"))
+    assert len(children.runs) == 5
+    orphan = Run(id=new_id(), project_id=project.id, start_time=1, parent_run_id=new_id())
+    with pytest.raises(NotFound):
+        store.import_runs([(orphan, [])])
+    with pytest.raises(NotFound):
+        store.get_run(orphan.id)

@@ -21,6 +21,7 @@ from modelyard.core.entities import (
     RunInput,
     RunStatus,
 )
+from modelyard.core.errors import NotFound
 
 
 class ProjectStore(ABC):
@@ -175,3 +176,19 @@ class MetadataStore(ProjectStore, RunStore, MetricStore, ABC):
             self.set_tags(run_id, tags)
         if metrics:
             self.log_metrics(run_id, metrics)
+
+    def import_runs(self, records: Sequence[tuple[Run, Sequence[Metric]]]) -> None:
+        """Write complete runs (attributes, params, tags, metric history) at once: tuning trials,
+        imports from other trackers. Idempotent: a run whose id already exists is left as it is.
+        Implementations may override to write the whole batch in one transaction."""
+        for run, history in records:
+            try:
+                self.get_run(run.id)
+                continue
+            except NotFound:
+                pass
+            self.create_run(run.project_id, run_id=run.id, name=run.name, start_time=run.start_time,
+                            parent_run_id=run.parent_run_id, tags=dict(run.tags), status=run.status)
+            self.log_batch(run.id, metrics=history, params=dict(run.params))
+            if run.end_time is not None or run.status.is_terminal:
+                self.update_run(run.id, status=run.status, end_time=run.end_time)

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.entities import Metric, RunStatus, now_millis
+from modelyard.core.entities import LifecycleStage, Metric, Run, RunStatus, now_millis
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.ids import new_id
 from modelyard.core.validation import param_value_to_str
 
 if TYPE_CHECKING:
@@ -122,7 +124,13 @@ def _accepts_trial(objective: Callable[..., Any]) -> bool:
 
 
 class _TrialRecorder:
-    """Writes one trial as one child run in three transactions."""
+    """Records trials as child runs, written in batches: a finished trial is queued and every
+    ``FLUSH_EVERY`` trials (or ``FLUSH_SECONDS``, and at the end) the queue becomes one
+    ``import_runs`` transaction. Run ids are generated here, so a trial's run id is known the
+    moment it starts, before anything is written."""
+
+    FLUSH_EVERY = 100
+    FLUSH_SECONDS = 1.0
 
     def __init__(self, store: MetadataStore, project_id: str, parent_run_id: str, metric: str) -> None:
         self.store = store
@@ -130,16 +138,17 @@ class _TrialRecorder:
         self.parent_run_id = parent_run_id
         self.metric = metric
         self.run_ids: dict[int, str] = {}
+        self._started: dict[str, tuple[int, int]] = {}
+        self._pending: list[tuple[Run, list[Metric]]] = []
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
 
     def start(self, number: int) -> str:
-        run = self.store.create_run(
-            self.project_id,
-            name=f"trial-{number}",
-            parent_run_id=self.parent_run_id,
-            tags={TAG_TRIAL: str(number), TAG_ROLE: "trial"},
-        )
-        self.run_ids[number] = run.id
-        return run.id
+        run_id = new_id()
+        with self._lock:
+            self.run_ids[number] = run_id
+            self._started[run_id] = (number, now_millis())
+        return run_id
 
     def finish(
         self,
@@ -149,18 +158,42 @@ class _TrialRecorder:
         points: list[Metric],
         state: str,
         status: RunStatus,
+        extra_tags: Mapping[str, str] | None = None,
     ) -> None:
         metrics = list(points)
         if value is not None:
             last_step = max((p.step for p in points), default=-1) + 1
             metrics.append(Metric(self.metric, float(value), last_step, now_millis()))
-        self.store.log_batch(
-            run_id,
-            metrics=metrics,
+        with self._lock:
+            number, started = self._started.pop(run_id)
+        tags = {TAG_TRIAL: str(number), TAG_ROLE: "trial", TAG_STATE: state, **(extra_tags or {})}
+        run = Run.model_construct(
+            id=run_id,
+            project_id=self.project_id,
+            name=f"trial-{number}",
+            status=status,
+            start_time=started,
+            end_time=now_millis(),
+            parent_run_id=self.parent_run_id,
+            lifecycle_stage=LifecycleStage.ACTIVE,
+            notes=None,
             params={k: param_value_to_str(v) for k, v in params.items()},
-            tags={TAG_STATE: state},
+            tags=tags,
+            metrics={},
+            inputs=[],
         )
-        self.store.update_run(run_id, status=status, end_time=now_millis())
+        with self._lock:
+            self._pending.append((run, metrics))
+            due = len(self._pending) >= self.FLUSH_EVERY or time.monotonic() - self._last_flush >= self.FLUSH_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._last_flush = time.monotonic()
+        if batch:
+            self.store.import_runs(batch)
 
 
 def _value_of(result: Any) -> float:
@@ -202,14 +235,17 @@ def run_study(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
     recorder = _TrialRecorder(store, project_id, parent_run_id, metric)
-    if backend == "ray":
-        from modelyard.tracking.tuning_ray import run_on_ray
+    if backend == "ray" and search_space is None:
+        raise InvalidArgument("backend='ray' needs a search_space: define-by-run objectives run locally")
+    try:
+        if backend == "ray":
+            from modelyard.tracking.tuning_ray import run_on_ray
 
-        if search_space is None:
-            raise InvalidArgument("backend='ray' needs a search_space: define-by-run objectives run locally")
-        run_on_ray(objective, study, recorder, search_space, n_trials, ray_address, max_concurrent, progress)
-    else:
-        _run_local(objective, study, recorder, search_space, n_trials, n_jobs, timeout, progress)
+            run_on_ray(objective, study, recorder, search_space or {}, n_trials, ray_address, max_concurrent, progress)
+        else:
+            _run_local(objective, study, recorder, search_space, n_trials, n_jobs, timeout, progress)
+    finally:
+        recorder.flush()  # what ran is recorded, even when the study was interrupted
     return _result(study, recorder, parent_run_id)
 
 

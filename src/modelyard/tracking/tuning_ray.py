@@ -79,9 +79,8 @@ def run_on_ray(
                     from optuna.trial import TrialState
 
                     study.tell(trial, state=TrialState.FAIL)
-                    recorder.finish(run_id, params, None, [], "FAIL", RunStatus.FAILED)
-                    if status == "error":
-                        recorder.store.set_tags(run_id, {"modelyard.tune.error": str(payload)[:2000]})
+                    error = {"modelyard.tune.error": str(payload)[:2000]} if status == "error" else {}
+                    recorder.finish(run_id, params, None, [], "FAIL", RunStatus.FAILED, error)
                 done += 1
                 if progress is not None:
                     progress(done, n_trials)

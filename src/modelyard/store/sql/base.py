@@ -529,6 +529,48 @@ class SqlStore(
 
         self._write(tx)
 
+    def import_runs(self, records: Sequence[tuple[Run, Sequence[Metric]]]) -> None:
+        """Whole runs in one transaction (tuning trials arrive by the hundred); runs that already
+        exist are skipped, so a retried import adds nothing."""
+        if not records:
+            return
+        prepared = []
+        for run, history in records:
+            validate_run_id(run.id)
+            metric_rows, latest = metrics_to_rows(run.id, history)
+            prepared.append((run, params_to_rows(run.id, dict(run.params)), tags_to_rows(run.id, dict(run.tags)),
+                             metric_rows, latest))
+        ids = [run.id for run, *_ in prepared]
+
+        def tx(conn: Connection) -> None:
+            project_ids = {run.project_id for run, *_ in prepared}
+            found = set(conn.execute(select(projects.c.id).where(projects.c.id.in_(project_ids))).scalars())
+            if missing := project_ids - found:
+                raise NotFound(f"project {sorted(missing)[0]!r} not found")
+            existing = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(ids))).scalars())
+            parents = {run.parent_run_id for run, *_ in prepared if run.parent_run_id} - set(ids)
+            if parents:
+                have = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(parents))).scalars())
+                if missing := parents - have:
+                    raise NotFound(f"parent run {sorted(missing)[0]!r} not found")
+            todo = [item for item in prepared if item[0].id not in existing]
+            if not todo:
+                return
+            conn.execute(runs.insert(), [
+                run.model_dump(mode="json", exclude={"params", "tags", "metrics", "inputs"}) for run, *_ in todo
+            ])
+            param_rows = [row for item in todo for row in item[1]]
+            tag_rows = [row for item in todo for row in item[2]]
+            if param_rows:
+                conn.execute(params_table.insert(), param_rows)
+            if tag_rows:
+                conn.execute(tags_table.insert(), tag_rows)
+            for run, _params, _tags, metric_rows, latest in todo:
+                if metric_rows:
+                    self._log_metrics_tx(conn, run.id, metric_rows, latest)
+
+        self._write(tx)
+
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         history = metrics_table
         stmt = (
