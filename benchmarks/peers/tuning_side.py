@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--tmp", type=Path, required=True)
     args = parser.parse_args()
     args.tmp.mkdir(parents=True, exist_ok=True)
-    baseline = bare(args.trials)
+    baseline = min(bare(args.trials) for _ in range(3))  # the search alone, at its least disturbed
     tracked, recorded = (modelyard_side if args.side == "modelyard" else mlflow_side)(args.trials, args.tmp)
     print(
         json.dumps(
