@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.postgres",
     "tests.fixtures.seaweedfs",
+    "tests.fixtures.redis",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
