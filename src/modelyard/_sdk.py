@@ -193,7 +193,10 @@ class _Session:
             if self._stack and not nested and run_id is None:
                 raise InvalidArgument(f"run {self._stack[-1].id} is already active: end it first or pass nested=True")
             parent = self._stack[-1].id if (nested and self._stack) else None
-            project_name = project or self.settings().project
+            settings = self.settings()
+            project_name = project or settings.project
+            if settings.reproduce_of:  # a training re-run by ``modelyard reproduce``
+                tags = {"modelyard.reproduction_of": settings.reproduce_of, **(tags or {})}
             if run_id is not None:
                 try:
                     run = client.get_run(run_id)

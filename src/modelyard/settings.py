@@ -8,6 +8,8 @@ MODELYARD_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY  S3-compatib
 MODELYARD_TOKEN         bearer API token sent to an http(s):// store (a modelyard server)
 MODELYARD_AUTH          server: "true" turns authentication on (``modelyard server --auth``)
 MODELYARD_MAX_UPLOAD_BYTES  server: largest accepted upload (default 5 GiB)
+MODELYARD_REPRODUCE_OF  set by ``modelyard reproduce`` in the training it re-runs: the id of the
+                        run being reproduced (runs started then are tagged modelyard.reproduction_of)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Settings:
     token: str | None = None
     auth: bool = False
     max_upload_bytes: int | None = None
+    reproduce_of: str | None = None
 
     def s3_storage_options(self) -> dict[str, object]:
         """fsspec storage options for s3:// artifact URIs."""
@@ -80,6 +83,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         token=environ.get("MODELYARD_TOKEN") or None,
         auth=(environ.get("MODELYARD_AUTH") or "").strip().lower() in ("1", "true", "yes", "on"),
         max_upload_bytes=_optional_int(environ.get("MODELYARD_MAX_UPLOAD_BYTES"), "MODELYARD_MAX_UPLOAD_BYTES"),
+        reproduce_of=environ.get("MODELYARD_REPRODUCE_OF") or None,
     )
 
 
@@ -90,6 +94,12 @@ def _optional_int(text: str | None, name: str) -> int | None:
         return int(text)
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {text!r}") from None
+
+
+def child_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """This process's environment with ``overrides``: what a child process (``modelyard reproduce``
+    re-running a training script) is started with."""
+    return {**os.environ, **overrides}
 
 
 def export_environment(values: dict[str, str]) -> None:
