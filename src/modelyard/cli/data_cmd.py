@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from modelyard.cli import data_validate_cmd
 from modelyard.cli._output import console, errors_as_exit, fmt_time, print_json, table
 
 if TYPE_CHECKING:
@@ -332,4 +333,5 @@ def pull_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    data_validate_cmd.register(data_app)
     app.add_typer(data_app, name="data")

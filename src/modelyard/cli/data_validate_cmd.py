@@ -1,0 +1,65 @@
+"""``modelyard data validate NAME@v --suite suite.yaml``: check a dataset version against a suite.
+
+Exits 1 when an expectation fails (2 for bad input), so a CI step or a pipeline can gate on it;
+``--report`` writes the HTML report with plots either way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelyard.cli._output import console, errors_as_exit, fail, fmt_value, print_json, table
+
+
+def register(data_app: typer.Typer) -> None:
+    @data_app.command("validate")
+    def validate(
+        ref: Annotated[str, typer.Argument(help="NAME@vN, NAME@latest or NAME@<hash>.")],
+        suite: Annotated[Path, typer.Option("--suite", help="Suite of expectations (YAML).")],
+        reference: Annotated[
+            str | None,
+            typer.Option("--reference", help="Reference version for distribution checks (overrides the suite's)."),
+        ] = None,
+        report: Annotated[Path | None, typer.Option("--report", help="Write the HTML report here.")] = None,
+        json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+        store: Annotated[str | None, typer.Option("--store", help="Store URI.")] = None,
+    ) -> None:
+        """Validate a dataset version against a suite; exits 1 if any expectation fails."""
+        import modelyard.datasets as datasets
+        from modelyard._sdk import set_store_uri
+        from modelyard.data.ingest import validate_version
+        from modelyard.data.validation import Suite
+
+        if not suite.is_file():
+            fail(f"cannot read suite {suite}: no such file", 2)
+        with errors_as_exit():
+            if store:
+                set_store_uri(store)
+            service = datasets.service()
+            loaded = Suite.from_yaml(suite)
+            version, result = validate_version(service, ref, loaded, reference=reference)
+        if report is not None:
+            result.to_html(report, title=f"Validation of {version.ref} against {loaded.name}")
+        if json:
+            print_json({"version": version.ref, **result.to_dict()})
+        else:
+            rows = [
+                (
+                    "pass" if r.success else "FAIL",
+                    r.expectation,
+                    r.failing_count,
+                    ", ".join(f"{k}={fmt_value(v)}" for k, v in r.observed.items()),
+                )
+                for r in result.results
+            ]
+            table(f"{version.ref} against {loaded.name}", ["", "expectation", "failing rows", "observed"], rows)
+            verdict = "[green]passed[/]" if result.success else "[bold red]failed[/]"
+            console.print(
+                f"{verdict}: {len(result.results) - len(result.failed)} of {len(result.results)} expectations, "
+                f"{result.rows:,} rows" + (f"; report: {report}" if report else "")
+            )
+        if not result.success:
+            raise typer.Exit(1)
