@@ -12,6 +12,7 @@ reachable too, but their insides may move.
 
 from modelyard import datasets  # noqa: F401 - the namespace modelyard.datasets.add/get
 from modelyard._autolog import autolog
+from modelyard._evaluate_sdk import EvaluationResult, ModelCard, evaluate, model_card, update_model_card
 from modelyard._models_sdk import RegistryClient, load_model, log_model, register_model, set_alias, transition
 from modelyard._sdk import (
     ActiveRun,
@@ -66,11 +67,13 @@ __all__ = [
     "AlreadyExists",
     "ApprovalRequired",
     "Conflict",
+    "EvaluationResult",
     "FilterSyntaxError",
     "IllegalTransition",
     "IntegrityError",
     "InvalidArgument",
     "Metric",
+    "ModelCard",
     "ModelState",
     "ModelVersion",
     "ModelyardError",
@@ -91,6 +94,7 @@ __all__ = [
     "autolog",
     "download_artifacts",
     "end_run",
+    "evaluate",
     "flush",
     "get_metric_history",
     "get_run",
@@ -107,6 +111,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "model_card",
     "register_model",
     "search_runs",
     "set_alias",
@@ -120,4 +125,5 @@ __all__ = [
     "start_run",
     "transition",
     "tune",
+    "update_model_card",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +35,8 @@ class EventKind(enum.StrEnum):
     ALIAS_REMOVED = "alias_removed"
     APPROVED = "approved"
     PURGED = "purged"
+    CARD_UPDATED = "card_updated"
+    EVALUATED = "evaluated"
 
 
 class _Entity(BaseModel):
@@ -104,6 +106,33 @@ class ModelApproval(_Entity):
     approver: str
     at: int
     comment: str | None = None
+
+
+class ModelCardFields(_Entity):
+    """The hand-written part of a version's model card (intended use, limitations, owners, ...).
+
+    The rest of the card is generated from facts the registry already holds; only these edits
+    are stored, with who changed them last and when (each edit is also an audit event)."""
+
+    model_name: str
+    version: int
+    fields: dict[str, str] = Field(default_factory=dict)
+    updated_at: int | None = None
+    updated_by: str | None = None
+
+
+class ModelEvaluationRecord(_Entity):
+    """One evaluation of a version: the full result is a JSON blob in the artifact store
+    (``digest``); ``summary`` keeps the few numbers worth listing without fetching it."""
+
+    id: str
+    model_name: str
+    version: int
+    run_id: str | None = None
+    digest: str
+    summary: dict[str, object] = Field(default_factory=dict)
+    created_at: int
+    created_by: str
 
 
 class RegistryPolicy(_Entity):
@@ -231,6 +260,38 @@ class ModelRegistryStore(ABC):
     @abstractmethod
     def digests_in_use(self, digests: Sequence[str], *, excluding_version_id: str) -> set[str]:
         """Which of ``digests`` another unpurged version or any run artifact still references."""
+
+    # -- model cards and evaluations -----------------------------------------------------------
+    @abstractmethod
+    def get_model_card_fields(self, name: str, version: int) -> ModelCardFields:
+        """The card's edited fields (empty when never edited); NotFound for an unknown version."""
+
+    @abstractmethod
+    def update_model_card_fields(
+        self, name: str, version: int, changes: Mapping[str, str | None], *, actor: str, at: int
+    ) -> ModelCardFields:
+        """Merge ``changes`` (None removes a field) and record a ``card_updated`` event, in one
+        transaction. Allowed field names are the caller's rule (``modelyard.registry.cards``)."""
+
+    @abstractmethod
+    def add_model_evaluation(
+        self,
+        name: str,
+        version: int,
+        *,
+        evaluation_id: str,
+        digest: str,
+        summary: Mapping[str, object],
+        run_id: str | None,
+        actor: str,
+        at: int,
+    ) -> ModelEvaluationRecord:
+        """Record an evaluation of a version (and an ``evaluated`` event). A retried call with the
+        same ``evaluation_id`` returns the existing record and adds nothing."""
+
+    @abstractmethod
+    def list_model_evaluations(self, name: str, version: int) -> list[ModelEvaluationRecord]:
+        """Newest first; NotFound for an unknown version."""
 
     @abstractmethod
     def mark_model_version_purged(self, name: str, version: int, *, actor: str, at: int) -> ModelVersion:

@@ -11,7 +11,8 @@ hold on PostgreSQL's READ COMMITTED as it already does on SQLite's single writer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, and_, delete, exists, func, select, update
@@ -22,6 +23,8 @@ from modelyard.core.ids import new_id
 from modelyard.store.models import (
     EventKind,
     ModelApproval,
+    ModelCardFields,
+    ModelEvaluationRecord,
     ModelEvent,
     ModelFile,
     ModelState,
@@ -31,9 +34,13 @@ from modelyard.store.models import (
 )
 from modelyard.store.sql.models_tables import (
     approval_from_row,
+    card_fields_from_row,
+    evaluation_from_row,
     event_from_row,
     model_aliases,
     model_approvals,
+    model_cards,
+    model_evaluations,
     model_events,
     model_version_files,
     model_versions,
@@ -516,6 +523,90 @@ class SqlModelRegistryStoreMixin:
                     conn.execute(select(run_artifacts.c.digest).where(run_artifacts.c.digest.in_(chunk))).scalars()
                 )
             return used
+
+        return self._read(tx)
+
+    # -- model cards and evaluations -----------------------------------------------------------
+    def get_model_card_fields(self, name: str, version: int) -> ModelCardFields:
+        def tx(conn: Connection) -> ModelCardFields:
+            model = self._reg_model_row(conn, name)
+            row = self._reg_version_row(conn, model, version)
+            card = conn.execute(select(model_cards).where(model_cards.c.version_id == row["id"])).mappings().first()
+            return card_fields_from_row(card, name, version)
+
+        return self._read(tx)
+
+    def update_model_card_fields(
+        self, name: str, version: int, changes: Mapping[str, str | None], *, actor: str, at: int
+    ) -> ModelCardFields:
+        def tx(conn: Connection) -> ModelCardFields:
+            model = self._reg_lock_model(conn, name, at)
+            row = self._reg_version_row(conn, model, version)
+            card = conn.execute(select(model_cards).where(model_cards.c.version_id == row["id"])).mappings().first()
+            fields = dict(card_fields_from_row(card, name, version).fields)
+            for key, value in changes.items():
+                if value is None:
+                    fields.pop(key, None)
+                else:
+                    fields[key] = value
+            values = {"fields": json.dumps(fields, sort_keys=True), "updated_at": at, "updated_by": actor}
+            if card is None:
+                conn.execute(model_cards.insert().values(version_id=row["id"], **values))
+            else:
+                conn.execute(update(model_cards).where(model_cards.c.version_id == row["id"]).values(**values))
+            changed = ", ".join(sorted(changes)) or "nothing"
+            self._reg_event(conn, model, EventKind.CARD_UPDATED, actor, at, version=version, reason=f"edited {changed}")
+            return ModelCardFields(model_name=name, version=version, fields=fields, updated_at=at, updated_by=actor)
+
+        return self._write(tx)
+
+    def add_model_evaluation(
+        self,
+        name: str,
+        version: int,
+        *,
+        evaluation_id: str,
+        digest: str,
+        summary: Mapping[str, object],
+        run_id: str | None,
+        actor: str,
+        at: int,
+    ) -> ModelEvaluationRecord:
+        def tx(conn: Connection) -> ModelEvaluationRecord:
+            model = self._reg_lock_model(conn, name, at)
+            row = self._reg_version_row(conn, model, version)
+            me = model_evaluations
+            existing = conn.execute(select(me).where(me.c.id == evaluation_id)).mappings().first()
+            if existing is not None:
+                if existing["version_id"] != row["id"]:
+                    raise AlreadyExists(f"evaluation id {evaluation_id!r} belongs to another model version")
+                return evaluation_from_row(existing, name, version)
+            if run_id is not None and conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise NotFound(f"run {run_id!r} not found")
+            values = dict(
+                id=evaluation_id,
+                version_id=row["id"],
+                run_id=run_id,
+                digest=digest,
+                summary=json.dumps(dict(summary), sort_keys=True, default=str),
+                created_at=at,
+                created_by=actor,
+            )
+            conn.execute(me.insert().values(**values))
+            self._reg_event(conn, model, EventKind.EVALUATED, actor, at, version=version, reason=f"evaluation {digest}")
+            return evaluation_from_row(values, name, version)
+
+        return self._write(tx)
+
+    def list_model_evaluations(self, name: str, version: int) -> list[ModelEvaluationRecord]:
+        def tx(conn: Connection) -> list[ModelEvaluationRecord]:
+            model = self._reg_model_row(conn, name)
+            row = self._reg_version_row(conn, model, version)
+            me = model_evaluations
+            rows = conn.execute(
+                select(me).where(me.c.version_id == row["id"]).order_by(me.c.created_at.desc(), me.c.id.desc())
+            ).mappings()
+            return [evaluation_from_row(r, name, version) for r in rows]
 
         return self._read(tx)
 

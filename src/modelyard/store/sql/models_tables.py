@@ -15,6 +15,7 @@ date D". ``seq`` orders events that share a millisecond.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, T
 from modelyard.store.models import (
     EventKind,
     ModelApproval,
+    ModelCardFields,
+    ModelEvaluationRecord,
     ModelEvent,
     ModelState,
     ModelVersion,
@@ -119,6 +122,30 @@ model_events = Table(
     Index("ix_model_events_model_version_at", "model_id", "version", "at"),
 )
 
+# m0002: the edited fields of a version's model card (a JSON object), and its evaluations (the
+# result itself is a JSON blob in the artifact store; ``summary`` is small JSON for listings).
+model_cards = Table(
+    "model_cards",
+    metadata,
+    Column("version_id", String(ID_LENGTH), ForeignKey("model_versions.id"), primary_key=True),
+    Column("fields", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(NAME_LENGTH), nullable=False),
+)
+
+model_evaluations = Table(
+    "model_evaluations",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("version_id", String(ID_LENGTH), ForeignKey("model_versions.id"), nullable=False),
+    Column("run_id", String(ID_LENGTH), ForeignKey("runs.id"), nullable=True),
+    Column("digest", String(DIGEST_LENGTH), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_LENGTH), nullable=False),
+    Index("ix_model_evaluations_version_created", "version_id", "created_at"),
+)
+
 registry_policies = Table(
     "registry_policies",
     metadata,
@@ -183,6 +210,31 @@ def event_from_row(row: Mapping[Any, Any], model_name: str) -> ModelEvent:
 def approval_from_row(row: Mapping[Any, Any], model_name: str, version: int) -> ModelApproval:
     return ModelApproval(
         model_name=model_name, version=version, approver=row["approver"], at=row["at"], comment=row["comment"]
+    )
+
+
+def card_fields_from_row(row: Mapping[Any, Any] | None, model_name: str, version: int) -> ModelCardFields:
+    if row is None:
+        return ModelCardFields(model_name=model_name, version=version)
+    return ModelCardFields(
+        model_name=model_name,
+        version=version,
+        fields=json.loads(row["fields"]),
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+    )
+
+
+def evaluation_from_row(row: Mapping[Any, Any], model_name: str, version: int) -> ModelEvaluationRecord:
+    return ModelEvaluationRecord(
+        id=row["id"],
+        model_name=model_name,
+        version=version,
+        run_id=row["run_id"],
+        digest=row["digest"],
+        summary=json.loads(row["summary"]),
+        created_at=row["created_at"],
+        created_by=row["created_by"],
     )
 
 
