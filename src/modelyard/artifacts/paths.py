@@ -16,8 +16,14 @@ could make two different names collide.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelyard.core.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from modelyard.artifacts.interfaces import ManifestEntry
 
 __all__ = ["HASH_HEX_LENGTHS", "parse_digest", "safe_relpath"]
 
@@ -101,3 +107,19 @@ def parse_digest(digest: str) -> tuple[str, str]:
             f"invalid digest {digest!r}: expected {expected} lowercase hex digits after '{algorithm}:'"
         )
     return algorithm, hex_digest
+
+
+def materialise_targets(entries: Iterable[ManifestEntry], dest: Path) -> list[tuple[str, Path]]:
+    """Where each manifest entry is written under ``dest`` (parents created). Each target's
+    parent is resolved and must lie inside ``dest``, so a symlink already sitting in ``dest``
+    cannot redirect a write outside it. Shared by every store's ``get_directory``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    real_dest = dest.resolve()
+    targets: list[tuple[str, Path]] = []
+    for entry in entries:
+        target = real_dest.joinpath(*safe_relpath(entry.path).split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.parent.resolve().is_relative_to(real_dest):
+            raise InvalidArgument(f"{entry.path!r} would be written outside {dest} (through a symlink)")
+        targets.append((entry.digest, target))
+    return targets

@@ -22,7 +22,7 @@ import httpx
 
 from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, Manifest, ManifestEntry
 from modelyard.artifacts.manifest import build_manifest, manifest_from_bytes, manifest_to_bytes
-from modelyard.artifacts.paths import parse_digest, safe_relpath
+from modelyard.artifacts.paths import materialise_targets, parse_digest
 from modelyard.client._transport import ApiClient
 from modelyard.core.errors import IntegrityError, InvalidArgument, NotFound, StoreUnavailable
 from modelyard.wire import DIGEST_HEADER
@@ -200,15 +200,7 @@ class HttpArtifactStore(ArtifactStore):
         """Materialise every file under ``dest`` (verified; no path may leave ``dest``)."""
         manifest = self.get_manifest(manifest_digest)
         dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
-        real_dest = dest.resolve()
-        targets: list[tuple[str, Path]] = []
-        for entry in manifest.entries:
-            target = real_dest.joinpath(*safe_relpath(entry.path).split("/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.parent.resolve().is_relative_to(real_dest):
-                raise InvalidArgument(f"{entry.path!r} would be written outside {dest} (through a symlink)")
-            targets.append((entry.digest, target))
+        targets = materialise_targets(manifest.entries, dest)
         with ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="modelyard-get") as pool:
             list(pool.map(lambda item: self.get_file(*item), targets))
         return dest
