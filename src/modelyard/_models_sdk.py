@@ -79,7 +79,7 @@ def log_model(
     """Package ``model`` in the active run and register it as the next version of ``name`` (draft).
 
     The flavor is detected from the model unless given ("sklearn", "xgboost", "lightgbm", "onnx",
-    "python"); the signature is inferred from ``input_example`` unless given."""
+    "pytorch", "python"); the signature is inferred from ``input_example`` unless given."""
     run = _sdk._session.current()
     return _registry().log_model(
         model,

@@ -118,7 +118,7 @@ def package_model(
         signature = Signature.from_dict(signature)
     if signature is None and input_example is not None:
         signature = infer_signature(input_example)
-    flavor_config = chosen.save(model, target)
+    flavor_config = chosen.save(model, target, input_example=input_example)
     environment = pinned_environment(chosen.packages)
     (target / REQUIREMENTS_FILE).write_text("\n".join(environment["requirements"]) + "\n")
     if input_example is not None:

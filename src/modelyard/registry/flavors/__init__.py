@@ -13,6 +13,7 @@ from modelyard.registry.flavors.base import Flavor
 from modelyard.registry.flavors.lightgbm import LightGBMFlavor
 from modelyard.registry.flavors.onnx import OnnxFlavor
 from modelyard.registry.flavors.python import PythonFlavor
+from modelyard.registry.flavors.pytorch import PyTorchFlavor
 from modelyard.registry.flavors.sklearn import SklearnFlavor
 from modelyard.registry.flavors.xgboost import XGBoostFlavor
 
@@ -20,7 +21,8 @@ __all__ = ["FLAVORS", "Flavor", "detect_flavor", "get_flavor"]
 
 #: In detection order: specific libraries first, the generic python flavor last.
 FLAVORS: dict[str, Flavor] = {
-    f.name: f for f in (XGBoostFlavor(), LightGBMFlavor(), OnnxFlavor(), SklearnFlavor(), PythonFlavor())
+    f.name: f
+    for f in (XGBoostFlavor(), LightGBMFlavor(), OnnxFlavor(), PyTorchFlavor(), SklearnFlavor(), PythonFlavor())
 }
 
 

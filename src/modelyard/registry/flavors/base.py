@@ -27,8 +27,9 @@ class Flavor(ABC):
         """Is ``model`` an object of this flavor (checked without importing its library)?"""
 
     @abstractmethod
-    def save(self, model: Any, directory: Path) -> dict[str, Any]:
-        """Write the model's files into ``directory``; return the flavor's manifest section."""
+    def save(self, model: Any, directory: Path, input_example: Any = None) -> dict[str, Any]:
+        """Write the model's files into ``directory``; return the flavor's manifest section.
+        ``input_example`` is there for flavors that need data to serialise (TorchScript tracing)."""
 
     @abstractmethod
     def load(self, directory: Path, config: dict[str, Any]) -> Any:

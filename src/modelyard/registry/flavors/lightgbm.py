@@ -22,7 +22,7 @@ class LightGBMFlavor(Flavor):
     def accepts(self, model: Any) -> bool:
         return top_module(model) == "lightgbm" and hasattr(model, "predict")
 
-    def save(self, model: Any, directory: Path) -> dict[str, Any]:
+    def save(self, model: Any, directory: Path, input_example: Any = None) -> dict[str, Any]:
         import lightgbm
 
         if isinstance(model, lightgbm.Booster):

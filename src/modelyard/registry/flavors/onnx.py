@@ -44,7 +44,7 @@ class OnnxFlavor(Flavor):
     def accepts(self, model: Any) -> bool:
         return top_module(model) == "onnx" and type(model).__name__ == "ModelProto"
 
-    def save(self, model: Any, directory: Path) -> dict[str, Any]:
+    def save(self, model: Any, directory: Path, input_example: Any = None) -> dict[str, Any]:
         (directory / MODEL_FILE).write_bytes(model.SerializeToString())
         return {"model_file": MODEL_FILE, "opset": [int(o.version) for o in model.opset_import]}
 

@@ -20,7 +20,7 @@ class PythonFlavor(Flavor):
     def accepts(self, model: Any) -> bool:
         return callable(getattr(model, "predict", None))
 
-    def save(self, model: Any, directory: Path) -> dict[str, Any]:
+    def save(self, model: Any, directory: Path, input_example: Any = None) -> dict[str, Any]:
         if not self.accepts(model):
             raise InvalidArgument(f"a {type(model).__name__} has no predict method: it cannot be a python model")
         config = save_pickle(model, directory)

@@ -20,7 +20,7 @@ class SklearnFlavor(Flavor):
     def accepts(self, model: Any) -> bool:
         return top_module(model) == "sklearn" and hasattr(model, "predict")
 
-    def save(self, model: Any, directory: Path) -> dict[str, Any]:
+    def save(self, model: Any, directory: Path, input_example: Any = None) -> dict[str, Any]:
         config = save_pickle(model, directory)
         config["class"] = f"{type(model).__module__}.{type(model).__qualname__}"
         return config

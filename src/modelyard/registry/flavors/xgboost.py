@@ -23,7 +23,7 @@ class XGBoostFlavor(Flavor):
     def accepts(self, model: Any) -> bool:
         return top_module(model) == "xgboost" and hasattr(model, "save_model")
 
-    def save(self, model: Any, directory: Path) -> dict[str, Any]:
+    def save(self, model: Any, directory: Path, input_example: Any = None) -> dict[str, Any]:
         model.save_model(str(directory / MODEL_FILE))
         return {"model_file": MODEL_FILE, "class": type(model).__name__}
 
