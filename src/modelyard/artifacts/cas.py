@@ -61,9 +61,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
-from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, Manifest, ManifestEntry
-from modelyard.artifacts.manifest import build_manifest, manifest_from_bytes, manifest_to_bytes
-from modelyard.artifacts.paths import HASH_HEX_LENGTHS, materialise_targets, parse_digest, safe_relpath
+from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, Manifest
+from modelyard.artifacts.manifest import manifest_from_bytes
+from modelyard.artifacts.paths import HASH_HEX_LENGTHS, materialise_targets, parse_digest
 from modelyard.core.errors import (
     IntegrityError,
     InvalidArgument,
@@ -668,18 +668,6 @@ class ContentAddressedStore(ArtifactStore):
             return self._backend.path(key)
         return None
 
-    def put_directory(self, path: str | Path) -> Manifest:
-        files = _collect_files(Path(path))
-        with ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="modelyard-put") as pool:
-            refs = list(pool.map(lambda item: self.put_file(item[1]), files))
-        entries = [
-            ManifestEntry(path=name, digest=ref.digest, size=ref.size)
-            for (name, _), ref in zip(files, refs, strict=True)
-        ]
-        manifest = build_manifest(entries)
-        ref = self.put_bytes(manifest_to_bytes(manifest))
-        return Manifest(entries=manifest.entries, digest=ref.digest)
-
     def delete(self, digest: str) -> None:
         """Idempotent: deleting a missing blob succeeds, so a retried GC pass never fails."""
         _, _, key = self._key(digest)
@@ -805,54 +793,3 @@ def _open_remote(uri: str, storage_options: dict[str, Any]) -> _RemoteBackend:
     return backend
 
 
-def _collect_files(root: Path) -> list[tuple[str, Path]]:
-    """Every file under ``root`` as (artifact name, path to read), sorted by name.
-
-    Symlinks are followed only while they stay inside the tree (a link to a sibling file is
-    stored as that file's content); links leading out, broken links, link loops, unreadable
-    directories and special files raise instead of being skipped, so a manifest never silently
-    lacks a file the user expected in it.
-    """
-    try:
-        real_root = root.resolve(strict=True)
-    except FileNotFoundError:
-        raise NotFound(f"no such directory: {root}")
-    except (OSError, RuntimeError) as exc:
-        raise InvalidArgument(f"cannot read directory {root}: {exc}")
-    if not real_root.is_dir():
-        raise InvalidArgument(f"not a directory: {root}")
-    found: list[tuple[str, Path]] = []
-
-    def visit(directory: Path, prefix: str, ancestors: frozenset[Path]) -> None:
-        try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            raise InvalidArgument(f"cannot list {directory}: {exc.strerror or exc}")
-        for entry in entries:
-            name = safe_relpath(f"{prefix}{entry.name}")
-            path = Path(entry.path)
-            try:
-                if entry.is_symlink():
-                    try:
-                        path = path.resolve(strict=True)
-                    except (OSError, RuntimeError):
-                        raise InvalidArgument(f"{name} is a broken or looping symlink")
-                    if not path.is_relative_to(real_root):
-                        raise InvalidArgument(f"{name} is a symlink that points outside {root}")
-                mode = path.stat().st_mode
-            except OSError as exc:
-                raise InvalidArgument(f"cannot stat {path}: {exc.strerror or exc}")
-            if stat.S_ISDIR(mode):
-                real = path.resolve()
-                if real in ancestors:
-                    raise InvalidArgument(f"{name} is a symlink loop")
-                visit(real, f"{name}/", ancestors | {real})
-            elif stat.S_ISREG(mode):
-                found.append((name, path))
-            else:
-                raise InvalidArgument(f"{name} is not a regular file (socket, FIFO or device)")
-
-    visit(real_root, "", frozenset({real_root}))
-    found.sort(key=lambda item: item[0])
-    return found

@@ -48,9 +48,25 @@ class ArtifactStore(ABC):
     def put_file(self, path: str | Path) -> BlobRef:
         """Stream a local file into the store (atomic: a crash leaves no partial blob visible)."""
 
-    @abstractmethod
     def put_directory(self, path: str | Path) -> Manifest:
-        """Store every file under ``path`` and a manifest of them; returns the manifest (with digest)."""
+        """Store every file under ``path`` (in parallel: hashing releases the GIL) and a manifest of
+        them; returns the manifest with its digest. One definition for every store."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from modelyard.artifacts.manifest import build_manifest, manifest_to_bytes
+        from modelyard.artifacts.paths import collect_files
+
+        files = collect_files(Path(path))
+        workers = getattr(self, "_max_workers", None)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="modelyard-put") as pool:
+            refs = list(pool.map(lambda item: self.put_file(item[1]), files))
+        entries = [
+            ManifestEntry(path=name, digest=ref.digest, size=ref.size)
+            for (name, _), ref in zip(files, refs, strict=True)
+        ]
+        manifest = build_manifest(entries)
+        ref = self.put_bytes(manifest_to_bytes(manifest))
+        return Manifest(entries=manifest.entries, digest=ref.digest)
 
     @abstractmethod
     def exists(self, digest: str) -> bool: ...

@@ -15,12 +15,14 @@ could make two different names collide.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelyard.core.errors import InvalidArgument
+from modelyard.core.errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ManifestEntry
@@ -123,3 +125,56 @@ def materialise_targets(entries: Iterable[ManifestEntry], dest: Path) -> list[tu
             raise InvalidArgument(f"{entry.path!r} would be written outside {dest} (through a symlink)")
         targets.append((entry.digest, target))
     return targets
+
+
+def collect_files(root: Path) -> list[tuple[str, Path]]:
+    """Every file under ``root`` as (artifact name, path to read), sorted by name.
+
+    Symlinks are followed only while they stay inside the tree (a link to a sibling file is
+    stored as that file's content); links leading out, broken links, link loops, unreadable
+    directories and special files raise instead of being skipped, so a manifest never silently
+    lacks a file the user expected in it.
+    """
+    try:
+        real_root = root.resolve(strict=True)
+    except FileNotFoundError:
+        raise NotFound(f"no such directory: {root}")
+    except (OSError, RuntimeError) as exc:
+        raise InvalidArgument(f"cannot read directory {root}: {exc}")
+    if not real_root.is_dir():
+        raise InvalidArgument(f"not a directory: {root}")
+    found: list[tuple[str, Path]] = []
+
+    def visit(directory: Path, prefix: str, ancestors: frozenset[Path]) -> None:
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise InvalidArgument(f"cannot list {directory}: {exc.strerror or exc}")
+        for entry in entries:
+            name = safe_relpath(f"{prefix}{entry.name}")
+            path = Path(entry.path)
+            try:
+                if entry.is_symlink():
+                    try:
+                        path = path.resolve(strict=True)
+                    except (OSError, RuntimeError):
+                        raise InvalidArgument(f"{name} is a broken or looping symlink")
+                    if not path.is_relative_to(real_root):
+                        raise InvalidArgument(f"{name} is a symlink that points outside {root}")
+                mode = path.stat().st_mode
+            except OSError as exc:
+                raise InvalidArgument(f"cannot stat {path}: {exc.strerror or exc}")
+            if stat.S_ISDIR(mode):
+                real = path.resolve()
+                if real in ancestors:
+                    raise InvalidArgument(f"{name} is a symlink loop")
+                visit(real, f"{name}/", ancestors | {real})
+            elif stat.S_ISREG(mode):
+                found.append((name, path))
+            else:
+                raise InvalidArgument(f"{name} is not a regular file (socket, FIFO or device)")
+
+    visit(real_root, "", frozenset({real_root}))
+    found.sort(key=lambda item: item[0])
+    return found

@@ -20,8 +20,8 @@ from typing import Any, BinaryIO, cast
 
 import httpx
 
-from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, Manifest, ManifestEntry
-from modelyard.artifacts.manifest import build_manifest, manifest_from_bytes, manifest_to_bytes
+from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, Manifest
+from modelyard.artifacts.manifest import manifest_from_bytes
 from modelyard.artifacts.paths import materialise_targets, parse_digest
 from modelyard.client._transport import ApiClient
 from modelyard.core.errors import IntegrityError, InvalidArgument, NotFound, StoreUnavailable
@@ -132,20 +132,6 @@ class HttpArtifactStore(ArtifactStore):
     def _upload(self, ref: BlobRef, body: Any) -> None:
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(ref.size)}
         self.api.send("PUT", f"/blobs/{ref.digest}", idempotent=True, content=body, headers=headers)
-
-    def put_directory(self, path: str | Path) -> Manifest:
-        from modelyard.artifacts.cas import _collect_files  # one definition of "the files of a tree"
-
-        files = _collect_files(Path(path))
-        with ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="modelyard-put") as pool:
-            refs = list(pool.map(lambda item: self.put_file(item[1]), files))
-        entries = [
-            ManifestEntry(path=name, digest=ref.digest, size=ref.size)
-            for (name, _), ref in zip(files, refs, strict=True)
-        ]
-        manifest = build_manifest(entries)
-        ref = self.put_bytes(manifest_to_bytes(manifest))
-        return Manifest(entries=manifest.entries, digest=ref.digest)
 
     def delete(self, digest: str) -> None:
         raise InvalidArgument("blobs are deleted on the server (retention), not through the HTTP client")
