@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelyard import _sdk
 from modelyard.core.entities import Metric, RunStatus, now_millis
-from modelyard.tracking.tuning import TuneResult, monotonic, run_study, summary_tags
+from modelyard.tracking.tuning import TuneResult, run_study, summary_tags
 
 if TYPE_CHECKING:
     import optuna
@@ -67,7 +68,7 @@ def tune(
     if parent is None:
         parent = _sdk.start_run(name=name or "tune", project=project)
     parent_run = client.get_run(parent.id)
-    begin = monotonic()
+    begin = time.perf_counter()
     try:
         with _progress_bar(show_progress, n_trials) as progress:
             result = run_study(
@@ -94,7 +95,7 @@ def tune(
         client.log_batch(
             parent.id,
             metrics=metrics,
-            tags=summary_tags(result, monotonic() - begin),
+            tags=summary_tags(result, time.perf_counter() - begin),
             params={f"best.{k}": v for k, v in result.best_params.items()},
         )
     except BaseException:

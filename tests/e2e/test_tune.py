@@ -114,3 +114,29 @@ def test_ray_backend_lands_the_same_results_in_the_store() -> None:
     assert len(frame) == 12
     assert set(frame["status"]) == {"FINISHED"}
     assert frame["metrics.objective"].min() == pytest.approx(result.best_value)
+
+
+def test_trial_records_survive_a_failed_write() -> None:
+    from modelyard.core.entities import RunStatus
+    from modelyard.tracking.tuning import _TrialRecorder
+
+    class FlakyStore:
+        def __init__(self) -> None:
+            self.fail = True
+            self.written: list[str] = []
+
+        def import_runs(self, records: list) -> None:
+            if self.fail:
+                self.fail = False
+                raise ConnectionError("store down")
+            self.written.extend(run.id for run, _ in records)
+
+    store = FlakyStore()
+    recorder = _TrialRecorder(store, "p", "parent", "objective")  # type: ignore[arg-type]
+    ids = [recorder.start(n) for n in range(3)]
+    for run_id in ids:
+        recorder.finish(run_id, {"x": 1}, 0.5, [], "COMPLETE", RunStatus.FINISHED)
+    with pytest.raises(ConnectionError):
+        recorder.flush()
+    recorder.flush()
+    assert store.written == ids

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -103,21 +103,7 @@ class Run(_Entity):
         return {key: m.value for key, m in self.metrics.items()}
 
 
-class RunsPage(_Entity):
-    runs: list[Run]
-    next_page_token: str | None = None
-
-
 def now_millis() -> int:
     import time
 
     return int(time.time() * 1000)
-
-
-def to_plain(value: Any) -> Any:
-    """Entities to JSON-able dicts (for ``--json`` output and the wire)."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list):
-        return [to_plain(v) for v in value]
-    return value

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 
 
 def new_id() -> str:
@@ -22,6 +21,3 @@ def is_valid_id(value: str) -> bool:
         return False
     return True
 
-
-def uuid_id() -> str:
-    return uuid.uuid4().hex

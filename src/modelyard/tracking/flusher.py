@@ -59,9 +59,9 @@ class MetricBuffer:
             self._wake.set()
 
     # -- writing ----------------------------------------------------------------------------
-    def flush(self, run_id: str | None = None) -> None:
-        """Write every point added before this call; raise the store's error if it persists."""
-        del run_id  # every run is flushed: points of one run must not overtake another's
+    def flush(self) -> None:
+        """Write every point added before this call (of every run, so that points of one run never
+        overtake another's); raise the store's error if it persists."""
         with self._io_lock:
             self._drain_and_write(raise_errors=True)
 

@@ -189,11 +189,19 @@ class _TrialRecorder:
             self.flush()
 
     def flush(self) -> None:
+        """Write the queued trials; if the store refuses, they stay queued for the next flush
+        (``import_runs`` is idempotent, so a retry cannot duplicate them)."""
         with self._lock:
             batch, self._pending = self._pending, []
             self._last_flush = time.monotonic()
-        if batch:
+        if not batch:
+            return
+        try:
             self.store.import_runs(batch)
+        except Exception:
+            with self._lock:
+                self._pending = batch + self._pending
+            raise
 
 
 def _value_of(result: Any) -> float:
@@ -319,6 +327,3 @@ def summary_tags(result: TuneResult, elapsed: float) -> dict[str, str]:
         tags["modelyard.tune.best_run_id"] = result.best_run_id
     return tags
 
-
-def monotonic() -> float:
-    return time.perf_counter()
