@@ -47,7 +47,9 @@ def _open_stores(settings: Settings, artifacts: ArtifactStore | None = None) -> 
     else:
         store = open_store(settings.store_uri)
     if artifacts is None:
-        artifacts = open_artifact_store(settings.artifact_uri, settings.s3_storage_options())
+        artifacts = open_artifact_store(
+            settings.artifact_uri, settings.s3_storage_options(), durable=settings.durable_writes
+        )
     return store, artifacts
 
 

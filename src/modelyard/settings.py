@@ -39,6 +39,9 @@ class Settings:
     auth: bool = False
     max_upload_bytes: int | None = None
     reproduce_of: str | None = None
+    #: fsync local artifact writes before they return (power-loss durability); off by default,
+    #: as in DVC and Git: writes are atomic either way, so a killed process never leaves half a blob.
+    durable_writes: bool = False
 
     def s3_storage_options(self) -> dict[str, object]:
         """fsspec storage options for s3:// artifact URIs."""
@@ -81,10 +84,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         extra={k: v for k, v in environ.items() if k.startswith("MODELYARD_TEST_")},
         artifact_uri_explicit=bool(environ.get("MODELYARD_ARTIFACT_URI")),
         token=environ.get("MODELYARD_TOKEN") or None,
-        auth=(environ.get("MODELYARD_AUTH") or "").strip().lower() in ("1", "true", "yes", "on"),
+        auth=_flag(environ.get("MODELYARD_AUTH")),
         max_upload_bytes=_optional_int(environ.get("MODELYARD_MAX_UPLOAD_BYTES"), "MODELYARD_MAX_UPLOAD_BYTES"),
         reproduce_of=environ.get("MODELYARD_REPRODUCE_OF") or None,
+        durable_writes=_flag(environ.get("MODELYARD_DURABLE_WRITES")),
     )
+
+
+def _flag(text: str | None) -> bool:
+    return (text or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _optional_int(text: str | None, name: str) -> int | None:

@@ -63,6 +63,7 @@ from typing import Any, BinaryIO, Protocol, cast
 
 from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, Manifest
 from modelyard.artifacts.manifest import manifest_from_bytes
+from modelyard.artifacts.packs import PackSet, PackWriter
 from modelyard.artifacts.paths import HASH_HEX_LENGTHS, materialise_targets, parse_digest
 from modelyard.core.errors import (
     IntegrityError,
@@ -83,6 +84,10 @@ PARALLEL_COPY_MIN = 64 << 20
 _PIPE_CHUNK = 4 << 20
 _SMALL_FILE = 4 << 20  # put_files reads files below this size whole (see ingest_small_files)
 _SMALL_GROUP = 64  # small files per thread-pool task: amortises the executor's per-task cost
+#: A batch with at least this many small files goes into pack files (see packs.py); fewer stay loose.
+PACK_MIN_FILES = 64
+#: Files below this size are packed (above it, a file's own create costs little next to its bytes).
+PACK_MAX_BLOB = 1 << 20
 _TMP_COUNTER = itertools.count()
 _PIPE_BUFFERS = 4
 _BLOB_MODE = 0o444  # blobs are immutable; read-only guards against accidental in-place edits
@@ -153,6 +158,29 @@ def _hash_stream(
             sink.write(chunk)
         size += n
     return hasher.hexdigest(), size
+
+
+def _read_whole(source: str) -> bytes:
+    """A small file's bytes in (usually) one read call."""
+    try:
+        fd = os.open(source, os.O_RDONLY)
+    except FileNotFoundError:
+        raise NotFound(f"no such file: {source}")
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read {source}: {exc.strerror or exc}")
+    try:
+        # Ask for the exact size (+1 to see EOF): a fixed 1 MB request would allocate and
+        # fault in 1 MB per call, which costs more than reading a 50 KB file.
+        want = os.fstat(fd).st_size + 1
+        chunks = []
+        while chunk := os.read(fd, want):
+            chunks.append(chunk)
+            want = 1 << 16
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read {source}: {exc.strerror or exc}")
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -305,6 +333,7 @@ class _LocalBackend:
             self.tmp.mkdir(exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(f"cannot open artifact store at {root}: {exc.strerror or exc}")
+        self.packs = PackSet(root, self.tmp)
 
     def path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/"))
@@ -314,23 +343,37 @@ class _LocalBackend:
         try:
             st = self.path(key).stat()
         except FileNotFoundError:
-            return False
+            packed = self.packs.locate(key)
+            return packed is not None and (size is None or packed[2] == size)
         return stat.S_ISREG(st.st_mode) and (size is None or st.st_size == size)
 
     def read_bytes(self, key: str) -> bytes:
-        return self.path(key).read_bytes()
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            data = self.packs.read(key)
+            if data is None:
+                raise
+            return data
 
     def open_read(self, key: str) -> Any:
-        return open(self.path(key), "rb", buffering=0)
+        try:
+            return open(self.path(key), "rb", buffering=0)
+        except FileNotFoundError:
+            reader = self.packs.open(key)
+            if reader is None:
+                raise
+            return reader
 
-    def write_bytes(self, key: str, data: bytes) -> None:
+    def write_bytes(self, key: str, data: bytes, *, durable: bool = True) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="put-")
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
-                os.fsync(out.fileno())
-            self._commit(tmp, key, len(data))
+                if durable:
+                    os.fsync(out.fileno())
+            self._commit(tmp, key, len(data), durable=durable)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -371,25 +414,7 @@ class _LocalBackend:
         prefix = f"{tmp_dir}/put-{os.getpid()}-{threading.get_ident()}-"
         refs: list[BlobRef] = []
         for source in sources:
-            try:
-                fd = os.open(source, os.O_RDONLY)
-            except FileNotFoundError:
-                raise NotFound(f"no such file: {source}")
-            except OSError as exc:
-                raise InvalidArgument(f"cannot read {source}: {exc.strerror or exc}")
-            try:
-                # Ask for the exact size (+1 to see EOF): a fixed 1 MB request would allocate and
-                # fault in 1 MB per call, which costs more than reading a 50 KB file.
-                want = os.fstat(fd).st_size + 1
-                chunks = []
-                while chunk := os.read(fd, want):
-                    chunks.append(chunk)
-                    want = 1 << 16
-            except OSError as exc:
-                raise InvalidArgument(f"cannot read {source}: {exc.strerror or exc}")
-            finally:
-                os.close(fd)
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            data = _read_whole(source)
             hex_digest = hashlib.new(algorithm, data).hexdigest()
             size = len(data)
             final = f"{root}/{_blob_key(algorithm, hex_digest)}"
@@ -431,18 +456,86 @@ class _LocalBackend:
         if durable:
             _fsync_dir(final.parent)
 
+    def ingest_packed(
+        self, sources: Sequence[str], algorithm: str, *, durable: bool, max_workers: int | None
+    ) -> list[BlobRef]:
+        """Many small files into pack files (see packs.py). Each pool thread reads, hashes and
+        appends to a pack of its own, so reading, hashing and copying into the page cache all
+        spread over the cores (each releases the GIL); the packs are committed at the end."""
+        root = os.fspath(self.root)
+        self.packs.refresh()
+        writers: list[PackWriter] = []
+        mine = threading.local()
+        seen: set[str] = set()
+        lock = threading.Lock()
+
+        def store_group(group: Sequence[str]) -> list[BlobRef]:
+            refs: list[BlobRef] = []
+            for source in group:
+                data = _read_whole(source)
+                hex_digest = hashlib.new(algorithm, data).hexdigest()
+                key = _blob_key(algorithm, hex_digest)
+                size = len(data)
+                refs.append(BlobRef(digest=f"{algorithm}:{hex_digest}", size=size))
+                with lock:
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                if self._stored(root, key, size):
+                    continue  # dedup against loose blobs and committed packs
+                writer = getattr(mine, "writer", None)
+                if writer is None:
+                    writer = mine.writer = self.packs.writer(durable=durable)
+                    with lock:
+                        writers.append(writer)
+                writer.add(key, data)
+            return refs
+
+        groups = [sources[k : k + _SMALL_GROUP] for k in range(0, len(sources), _SMALL_GROUP)]
+        workers = max_workers or min(8, (os.cpu_count() or 1) + 2)
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="modelyard-pack") as pool:
+                refs = [ref for group in pool.map(store_group, groups) for ref in group]
+            for writer in writers:
+                writer.close()
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            raise
+        finally:
+            self.packs.register([done for writer in writers for done in writer.committed])
+        return refs
+
+    def _stored(self, root: str, key: str, size: int) -> bool:
+        """Is a whole copy of ``key`` stored (loose or packed)? Without refreshing the pack view:
+        the caller refreshed it once for the batch."""
+        packed = self.packs.peek(key)
+        if packed is not None and packed[2] == size:
+            return True
+        try:
+            return os.stat(f"{root}/{key}").st_size == size
+        except FileNotFoundError:
+            return False
+
     def remove(self, key: str) -> None:
         try:
             self.path(key).unlink()
         except FileNotFoundError:
             pass
+        self.packs.remove(key)
 
     def iter_keys(self) -> Iterator[str]:
         blobs = self.root / "blobs"
+        loose: set[str] = set()
         for dirpath, _dirnames, filenames in os.walk(blobs):
             rel = Path(dirpath).relative_to(self.root).as_posix()
             for name in filenames:
-                yield f"{rel}/{name}"
+                key = f"{rel}/{name}"
+                loose.add(key)
+                yield key
+        for key in self.packs.all_keys():
+            if key not in loose:
+                yield key
 
 
 class _RemoteBackend:
@@ -556,11 +649,13 @@ class ContentAddressedStore(ArtifactStore):
         *,
         algorithm: str = DEFAULT_ALGORITHM,
         max_workers: int | None = None,
+        durable: bool = False,
     ) -> None:
         if algorithm not in HASH_HEX_LENGTHS:
             raise InvalidArgument(f"unsupported hash algorithm {algorithm!r}")
         self.uri = uri
         self.algorithm = algorithm
+        self.durable = durable
         self._max_workers = max_workers
         self._backend: _LocalBackend | _RemoteBackend
         local_root = _local_root(uri)
@@ -605,20 +700,29 @@ class ContentAddressedStore(ArtifactStore):
         _, _, key = self._key(ref.digest)
         with self._errors():
             if not self._backend.exists(key, len(data)):
-                self._backend.write_bytes(key, data)
+                if isinstance(self._backend, _LocalBackend):
+                    self._backend.write_bytes(key, data, durable=self.durable)
+                else:
+                    self._backend.write_bytes(key, data)
         return ref
 
     def put_file(self, path: str | Path) -> BlobRef:
         with self._errors():
+            if isinstance(self._backend, _LocalBackend):
+                return self._backend.ingest_file(Path(path), self.algorithm, durable=self.durable)
             return self._backend.ingest_file(Path(path), self.algorithm)
 
-    def put_files(self, paths: Sequence[str | Path], *, durable: bool = True) -> list[BlobRef]:
-        """Store many files at once, in parallel; durable when this returns (one sync per batch
-        on a local store instead of two fsyncs per file). Returns refs in the order of ``paths``.
+    def put_files(self, paths: Sequence[str | Path], *, durable: bool | None = None) -> list[BlobRef]:
+        """Store many files at once, in parallel. Returns refs in the order of ``paths``.
 
-        ``durable=False`` skips the sync: a killed process still leaves only whole blobs (the
-        page cache survives it), but a power loss may leave recent blobs truncated, which reads
-        then report as corrupt and a later write of the same content repairs."""
+        Locally, a batch of many small files goes into pack files (one create per pack instead
+        of one per file); other files become loose blobs. ``durable`` (default: the store's
+        setting) makes the batch reach the disk before this returns: one sync per batch
+        instead of two fsyncs per file. Without it a killed process still leaves only whole
+        blobs (the page cache survives it), but a power loss may leave recent blobs truncated,
+        which reads then report as corrupt and a later write of the same content repairs."""
+        if durable is None:
+            durable = self.durable
         local = self._backend if isinstance(self._backend, _LocalBackend) else None
 
         def put(path: str | Path) -> BlobRef:
@@ -636,17 +740,33 @@ class ContentAddressedStore(ArtifactStore):
             with self._errors():
                 return [local.ingest_file(Path(paths[0]), self.algorithm, durable=durable)]
         refs_by_index: dict[int, BlobRef] = {}
+        small: list[int] = []
+        packed: list[int] = []
+        if local is not None:
+            for i, path in enumerate(paths):
+                try:
+                    size = os.stat(path).st_size
+                except OSError:
+                    continue  # reported by the regular path below
+                if size < _SMALL_FILE:
+                    small.append(i)
+                    if size < PACK_MAX_BLOB:
+                        packed.append(i)
+        if len(packed) >= PACK_MIN_FILES:
+            assert local is not None
+            with self._errors():
+                sources = [os.fspath(paths[i]) for i in packed]
+                refs_packed = local.ingest_packed(
+                    sources, self.algorithm, durable=durable, max_workers=self._max_workers
+                )
+            refs_by_index.update(zip(packed, refs_packed, strict=True))
+            packed_set = set(packed)
+            small = [i for i in small if i not in packed_set]
+        done = set(refs_by_index)
+        loose_written = False
         with ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="modelyard-put") as pool:
-            small: list[int] = []
-            if local is not None:
-                for i, path in enumerate(paths):
-                    try:
-                        if os.stat(path).st_size < _SMALL_FILE:
-                            small.append(i)
-                    except OSError:
-                        pass  # reported by the regular path below
             small_set = set(small)
-            large = [i for i in range(len(paths)) if i not in small_set]
+            large = [i for i in range(len(paths)) if i not in small_set and i not in done]
             groups = [small[k : k + _SMALL_GROUP] for k in range(0, len(small), _SMALL_GROUP)]
             for group, refs_group in zip(
                 groups, pool.map(put_small, [[os.fspath(paths[i]) for i in g] for g in groups]), strict=True
@@ -654,8 +774,9 @@ class ContentAddressedStore(ArtifactStore):
                 refs_by_index.update(zip(group, refs_group, strict=True))
             for i, ref in zip(large, pool.map(put, [paths[i] for i in large]), strict=True):
                 refs_by_index[i] = ref
+            loose_written = bool(small or large)
         refs = [refs_by_index[i] for i in range(len(paths))]
-        if local is not None and refs and durable:
+        if local is not None and loose_written and durable:
             with self._errors():
                 local.sync()
         return refs

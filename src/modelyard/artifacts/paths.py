@@ -38,6 +38,10 @@ _MAX_COMPONENT_BYTES = 255  # NAME_MAX on every common filesystem
 _DRIVE = re.compile(r"^[^/]:")  # Windows (ntpath) takes any "X:" prefix as a drive
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEX = re.compile(r"[0-9a-f]+")
+#: Names that are certainly already safe and normal: ASCII components that start with a letter,
+#: digit, '_' or '-' (so no '', '.', '..', dot-only or 'X:' part). A fast path: a 20,000-file
+#: dataset validates 20,000 names; anything else takes the full checks below.
+_PLAIN = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,254}(?:/[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,254})*")
 
 
 def _reject(name: object, reason: str) -> InvalidArgument:
@@ -50,6 +54,8 @@ def safe_relpath(name: str) -> str:
     The normal form is what the store records, so ``a//b`` and ``./a/b`` are the same artifact
     ``a/b``. Anything that could leave the root it is joined to is rejected rather than repaired.
     """
+    if type(name) is str and len(name) <= _MAX_NAME_BYTES and _PLAIN.fullmatch(name):
+        return name
     if not isinstance(name, str):
         raise _reject(name, "must be a string")
     if not name:

@@ -299,7 +299,8 @@ def _sync(direction: str, remote: str, refs: list[str] | None, store: str | None
 
     service = _service(store)
     with errors_as_exit(), _progress() as progress:
-        target = open_artifact_store(remote, load_settings().s3_storage_options())
+        settings = load_settings()
+        target = open_artifact_store(remote, settings.s3_storage_options(), durable=settings.durable_writes)
         result = (push if direction == "push" else pull)(service, target, refs or [], progress=progress)
     if json:
         print_json(result.as_dict())

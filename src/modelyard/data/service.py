@@ -29,13 +29,13 @@ from typing import Any, Protocol
 
 import orjson
 
-from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, ManifestEntry
-from modelyard.artifacts.manifest import build_manifest, manifest_to_bytes
+from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, Manifest, ManifestEntry
+from modelyard.artifacts.manifest import manifest_to_bytes
 from modelyard.artifacts.paths import parse_digest, safe_relpath
 from modelyard.core.errors import IntegrityError, InvalidArgument, NotFound
 from modelyard.data.changes import DatasetDiff, compare, read_manifest_entries
 from modelyard.data.refs import DatasetRef, parse_ref, validate_dataset_name
-from modelyard.data.scan import FileStat, hash_files, scan
+from modelyard.data.scan import FileStat, hash_files, scan, stat_snapshot
 from modelyard.data.statcache import RACY_NS, StatCache
 from modelyard.store.datasets import (
     DatasetStore,
@@ -47,7 +47,7 @@ from modelyard.store.datasets import (
 
 __all__ = ["AddResult", "DatasetService", "Progress"]
 
-_BATCH_FILES = 8192  # files per durable batch (one filesystem sync each)
+_BATCH_FILES = 8192  # files per put_files batch (one pack or filesystem sync at most per batch)
 _BATCH_BYTES = 1 << 30
 
 
@@ -88,11 +88,9 @@ class DatasetService:
         cache_dir: str | os.PathLike[str],
         *,
         max_workers: int | None = None,
-        durable: bool = True,
     ) -> None:
-        """``durable=False`` skips syncing new blobs to disk before a version is recorded: faster
-        on slow disks (DVC never syncs), safe against a killed process, not against a power loss."""
-        self.durable = durable
+        """Whether new blobs reach the disk before a version is recorded is the artifact store's
+        setting (``MODELYARD_DURABLE_WRITES``), not this service's."""
         self.store = store
         self.artifacts = artifacts
         self.cache_dir = Path(cache_dir)
@@ -194,7 +192,8 @@ class DatasetService:
                     fresh.append((f.path, f.size, f.mtime_ns, f.inode, ref.digest, started_ns))
             progress.advance(sum(f.size for f in batch))
         entries = [ManifestEntry(path=n, digest=d, size=s) for n, (d, s) in digests.items()]
-        manifest_ref = self.artifacts.put_bytes(manifest_to_bytes(build_manifest(entries)))
+        # manifest_to_bytes validates and sorts the entries (once: no build_manifest before it).
+        manifest_ref = self.artifacts.put_bytes(manifest_to_bytes(Manifest(entries=tuple(entries))))
         self.stat_cache.update(fresh)
         if len(fresh) == len(to_read):  # no file changed while it was read
             self._save_tree(
@@ -259,7 +258,7 @@ class DatasetService:
             try:
                 return local.stat().st_size == size
             except OSError:
-                return False
+                pass  # not a loose blob: it may sit in a pack
         return self.artifacts.exists(digest)
 
     def _local_blob(self, digest: str) -> Path | None:
@@ -267,10 +266,11 @@ class DatasetService:
         return finder(digest) if finder is not None else None
 
     def _put_files(self, paths: Sequence[str]) -> list[BlobRef]:
-        """Store files as one durable batch when the store can (``put_files``), else one by one."""
+        """Store files as one batch when the store can (``put_files``: packs small files, syncs
+        once when durable), else one by one."""
         batch: Callable[..., list[BlobRef]] | None = getattr(self.artifacts, "put_files", None)
         if batch is not None:
-            return batch(paths, durable=self.durable)
+            return batch(paths)
         with ThreadPoolExecutor(self._max_workers, thread_name_prefix="modelyard-add") as pool:
             return list(pool.map(self.artifacts.put_file, paths))
 
@@ -297,12 +297,19 @@ class DatasetService:
             path = version.source
         root = Path(path).absolute()
         started_ns = time.time_ns()
+        if version.kind == "directory":
+            # Fast path: the same stats as when this exact content was last seen mean clean,
+            # with nothing else to read or build.
+            fast = stat_snapshot(os.fspath(root))
+            if fast is not None:
+                saved = self.stat_cache.load_tree(f"directory:{os.path.realpath(root)}")
+                if saved is not None and saved[0] == version.manifest_digest and saved[1] == orjson.dumps(fast):
+                    return DatasetDiff(version.ref, os.fspath(path), unchanged=len(fast))
         kind, files = scan(root, validate_names=False)
         tree_key = f"{kind}:{os.path.realpath(root)}"
         snapshot = _tree_stats(files)
         saved = self.stat_cache.load_tree(tree_key)
         if saved is not None and saved[0] == version.manifest_digest and saved[1] == snapshot:
-            # Same stats as when this exact content was last seen: clean, nothing else to read.
             return DatasetDiff(version.ref, os.fspath(path), unchanged=len(files))
         recorded = self.files(version)
         if kind == "file" and version.kind == "file" and len(recorded) == 1:
@@ -420,7 +427,8 @@ class DatasetService:
 
 
 def _tree_stats(files: Sequence[FileStat]) -> bytes:
-    """The stat snapshot of a scan, encoded (compared as bytes: one memcmp for 20,000 files)."""
+    """The stat snapshot of a scan, encoded (compared as bytes: one memcmp for 20,000 files);
+    the same bytes as ``orjson.dumps(stat_snapshot(root))`` for a tree of plain files."""
     return orjson.dumps([(f.name, f.size, f.mtime_ns, f.inode) for f in files])
 
 

@@ -59,7 +59,9 @@ def build_services(config: ServerConfig, store: MetadataStore | None = None,
     if store is None:
         store = open_store(settings.store_uri)
     if artifacts is None:
-        artifacts = open_artifact_store(settings.artifact_uri, settings.s3_storage_options())
+        artifacts = open_artifact_store(
+            settings.artifact_uri, settings.s3_storage_options(), durable=settings.durable_writes
+        )
     return Services(store=store, artifacts=artifacts, config=config)
 
 

@@ -1,0 +1,203 @@
+"""Pack files in the local artifact store: many small blobs in one file (artifacts/packs.py).
+
+What must hold: packed blobs read, stream, verify and list exactly like loose ones; nothing is
+stored twice; a damaged pack is reported, never returned; deleting a packed blob rewrites its
+pack and leaves the others readable, also for another store object (another process's view);
+and a writer killed mid-pack leaves no visible blob without its bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from modelyard.artifacts.cas import PACK_MIN_FILES, ContentAddressedStore
+from modelyard.core.errors import IntegrityError, NotFound
+
+
+def _files(root: Path, count: int, *, size: int = 2000, distinct: int | None = None) -> list[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(count):
+        path = root / f"f{i:04d}.bin"
+        seed = i if distinct is None else i % distinct
+        path.write_bytes(hashlib.sha256(str(seed).encode()).digest() * (size // 32))
+        out.append(path)
+    return out
+
+
+def _packs(store: ContentAddressedStore) -> list[str]:
+    packs = Path(store.uri) / "packs"
+    return sorted(p.name for p in packs.iterdir()) if packs.is_dir() else []
+
+
+def _loose(store: ContentAddressedStore) -> list[Path]:
+    return [p for p in (Path(store.uri) / "blobs").rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ContentAddressedStore:
+    return ContentAddressedStore(str(tmp_path / "store"))
+
+
+def test_a_batch_of_small_files_is_packed_and_reads_like_loose_blobs(
+    store: ContentAddressedStore, tmp_path: Path
+) -> None:
+    files = _files(tmp_path / "src", 150, distinct=100)  # 50 duplicates
+    refs = store.put_files(files)
+    assert [r.digest for r in refs] == ["sha256:" + hashlib.sha256(p.read_bytes()).hexdigest() for p in files]
+    assert _loose(store) == []  # no blob file per small file
+    assert any(name.endswith(".pack") for name in _packs(store))
+    assert sum(1 for n in _packs(store) if n.endswith(".idx")) >= 1
+    for path, ref in zip(files, refs, strict=True):
+        assert store.exists(ref.digest)
+        assert store.get_bytes(ref.digest) == path.read_bytes()
+        with store.open(ref.digest) as stream:
+            assert stream.read() == path.read_bytes()
+        assert store.verify(ref.digest)
+    assert sorted(store.iter_digests()) == sorted({r.digest for r in refs})
+    out = store.get_file(refs[3].digest, tmp_path / "out.bin")
+    assert out.read_bytes() == files[3].read_bytes()
+    assert list((Path(store.uri) / "tmp").iterdir()) == []
+
+
+def test_packed_bytes_are_stored_once(store: ContentAddressedStore, tmp_path: Path) -> None:
+    files = _files(tmp_path / "src", 100, distinct=40)
+    store.put_files(files)
+    first = _packs(store)
+    pack_bytes = sum((Path(store.uri) / "packs" / n).stat().st_size for n in first if n.endswith(".pack"))
+    assert pack_bytes == sum(p.stat().st_size for p in files[:40])  # each distinct content once
+    store.put_files(files)  # the same content again: nothing new is written
+    assert _packs(store) == first
+    assert _loose(store) == []
+
+
+def test_few_files_stay_loose(store: ContentAddressedStore, tmp_path: Path) -> None:
+    files = _files(tmp_path / "src", PACK_MIN_FILES - 1)
+    store.put_files(files)
+    assert _packs(store) == []
+    assert len(_loose(store)) == len(files)
+
+
+def test_a_damaged_pack_is_reported_not_returned(store: ContentAddressedStore, tmp_path: Path) -> None:
+    files = _files(tmp_path / "src", 80)
+    refs = store.put_files(files)
+    damaged = refs[0].digest
+    key_suffix = damaged.split(":")[1]
+    for idx in (Path(store.uri) / "packs").glob("*.idx"):
+        index = json.loads(idx.read_text())
+        for key, offset, _size in index["entries"]:
+            if key.endswith(key_suffix):
+                pack = idx.with_suffix(".pack")
+                os.chmod(pack, 0o644)
+                with pack.open("r+b") as handle:  # flip one byte of the blob
+                    handle.seek(offset)
+                    first = handle.read(1)
+                    handle.seek(offset)
+                    handle.write(bytes([first[0] ^ 0xFF]))
+    with pytest.raises(IntegrityError):
+        store.get_bytes(damaged)
+    with pytest.raises(IntegrityError), store.open(damaged) as stream:
+        stream.read()
+    assert not store.verify(damaged)
+    assert store.get_bytes(refs[1].digest) == files[1].read_bytes()  # the rest of the pack is fine
+
+
+def test_deleting_packed_blobs_rewrites_the_pack(store: ContentAddressedStore, tmp_path: Path) -> None:
+    files = _files(tmp_path / "src", 70)
+    refs = store.put_files(files)
+    other = ContentAddressedStore(store.uri)  # another process's view, loaded before the delete
+    assert other.get_bytes(refs[5].digest) == files[5].read_bytes()
+    store.delete(refs[0].digest)
+    store.delete(refs[0].digest)  # idempotent
+    assert not store.exists(refs[0].digest)
+    with pytest.raises(NotFound):
+        store.get_bytes(refs[0].digest)
+    assert refs[0].digest not in set(store.iter_digests())
+    # The other view still points at the old pack: it must notice the rewrite and read the new one.
+    assert other.get_bytes(refs[5].digest) == files[5].read_bytes()
+    assert not other.exists(refs[0].digest)
+    for ref in refs[1:]:
+        store.delete(ref.digest)
+    assert _packs(store) == []  # the last blob gone: no empty pack is kept
+    assert list(store.iter_digests()) == []
+
+
+def test_another_store_object_sees_new_packs(store: ContentAddressedStore, tmp_path: Path) -> None:
+    reader = ContentAddressedStore(store.uri)
+    assert list(reader.iter_digests()) == []
+    files = _files(tmp_path / "src", 90)
+    refs = store.put_files(files)
+    assert reader.get_bytes(refs[-1].digest) == files[-1].read_bytes()
+    assert reader.exists(refs[0].digest)
+
+
+def test_an_unindexed_pack_is_invisible(store: ContentAddressedStore, tmp_path: Path) -> None:
+    """A crash between renaming a pack into place and writing its index leaves a pack nobody
+    sees (the index is the commit point); the blobs are simply written again."""
+    files = _files(tmp_path / "src", 80)
+    refs = store.put_files(files)
+    for name in _packs(store):
+        if name.endswith(".idx"):
+            os.unlink(Path(store.uri) / "packs" / name)
+    fresh = ContentAddressedStore(store.uri)
+    assert not fresh.exists(refs[0].digest)
+    with pytest.raises(NotFound):
+        fresh.get_bytes(refs[0].digest)
+    fresh.put_files(files)
+    assert fresh.get_bytes(refs[0].digest) == files[0].read_bytes()
+
+
+def test_durable_batches_pack_too(tmp_path: Path) -> None:
+    store = ContentAddressedStore(str(tmp_path / "store"), durable=True)
+    files = _files(tmp_path / "src", 70)
+    refs = store.put_files(files)
+    assert _loose(store) == [] and _packs(store)
+    assert all(store.verify(r.digest) for r in refs)
+
+
+_KILLED_WRITER = """
+import sys
+from modelyard.artifacts.cas import ContentAddressedStore
+from modelyard.artifacts import packs
+packs.PACK_TARGET_BYTES = 64 << 10  # many small packs, so the kill lands between commits
+store = ContentAddressedStore(sys.argv[1])
+paths = sys.argv[2:]
+while True:
+    store.put_files(paths)
+    store = ContentAddressedStore(sys.argv[1])
+    for ref in store.put_files(paths):
+        store.delete(ref.digest)
+"""
+
+
+def test_kill_9_while_packing_leaves_only_whole_blobs(store: ContentAddressedStore, tmp_path: Path) -> None:
+    files = _files(tmp_path / "src", 400, size=4000)
+    expected = {"sha256:" + hashlib.sha256(p.read_bytes()).hexdigest(): p.read_bytes() for p in files}
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, store.uri, *map(str, files)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(_packs(store)) < 6:  # several packs committed (and some being rewritten)
+            assert writer.poll() is None, "writer died on its own"
+            assert time.monotonic() < deadline, "writer never committed packs"
+            time.sleep(0.005)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+    fresh = ContentAddressedStore(store.uri)
+    for digest in fresh.iter_digests():  # every visible blob is whole and correct
+        assert fresh.get_bytes(digest) == expected[digest]
+    refs = fresh.put_files(files)  # and the store still works
+    assert all(fresh.get_bytes(r.digest) == expected[r.digest] for r in refs)
