@@ -145,16 +145,21 @@ def add(
     parents: Sequence[str | DatasetVersion | DatasetVersionRecord] = (),
     params: Mapping[str, Any] | None = None,
     code: str | None = None,
+    source: str | None = None,
 ) -> DatasetVersion:
     """Version the file or directory at ``path`` as the next version of ``name``.
 
     ``parents`` (references or versions) are the versions this one was derived from, with the
     ``code`` and ``params`` that derived it; inside a run ``code`` defaults to ``run:<run id>``.
-    Adding content identical to the latest version returns that version."""
+    ``source`` records where the data came from when ``path`` is only a staging copy (a URL, a
+    table); by default it is ``path``. Adding content identical to the latest version returns
+    that version."""
     if code is None and _session._stack:
         code = f"run:{_session.current().id}"
     resolved = [p.record if isinstance(p, DatasetVersion) else p for p in parents]
-    result = _datasets.service().add(path, name=name, message=message, parents=resolved, params=params, code=code)
+    result = _datasets.service().add(
+        path, name=name, message=message, parents=resolved, params=params, code=code, source=source
+    )
     return _wrap(result.version)
 
 

@@ -110,6 +110,7 @@ def test_messages_become_versions_sealed_by_size(service: DatasetService, redis_
         "last_message_id": ids[3],
         "messages": "4",
     }
+    assert first.source == f"redis stream {stream} (group {GROUP})"  # not the staging file
     rows = rows_of(service, "clicks")
     assert [r[MESSAGE_ID_COLUMN] for r in rows] == ids
     assert [r["n"] for r in rows] == [str(i) for i in range(10)]

@@ -120,3 +120,28 @@ def test_cli_walkthrough(tmp_path: Path) -> None:
     assert code == 0 and json.loads(out)["blobs_copied"] >= 3
     code, out = invoke("data", "add", str(data), "--name", "cli", "--param", "novalue")
     assert code == 2
+
+
+def test_diff_shows_a_changed_schema(tmp_path: Path) -> None:
+    """A schema that changed between versions is shown as a diff (columns added, removed,
+    retyped), not a crash; binary data has no schema section."""
+    table = tmp_path / "orders.csv"
+    table.write_text("id,amount,note\n1,2.5,a\n2,3.5,b\n")
+    invoke("data", "add", str(table), "--name", "orders")
+    table.write_text("id,amount,region\n1,x,eu\n2,y,us\n")
+    invoke("data", "add", str(table), "--name", "orders")
+    code, out = invoke("data", "diff", "orders@v1", "orders@v2", "--json")
+    assert code == 0, out
+    schema = json.loads(out)["schema"]
+    assert schema["added"] == [{"column": "region", "type": "string"}]
+    assert schema["removed"] == [{"column": "note", "type": "string"}]
+    assert schema["retyped"] == [{"column": "amount", "old": "double", "new": "string"}]
+    code, out = invoke("data", "diff", "orders@v1", "orders@v2")
+    assert code == 0 and "~ amount: double -> string" in out and "+ region: string" in out
+    blob = tmp_path / "weights.bin"
+    blob.write_bytes(b"\x00\x01")
+    invoke("data", "add", str(blob), "--name", "weights")
+    blob.write_bytes(b"\x00\x02")
+    invoke("data", "add", str(blob), "--name", "weights")
+    code, out = invoke("data", "diff", "weights@v1", "weights@v2", "--json")
+    assert code == 0 and json.loads(out)["schema"] is None

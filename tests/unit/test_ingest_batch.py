@@ -62,7 +62,10 @@ def test_csv_full_ingest_then_unchanged(ingestor: BatchIngestor, service: Datase
     assert result.created and result.rows == 2 and result.version is not None
     assert result.version.ref == "people@v1"
     assert result.version.params["ingest.source"] == str(src.absolute())
+    assert result.version.source == str(src.absolute())  # the CSV, not the staging directory
     assert result.version.params["ingest.format"] == "csv"
+    with pytest.raises(InvalidArgument, match="was ingested from"):
+        service.status("people@v1")  # comparing the CSV with its Parquet copy would mislead
     assert _rows(service, "people@v1") == [{"id": 1, "age": 30}, {"id": 2, "age": 40}]
     again = ingestor.ingest(open_source(src), "people")
     assert not again.created and again.version == result.version
@@ -319,6 +322,7 @@ def test_sqlite_source_and_concurrent_change(ingestor: BatchIngestor, service: D
         open_source(url, query="SELECT * FROM orders;", chunk_rows=2), "orders", incremental_on="id"
     )
     assert result.rows == 3 and result.version is not None and result.version.params["ingest.source"] == url
+    assert result.version.source == url
     assert _rows(service, "orders")[2] == {"id": 3, "amount": 3.5}
 
     with sqlite3.connect(db) as conn:

@@ -249,7 +249,13 @@ def diff(old: str, new: str, json: JsonOpt = False, store: StoreOpt = None) -> N
     service = _service(store)
     with errors_as_exit():
         result = service.diff(old, new)
+        schema = service.schema_diff(old, new)
+    if json:
+        print_json({**result.as_dict(), "schema": None if schema is None else schema.as_dict()})
+        return
     _print_diff(result, json)
+    if schema is not None and not schema.is_empty:
+        console.print("[bold]schema[/]: " + "; ".join(schema.lines()))
 
 
 @data_app.command("status")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -37,6 +37,7 @@ from modelyard.data.changes import DatasetDiff, compare, read_manifest_entries
 from modelyard.data.refs import DatasetRef, parse_ref, validate_dataset_name
 from modelyard.data.scan import FileStat, hash_files, scan, stat_snapshot
 from modelyard.data.statcache import RACY_NS, StatCache
+from modelyard.data.tabular import read_schema, table_format
 from modelyard.store.datasets import (
     DatasetStore,
     DatasetSummary,
@@ -44,6 +45,11 @@ from modelyard.store.datasets import (
     DatasetVersionKey,
     NewDatasetVersion,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from modelyard.data.ingest.schema import SchemaDiff
 
 __all__ = ["AddResult", "DatasetService", "Progress"]
 
@@ -146,13 +152,17 @@ class DatasetService:
         code: str | None = None,
         params: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
+        source: str | None = None,
     ) -> AddResult:
         """Record the file or directory at ``path`` as the next version of ``name``.
 
+        ``source`` is where the data came from when ``path`` is only a staging copy (ingestion
+        writes Parquet to a temporary directory: the version records the CSV file, the SQL URL
+        or the stream instead); by default it is ``path`` itself, which ``status`` compares with.
         Re-adding content identical to the latest version (with the same lineage) creates
         nothing and returns the latest version (``created=False``)."""
         with _gc_paused():
-            return self._add(path, name, message, parents, code, params, progress)
+            return self._add(path, name, message, parents, code, params, progress, source)
 
     def _add(
         self,
@@ -163,6 +173,7 @@ class DatasetService:
         code: str | None,
         params: Mapping[str, Any] | None,
         progress: Progress | None,
+        source: str | None = None,
     ) -> AddResult:
         name = validate_dataset_name(name)
         progress = progress or _NoProgress()
@@ -225,7 +236,7 @@ class DatasetService:
                 file_count=len(entries),
                 total_size=total,
                 message=message,
-                source=os.fspath(root),
+                source=source or os.fspath(root),
                 code=code,
                 params=str_params,
                 parents=parent_keys,
@@ -281,6 +292,24 @@ class DatasetService:
         old, new = self.resolve(old_ref), self.resolve(new_ref)
         return compare(self.files(old), self.files(new), old.ref, new.ref)
 
+    def schema_diff(self, old_ref: str, new_ref: str) -> SchemaDiff | None:
+        """Columns added, removed and retyped from ``old_ref`` to ``new_ref``, read from the first
+        tabular file of each (ingested parts share one schema); None unless both are tabular."""
+        from modelyard.data.ingest.schema import schema_diff
+
+        schemas = [self.schema(self.resolve(ref)) for ref in (old_ref, new_ref)]
+        if schemas[0] is None or schemas[1] is None:
+            return None
+        return schema_diff(schemas[0], schemas[1])
+
+    def schema(self, version: DatasetVersion) -> pa.Schema | None:
+        """The Arrow schema of a tabular version (its first tabular file), or None."""
+        for name, (digest, _size) in sorted(self.files(version).items()):
+            fmt = table_format(name)
+            if fmt is not None:
+                return read_schema(self.artifacts.get_bytes(digest), fmt)
+        return None
+
     def status(
         self, ref: str, path: str | os.PathLike[str] | None = None, *, progress: Progress | None = None
     ) -> DatasetDiff:
@@ -294,6 +323,11 @@ class DatasetService:
         if path is None:
             if not version.source:
                 raise InvalidArgument(f"{version.ref} records no source path: pass the path to compare")
+            if "ingest.source" in version.params or "stream" in version.params:
+                raise InvalidArgument(
+                    f"{version.ref} was ingested from {version.source}, not added from a path: "
+                    "pass the path to compare"
+                )
             path = version.source
         root = Path(path).absolute()
         started_ns = time.time_ns()

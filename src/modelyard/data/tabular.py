@@ -16,7 +16,7 @@ from modelyard.core.errors import InvalidArgument
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["TABULAR_FORMATS", "read_table", "table_format"]
+__all__ = ["TABULAR_FORMATS", "read_schema", "read_table", "table_format"]
 
 #: suffix -> format; compressed CSV/JSON (``.csv.gz``...) is decompressed by pyarrow from the name.
 TABULAR_FORMATS = {
@@ -74,3 +74,23 @@ def read_table(files: Sequence[Path]) -> pa.Table:
         return pa.concat_tables(tables, promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InvalidArgument(f"the dataset's files do not share one schema: {str(exc).splitlines()[0]}")
+
+
+def read_schema(data: bytes, fmt: str) -> pa.Schema:
+    """The schema of one tabular file's bytes: Parquet from its footer, CSV/TSV from the first
+    block the streaming reader infers types from, JSON Lines by reading it."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.json as pa_json
+    import pyarrow.parquet as pq
+
+    buffer = pa.BufferReader(data)
+    try:
+        if fmt == "parquet":
+            return pq.read_schema(buffer)
+        if fmt == "jsonl":
+            return pa_json.read_json(buffer).schema
+        delimiter = "\t" if fmt == "tsv" else ","
+        return pa_csv.open_csv(buffer, parse_options=pa_csv.ParseOptions(delimiter=delimiter)).schema
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidArgument(f"cannot read a {fmt} schema: {str(exc).splitlines()[0]}")

@@ -185,6 +185,7 @@ class BatchIngestor:
                     message=f"rows of {to} that failed validation or could not be parsed",
                     parents=[previous_q] if previous_q is not None else [],
                     params={**self._params(source, suite, params), "ingest.target": to},
+                    source=source.description,
                 )
                 result.quarantine_version = qresult.version
                 result.quarantined = quarantine_rows.num_rows
@@ -210,6 +211,7 @@ class BatchIngestor:
                 parents=[previous] if accumulate and previous is not None else [],
                 params=version_params,
                 progress=progress,
+                source=source.description,
             )
         finally:
             shutil.rmtree(staging, ignore_errors=True)

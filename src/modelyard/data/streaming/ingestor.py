@@ -233,6 +233,7 @@ class StreamIngestor:
             path,
             name=name,
             message=f"{len(ids)} messages from {self.source.kind} stream {self.source.stream}",
+            source=f"{self.source.kind} stream {self.source.stream} (group {self.source.group})",
             params={
                 "source": self.source.kind,
                 "stream": self.source.stream,
