@@ -50,6 +50,24 @@ with modelyard.start_run(name="noisy"):
 """
 
 
+ARGS_SCRIPT = """\
+import argparse
+import modelyard
+from sklearn.tree import DecisionTreeClassifier
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--max-depth", type=int, required=True)
+depth = parser.parse_args().max_depth
+with modelyard.start_run(name="train-args"):
+    train = modelyard.datasets.get("train@v1", context="training").to_pandas()
+    modelyard.datasets.get("holdout@v1", context="evaluation")
+    modelyard.log_param("max_depth", depth)
+    X = train[["a", "b"]]
+    model = DecisionTreeClassifier(max_depth=depth, random_state=0).fit(X, train["y"])
+    modelyard.log_model(model, "deep", input_example=X.head())
+"""
+
+
 def _git(repo: Path, *args: str) -> str:
     out = subprocess.run(
         ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args],
@@ -79,7 +97,9 @@ def project(tmp_path: Path, modelyard_home: Path) -> Iterator[dict[str, object]]
     _git(repo, "init", "--quiet")
     (repo / "train.py").write_text(TRAIN_SCRIPT)
     (repo / "noisy.py").write_text(NOISY_SCRIPT)
-    _git(repo, "add", "train.py", "noisy.py")
+    (repo / "training").mkdir()
+    (repo / "training" / "train_args.py").write_text(ARGS_SCRIPT)
+    _git(repo, "add", "train.py", "noisy.py", "training/train_args.py")
     _git(repo, "commit", "--quiet", "-m", "training script")
     store = f"sqlite:///{tmp_path / 'store.db'}"
     env = {
@@ -126,6 +146,29 @@ def test_a_committed_training_reproduces_with_identical_predictions(project: dic
     tags = json.loads(shown.output)["tags"]
     assert tags["modelyard.reproduction_of"] == report["original_run_id"]
     assert _git(project["repo"], "status", "--porcelain") == ""  # type: ignore[arg-type]
+
+
+def test_the_recorded_arguments_and_working_directory_are_used(project: dict[str, object]) -> None:
+    """Started as ``cd training && python train_args.py --max-depth 2``: the reproduction runs
+    the same command in the same directory of the working copy, with no arguments given."""
+    repo: Path = project["repo"]  # type: ignore[assignment]
+    subprocess.run(
+        [sys.executable, "train_args.py", "--max-depth", "2"],
+        cwd=repo / "training",
+        env=project["env"],
+        check=True,
+        capture_output=True,
+    )
+    code, report = _reproduce(project, "deep@1")
+    assert code == 0, report
+    original = report["original"]
+    assert isinstance(original, dict)
+    assert original["args"] == ["--max-depth", "2"] and original["cwd"] == "training"
+    assert report["status"] == "reproduced" and report["reproduction_ref"] == "deep@2"
+    assert [d["what"] for d in report["differences"]] == []  # type: ignore[union-attr]
+    env: dict[str, str] = project["env"]  # type: ignore[assignment]
+    shown = runner.invoke(app, ["runs", "show", str(report["reproduction_run_id"]), "--json"], env=env)
+    assert json.loads(shown.output)["params"] == {"max_depth": "2"}
 
 
 def test_a_data_change_is_named_and_exits_non_zero(project: dict[str, object]) -> None:

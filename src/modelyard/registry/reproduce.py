@@ -142,11 +142,13 @@ def reproduce(
         commit, script = _check_source(run, allow_dirty)
         report.workdir = str(target)
         _clone(Path(run.tags[sysinfo.TAG_GIT_REPO]), commit, target)
-        entry = _entry_point_in(target, Path(run.tags[sysinfo.TAG_GIT_REPO]), script, commit)
+        cwd = _working_directory_in(target, run)
+        entry = _entry_point_in(target, cwd, Path(run.tags[sysinfo.TAG_GIT_REPO]), script, commit)
         started = now_millis()
         project = registry.tracking.get_project(run.project_id).name
         child_env = {**environment, "MODELYARD_REPRODUCE_OF": run.id, "MODELYARD_PROJECT": project}
-        completed = _run_training(python or sys.executable, entry, list(args), target, child_env, timeout)
+        argv = list(args) if args else _recorded_args(run)
+        completed = _run_training(python or sys.executable, entry, argv, cwd, child_env, timeout)
         report.log_tail = _tail(completed.stdout, completed.stderr)
         if completed.returncode != 0:
             raise _Refused(f"the training exited with status {completed.returncode}", "failed")
@@ -187,6 +189,8 @@ def _run_facts(run: Run) -> dict[str, Any]:
         "dirty_hash": tags.get(sysinfo.TAG_GIT_DIRTY_HASH),
         "repo": tags.get(sysinfo.TAG_GIT_REPO),
         "entry_point": tags.get(sysinfo.TAG_ENTRY_POINT),
+        "args": _recorded_args(run),
+        "cwd": tags.get(sysinfo.TAG_CWD),
         "environment": tags.get(sysinfo.TAG_ENVIRONMENT),
         "python": tags.get(sysinfo.TAG_PYTHON),
         "params": dict(run.params),
@@ -248,18 +252,41 @@ def _clone(repo: Path, commit: str, target: Path) -> None:
         raise _Refused(f"could not check out commit {commit[:10]} of {repo}", "failed")
 
 
-def _entry_point_in(target: Path, repo: Path, script: str, commit: str) -> Path:
-    """The recorded entry point inside the working copy (relative entry points are taken relative
-    to the repository root, where training scripts are usually started)."""
+def _recorded_args(run: Run) -> list[str]:
+    """The command-line arguments the training was started with (none if not recorded)."""
+    try:
+        args = json.loads(run.tags.get(sysinfo.TAG_ARGS, "[]"))
+    except json.JSONDecodeError:
+        return []
+    return [str(a) for a in args] if isinstance(args, list) else []
+
+
+def _working_directory_in(target: Path, run: Run) -> Path:
+    """The recorded working directory, inside the working copy; the copy's root when the run
+    was started outside the repository or recorded none (runs from before it was recorded)."""
+    recorded = run.tags.get(sysinfo.TAG_CWD)
+    if not recorded or Path(recorded).is_absolute():
+        return target
+    cwd = (target / recorded).resolve()
+    if not cwd.is_relative_to(target.resolve()) or not cwd.is_dir():
+        raise _Refused(f"the working directory {recorded} of run {run.id} is not in the recorded commit")
+    return cwd
+
+
+def _entry_point_in(target: Path, cwd: Path, repo: Path, script: str, commit: str) -> Path:
+    """The recorded entry point inside the working copy (a relative entry point is relative to
+    the recorded working directory, as Python resolved it)."""
     path = Path(script)
     if path.is_absolute():
         try:
             relative = path.resolve().relative_to(repo.resolve())
         except ValueError:
             raise _Refused(f"the entry point {script} is outside the repository {repo}")
+        entry = target / relative
     else:
-        relative = path
-    entry = target / relative
+        entry = cwd / path
+        root = target.resolve()
+        relative = entry.relative_to(root) if entry.is_relative_to(root) else path
     if not entry.is_file():
         raise _Refused(f"the entry point {relative.as_posix()} is not in commit {commit[:10]}")
     return entry

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import platform
 import socket
@@ -23,11 +24,14 @@ TAG_PLATFORM = "modelyard.platform"
 TAG_HOST = "modelyard.host"
 TAG_USER = "modelyard.user"
 TAG_ENTRY_POINT = "modelyard.source.entry_point"
+TAG_ARGS = "modelyard.source.args"  # JSON list: sys.argv[1:]
+TAG_CWD = "modelyard.source.cwd"  # the working directory, relative to the repository when inside it
 TAG_GIT_COMMIT = "modelyard.source.git.commit"
 TAG_GIT_DIRTY_HASH = "modelyard.source.git.dirty_hash"
 TAG_GIT_REPO = "modelyard.source.git.repo"
 TAG_ENVIRONMENT = "modelyard.environment.digest"
 TAG_PARENT = "modelyard.parent_run_id"
+_MAX_ARGS_LENGTH = 8000
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -77,7 +81,14 @@ def system_tags(user: str | None = None) -> dict[str, str]:
     entry = sys.argv[0] if sys.argv and sys.argv[0] else ""
     if entry:
         tags[TAG_ENTRY_POINT] = entry
-    tags.update(git_info(os.getcwd()))
+        args = json.dumps(sys.argv[1:])
+        if len(args) <= _MAX_ARGS_LENGTH:  # longer command lines are not recorded (a tag's limit)
+            tags[TAG_ARGS] = args
+    cwd = os.getcwd()
+    tags.update(git_info(cwd))
+    top = tags.get(TAG_GIT_REPO)
+    relative = os.path.relpath(cwd, top) if top else None
+    tags[TAG_CWD] = relative if relative is not None and not relative.startswith("..") else cwd
     return tags
 
 
