@@ -2,6 +2,10 @@
 
 Exits 1 when an expectation fails (2 for bad input), so a CI step or a pipeline can gate on it;
 ``--report`` writes the HTML report with plots either way.
+
+Every validation is also recorded (unless ``--no-record``) as a run in ``--project`` (default: the
+current project) that read the version with context ``validation`` and holds the report as JSON
+(``modelyard.data.validation.records``), so the dataset version's page in the web UI lists it.
 """
 
 from __future__ import annotations
@@ -25,11 +29,17 @@ def register(data_app: typer.Typer) -> None:
         ] = None,
         report: Annotated[Path | None, typer.Option("--report", help="Write the HTML report here.")] = None,
         json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+        project: Annotated[
+            str | None, typer.Option("--project", "-p", help="Project of the run that records the report.")
+        ] = None,
+        record: Annotated[
+            bool, typer.Option("--record/--no-record", help="Record the report as a run (the UI lists it).")
+        ] = True,
         store: Annotated[str | None, typer.Option("--store", help="Store URI.")] = None,
     ) -> None:
         """Validate a dataset version against a suite; exits 1 if any expectation fails."""
         import modelyard.datasets as datasets
-        from modelyard._sdk import set_store_uri
+        from modelyard._sdk import _session, set_store_uri
         from modelyard.data.ingest import validate_version
         from modelyard.data.validation import Suite
 
@@ -41,10 +51,19 @@ def register(data_app: typer.Typer) -> None:
             service = datasets.service()
             loaded = Suite.from_yaml(suite)
             version, result = validate_version(service, ref, loaded, reference=reference)
+            recorded = None
+            if record:
+                from modelyard.data.validation.records import record_validation
+
+                client = _session.client()
+                recorded = record_validation(
+                    client.store, client.artifacts, version, result,
+                    project=project or _session.settings().project, suite=loaded, reference=reference,
+                )
         if report is not None:
             result.to_html(report, title=f"Validation of {version.ref} against {loaded.name}")
         if json:
-            print_json({"version": version.ref, **result.to_dict()})
+            print_json({"version": version.ref, **result.to_dict(), "run_id": recorded.id if recorded else None})
         else:
             rows = [
                 (
@@ -60,6 +79,7 @@ def register(data_app: typer.Typer) -> None:
             console.print(
                 f"{verdict}: {len(result.results) - len(result.failed)} of {len(result.results)} expectations, "
                 f"{result.rows:,} rows" + (f"; report: {report}" if report else "")
+                + (f"; recorded in run {recorded.id}" if recorded else "")
             )
         if not result.success:
             raise typer.Exit(1)

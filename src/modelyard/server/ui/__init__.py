@@ -1,8 +1,8 @@
 """The web UI: server-rendered pages (Jinja2) with plotly.js charts, served by the same app.
 
-``register(app)`` adds the pages at ``/`` and ``/ui/...``, the UI's JSON and download routes
-under ``/ui/api/...``, plotly.js under ``/ui/vendor/`` and the UI's own CSS/JS under
-``/ui/static/``. Nothing is fetched from outside the server. See ``docs/ui.md``.
+``register(app)`` adds the pages at ``/`` and ``/ui/...`` (projects and runs, datasets, models),
+the UI's JSON and download routes under ``/ui/api/...``, plotly.js under ``/ui/vendor/`` and the
+UI's own CSS/JS under ``/ui/static/``. Nothing is fetched from outside the server. See ``docs/ui.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from modelyard.core.errors import ModelyardError
 from modelyard.server.errors import status_for
-from modelyard.server.ui import data, pages
+from modelyard.server.ui import catalog_data, data, datasets_pages, models_pages, pages
 from modelyard.server.ui._common import LOGIN_PATH, STATIC_DIR, LoginRequired, build_environment, render, url_with
 
 __all__ = ["register"]
@@ -59,5 +59,8 @@ def register(app: FastAPI) -> None:
             return guarded
 
     app.include_router(pages.build_router(env, route_class=HtmlErrorRoute))
+    app.include_router(datasets_pages.build_router(env, route_class=HtmlErrorRoute))
+    app.include_router(models_pages.build_router(env, route_class=HtmlErrorRoute))
     app.include_router(data.build_router())
+    app.include_router(catalog_data.build_router())
     app.mount("/ui/static", StaticFiles(directory=str(STATIC_DIR)), name="ui-static")

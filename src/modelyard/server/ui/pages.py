@@ -1,4 +1,5 @@
 """The HTML pages: projects, a project's runs table, a run, the comparison of runs, and login.
+(Datasets and models have their own modules; a run page links to both.)
 
 Pages read through the services on ``app.state`` (the tracking service and, for the cheap
 run counts of the projects list, the metadata store), never through the REST API.
@@ -18,7 +19,7 @@ from modelyard.core.entities import Project, Run
 from modelyard.core.errors import FilterSyntaxError, InvalidArgument, NotFound
 from modelyard.server.app import Services
 from modelyard.server.deps import Principal, get_services
-from modelyard.server.ui import charts, previews
+from modelyard.server.ui import catalog, charts, previews
 from modelyard.server.ui._common import SYSTEM_TAG_PREFIX, can_read, page_principal, render, visible_project_ids
 from modelyard.server.ui.runs_table import (
     ATTRIBUTE_COLUMNS,
@@ -29,6 +30,7 @@ from modelyard.server.ui.runs_table import (
     default_columns,
 )
 from modelyard.store.interfaces import RunQuery
+from modelyard.store.models import ModelVersion
 
 #: Counting runs loads their rows without children; past this many the list says "10,000+".
 RUN_COUNT_LIMIT = 10_000
@@ -64,6 +66,33 @@ def _summarise(services: Services, project: Project) -> ProjectSummary:
             last = max(last, *ended)
     capped = result.next_page_token is not None
     return ProjectSummary(project, len(result.runs), capped, last)
+
+
+def _catalog_links(services: Services, run: Run) -> tuple[dict[int, str], list[ModelVersion]]:
+    """Links from a run page to the dataset versions it read (those in this store) and the model
+    versions it registered (models live in the run's project, so only that project is scanned)."""
+    links: dict[int, str] = {}
+    try:
+        datasets = catalog.dataset_store(services)
+    except NotFound:
+        datasets = None
+    for index, item in enumerate(run.inputs):
+        number = catalog.parse_version_number(item.version)
+        if datasets is None or number is None:
+            continue
+        try:
+            datasets.get_dataset_version(item.name, number)
+        except (NotFound, InvalidArgument):
+            continue
+        links[index] = catalog.dataset_url(item.name, number)
+    registered: list[ModelVersion] = []
+    try:
+        models = catalog.model_store(services)
+    except NotFound:
+        return links, registered
+    for model in models.list_registered_models(run.project_id):
+        registered += [v for v in models.list_model_versions(model.name) if v.run_id == run.id]
+    return links, registered
 
 
 def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute) -> APIRouter:
@@ -170,6 +199,7 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
             if not dir and "/" in artifact:
                 dir = artifact.rsplit("/", 1)[0]
         listing = previews.list_directory(entries, dir)
+        input_links, registered = _catalog_links(services, run)
         user_tags = {k: v for k, v in sorted(run.tags.items()) if not k.startswith(SYSTEM_TAG_PREFIX)}
         system_tags = {k: v for k, v in sorted(run.tags.items()) if k.startswith(SYSTEM_TAG_PREFIX)}
         return render(
@@ -186,6 +216,9 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
             listing=listing,
             artifact_count=len(entries),
             preview=preview,
+            input_links=input_links,
+            registered=registered,
+            model_url=catalog.model_url,
         )
 
     @router.get("/ui/compare", response_class=HTMLResponse)
