@@ -201,3 +201,16 @@ def test_kill_9_while_packing_leaves_only_whole_blobs(store: ContentAddressedSto
         assert fresh.get_bytes(digest) == expected[digest]
     refs = fresh.put_files(files)  # and the store still works
     assert all(fresh.get_bytes(r.digest) == expected[r.digest] for r in refs)
+
+
+def test_a_pack_committed_within_the_same_clock_tick_is_seen(store: ContentAddressedStore, tmp_path: Path) -> None:
+    """Directory mtimes come from a coarse clock: a reader that refreshed between two commits in
+    the same tick must still see the second one (the mtime alone would say nothing changed)."""
+    reader = ContentAddressedStore(store.uri)
+    first = store.put_files(_files(tmp_path / "a", 70))
+    assert reader.exists(first[0].digest)
+    packs_dir = Path(store.uri) / "packs"
+    stamp = packs_dir.stat().st_mtime_ns
+    second = store.put_files(_files(tmp_path / "b", 70, size=3000))
+    os.utime(packs_dir, ns=(stamp, stamp))  # as if both commits had happened in one tick
+    assert reader.get_bytes(second[0].digest) == (tmp_path / "b" / "f0000.bin").read_bytes()

@@ -29,6 +29,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -42,6 +43,7 @@ INDEX_FORMAT = "modelyard.pack-index/v1"
 #: A pack is closed and a new one started past this many bytes: bounded rewrite cost on delete.
 PACK_TARGET_BYTES = 256 << 20
 _WRITEV_MAX = 512  # buffers per writev call (IOV_MAX is 1024 on Linux)
+_RACY_NS = 2_000_000_000
 
 
 def _fsync_path(path: str) -> None:
@@ -192,7 +194,8 @@ class PackSet:
     """The packs of one local store: an in-memory index refreshed from ``packs/*.idx``.
 
     The view is refreshed when the directory's mtime changes (a pack committed or removed by any
-    process), so a lookup that misses costs one ``stat`` of the directory, not a listing."""
+    process) or is less than two seconds old, so a lookup that misses costs one ``stat`` of the
+    directory, not a listing, once the packs have settled."""
 
     def __init__(self, root: Path, tmp_dir: Path) -> None:
         self.dir = root / "packs"
@@ -212,7 +215,9 @@ class PackSet:
                 self._index, self._packs, self._seen_mtime_ns = {}, {}, None
             return
         with self._lock:
-            if not force and mtime == self._seen_mtime_ns:
+            # An unchanged mtime proves nothing while it is recent: directory times come from a
+            # coarse clock, so two commits in one tick leave the same mtime (Git's racy-index rule).
+            if not force and mtime == self._seen_mtime_ns and time.time_ns() - mtime > _RACY_NS:
                 return
             self._seen_mtime_ns = mtime
             names = {n[:-4] for n in os.listdir(self.dir) if n.endswith(".idx")}
