@@ -1,4 +1,6 @@
-"""``HttpStore``: the MetadataStore contract over the REST API v1 of a modelyard server.
+"""``HttpStore``: the MetadataStore contract (and, through the mixins of ``client/models.py`` and
+``client/datasets.py``, the ModelRegistryStore and DatasetStore contracts) over the REST API v1 of
+a modelyard server.
 
 The SDK and the CLI use it unchanged through ``MODELYARD_STORE_URI=http://host:port``; the
 contract suite in ``tests/contract`` runs against it like against SQLite and PostgreSQL. Typed
@@ -21,6 +23,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from modelyard.client._transport import ApiClient
+from modelyard.client.datasets import HttpDatasetStore
+from modelyard.client.models import HttpModelRegistryStore
 from modelyard.core.entities import (
     ArtifactEntry,
     LatestMetric,
@@ -112,8 +116,11 @@ def encode_metrics(points: Sequence[Metric]) -> list[tuple[str, Any, int, int]]:
     return rows
 
 
-class HttpStore(MetadataStore):
-    """A MetadataStore that is a modelyard server. ``uri`` is ``http(s)://host:port[/prefix]``."""
+class HttpStore(MetadataStore, HttpModelRegistryStore, HttpDatasetStore):
+    """A MetadataStore that is a modelyard server. ``uri`` is ``http(s)://host:port[/prefix]``.
+
+    Like ``SqlStore`` it is also the model registry's and the dataset catalogue's store (the
+    mixins), so services that check for those capabilities find them on a server URI too."""
 
     def __init__(self, uri: str, *, token: str | None = None, timeout: float = 60.0,
                  transport: httpx.BaseTransport | None = None) -> None:
