@@ -125,13 +125,15 @@ class _NotPlain(Exception):
 
 
 def stat_snapshot(root: str) -> list[tuple[str, int, int, int]] | None:
-    """``(name, size, mtime_ns, inode)`` of every file under directory ``root``, sorted by name
-    like ``scan``, or None if the tree holds anything but regular files and directories, or
-    changes under the walk: then the caller uses ``scan``, which handles (and reports) those.
+    """``(name, size, mtime_ns, inode)`` of every file under directory ``root``, in the order
+    the directories list them (not sorted: an unchanged tree lists in the same order, and a
+    different order only costs the caller its slow path), or None if the tree holds anything
+    but regular files and directories, or changes under the walk: then the caller uses
+    ``scan``, which handles (and reports) those.
 
-    The fast path of ``status``: nothing is validated, no path is built, and directories are
-    opened relative to their parent's descriptor, so each ``stat`` resolves one name instead of
-    the whole path; 20,000 stat calls are most of what is left."""
+    The fast path of ``status``: nothing is validated, sorted or joined into paths, and
+    directories are opened relative to their parent's descriptor, so each ``stat`` resolves one
+    name instead of the whole path; the 20,000 stat calls are most of what is left."""
     out: list[tuple[str, int, int, int]] = []
     extend = out.extend
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -170,7 +172,6 @@ def stat_snapshot(root: str) -> list[tuple[str, int, int, int]] | None:
         return None
     finally:
         os.close(fd)
-    out.sort()
     return out
 
 

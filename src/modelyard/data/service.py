@@ -207,9 +207,7 @@ class DatasetService:
         manifest_ref = self.artifacts.put_bytes(manifest_to_bytes(Manifest(entries=tuple(entries))))
         self.stat_cache.update(fresh)
         if len(fresh) == len(to_read):  # no file changed while it was read
-            self._save_tree(
-                f"{kind}:{os.path.realpath(root)}", manifest_ref.digest, files, _tree_stats(files), started_ns
-            )
+            self._save_tree(f"{kind}:{os.path.realpath(root)}", manifest_ref.digest, root, kind, files, started_ns)
         total = sum(s for _, s in digests.values())
         result_kwargs: dict[str, Any] = {
             "files_read": len(to_read),
@@ -331,20 +329,19 @@ class DatasetService:
             path = version.source
         root = Path(path).absolute()
         started_ns = time.time_ns()
-        if version.kind == "directory":
-            # Fast path: the same stats as when this exact content was last seen mean clean,
-            # with nothing else to read or build.
-            fast = stat_snapshot(os.fspath(root))
-            if fast is not None:
-                saved = self.stat_cache.load_tree(f"directory:{os.path.realpath(root)}")
-                if saved is not None and saved[0] == version.manifest_digest and saved[1] == orjson.dumps(fast):
-                    return DatasetDiff(version.ref, os.fspath(path), unchanged=len(fast))
+        fast = stat_snapshot(os.fspath(root)) if version.kind == "directory" else None
+        if fast is not None:
+            # Fast path: the same stats, listed in the same order, as when this exact content was
+            # last seen mean clean, with nothing else to read or build.
+            saved = self.stat_cache.load_tree(f"directory:{os.path.realpath(root)}")
+            if saved is not None and saved[0] == version.manifest_digest and saved[1] == orjson.dumps(fast):
+                return DatasetDiff(version.ref, os.fspath(path), unchanged=len(fast))
         kind, files = scan(root, validate_names=False)
         tree_key = f"{kind}:{os.path.realpath(root)}"
-        snapshot = _tree_stats(files)
-        saved = self.stat_cache.load_tree(tree_key)
-        if saved is not None and saved[0] == version.manifest_digest and saved[1] == snapshot:
-            return DatasetDiff(version.ref, os.fspath(path), unchanged=len(files))
+        if fast is None:  # a tree the fast walk leaves alone (symlinks...) or a file: the scan's snapshot
+            saved = self.stat_cache.load_tree(tree_key)
+            if saved is not None and saved[0] == version.manifest_digest and saved[1] == _tree_stats(files):
+                return DatasetDiff(version.ref, os.fspath(path), unchanged=len(files))
         recorded = self.files(version)
         if kind == "file" and version.kind == "file" and len(recorded) == 1:
             # A file dataset compares by content whatever the file is called now.
@@ -369,12 +366,27 @@ class DatasetService:
         self.stat_cache.update(fresh)
         result = compare(recorded, current, version.ref, os.fspath(path), rehashed=len(stale))
         if result.is_clean and kind == version.kind:
-            self._save_tree(tree_key, version.manifest_digest, files, snapshot, started_ns)
+            self._save_tree(tree_key, version.manifest_digest, root, kind, files, started_ns)
         return result
 
-    def _save_tree(self, key: str, digest: str, files: Sequence[FileStat], snapshot: bytes, started_ns: int) -> None:
-        if all(f.mtime_ns + RACY_NS < started_ns for f in files):
-            self.stat_cache.save_tree(key, digest, snapshot)
+    def _save_tree(
+        self, key: str, digest: str, root: Path, kind: str, files: Sequence[FileStat], started_ns: int
+    ) -> None:
+        """Remember that the scanned stats mean ``digest`` (never when a file is racy). For a
+        directory of plain files the snapshot is the fast walk's list, in its order, so that
+        ``status`` compares it as it walks; it is saved only if it shows exactly the scanned
+        stats (a file changed in between: nothing is saved)."""
+        if not all(f.mtime_ns + RACY_NS < started_ns for f in files):
+            return
+        snapshot = _tree_stats(files)
+        if kind == "directory":
+            fast = stat_snapshot(os.fspath(root))
+            if fast is not None:
+                scanned = [(f.name, f.size, f.mtime_ns, f.inode) for f in files]
+                if sorted(fast) != scanned:
+                    return
+                snapshot = orjson.dumps(fast)
+        self.stat_cache.save_tree(key, digest, snapshot)
 
     # --- materialise -------------------------------------------------------------------------
 
@@ -461,8 +473,7 @@ class DatasetService:
 
 
 def _tree_stats(files: Sequence[FileStat]) -> bytes:
-    """The stat snapshot of a scan, encoded (compared as bytes: one memcmp for 20,000 files);
-    the same bytes as ``orjson.dumps(stat_snapshot(root))`` for a tree of plain files."""
+    """The stat snapshot of a scan, encoded (compared as bytes: one memcmp for 20,000 files)."""
     return orjson.dumps([(f.name, f.size, f.mtime_ns, f.inode) for f in files])
 
 
