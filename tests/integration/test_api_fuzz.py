@@ -45,6 +45,21 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         from modelyard.core.entities import Metric
 
         store.log_metrics(run.id, [Metric("loss", 0.5, 0, 1)])
+        # ...a registered model with a version, and a dataset version, so the registry and
+        # dataset routes are exercised past their 404s.
+        from modelyard.data import DatasetService
+        from modelyard.store.models import ModelFile
+
+        blob = app.state.services.artifacts.put_bytes(b"fuzz model bytes")
+        store.create_registered_model("fuzzmodel", project.id, created_by="fuzz", at=1)
+        store.create_model_version(
+            "fuzzmodel", manifest_digest=blob.digest, flavor="python", run_id=run.id,
+            files=[ModelFile(path="model.pkl", digest=blob.digest, size=blob.size)], created_by="fuzz", at=2,
+        )
+        data = tmp_path_factory.mktemp("fuzz-data") / "table.csv"
+        data.write_text("a,b\n1,2\n")
+        datasets = DatasetService(store, app.state.services.artifacts, tmp_path_factory.mktemp("fuzz-cache"))
+        datasets.add(data, name="fuzzdata")
         yield url
 
 
@@ -71,3 +86,6 @@ def test_server_still_serves_after_fuzzing(fuzz_server: str, tmp_path: Path) -> 
 
     assert httpx.get(f"{fuzz_server}/healthz").json()["status"] == "ok"
     assert httpx.get(f"{fuzz_server}/api/v1/runs/fuzzrun").json()["metrics"]["loss"]["value"] == 0.5
+    assert httpx.get(f"{fuzz_server}/api/v1/models/fuzzmodel/versions/1").status_code == 200
+    listed = httpx.get(f"{fuzz_server}/api/v1/datasets")  # the fuzzer may have removed fuzzdata@v1
+    assert listed.status_code == 200 and isinstance(listed.json(), dict)
