@@ -199,6 +199,14 @@ def test_bad_input_is_a_json_error_and_changes_nothing(sdk: str, registry: Regis
         error(http.get("/datasets/nope/versions/latest"), 404, "NOT_FOUND")
         bad_kind = {"manifest_digest": "sha256:" + "a" * 64, "kind": "folder", "file_count": 1, "total_size": 1}
         error(http.post("/datasets/ds/versions", json=bad_kind), 422, "INVALID_ARGUMENT")
+        good = "sha256:" + "b" * 64
+        twice = {"manifest_digest": good, "flavor": "python",
+                 "files": [{"path": "m.pkl", "digest": good, "size": 1}, {"path": "m.pkl", "digest": good, "size": 1}]}
+        assert "listed twice" in error(http.post("/models/churn/versions", json=twice), 400, "INVALID_ARGUMENT")
+        garbage = {"manifest_digest": "not-a-digest", "flavor": "python", "files": []}
+        assert "invalid digest" in error(http.post("/models/churn/versions", json=garbage), 400, "INVALID_ARGUMENT")
+        escaping = {**twice, "files": [{"path": "../m.pkl", "digest": good, "size": 1}]}
+        assert "'..'" in error(http.post("/models/churn/versions", json=escaping), 400, "INVALID_ARGUMENT")
     assert (registry.list_versions("churn"), registry.history("churn")) == before
     assert [m.name for m in registry.list_models()] == ["churn"]
     assert registry.store.list_datasets() == []  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from modelyard.artifacts.paths import parse_digest, safe_relpath
 from modelyard.core.entities import now_millis
 from modelyard.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from modelyard.registry.service import MaintainerCheck, RegistryService, allow_everyone, parse_state
@@ -193,6 +194,7 @@ def create_model_version(name: ModelName, body: ModelVersionCreate, c: Call = De
     files and manifest) is uploaded first, as blobs."""
     registry = registry_store(c)
     allow_model(c, registry, name, "editor")
+    _check_package(body)
     version = registry.create_model_version(
         name,
         manifest_digest=body.manifest_digest,
@@ -207,6 +209,21 @@ def create_model_version(name: ModelName, body: ModelVersionCreate, c: Call = De
     )
     c.audit("create_model_version", "model_version", f"{name}@{version.version}", digest=version.manifest_digest)
     return _ok(version, 201)
+
+
+def _check_package(body: ModelVersionCreate) -> None:
+    """A version must point at a well-formed package: digests the artifact store can address
+    and file paths that are safe, normal and distinct (a client that skips the SDK could send
+    anything; a bad one is a 400 and nothing is recorded)."""
+    parse_digest(body.manifest_digest)
+    seen: set[str] = set()
+    for item in body.files:
+        parse_digest(item.digest)
+        if safe_relpath(item.path) != item.path:
+            raise InvalidArgument(f"model file path {item.path!r} is not in normal form")
+        if item.path in seen:
+            raise InvalidArgument(f"model file {item.path!r} is listed twice")
+        seen.add(item.path)
 
 
 @router.get(_MODEL_PATH + "/versions", response_model=ModelVersionList)

@@ -167,6 +167,8 @@ class SqlModelRegistryStoreMixin:
         version_id: str | None = None,
     ) -> ModelVersion:
         vid = version_id or new_id()
+        if len({f.path for f in files}) != len(files):
+            raise InvalidArgument("a model version lists the same file path twice")
 
         def tx(conn: Connection) -> ModelVersion:
             model = self._reg_lock_model(conn, name, at)
