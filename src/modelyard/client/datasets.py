@@ -14,10 +14,12 @@ nothing); removal is not retried either (a second attempt would answer 404).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
 import orjson
 
 from modelyard.client.models import name_path
+from modelyard.core.errors import InvalidArgument
 from modelyard.store.datasets import (
     DatasetKind,
     DatasetStore,
@@ -94,6 +96,18 @@ class HttpDatasetStore(DatasetStore):
 
     def list_dataset_versions(self, name: str, *, include_removed: bool = False) -> list[DatasetVersion]:
         return self._version_list(f"{_dataset(name)}/versions", include_removed=str(include_removed).lower())
+
+    def list_dataset_versions_derived_from(self, name: str, version: int) -> list[DatasetVersion]:
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidArgument(f"a dataset version is an integer, got {version!r}")
+        if version < 1 or not name:
+            return []  # nothing derives from a version that cannot exist (and the route accepts none)
+        return self._version_list(f"{_dataset(name)}/versions/{version}/derived")
+
+    def list_dataset_versions_by_run(self, run_id: str) -> list[DatasetVersion]:
+        if not run_id:
+            return []  # no run has an empty id (and no route takes one)
+        return self._version_list(f"/runs/{quote(run_id, safe='')}/dataset-versions")
 
     def list_datasets(self) -> list[DatasetSummary]:
         data = self._dataset_json("GET", "/datasets", idempotent=True)

@@ -156,6 +156,13 @@ class HttpModelRegistryStore(ModelRegistryStore):
         content = self._send("GET", f"{_model(name)}/versions", idempotent=True, params=params)
         return _Versions.model_validate_json(content).versions
 
+    def list_model_versions_by_run(self, run_id: str) -> list[ModelVersion]:
+        """The server leaves out versions of models in projects the caller may not read."""
+        if not run_id:
+            return []  # no run has an empty id (and no route takes one)
+        path = f"/runs/{quote(run_id, safe='')}/model-versions"
+        return _Versions.model_validate_json(self._send("GET", path, idempotent=True)).versions
+
     def list_model_files(self, name: str, version: int) -> list[ModelFile]:
         return _Files.model_validate_json(self._send("GET", f"{_version(name, version)}/files", idempotent=True)).files
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from modelyard.client._transport import ApiClient
 from modelyard.client.datasets import HttpDatasetStore
-from modelyard.client.models import HttpModelRegistryStore
+from modelyard.client.models import HttpModelRegistryStore, name_path
 from modelyard.core.entities import (
     ArtifactEntry,
     LatestMetric,
@@ -38,7 +38,7 @@ from modelyard.core.entities import (
 from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
 from modelyard.core.ids import new_id
 from modelyard.core.validation import metric_step, metric_value
-from modelyard.store.interfaces import MetadataStore, RunQuery, RunsResult
+from modelyard.store.interfaces import MetadataStore, RunLink, RunQuery, RunsResult
 from modelyard.wire import encode_float
 
 __all__ = ["HttpStore"]
@@ -56,6 +56,21 @@ class _Page(BaseModel):
 class _Projects(BaseModel):
     model_config = ConfigDict(extra="ignore")
     projects: list[Project]
+
+
+class _RunLinkBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    run_id: str
+    project_id: str
+    context: str | None = None
+
+
+class _RunLinks(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    runs: list[_RunLinkBody]
+
+    def links(self) -> list[RunLink]:
+        return [RunLink(r.run_id, r.project_id, r.context) for r in self.runs]
 
 
 class _Artifacts(BaseModel):
@@ -276,6 +291,22 @@ class HttpStore(MetadataStore, HttpModelRegistryStore, HttpDatasetStore):
         }
         page = _Page.model_validate_json(self.api.send("POST", "/runs/search", idempotent=True, json=body).content)
         return RunsResult(runs=_with_shared_nan(page.runs), next_page_token=page.next_page_token, total=page.total)
+
+    def find_runs_by_input(self, name: str, version: int) -> list[RunLink]:
+        """The server leaves out the runs of projects the caller may not read."""
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidArgument(f"a dataset version is an integer, got {version!r}")
+        if version < 1 or not name:
+            return []  # no dataset has such a version (and the route accepts none)
+        path = f"/datasets/{name_path(name)}/versions/{version}/readers"
+        return _RunLinks.model_validate_json(self.api.send("GET", path, idempotent=True).content).links()
+
+    def list_child_runs(self, parent_run_id: str) -> list[RunLink]:
+        """The server leaves out children in projects the caller may not read."""
+        if not parent_run_id:
+            return []  # no run has an empty id (and no route takes one)
+        response = self.api.send("GET", f"/runs/{_q(parent_run_id)}/children", idempotent=True)
+        return _RunLinks.model_validate_json(response.content).links()
 
     # -- metrics ------------------------------------------------------------------------------
 

@@ -28,23 +28,25 @@ them forwards (runs that read a dataset, versions and datasets a run produced, c
 aliases). The walk is breadth-first and bounded by ``depth`` hops; nodes whose neighbours were cut
 off by the bound are listed in ``truncated``.
 
-Upstream facts are direct lookups. Downstream questions ("which runs read churn@v3?") have no
-index in the metadata store yet, so the builder scans once per graph: every run's inputs (one
-paged search per project, without params or metrics), every model's versions and every dataset's
-versions. That is fine for thousands of runs; an indexed store query replaces it when it matters.
+Upstream facts are direct lookups. Downstream questions ("which runs read churn@v3?", "what did
+this run register?") are the stores' reverse lookups (``find_runs_by_input``, ``list_child_runs``,
+``list_model_versions_by_run``, ``list_dataset_versions_derived_from``,
+``list_dataset_versions_by_run``), one indexed query per node reached, so the cost of a graph
+follows its size, not the size of the store. (The builder used to scan every run, model and
+dataset per graph; the lookups return what that scan found, in the same order.)
 """
 
 from __future__ import annotations
 
-import json
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.registry.lineage_text import graph_to_dot, graph_to_mermaid, graph_to_tree
 from modelyard.store.datasets import DatasetStore, DatasetVersion
-from modelyard.store.interfaces import RunQuery
 from modelyard.store.models import ModelRegistryStore, ModelState, ModelVersion
 from modelyard.tracking import sysinfo
 
@@ -78,7 +80,6 @@ MAX_DEPTH = 100
 _RUN_CODE_PREFIX = "run:"
 #: Tag set on runs started by ``modelyard reproduce``: the id of the run being reproduced.
 TAG_REPRODUCTION_OF = "modelyard.reproduction_of"
-_PAGE = 1000
 
 
 def dataset_node_id(name: str, version: int | str | None) -> str:
@@ -161,161 +162,21 @@ class LineageGraph:
             "truncated": list(self.truncated),
         }
 
-    # -- renderings -------------------------------------------------------------------------
+    # -- renderings (registry/lineage_text.py) -----------------------------------------------
     def to_mermaid(self) -> str:
         """A Mermaid flowchart (left to right, data flowing along the arrows)."""
-        ids = {node_id: f"n{i}" for i, node_id in enumerate(self.nodes)}
-        shapes = {
-            "dataset_version": ("[(", ")]"),
-            "run": ("[", "]"),
-            "model_version": ("[[", "]]"),
-            "alias": ("([", "])"),
-            "state": ("{{", "}}"),
-            "deployment": (">", "]"),
-        }
-        lines = ["flowchart LR"]
-        for node_id, node in self.nodes.items():
-            left, right = shapes.get(node.kind, ("[", "]"))
-            label = _mermaid_text(node.label)
-            lines.append(f'    {ids[node_id]}{left}"{label}"{right}')
-        for edge in self.edges:
-            label = edge.kind if edge.context is None else f"{edge.kind} ({edge.context})"
-            lines.append(f'    {ids[edge.source]} -->|"{_mermaid_text(label)}"| {ids[edge.target]}')
-        lines.append(f"    style {ids[self.root]} stroke-width:3px")
-        return "\n".join(lines) + "\n"
+        return graph_to_mermaid(self)
 
     def to_dot(self) -> str:
         """Graphviz DOT text (``dot -Tsvg``)."""
-        shapes = {
-            "dataset_version": "cylinder",
-            "run": "box",
-            "model_version": "box3d",
-            "alias": "ellipse",
-            "state": "hexagon",
-            "deployment": "cds",
-        }
-        lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
-        for node_id, node in self.nodes.items():
-            extra = ", penwidth=3" if node_id == self.root else ""
-            shape = shapes.get(node.kind, "box")
-            lines.append(f"  {_dot_quote(node_id)} [label={_dot_quote(node.label)}, shape={shape}{extra}];")
-        for edge in self.edges:
-            label = edge.kind if edge.context is None else f"{edge.kind} ({edge.context})"
-            lines.append(f"  {_dot_quote(edge.source)} -> {_dot_quote(edge.target)} [label={_dot_quote(label)}];")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        return graph_to_dot(self)
 
     def to_tree(self) -> Tree:
         """A rich Tree: the root, then what it came from (upstream) and what came from it."""
-        from rich.markup import escape
-        from rich.tree import Tree
-
-        tree = Tree(_describe(self.nodes[self.root], escape, root=True))
-        for title, step in (("upstream", self.upstream_of), ("downstream", self.downstream_of)):
-            if not step(self.root):
-                continue
-            branch = tree.add(f"[bold]{title}[/]")
-            self._grow(branch, self.root, step, title == "upstream", {self.root}, escape)
-        if self.truncated:
-            tree.add(f"[yellow]depth limit {self.depth} reached at {len(self.truncated)} node(s); use --depth[/]")
-        return tree
-
-    def _grow(self, branch: Tree, node_id: str, step: Any, upstream: bool, seen: set[str], escape: Any) -> None:
-        for edge in step(node_id):
-            other = edge.source if upstream else edge.target
-            node = self.nodes[other]
-            verb = _verb(edge, upstream)
-            text = f"[dim]{escape(verb)}[/] {_describe(node, escape)}"
-            if other in seen:
-                branch.add(f"{text} [dim](shown above)[/]")
-                continue
-            seen.add(other)
-            child = branch.add(text)
-            self._grow(child, other, step, upstream, seen, escape)
-
-
-def _verb(edge: LineageEdge, upstream: bool) -> str:
-    context = f" ({edge.context})" if edge.context else ""
-    if upstream:
-        return {
-            "derived_from": "derived from",
-            "read_by": f"read{context}",
-            "produced": "produced by",
-            "parent_of": "child of",
-            "alias": "aliased from",
-        }.get(edge.kind, edge.kind)
-    return {
-        "derived_from": "derives",
-        "read_by": f"read by{context}",
-        "produced": "produced",
-        "parent_of": "parent of",
-        "alias": "known as",
-    }.get(edge.kind, edge.kind)
-
-
-def _describe(node: LineageNode, escape: Any, root: bool = False) -> str:
-    a = node.attributes
-    label = escape(node.label)
-    if node.kind == "dataset_version":
-        bits = [f"[bold cyan]dataset[/] {label}"]
-        if a.get("digest"):
-            bits.append(f"[dim]{escape(str(a['digest'])[:19])}[/]")
-        if a.get("missing"):
-            bits.append("[red](not in this store)[/]")
-        elif a.get("removed"):
-            bits.append("[yellow](removed)[/]")
-        if a.get("params"):
-            bits.append(escape(_short_params(a["params"])))
-        return " ".join(bits)
-    if node.kind == "run":
-        bits = [f"[bold green]run[/] {label}"]
-        if a.get("missing"):
-            bits.append("[red](not in this store)[/]")
-        if a.get("commit"):
-            dirty = " [red]dirty[/]" if a.get("dirty_hash") else ""
-            bits.append(f"commit {escape(str(a['commit'])[:10])}{dirty}")
-        if a.get("environment"):
-            bits.append(f"env {escape(str(a['environment'])[:19])}")
-        if a.get("params"):
-            bits.append(escape(_short_params(a["params"])))
-        if a.get("reproduction_of"):
-            bits.append(f"[dim]reproduces run {escape(str(a['reproduction_of'])[:12])}[/]")
-        return " ".join(bits)
-    if node.kind == "model_version":
-        facts = escape(f"{a.get('state', '')} {a.get('flavor', '')}")
-        return f"[bold magenta]model[/] {label} [dim]{facts}[/]"
-    if node.kind == "state":
-        return f"[bold yellow]state[/] {label}"
-    return f"[bold]{escape(node.kind)}[/] {label}"
-
-
-def _short_params(params: dict[str, Any], limit: int = 6) -> str:
-    items = sorted(params.items())
-    text = ", ".join(f"{k}={v}" for k, v in items[:limit])
-    more = f", +{len(items) - limit}" if len(items) > limit else ""
-    return f"params({text}{more})"
-
-
-def _mermaid_text(text: str) -> str:
-    return text.replace('"', "#quot;").replace("|", "#124;").replace("\n", " ")
-
-
-def _dot_quote(text: str) -> str:
-    return json.dumps(text)  # a JSON string is a valid DOT quoted string
+        return graph_to_tree(self)
 
 
 # -- the builder ----------------------------------------------------------------------------
-
-
-@dataclass
-class _DownstreamIndex:
-    """Reverse edges the store has no query for yet (built once per graph, on first need)."""
-
-    readers: dict[tuple[str, str], list[tuple[str, str | None]]] = field(default_factory=dict)
-    children: dict[str, list[str]] = field(default_factory=dict)  # parent run -> child runs
-    versions_by_run: dict[str, list[ModelVersion]] = field(default_factory=dict)
-    derived: dict[tuple[str, int], list[DatasetVersion]] = field(default_factory=dict)
-    datasets_by_run: dict[str, list[DatasetVersion]] = field(default_factory=dict)
 
 
 class LineageBuilder:
@@ -334,7 +195,7 @@ class LineageBuilder:
         self.tracking = tracking
         self.datasets = datasets
         self.models = models
-        self._index: _DownstreamIndex | None = None
+        self._downstream_edges: dict[str, list[LineageEdge]] = {}
         self._runs: dict[str, Run | None] = {}
         self._datasets_by_id: dict[str, DatasetVersion | None] = {}
         self._models_by_id: dict[str, ModelVersion | None] = {}
@@ -455,24 +316,31 @@ class LineageBuilder:
             if number is not None:
                 yield LineageEdge(model_node_id(name, number), node_id, "alias")
 
-    def _downstream(self, node_id: str) -> Iterator[LineageEdge]:
+    def _downstream(self, node_id: str) -> list[LineageEdge]:
+        """The edges out of ``node_id``, from the stores' reverse lookups (asked once per node)."""
+        if node_id not in self._downstream_edges:
+            self._downstream_edges[node_id] = list(self._downstream_lookup(node_id))
+        return self._downstream_edges[node_id]
+
+    def _downstream_lookup(self, node_id: str) -> Iterator[LineageEdge]:
         kind, _, key = node_id.partition(":")
         if kind == "dataset":
             dataset = self._dataset_from_id(node_id)
             if dataset is None:
                 return
-            index = self._downstream_index()
-            for run_id, context in index.readers.get((dataset.name, f"v{dataset.version}"), []):
-                yield LineageEdge(node_id, run_node_id(run_id), "read_by", context)
-            for derived in index.derived.get((dataset.name, dataset.version), []):
-                yield LineageEdge(node_id, dataset_node_id(derived.name, derived.version), "derived_from")
+            for reader in self.tracking.find_runs_by_input(dataset.name, dataset.version):
+                yield LineageEdge(node_id, run_node_id(reader.run_id), "read_by", reader.context)
+            if self.datasets is not None:
+                for derived in self.datasets.list_dataset_versions_derived_from(dataset.name, dataset.version):
+                    yield LineageEdge(node_id, self._remember_dataset(derived), "derived_from")
         elif kind == "run":
-            index = self._downstream_index()
-            for produced in index.versions_by_run.get(key, []):
-                yield LineageEdge(node_id, model_node_id(produced.model_name, produced.version), "produced")
-            for made in index.datasets_by_run.get(key, []):
-                yield LineageEdge(node_id, dataset_node_id(made.name, made.version), "produced")
-            for child in index.children.get(key, []):
+            if self.models is not None:
+                for produced in self._model_versions_by_run(key):
+                    yield LineageEdge(node_id, self._remember_model(produced), "produced")
+            if self.datasets is not None:
+                for made in self.datasets.list_dataset_versions_by_run(key):
+                    yield LineageEdge(node_id, self._remember_dataset(made), "produced")
+            for child in self._child_runs(key):
                 yield LineageEdge(node_id, run_node_id(child), "parent_of")
         elif kind == "model":
             model = self._model_version(node_id)
@@ -681,50 +549,28 @@ class LineageBuilder:
         except (NotFound, ValueError):
             return None
 
-    def _downstream_index(self) -> _DownstreamIndex:
-        if self._index is not None:
-            return self._index
-        index = _DownstreamIndex()
-        for run in self._all_runs():
-            for item in run.inputs:
-                version = item.version or ""
-                if not version.startswith("v") and version.isdigit():
-                    version = f"v{version}"
-                index.readers.setdefault((item.name, version), []).append((run.id, item.context))
-            if run.parent_run_id:
-                index.children.setdefault(run.parent_run_id, []).append(run.id)
-        if self.models is not None:
-            for model in self.models.list_registered_models():
-                for model_version in reversed(self.models.list_model_versions(model.name)):
-                    if model_version.run_id:
-                        index.versions_by_run.setdefault(model_version.run_id, []).append(model_version)
-        if self.datasets is not None:
-            for summary in self.datasets.list_datasets():
-                for dataset in self.datasets.list_dataset_versions(summary.name, include_removed=True):
-                    for parent in dataset.parents:
-                        index.derived.setdefault((parent.name, parent.version), []).append(dataset)
-                    if dataset.code and dataset.code.startswith(_RUN_CODE_PREFIX):
-                        run_id = dataset.code[len(_RUN_CODE_PREFIX) :]
-                        index.datasets_by_run.setdefault(run_id, []).append(dataset)
-        self._index = index
-        return index
+    def _model_versions_by_run(self, run_id: str) -> list[ModelVersion]:
+        """Oldest first within each model (the store lists each model's versions newest first)."""
+        assert self.models is not None
+        try:
+            found = self.models.list_model_versions_by_run(run_id)
+        except NotFound:  # a server with auth on answers 404 for a run it does not have
+            return []
+        return [v for _, versions in groupby(found, key=lambda v: v.model_name) for v in reversed(list(versions))]
 
-    def _all_runs(self) -> Iterable[Run]:
-        for project in self.tracking.list_projects():
-            token: str | None = None
-            while True:
-                result = self.tracking.search_runs(
-                    RunQuery(
-                        project_ids=[project.id],
-                        max_results=_PAGE,
-                        page_token=token,
-                        order_by=("start_time ASC",),
-                        include_metrics=False,
-                        include_params=False,
-                        include_tags=False,
-                    )
-                )
-                yield from result.runs
-                token = result.next_page_token
-                if not token:
-                    break
+    def _child_runs(self, run_id: str) -> list[str]:
+        try:
+            return [link.run_id for link in self.tracking.list_child_runs(run_id)]
+        except NotFound:  # as above
+            return []
+
+    def _remember_dataset(self, version: DatasetVersion) -> str:
+        """Cache a version a lookup returned (removed ones too), so drawing its node costs no query."""
+        node_id = dataset_node_id(version.name, version.version)
+        self._datasets_by_id.setdefault(node_id, version)
+        return node_id
+
+    def _remember_model(self, version: ModelVersion) -> str:
+        node_id = model_node_id(version.model_name, version.version)
+        self._models_by_id.setdefault(node_id, version)
+        return node_id

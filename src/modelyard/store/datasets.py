@@ -126,6 +126,19 @@ class DatasetStore(ABC):
         """Every version of the dataset, oldest first; NotFound if the dataset does not exist."""
 
     @abstractmethod
+    def list_dataset_versions_derived_from(self, name: str, version: int) -> list[DatasetVersion]:
+        """The versions that list ``name@v<version>`` among their parents, ordered by dataset
+        name then version. Removed versions are included (``removed_at`` says so), because
+        lineage keeps pointing at them; an unknown dataset or version derives nothing (empty)."""
+
+    @abstractmethod
+    def list_dataset_versions_by_run(self, run_id: str) -> list[DatasetVersion]:
+        """The versions added inside run ``run_id`` (their ``code`` is ``run:<run_id>``, what
+        ``modelyard.datasets.add`` records in a run), removed ones included, ordered by dataset
+        name then version. The run need not exist in this store: versions travel between
+        stores (push, pull) without their runs."""
+
+    @abstractmethod
     def list_datasets(self) -> list[DatasetSummary]:
         """Every dataset, ordered by name."""
 

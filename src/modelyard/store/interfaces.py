@@ -68,6 +68,18 @@ class RunsResult:
     total: int | None = field(default=None)
 
 
+@dataclass(frozen=True)
+class RunLink:
+    """A run found by a reverse lineage query (``find_runs_by_input``, ``list_child_runs``).
+
+    It carries the run's project so that a server can drop the runs a caller may not read
+    without loading each run, and, for a reader of a dataset version, the input's context."""
+
+    run_id: str
+    project_id: str
+    context: str | None = None
+
+
 class RunStore(ABC):
     @abstractmethod
     def create_run(
@@ -131,6 +143,23 @@ class RunStore(ABC):
     @abstractmethod
     def search_runs(self, query: RunQuery) -> RunsResult:
         """Runs matching the filter, ordered, paged. Malformed filter: FilterSyntaxError."""
+
+    # -- reverse lookups for the lineage graph's downstream walk ------------------------------
+    # Without them "which runs read churn@v3?" means loading every run of every project; each is
+    # one indexed query instead. Like ``search_runs`` by default, they leave out deleted runs
+    # and the runs of deleted projects, and they answer an unknown key with an empty list.
+
+    @abstractmethod
+    def find_runs_by_input(self, name: str, version: int) -> list[RunLink]:
+        """Runs whose inputs include dataset ``name`` at ``version`` (an input's version recorded
+        as ``vN`` or ``N``), one link per matching input (a run that read it in two contexts
+        appears twice), ordered by project name, start time and run id, then by the input's
+        recorded version and context."""
+
+    @abstractmethod
+    def list_child_runs(self, parent_run_id: str) -> list[RunLink]:
+        """Runs whose parent is ``parent_run_id`` (tuning trials, pipeline steps), ordered by
+        project name, start time and run id."""
 
 
 class MetricStore(ABC):

@@ -190,6 +190,13 @@ class ModelRegistryStore(ABC):
         """Newest first."""
 
     @abstractmethod
+    def list_model_versions_by_run(self, run_id: str) -> list[ModelVersion]:
+        """The versions registered from run ``run_id``, of any model and in any state, ordered by
+        model name, then newest first (as ``list_model_versions``); empty for an unknown run.
+        The lineage graph's downstream walk and the run page ask this instead of listing every
+        model's versions."""
+
+    @abstractmethod
     def list_model_files(self, name: str, version: int) -> list[ModelFile]:
         """The files of a version, ordered by path."""
 

@@ -36,6 +36,8 @@ __all__ = [
     "RunBody",
     "RunCreate",
     "RunInputBody",
+    "RunLinkBody",
+    "RunLinkList",
     "RunUpdate",
     "SearchRuns",
     "SearchRunsResult",
@@ -149,6 +151,19 @@ class RunBody(WireModel):
     tags: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, LatestMetricBody] = Field(default_factory=dict)
     inputs: list[RunInputBody] = Field(default_factory=list)
+
+
+class RunLinkBody(WireModel):
+    """A run found by a reverse lineage query: its id, its project and (for a reader of a
+    dataset version) the input's context."""
+
+    run_id: str
+    project_id: str
+    context: str | None = None
+
+
+class RunLinkList(WireModel):
+    runs: list[RunLinkBody]
 
 
 class ParamsBody(WireModel):

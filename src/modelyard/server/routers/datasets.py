@@ -117,6 +117,26 @@ def find_dataset_versions(
     return _versions(store.find_dataset_versions(name, prefix))
 
 
+@router.get(_DATASET_PATH + "/versions/{version}/derived", response_model=DatasetVersionList)
+def list_dataset_versions_derived_from(name: DatasetName, version: Version, c: Call = Depends(get_call)) -> Any:
+    """The versions derived from this one (it is among their parents), removed ones included,
+    ordered by dataset name then version; empty when nothing derives from it."""
+    store = dataset_store(c)
+    c.allow_somewhere("viewer")
+    return _versions(store.list_dataset_versions_derived_from(name, version))
+
+
+@router.get("/runs/{run_id}/dataset-versions", response_model=DatasetVersionList)
+def list_dataset_versions_by_run(run_id: str, c: Call = Depends(get_call)) -> Any:
+    """The dataset versions added inside run ``run_id`` (``code`` ``run:<run_id>``), removed
+    ones included, ordered by dataset name then version. Datasets follow the dataset rule
+    (viewer on some project), not the run's project: every version, with its ``code``, is
+    readable under that rule already, and the run need not exist on this server."""
+    store = dataset_store(c)
+    c.allow_somewhere("viewer")
+    return _versions(store.list_dataset_versions_by_run(run_id))
+
+
 @router.get(_DATASET_PATH + "/versions/{version}", response_model=DatasetVersionBody)
 def get_dataset_version(name: DatasetName, version: Version, c: Call = Depends(get_call)) -> Any:
     """One version; 404 if it does not exist or was removed."""

@@ -238,6 +238,21 @@ def list_model_versions(
     return WireJSONResponse({"versions": [v.model_dump(mode="json") for v in versions]})
 
 
+@router.get("/runs/{run_id}/model-versions", response_model=ModelVersionList)
+def list_model_versions_by_run(run_id: str, c: Call = Depends(get_call)) -> Any:
+    """The versions registered from run ``run_id``, ordered by model name then newest first. Needs
+    read access to the run's project; versions of models in projects the caller cannot read are
+    left out (a run may register a model that lives in another project)."""
+    registry = registry_store(c)
+    c.allow_run(run_id, "viewer")
+    versions = registry.list_model_versions_by_run(run_id)
+    visible = c.visible_projects()
+    if visible is not None:
+        projects = {name: registry.get_registered_model(name).project_id for name in {v.model_name for v in versions}}
+        versions = [v for v in versions if projects[v.model_name] in visible]
+    return WireJSONResponse({"versions": [v.model_dump(mode="json") for v in versions]})
+
+
 @router.get(_VERSION_PATH, response_model=ModelVersionBody)
 def get_model_version(name: ModelName, version: Version, c: Call = Depends(get_call)) -> Any:
     registry = registry_store(c)

@@ -1,4 +1,6 @@
-"""Runs and everything logged to them: params, tags, inputs, metric batches and history, search.
+"""Runs and everything logged to them: params, tags, inputs, metric batches and history, search,
+and the reverse lookups of the lineage graph (the runs that read a dataset version, a run's
+children).
 
 Every route is a plain ``def``: the store calls block, so FastAPI runs them in its threadpool.
 Metric batches are the exception to FastAPI's body handling: they are parsed by pydantic's JSON
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
 from modelyard.core.entities import ArtifactEntry, LifecycleStage, Metric, RunInput
@@ -21,7 +23,7 @@ from modelyard.server.routers._common import (
     parse_json_body,
 )
 from modelyard.server.routers.projects import ERRORS
-from modelyard.store.interfaces import RunQuery
+from modelyard.store.interfaces import RunLink, RunQuery
 from modelyard.wire import (
     API_PREFIX,
     ArtifactsRecord,
@@ -35,6 +37,7 @@ from modelyard.wire import (
     ParamsBody,
     RunBody,
     RunCreate,
+    RunLinkList,
     RunUpdate,
     SearchRuns,
     SearchRunsResult,
@@ -43,6 +46,8 @@ from modelyard.wire import (
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"], responses=ERRORS)
 _LIFECYCLE = {"active": LifecycleStage.ACTIVE, "deleted": LifecycleStage.DELETED, "all": None}
+DatasetName = Annotated[str, Path(max_length=256, description="The dataset's name; it may contain '/'.")]
+DatasetVersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="The dataset version number.")]
 
 
 async def metric_batch(request: Request) -> MetricBatch:
@@ -114,6 +119,39 @@ def search_runs(body: SearchRuns, c: Call = Depends(get_call)) -> Any:
             "total": result.total,
         }
     )
+
+
+def _links(c: Call, links: list[RunLink]) -> WireJSONResponse:
+    """Links to the runs the caller may read, in the store's order (the rest are left out, so a
+    listing never reveals a run of a project the caller cannot read)."""
+    visible = c.visible_projects()
+    return WireJSONResponse(
+        {
+            "runs": [
+                {"run_id": link.run_id, "project_id": link.project_id, "context": link.context}
+                for link in links
+                if visible is None or link.project_id in visible
+            ]
+        }
+    )
+
+
+@router.get("/datasets/{name:path}/versions/{version}/readers", response_model=RunLinkList)
+def find_runs_by_input(name: DatasetName, version: DatasetVersionNumber, c: Call = Depends(get_call)) -> Any:
+    """The runs whose inputs include dataset version ``name@v<version>`` (one entry per input:
+    a run that read it in two contexts is listed twice), ordered by project name, start time
+    and run id; only runs of projects the caller may read, deleted runs left out. It is a runs
+    query under the dataset's URL, so the caller's project roles filter it, not the dataset rule."""
+    return _links(c, c.store.find_runs_by_input(name, version))
+
+
+@router.get("/runs/{run_id}/children", response_model=RunLinkList)
+def list_child_runs(run_id: str, c: Call = Depends(get_call)) -> Any:
+    """The runs whose parent is ``run_id`` (tuning trials, pipeline steps), ordered by project
+    name, start time and id; needs read access to the parent's project, and children in projects
+    the caller cannot read are left out."""
+    c.allow_run(run_id, "viewer")
+    return _links(c, c.store.list_child_runs(run_id))
 
 
 @router.get("/runs/{run_id}", response_model=RunBody)

@@ -7,6 +7,7 @@ run counts of the projects list, the metadata store), never through the REST API
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,9 +69,12 @@ def _summarise(services: Services, project: Project) -> ProjectSummary:
     return ProjectSummary(project, len(result.runs), capped, last)
 
 
-def _catalog_links(services: Services, run: Run) -> tuple[dict[int, str], list[ModelVersion]]:
+def _catalog_links(
+    services: Services, run: Run, readable: Callable[[str | None], bool]
+) -> tuple[dict[int, str], list[ModelVersion]]:
     """Links from a run page to the dataset versions it read (those in this store) and the model
-    versions it registered (models live in the run's project, so only that project is scanned)."""
+    versions it registered (one indexed lookup by run; a version is listed when the user may read
+    its model's project, which need not be the run's)."""
     links: dict[int, str] = {}
     try:
         datasets = catalog.dataset_store(services)
@@ -90,8 +94,15 @@ def _catalog_links(services: Services, run: Run) -> tuple[dict[int, str], list[M
         models = catalog.model_store(services)
     except NotFound:
         return links, registered
-    for model in models.list_registered_models(run.project_id):
-        registered += [v for v in models.list_model_versions(model.name) if v.run_id == run.id]
+    projects: dict[str, str | None] = {}
+    for version in models.list_model_versions_by_run(run.id):  # by model name, newest first
+        if version.model_name not in projects:
+            try:
+                projects[version.model_name] = models.get_registered_model(version.model_name).project_id
+            except NotFound:
+                projects[version.model_name] = None
+        if readable(projects[version.model_name]):
+            registered.append(version)
     return links, registered
 
 
@@ -199,7 +210,7 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
             if not dir and "/" in artifact:
                 dir = artifact.rsplit("/", 1)[0]
         listing = previews.list_directory(entries, dir)
-        input_links, registered = _catalog_links(services, run)
+        input_links, registered = _catalog_links(services, run, catalog.project_filter(request, principal))
         user_tags = {k: v for k, v in sorted(run.tags.items()) if not k.startswith(SYSTEM_TAG_PREFIX)}
         system_tags = {k: v for k, v in sorted(run.tags.items()) if k.startswith(SYSTEM_TAG_PREFIX)}
         return render(

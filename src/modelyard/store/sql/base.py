@@ -48,6 +48,7 @@ from modelyard.store.models import ModelRegistryStore
 from modelyard.store.sql.auth import SqlAuthStoreMixin
 from modelyard.store.sql.datasets import SqlDatasetStoreMixin
 from modelyard.store.sql.filters import compile_filter, compile_order_by, decode_page_token, encode_page_token
+from modelyard.store.sql.lineage import SqlLineageQueriesMixin
 from modelyard.store.sql.migrations import current_revisions, upgrade_to_head
 from modelyard.store.sql.models import SqlModelRegistryStoreMixin
 from modelyard.store.sql.schema import (
@@ -81,6 +82,7 @@ _MAX_RESULTS = 50_000
 
 
 class SqlStore(
+    SqlLineageQueriesMixin,
     SqlDatasetStoreMixin,
     SqlModelRegistryStoreMixin,
     SqlAuthStoreMixin,

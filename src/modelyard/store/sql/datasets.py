@@ -5,7 +5,10 @@ Tables (on ``schema.metadata``; the migration ``d0001_datasets.py`` creates the 
 * ``datasets``: one row per name.
 * ``dataset_versions``: primary key (dataset, version). A version never changes after its insert;
   removal only sets ``removed_at``, so numbers are never reused and lineage stays resolvable.
-* ``dataset_version_parents``: lineage edges, child -> parent, both as (dataset, version).
+  ``run_id`` is the run named by a ``code`` of ``run:<id>`` (migration ``d0002``): ``code`` is free
+  text, too long to index safely, so the part the lineage graph looks up is kept, indexed, beside it.
+* ``dataset_version_parents``: lineage edges, child -> parent, both as (dataset, version), indexed
+  on the parent too so "what was derived from NAME@vN" is an index probe.
 
 Numbering under concurrent adders: the next number is ``max(version) + 1`` read inside the
 inserting transaction, and the primary key makes a second writer that read the same maximum fail;
@@ -54,6 +57,7 @@ from modelyard.store.sql.schema import ID_LENGTH, metadata
 T = TypeVar("T")
 _MAX_NUMBERING_ATTEMPTS = 50
 _DIGEST_PREFIX = re.compile(r"^(?:(sha256|blake2b|sha512):)?([0-9a-f]{4,128})$")
+_RUN_CODE_PREFIX = "run:"
 
 datasets_table = Table(
     "datasets",
@@ -78,7 +82,9 @@ dataset_versions = Table(
     Column("code", Text, nullable=True),
     Column("params", Text, nullable=True),  # JSON object of strings
     Column("removed_at", BigInteger, nullable=True),
+    Column("run_id", String(ID_LENGTH), nullable=True),  # derived from code: see run_id_of_code
     Index("ix_dataset_versions_digest", "manifest_digest"),
+    Index("ix_dataset_versions_run", "run_id"),
 )
 
 dataset_version_parents = Table(
@@ -95,6 +101,16 @@ dataset_version_parents = Table(
     Index("ix_dataset_version_parents_parent", "parent_dataset_id", "parent_version"),
     sqlite_with_rowid=False,
 )
+
+
+def run_id_of_code(code: str | None) -> str | None:
+    """The run a version's ``code`` names (``run:<id>``), or None. An id longer than any run id
+    names no run, so it is not kept (the column is as wide as a run id). Migration ``d0002``
+    applies the same rule in SQL to the versions recorded before it."""
+    if code is None or not code.startswith(_RUN_CODE_PREFIX):
+        return None
+    run_id = code[len(_RUN_CODE_PREFIX) :]
+    return run_id if 0 < len(run_id) <= ID_LENGTH else None
 
 
 def _version_from_row(row: Any, name: str, parents: Sequence[DatasetVersionKey]) -> DatasetVersion:
@@ -166,6 +182,7 @@ class SqlDatasetStoreMixin:
                 "code": new.code,
                 "params": json.dumps(params, sort_keys=True) if params else None,
                 "removed_at": None,
+                "run_id": run_id_of_code(new.code),
             }
             conn.execute(dataset_versions.insert().values(**values))
             if parent_rows:
@@ -409,4 +426,19 @@ class SqlDatasetStoreMixin:
         ).scalar_one()
         if dangling:
             problems.append(f"{dangling} dataset lineage edge(s) point at a missing version")
+        # run_id is derived from code on insert: one that disagrees hides or invents lineage.
+        prefix = len(_RUN_CODE_PREFIX)
+        names_run = (func.substr(v.c.code, 1, prefix) == _RUN_CODE_PREFIX) & func.length(v.c.code).between(
+            prefix + 1, prefix + ID_LENGTH
+        )
+        stale = conn.execute(
+            select(func.count())
+            .select_from(v)
+            .where(
+                (names_run & (v.c.run_id.is_(None) | (func.substr(v.c.code, prefix + 1) != v.c.run_id)))
+                | (v.c.run_id.is_not(None) & (v.c.code.is_(None) | ~names_run))
+            )
+        ).scalar_one()
+        if stale:
+            problems.append(f"{stale} dataset version(s) have a run_id that does not match their code")
         return problems

@@ -146,6 +146,8 @@ latest_metrics = Table(
 
 # version and context are part of the identity of an input but optional in the entity; they are
 # stored as '' when absent because NULLs would defeat the primary key (idempotent re-logging).
+# The primary key answers "what did this run read"; ix_run_inputs_name_version (migration 0002)
+# answers the reverse, "which runs read NAME@vN", for the lineage graph's downstream walk.
 run_inputs = Table(
     "run_inputs",
     metadata,
@@ -155,6 +157,7 @@ run_inputs = Table(
     Column("context", String(256), primary_key=True),
     Column("digest", String(256), nullable=True),
     Column("source", Text, nullable=True),
+    Index("ix_run_inputs_name_version", "name", "version"),
     sqlite_with_rowid=False,
 )
 
