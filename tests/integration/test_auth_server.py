@@ -79,7 +79,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
     auth = AuthService(store)
     auth.create_user("root", password="root-password", is_admin=True)
     tokens = {}
-    for name, role in (("vera", "viewer"), ("ed", "editor"), ("root", None)):
+    for name, role in (("vera", "viewer"), ("ed", "editor"), ("root", None), ("nora", None)):
         if name != "root":
             auth.create_user(name, password=f"{name}-password")
         if role:
@@ -120,6 +120,19 @@ def test_viewer_reads_but_cannot_write(env: Env) -> None:
     message = _error(env.client.post(env.notes(), headers=env.bearer("vera")), 403, "PERMISSION_DENIED")
     assert "needs editor" in message
     assert (env.run_count(), env.audit_count()) == before
+
+
+def test_project_less_data_needs_a_role_on_some_project(env: Env) -> None:
+    """Blobs and datasets belong to no project: reading them needs viewer somewhere, writing
+    editor somewhere. A signed-in user with no role at all gets neither (listing projects, which
+    every user may do, is not a read permission)."""
+    digest = "sha256:" + "0" * 64
+    for path in ("/api/v1/datasets", f"/api/v1/blobs/{digest}"):
+        message = _error(env.client.get(path, headers=env.bearer("nora")), 403, "PERMISSION_DENIED")
+        assert "no viewer role on any project" in message
+    assert env.client.get("/api/v1/datasets", headers=env.bearer("vera")).status_code == 200
+    assert env.client.get(f"/api/v1/blobs/{digest}", headers=env.bearer("vera")).status_code == 404
+    assert env.client.get("/api/v1/datasets", headers=env.bearer("root")).status_code == 200
 
 
 def test_editor_writes_and_the_write_is_audited(env: Env) -> None:

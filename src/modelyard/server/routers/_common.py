@@ -89,14 +89,18 @@ class Call:
         model's files before it records them on a run, and anyone who may write to some project
         may store bytes; reading needs a digest, which only someone who had the content knows.
         """
-        if not auth_enabled(self.request) or self.can(None, role):
+        if not auth_enabled(self.request) or self.principal.is_admin:
             return
+        if self.principal.anonymous:
+            self.allow(None, role)  # the authorizer's own 401
+        # Not ``can(None, "viewer")``: that is the permission to *list* projects, which every
+        # signed-in user has (the list is filtered); a user with no role anywhere gets nothing.
         candidates = self.visible_projects()
         if candidates is None:
             candidates = {p.id for p in self.store.list_projects()}
         if any(self.can(project_id, role) for project_id in sorted(candidates)):
             return
-        self.allow(None, role)  # raises the authorizer's own refusal
+        raise PermissionDenied(f"user {self.principal.user!r} has no {role} role on any project; this needs one")
 
     def allow_run(self, run_id: str, role: str) -> None:
         """Authorize on the run's project; the run is only looked up when auth is on."""
