@@ -248,7 +248,7 @@ def quickstart(
     project: Annotated[str, typer.Option(help="Project to track the runs in.")] = "quickstart",
     store: StoreOpt = None,
 ) -> None:
-    """Train a few scikit-learn models on a bundled dataset, track every run, compare them."""
+    """The lifecycle demo: version and validate data, train and track 5 models, evaluate, promote, load, trace."""
     from modelyard.cli.quickstart import run_quickstart
 
     with errors_as_exit():

@@ -1,139 +1,284 @@
-"""``modelyard quickstart``: the lifecycle demo on the embedded default (no servers).
+"""``modelyard quickstart``: the whole lifecycle that exists today, on the embedded default.
 
-First version: train several scikit-learn models on the breast-cancer dataset that ships with
-scikit-learn, track each as a run (params, per-fold and final metrics, the model as an artifact,
-system info), then print a comparison table ranked by validation ROC AUC. Later issues extend
-this loop to registry, serving and monitoring.
+What ``make quickstart`` runs on a fresh machine (SQLite and local files under MODELYARD_HOME, no
+servers), in five short sections:
+
+1. **Data**: the breast-cancer train/test split written as CSV, versioned as
+   ``breast-cancer-train`` and ``breast-cancer-test``, the test version validated against a small
+   suite (including a drift check against the training version);
+2. **Training**: five scikit-learn candidates, each a run that reads both dataset versions (so
+   lineage records them), logs params and metrics and registers its model as a draft version;
+3. **Governance**: the best candidate staged, evaluated on the test version (plots saved),
+   promoted to production with reasons, aliased ``champion``, its model card exported, the history;
+4. **Use**: ``load_model("breast-cancer@production")`` (hash-verified) predicting a few test rows;
+5. **Lineage**: the production version's lineage tree, as ``modelyard lineage`` draws it;
+
+then what to try next. The work lives in ``quickstart_steps.py``; this module tells the story.
+Running it again in the same home reuses the unchanged dataset versions, registers new model
+versions and moves production to the new best (the registry archives the one it replaces).
 """
 
 from __future__ import annotations
 
-import io
-import pickle
-from typing import Any
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+import modelyard
 from modelyard import _sdk
-from modelyard.cli._output import console, table
+from modelyard.cli import quickstart_steps as steps
+from modelyard.cli._output import console, fmt_time, table
+
+if TYPE_CHECKING:
+    from modelyard.cli.quickstart_steps import CardFiles, Promotion, TrainedCandidate, Validation, VersionedData
+
+SECTIONS = 5
 
 
-def _candidates(seed: int) -> list[tuple[str, Any, dict[str, Any]]]:
-    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+@dataclass(frozen=True)
+class QuickstartResult:
+    """What one quickstart did, for callers and tests that want more than the printed story."""
 
-    return [
-        (
-            "logreg-C1",
-            make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500)),
-            {"model": "logreg", "C": 1.0},
-        ),
-        (
-            "logreg-C0.1",
-            make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=500)),
-            {"model": "logreg", "C": 0.1},
-        ),
-        (
-            "knn-7",
-            make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=7)),
-            {"model": "knn", "n_neighbors": 7},
-        ),
-        (
-            "forest-200",
-            RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1),
-            {"model": "random_forest", "n_estimators": 200},
-        ),
-        (
-            "gboost-100",
-            GradientBoostingClassifier(n_estimators=100, random_state=seed),
-            {"model": "gradient_boosting", "n_estimators": 100},
-        ),
-    ]
+    data: VersionedData
+    validation: Validation
+    trained: list[TrainedCandidate]
+    promotion: Promotion
+    card: CardFiles
 
 
-def run_quickstart(project: str = "quickstart", store: str | None = None, seed: int = 42) -> list[str]:
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, train_test_split
+def _section(number: int, title: str, what: str) -> None:
+    console.print()
+    console.print(f"[bold cyan]{number}/{SECTIONS} {title}[/] [dim]- {what}[/]")
 
-    if store:
-        _sdk.set_store_uri(store)
-    _sdk.set_project(project)
-    data = load_breast_cancer(as_frame=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        data.data, data.target, test_size=0.25, random_state=seed, stratify=data.target
+
+def _show_data(data: VersionedData, validation: Validation) -> None:
+    width = max(len(data.train.ref), len(data.test.ref))
+    for version, created, rows in (
+        (data.train, data.train_created, data.train_rows),
+        (data.test, data.test_created, data.test_rows),
+    ):
+        state = "[green]new version[/]" if created else "[dim]unchanged: the same version[/]"
+        console.print(
+            f"  [bold]{escape(version.ref):<{width}}[/]  {rows:>4} rows  {version.manifest_digest[:19]}  {state}",
+            highlight=False,
+        )
+    console.print(f"  files in {escape(str(data.directory))}", highlight=False)
+    report = validation.report
+    table(
+        f"{data.test.ref} against the suite {report.suite}",
+        ["", "expectation", "failing rows", "observed"],
+        [
+            (
+                "pass" if r.success else "FAIL",
+                r.expectation,
+                r.failing_count,
+                ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.observed.items()),
+            )
+            for r in report.results
+        ],
     )
-    candidates = _candidates(seed)
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
-    run_ids: list[str] = []
+    verdict = "[green]passed[/]" if report.success else "[bold red]failed[/] (the demo goes on; a pipeline would stop)"
     console.print(
-        f"[bold]modelyard quickstart[/]: {len(candidates)} models on breast_cancer "
-        f"({len(X_train)} train / {len(X_test)} test rows), store {_sdk.get_store_uri()}"
+        f"  {verdict}: {len(report.results) - len(report.failed)} of {len(report.results)} expectations; "
+        f"recorded in run {validation.run_id}",
+        highlight=False,
     )
+
+
+def _train(data: VersionedData, seed: int) -> tuple[str, list[TrainedCandidate]]:
+    candidates = steps.candidates(seed)
+    trained: list[TrainedCandidate] = []
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("  {task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        transient=False,
     ) as progress:
-        task = progress.add_task("training", total=len(candidates) * (folds.get_n_splits() + 1))
-        with _sdk.start_run(name="quickstart-sweep", tags={"kind": "sweep"}) as parent:
-            _sdk.log_input(
-                "sklearn/breast_cancer", version=None, source="sklearn.datasets.load_breast_cancer", context="training"
-            )
-            for name, model, params in candidates:
-                progress.update(task, description=f"training {name}")
-                with _sdk.start_run(name=name, nested=True) as run:
-                    _sdk.log_params({**params, "seed": seed, "test_size": 0.25})
-                    _sdk.log_input(
-                        "sklearn/breast_cancer", source="sklearn.datasets.load_breast_cancer", context="training"
-                    )
-                    for fold, (tr, va) in enumerate(folds.split(X_train, y_train)):
-                        model.fit(X_train.iloc[tr], y_train.iloc[tr])
-                        proba = model.predict_proba(X_train.iloc[va])[:, 1]
-                        _sdk.log_metric("cv_roc_auc", float(roc_auc_score(y_train.iloc[va], proba)), step=fold)
-                        progress.advance(task)
-                    model.fit(X_train, y_train)
-                    proba = model.predict_proba(X_test)[:, 1]
-                    pred = (proba >= 0.5).astype(int)
-                    _sdk.log_metrics(
-                        {
-                            "test_roc_auc": float(roc_auc_score(y_test, proba)),
-                            "test_accuracy": float(accuracy_score(y_test, pred)),
-                            "test_f1": float(f1_score(y_test, pred)),
-                        },
-                        step=0,
-                    )
-                    blob = io.BytesIO()
-                    pickle.dump(model, blob, protocol=pickle.HIGHEST_PROTOCOL)
-                    _sdk._session.client().log_bytes(run.id, blob.getvalue(), "model/model.pkl")
-                    run_ids.append(run.id)
-                    progress.advance(task)
-            _sdk.set_tags({"runs": str(len(run_ids))})
-            parent_id = parent.id
-    frame = _sdk.search_runs(
-        project=project, filter=f"parent_run_id = '{parent_id}'", order_by=["metrics.test_roc_auc DESC"]
+        task = progress.add_task("training", total=len(candidates) * (steps.CV_FOLDS + 1))
+        with modelyard.start_run(name="quickstart-sweep", tags={"kind": "sweep"}) as sweep:
+            modelyard.log_params({"seed": seed, "candidates": len(candidates), "test_size": steps.TEST_SIZE})
+            for candidate in candidates:
+                progress.update(task, description=f"training {candidate.name:<12}")
+                trained.append(steps.train_candidate(candidate, data, seed, lambda: progress.advance(task)))
+            progress.update(task, description=f"trained {len(trained)} models   ")
+    return sweep.id, trained
+
+
+def _show_ranking(project: str, sweep_id: str, trained: list[TrainedCandidate]) -> TrainedCandidate:
+    """Rank through ``search_runs`` (the same query a user would write), not the in-memory list."""
+    frame = modelyard.search_runs(
+        project=project, filter=f"parent_run_id = '{sweep_id}'", order_by=["metrics.cv_roc_auc_mean DESC"]
     )
-    rows = [
-        (
-            r["name"],
-            r["params.model"],
-            r["metrics.test_roc_auc"],
-            r["metrics.test_accuracy"],
-            r["metrics.test_f1"],
-            r["run_id"],
-        )
-        for _, r in frame.iterrows()
-    ]
-    table("Models ranked by test ROC AUC", ["run", "model", "test_roc_auc", "test_accuracy", "test_f1", "run_id"], rows)
-    best = rows[0] if rows else None
-    if best:
+    by_run = {t.run_id: t for t in trained}
+    ranked = [by_run[run_id] for run_id in frame["run_id"]]
+    table(
+        "Candidates ranked by mean cross-validated ROC AUC",
+        ["run", "model", "cv_roc_auc", "test_roc_auc", "test_accuracy", "registered as"],
+        [
+            (
+                t.name,
+                t.params["model"],
+                t.metrics["cv_roc_auc_mean"],
+                t.metrics["test_roc_auc"],
+                t.metrics["test_accuracy"],
+                f"{steps.MODEL_NAME}@{t.version.version} (draft)",
+            )
+            for t in ranked
+        ],
+    )
+    best = ranked[0]
+    console.print(f"  best: [bold green]{best.name}[/] (run {best.run_id})", highlight=False)
+    return best
+
+
+def _show_governance(
+    promotion: Promotion, data: VersionedData, card: CardFiles, started_ms: int, n_candidates: int
+) -> None:
+    name, number = steps.MODEL_NAME, promotion.version
+    result = promotion.evaluation
+    console.print(f"  {name}@{number}: draft -> staging", highlight=False)
+    console.print(
+        f"  evaluated on {data.test.ref} ({result.n_rows} rows) in run {promotion.evaluation_run_id}:\n    "
+        + ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items()),
+        highlight=False,
+    )
+    plots = sorted(p.rsplit("/", 1)[-1].removesuffix(".json") for p in result.artifacts if p.endswith(".json"))
+    console.print(f"    plots ({', '.join(plots)}) saved in that run under evaluation/plots/", highlight=False)
+    c = result.comparison
+    if c is not None:
+        verdict = {True: "better than", False: "worse than", None: "not significantly different from"}[c.better]
         console.print(
-            f"best: [bold green]{best[0]}[/] (run {best[5]}); inspect it with [cyan]modelyard runs show {best[5]}[/]"
+            f"    {verdict} the champion {c.champion} on {c.metric} "
+            f"({c.candidate_value:.3f} vs {c.champion_value:.3f}, {c.test} p = {c.p_value:.2g})",
+            highlight=False,
         )
-    return run_ids
+    if promotion.promoted:
+        archived = (
+            f"; {name}@{promotion.replaced} archived (replaced)" if promotion.replaced not in (None, number) else ""
+        )
+        console.print(
+            f"  [bold green]{name}@{number}: staging -> production[/], alias champion{archived}", highlight=False
+        )
+    else:
+        console.print(f"  [yellow]{escape(promotion.gate)}[/]", highlight=False)
+    facts = card.card
+    inputs = ", ".join(f"{i['name']}@{i['version']} ({i.get('context')})" for i in (facts.run or {}).get("inputs", []))
+    console.print(
+        f"  model card of {facts.title}: {facts.state}, aliases {', '.join(facts.aliases) or '-'}, "
+        f"{len(facts.features)} features; its run read {inputs}",
+        highlight=False,
+    )
+    console.print(f"    {escape(str(card.markdown))}\n    {escape(str(card.html))} (self-contained, with the plots)")
+    from modelyard.cli.models_cmd import _change  # the same 'change' cell as `modelyard models history`
+
+    events = [
+        e
+        for e in steps.registry().history(name)
+        if e.at >= started_ms and (e.kind.value != "registered" or e.version == number)
+    ]
+    table(
+        f"{name}: history of this quickstart (the {n_candidates - 1} other draft registrations left out)",
+        ["at (UTC)", "version", "event", "change", "by", "reason"],
+        [(fmt_time(e.at), e.version, e.kind.value, _change(e), e.actor, e.reason) for e in events],
+    )
+
+
+def _show_use(data: VersionedData, reference: str) -> None:
+    model = modelyard.load_model(reference)
+    resolved = steps.registry().resolve(reference)
+    console.print(
+        f"  loaded {reference} = {steps.MODEL_NAME}@{resolved.version} ({model.flavor}), "
+        f"every file verified against package {resolved.manifest_digest[:19]}",
+        highlight=False,
+    )
+    rows = data.test.to_pandas().head(5)
+    predicted = model.predict(rows.drop(columns=[steps.TARGET]))
+    label = {1: "benign", 0: "malignant"}
+    table(
+        f"Predictions on the first rows of {data.test.ref}",
+        ["row", "mean radius", "mean texture", "worst area", "predicted", "actual"],
+        [
+            (i, r["mean radius"], r["mean texture"], r["worst area"], label[int(p)], label[int(r[steps.TARGET])])
+            for (i, r), p in zip(rows.iterrows(), predicted, strict=True)
+        ],
+    )
+
+
+def _show_lineage(reference: str) -> None:
+    from modelyard.registry.lineage import LineageBuilder
+
+    graph = LineageBuilder.for_store(_sdk._session.client().store).build(reference, kind="model")
+    console.print(f"  [dim]$ modelyard lineage {reference}[/]")
+    console.print(graph.to_tree())
+
+
+def _show_next(data: VersionedData, validation: Validation, promotion: Promotion) -> None:
+    name, ui = steps.MODEL_NAME, "http://127.0.0.1:5000/ui"
+    console.print()
+    console.print("[bold cyan]Try next[/]")
+    lines = (
+        ("modelyard server", "the REST API and the web UI over the same stores, then open:"),
+        (f"  {ui}/models/{name}@production", "the model card, evaluation plots, files and lineage"),
+        (f"  {ui}/datasets/{data.train.ref}", "the dataset version and the runs that read it"),
+        (f"  {ui}/datasets/{data.test.ref}", "the same, with its validation report"),
+        (f"modelyard models history {name}", "the full audit trail (--json for programs)"),
+        (f"modelyard models card {name} {promotion.version}", "the card as a table (--markdown / --html to export)"),
+        (f"modelyard lineage {data.train.ref} --downstream", "every run and model version that used the data"),
+        (f"modelyard data validate {data.test.ref} --suite {validation.suite_path}", "the validation, from the shell"),
+        ("modelyard quickstart", "again: same dataset versions, new model versions, production moves"),
+        (
+            f"modelyard reproduce {name}@production",
+            "retrains from the recorded commit; needs training started inside a git repository",
+        ),
+    )
+    # Commands in one column, comments in the next; a command too long for the column (the suite
+    # path) gets its comment on the line below instead of pushing every comment to the right.
+    width = 60
+    for command, why in lines:
+        gap = "\n" + " " * (width + 4) if len(command) > width else " " * (width + 2 - len(command))
+        console.print(f"  [cyan]{escape(command)}[/]{gap}[dim]# {escape(why)}[/]", highlight=False, soft_wrap=True)
+
+
+def run_quickstart(project: str = "quickstart", store: str | None = None, seed: int = 42) -> QuickstartResult:
+    """Run the demo in the configured home (``store`` overrides the store URI) and print it."""
+    if store:
+        _sdk.set_store_uri(store)
+    _sdk.set_project(project)
+    home = _sdk._session.settings().home
+    started_ms = int(time.time() * 1000)
+    console.print(
+        f"[bold]modelyard quickstart[/]: the lifecycle on breast_cancer, project {escape(project)}, "
+        f"store {escape(_sdk.get_store_uri())}",
+        highlight=False,
+    )
+
+    _section(1, "Data", "version the train/test split, validate the test set")
+    data = steps.version_data(home, seed)
+    validation = steps.validate_test_split(data, project)
+    _show_data(data, validation)
+
+    _section(2, "Training", "each candidate is a run that reads both dataset versions and registers its model")
+    sweep_id, trained = _train(data, seed)
+    best = _show_ranking(project, sweep_id, trained)
+
+    _section(3, "Governance", "stage, evaluate, promote, alias, model card, history")
+    promotion = steps.govern(best, data, len(trained))
+    card = steps.write_card(promotion.version, home, data.train_rows)
+    _show_governance(promotion, data, card, started_ms, len(trained))
+
+    # A version kept in staging by the gate (and no older one in production) is still worth showing.
+    reference = f"{steps.MODEL_NAME}@production"
+    if steps.current_version(reference) is None:
+        reference = f"{steps.MODEL_NAME}@{promotion.version}"
+    _section(4, "Use", "load the production version and predict")
+    _show_use(data, reference)
+
+    _section(5, "Lineage", "where the production version came from")
+    _show_lineage(reference)
+
+    _show_next(data, validation, promotion)
+    return QuickstartResult(data=data, validation=validation, trained=trained, promotion=promotion, card=card)
