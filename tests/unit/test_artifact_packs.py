@@ -214,3 +214,30 @@ def test_a_pack_committed_within_the_same_clock_tick_is_seen(store: ContentAddre
     second = store.put_files(_files(tmp_path / "b", 70, size=3000))
     os.utime(packs_dir, ns=(stamp, stamp))  # as if both commits had happened in one tick
     assert reader.get_bytes(second[0].digest) == (tmp_path / "b" / "f0000.bin").read_bytes()
+
+
+def test_a_big_file_that_shrinks_while_copied_leaves_no_preallocated_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big blobs are preallocated to the source's size before the copy; if fewer bytes arrive
+    (the file was truncated meanwhile) the blob is cut to what was hashed, never zero-padded."""
+    import modelyard.artifacts.cas as cas
+
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(cas.PARALLEL_COPY_MIN + 4096))
+    real = cas._hash_copy_parallel
+
+    def shrinking(src: object, algorithm: str, sink_fd: int) -> tuple[str, int]:
+        half = source.read_bytes()[: cas.PARALLEL_COPY_MIN // 2]
+        os.write(sink_fd, half)  # as if the file had been cut in half before the rest was read
+        return hashlib.new(algorithm, half).hexdigest(), len(half)
+
+    monkeypatch.setattr(cas, "_hash_copy_parallel", shrinking)
+    store = ContentAddressedStore(str(tmp_path / "store"))
+    ref = store.put_file(source)
+    blob = store.local_blob_path(ref.digest)
+    assert blob is not None and blob.stat().st_size == ref.size == cas.PARALLEL_COPY_MIN // 2
+    assert store.verify(ref.digest)
+    monkeypatch.setattr(cas, "_hash_copy_parallel", real)
+    whole = store.put_file(source)
+    assert whole.size == source.stat().st_size and store.verify(whole.digest)
