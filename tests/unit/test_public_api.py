@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import tomllib
 from pathlib import Path
 
+import pytest
+import typer
+
 import modelyard
+from modelyard.cli._output import fail
 
 
 def test_all_matches_public_names() -> None:
@@ -38,3 +43,18 @@ def test_every_subpackage_has_tests() -> None:
     text = "\n".join(p.read_text() for p in tests.rglob("test_*.py"))
     for sub in sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "__init__.py").exists()):
         assert f"modelyard.{sub}" in text or f"modelyard import {sub}" in text, f"no test mentions modelyard.{sub}"
+
+
+def test_what_the_embedded_default_draws_with_is_a_core_dependency() -> None:
+    """`make quickstart` installs modelyard without extras and evaluates a model (plotly), writes a
+    validation report and an HTML model card (jinja2): those cannot hide in the server extra."""
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    core = {dep.split(">")[0].split("=")[0].split("[")[0].strip().lower() for dep in project["dependencies"]}
+    assert {"plotly", "jinja2"} <= core
+
+
+def test_cli_errors_keep_their_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    """An error message is printed as text, not rich markup: "[s3]" in an install hint survives."""
+    with pytest.raises(typer.Exit):
+        fail("install it: pip install 'modelyard[s3]'", 2)
+    assert "pip install 'modelyard[s3]'" in capsys.readouterr().err

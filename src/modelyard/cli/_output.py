@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from modelyard.core.errors import InvalidArgument, ModelyardError
@@ -24,7 +25,8 @@ T = TypeVar("T")
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr and a non-zero exit: the CLI's only way to report an error."""
     first_line = " ".join(message.split())
-    err_console.print(f"[bold red]error:[/] {first_line}", markup=True, highlight=False, soft_wrap=True)
+    # The message is data, not markup: "pip install 'modelyard[s3]'" or "x[0]" keep their brackets.
+    err_console.print(f"[bold red]error:[/] {escape(first_line)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

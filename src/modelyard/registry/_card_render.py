@@ -158,8 +158,10 @@ def render_html(card: ModelCard) -> str:
     try:
         import jinja2
         import markupsafe
-    except ImportError:  # pragma: no cover - jinja2 is in the server extra
-        raise InvalidArgument("HTML model cards need jinja2 and plotly: pip install 'modelyard[server]'") from None
+    except ImportError:  # pragma: no cover - a core dependency since the quickstart writes cards
+        raise InvalidArgument(
+            "HTML model cards need jinja2 and plotly (dependencies of modelyard): pip install jinja2 plotly"
+        ) from None
     from modelyard.registry import evaluation_plots
     from modelyard.registry.cards import EDITABLE_FIELDS, card_evaluation
 

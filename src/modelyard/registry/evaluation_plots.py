@@ -26,7 +26,7 @@ def _go() -> Any:
     try:
         import plotly.graph_objects as go
     except ImportError:  # pragma: no cover - plotly is in the server extra
-        raise InvalidArgument("evaluation plots need plotly: pip install 'modelyard[server]'") from None
+        raise InvalidArgument("evaluation plots need plotly (a dependency of modelyard): pip install plotly") from None
     return go
 
 
