@@ -247,10 +247,17 @@ def _hash_copy_parallel(source: BinaryIO, algorithm: str, sink_fd: int) -> tuple
 _libc: Any = None
 
 
+def _c_library() -> Any:
+    """The C library, loaded once (for the calls the os module lacks: syncfs, fallocate)."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    return _libc
+
+
 def _sync_filesystem(path: Path) -> None:
     """Flush every write on the filesystem holding ``path`` and wait for it (one call for a whole
     batch of files). Linux ``syncfs`` when available, else ``sync``, which also waits on Linux."""
-    global _libc
     if hasattr(os, "syncfs"):  # pragma: no cover - not in CPython 3.11
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -259,9 +266,7 @@ def _sync_filesystem(path: Path) -> None:
             os.close(fd)
         return
     try:
-        if _libc is None:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        syncfs = _libc.syncfs
+        syncfs = _c_library().syncfs
     except (OSError, AttributeError):
         os.sync()
         return
@@ -279,11 +284,8 @@ def _preallocate(fd: int, size: int) -> None:
     Linux ``fallocate`` itself, not ``posix_fallocate``: where the filesystem cannot, glibc's
     fallback would write zeros, doubling the copy; here it is simply skipped. The file's size
     becomes ``size``; the caller truncates if fewer bytes arrive."""
-    global _libc
     try:
-        if _libc is None:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        fallocate = _libc.fallocate
+        fallocate = _c_library().fallocate
     except (OSError, AttributeError):
         return
     fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong)

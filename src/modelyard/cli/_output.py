@@ -30,6 +30,24 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+class PhaseProgress:
+    """A service's ``Progress`` protocol (``phase``/``advance``) drawn as rich bars: each phase
+    gets its own bar and hides the previous one."""
+
+    def __init__(self, progress: Any) -> None:
+        self._progress = progress
+        self._task: Any = None
+
+    def phase(self, description: str, total: int | None) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, visible=False)
+        self._task = self._progress.add_task(description, total=total)
+
+    def advance(self, amount: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+
+
 @contextmanager
 def errors_as_exit() -> Iterator[None]:
     try:

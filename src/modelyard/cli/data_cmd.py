@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelyard.cli import data_validate_cmd
-from modelyard.cli._output import console, errors_as_exit, fmt_time, print_json, table
+from modelyard.cli._output import PhaseProgress, console, errors_as_exit, fmt_time, print_json, table
 
 if TYPE_CHECKING:
     from modelyard.data.changes import DatasetDiff
@@ -52,25 +52,8 @@ def _size(n: int | None) -> str:
     return f"{n} B"
 
 
-class _RichProgress:
-    """The service's Progress protocol drawn as a rich bar (bytes), transient."""
-
-    def __init__(self, progress: Any) -> None:
-        self._progress = progress
-        self._task: Any = None
-
-    def phase(self, description: str, total: int | None) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, visible=False)
-        self._task = self._progress.add_task(description, total=total)
-
-    def advance(self, amount: int) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, amount)
-
-
 @contextmanager
-def _progress() -> Iterator[_RichProgress]:
+def _progress() -> Iterator[PhaseProgress]:
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -90,7 +73,7 @@ def _progress() -> Iterator[_RichProgress]:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        yield _RichProgress(progress)
+        yield PhaseProgress(progress)
 
 
 def _print_diff(diff: DatasetDiff, json: bool) -> None:

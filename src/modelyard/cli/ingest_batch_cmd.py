@@ -8,35 +8,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelyard.cli._output import console, err_console, errors_as_exit, fail, print_json
+from modelyard.cli._output import PhaseProgress, console, err_console, errors_as_exit, fail, print_json
 
 if TYPE_CHECKING:
     from modelyard.data.ingest import IngestResult
 
 
-class _RowsProgress:
-    """The ingestor's progress protocol drawn as a rich bar (bytes for files, rows for queries)."""
-
-    def __init__(self, progress: Any) -> None:
-        self._progress = progress
-        self._task: Any = None
-
-    def phase(self, description: str, total: int | None) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, visible=False)
-        self._task = self._progress.add_task(description, total=total)
-
-    def advance(self, amount: int) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, amount)
-
-
 @contextmanager
-def _progress() -> Iterator[_RowsProgress]:
+def _progress() -> Iterator[PhaseProgress]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -47,7 +30,7 @@ def _progress() -> Iterator[_RowsProgress]:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        yield _RowsProgress(progress)
+        yield PhaseProgress(progress)
 
 
 def _print_result(result: IngestResult) -> None:
