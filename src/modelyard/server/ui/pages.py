@@ -20,7 +20,7 @@ from modelyard.core.entities import Project, Run
 from modelyard.core.errors import FilterSyntaxError, InvalidArgument, NotFound
 from modelyard.server.app import Services
 from modelyard.server.deps import Principal, get_services
-from modelyard.server.ui import catalog, charts, previews
+from modelyard.server.ui import catalog, charts, nesting, previews
 from modelyard.server.ui._common import SYSTEM_TAG_PREFIX, can_read, page_principal, render, visible_project_ids
 from modelyard.server.ui.runs_table import (
     ATTRIBUTE_COLUMNS,
@@ -150,20 +150,24 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         state = TableState.from_query(filter=filter, order=order, cols=cols, cols_set=cols_set, size=size,
                                       page_token=page_token, back=back)
         runs: list[Run] = []
+        rows: list[nesting.Row] = []
         next_token: str | None = None
         error: dict[str, Any] | None = None
         try:
             runs, next_token = tracking.search_runs(
-                [proj.id], filter=state.filter or None, order_by=[state.order], max_results=state.size,
-                page_token=state.page_token or None,
+                [proj.id], filter=nesting.page_filter(state.filter), order_by=[state.order],
+                max_results=state.size, page_token=state.page_token or None,
             )
+            rows = nesting.group_page(services, proj.id, proj.name, runs, user_filter=state.filter,
+                                      order=state.order)
         except FilterSyntaxError as exc:
             error = {"message": str(exc), "reason": exc.reason, "expression": exc.expression,
                      "position": exc.position, "in_order": exc.expression == state.order}
         except InvalidArgument as exc:
             error = {"message": str(exc), "reason": str(exc), "expression": None, "position": None,
                      "in_order": False}
-        columns = state.columns if state.columns is not None else default_columns(runs)
+        shown = [r.run for r in rows] + [child for r in rows for child in r.children]
+        columns = state.columns if state.columns is not None else default_columns(shown)
         columns = sorted(columns, key=lambda c: KIND_ORDER.index(c.kind))  # grouped under one header each
         path = request.url.path
         return render(
@@ -175,9 +179,10 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
             project=proj,
             state=state,
             runs=runs,
+            rows=rows,
             columns=columns,
             attribute_columns=ATTRIBUTE_COLUMNS,
-            chooser=available_columns(runs, columns),
+            chooser=available_columns(shown, columns),
             chosen={c.id for c in columns},
             error=error,
             path=path,
@@ -211,6 +216,8 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
                 dir = artifact.rsplit("/", 1)[0]
         listing = previews.list_directory(entries, dir)
         input_links, registered = _catalog_links(services, run, catalog.project_filter(request, principal))
+        parent = nesting.parent_of(services, run)
+        children = nesting.run_children(services, run, project.name)
         user_tags = {k: v for k, v in sorted(run.tags.items()) if not k.startswith(SYSTEM_TAG_PREFIX)}
         system_tags = {k: v for k, v in sorted(run.tags.items()) if k.startswith(SYSTEM_TAG_PREFIX)}
         return render(
@@ -230,6 +237,8 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
             input_links=input_links,
             registered=registered,
             model_url=catalog.model_url,
+            parent=parent,
+            children=children,
         )
 
     @router.get("/ui/compare", response_class=HTMLResponse)
