@@ -1,6 +1,6 @@
 """Model cards and recorded evaluations on SQLite and PostgreSQL (modelyard.registry.cards,
 modelyard.registry.evaluation): a card generated from a real logged model and run, edits that
-persist and are audited, Markdown and self-contained HTML exports, evaluations logged to a run and
+persist and are audited, Markdown and HTML exports (sharing one plotly.min.js, or self-contained), evaluations logged to a run and
 recorded on the version, and the CLI (``modelyard models card``, ``modelyard evaluate``) with
 one-line errors that change nothing."""
 
@@ -229,6 +229,55 @@ def test_cli_card_and_evaluate(registry: RegistryClient, store_uri: str, tmp_pat
     assert out.startswith("# Model card: churn version 2")
 
 
+def test_html_cards_share_one_plotly_js_unless_self_contained(
+    registry: RegistryClient, store_uri: str, tmp_path: Path
+) -> None:
+    from plotly.offline import get_plotlyjs
+
+    data = churn_data()
+    version = train_and_log(registry, 1.0, data)
+    evaluate(f"churn@{version}", churn_data(seed=1), target="churned", registry=registry, actor="ana")
+    library = get_plotlyjs().encode()
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    first, second = cards / "churn-v1.html", cards / "again.html"
+    code, out = invoke("models", "card", "churn", "1", "--html", str(first), "--store", store_uri)
+    assert code == 0, out
+    shared = cards / "plotly.min.js"
+    html = first.read_text()
+    assert first.stat().st_size < 500_000 < len(library)  # the card without the library
+    assert '<script src="plotly.min.js"></script>' in html and "Plotly.newPlot" in html
+    assert get_plotlyjs() not in html and shared.read_bytes() == library
+    before = shared.stat()
+    code, out = invoke("models", "card", "churn", "1", "--html", str(second), "--store", store_uri)
+    assert code == 0, out
+    after = shared.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # unchanged: not rewritten
+    assert sorted(p.name for p in cards.iterdir()) == ["again.html", "churn-v1.html", "plotly.min.js"]
+
+    shared.write_bytes(b"// some other plotly.js")
+    build_card(registry, "churn", 1).write_html(first)  # the SDK's face of the same option
+    assert shared.read_bytes() == library  # a different copy is replaced
+
+    alone = tmp_path / "alone" / "card.html"
+    alone.parent.mkdir()
+    code, out = invoke("models", "card", "churn", "1", "--html", str(alone), "--self-contained", "--store", store_uri)
+    assert code == 0, out
+    html = alone.read_text()
+    assert "<script src" not in html and get_plotlyjs()[:2000] in html and "Plotly.newPlot" in html
+    assert [p.name for p in alone.parent.iterdir()] == ["card.html"]
+    assert build_card(registry, "churn", 1).write_html(tmp_path / "sdk.html", self_contained=True).stat().st_size > len(
+        library
+    )
+
+
+def test_a_card_without_charts_writes_no_plotly_js(registry: RegistryClient, tmp_path: Path) -> None:
+    version = train_and_log(registry, 1.0, churn_data())
+    target = build_card(registry, "churn", version).write_html(tmp_path / "cards" / "card.html")
+    assert "<script" not in target.read_text()
+    assert [p.name for p in target.parent.iterdir()] == ["card.html"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -242,6 +291,7 @@ def test_cli_card_and_evaluate(registry: RegistryClient, store_uri: str, tmp_pat
         (["models", "card", "churn", "1", "--set", "owners"], "expected FIELD=TEXT"),
         (["models", "card", "churn", "5"], "version 5 of model 'churn' not found"),
         (["models", "card", "churn", "1", "--html", "/nonexistent/dir/card.html"], "does not exist"),
+        (["models", "card", "churn", "1", "--self-contained"], "--self-contained needs --html FILE"),
     ],
 )
 def test_cli_errors_are_one_line_and_change_nothing(

@@ -128,7 +128,9 @@ def test_paging_counts_top_level_runs_only(site: Site) -> None:
     assert 'rel="next"' not in second
 
 
-def test_one_query_fetches_the_children_of_every_parent_on_the_page(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_query_fetches_the_children_of_every_parent_on_the_page(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str | None] = []
     original = site.store.search_runs
 

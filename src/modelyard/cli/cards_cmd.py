@@ -1,7 +1,8 @@
 """modelyard models card / evaluate commands (issue: Models).
 
 ``modelyard models card NAME VERSION`` prints, edits (``--set field=text``) and exports
-(``--markdown FILE``, ``--html FILE``; ``-`` is stdout) a version's model card.
+(``--markdown FILE``, ``--html FILE``; ``-`` is stdout) a version's model card. An HTML file
+loads plotly.js from one shared ``plotly.min.js`` beside it (``--self-contained``: inlined).
 ``modelyard evaluate NAME@VERSION --data FILE --target COLUMN`` evaluates a registered version
 on a CSV or Parquet file, logs an "evaluation" run and records the result on the version.
 
@@ -22,6 +23,7 @@ from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, fmt_v
 
 if TYPE_CHECKING:
     from modelyard._models_sdk import RegistryClient
+    from modelyard.registry.cards import ModelCard
 
 StoreOpt = Annotated[
     str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
@@ -67,6 +69,19 @@ def _write(text: str, destination: str) -> None:
     console.print(f"wrote {destination}")
 
 
+def _write_html(model_card: ModelCard, destination: str, *, self_contained: bool) -> None:
+    """The card as an HTML file; unless self-contained, with the shared plotly.min.js beside it."""
+    path = Path(destination)
+    if not path.parent.is_dir():
+        fail(f"cannot write {destination!r}: directory {str(path.parent)!r} does not exist", 2)
+    try:
+        with errors_as_exit():
+            model_card.write_html(path, self_contained=self_contained)
+    except OSError as exc:
+        fail(f"cannot write {destination!r}: {exc.strerror or exc}", 1)
+    console.print(f"wrote {destination}")
+
+
 def card(
     name: str,
     version: int,
@@ -76,8 +91,13 @@ def card(
     ] = None,
     markdown: Annotated[str | None, typer.Option("--markdown", help="Export Markdown to FILE (- for stdout).")] = None,
     html: Annotated[
-        str | None, typer.Option("--html", help="Export self-contained HTML to FILE (- for stdout).")
+        str | None,
+        typer.Option("--html", help="Export HTML to FILE (- for stdout); its charts load plotly.min.js, "
+                     "written once beside it."),
     ] = None,
+    self_contained: Annotated[
+        bool, typer.Option("--self-contained", help="With --html: one file with plotly.js inlined (~5 MB).")
+    ] = False,
     user: Annotated[str | None, typer.Option("--user", "-u", help="Who is editing (default: the OS user).")] = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -86,6 +106,8 @@ def card(
     from modelyard._models_sdk import current_user
     from modelyard.registry.cards import EDITABLE_FIELDS, build_card, update_card
 
+    if self_contained and not html:
+        fail("--self-contained needs --html FILE", 2)
     changes = _parse_assignments(set_ or [])
     with _open_registry(store) as registry, errors_as_exit():
         if changes:
@@ -93,11 +115,13 @@ def card(
         else:
             model_card = build_card(registry, name, version)
         markdown_text = model_card.to_markdown() if markdown else None
-        html_text = model_card.to_html() if html else None
+        html_text = model_card.to_html() if html == "-" else None  # stdout: one self-contained page
     if markdown is not None and markdown_text is not None:
         _write(markdown_text, markdown)
     if html is not None and html_text is not None:
         _write(html_text, html)
+    elif html:
+        _write_html(model_card, html, self_contained=self_contained)
     if markdown or html:
         return
     if json:

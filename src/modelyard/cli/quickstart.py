@@ -172,7 +172,7 @@ def _show_governance(
         f"{len(facts.features)} features; its run read {inputs}",
         highlight=False,
     )
-    console.print(f"    {escape(str(card.markdown))}\n    {escape(str(card.html))} (self-contained, with the plots)")
+    console.print(f"    {escape(str(card.markdown))}\n    {escape(str(card.html))} (plots use plotly.min.js beside it)")
     from modelyard.cli.models_cmd import _change  # the same 'change' cell as `modelyard models history`
 
     events = [

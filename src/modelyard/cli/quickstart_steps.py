@@ -322,8 +322,9 @@ def govern(best: TrainedCandidate, data: VersionedData, n_candidates: int) -> Pr
 
 
 def write_card(version: int, home: Path, n_train: int) -> CardFiles:
-    """Fill the hand-written fields of the card and export it as Markdown and self-contained HTML
-    under ``home/quickstart/cards``: a file a reviewer can open without a server."""
+    """Fill the hand-written fields of the card and export it as Markdown and HTML under
+    ``home/quickstart/cards`` (with one shared ``plotly.min.js`` there): files a reviewer can open
+    without a server."""
     card = modelyard.update_model_card(
         MODEL_NAME,
         version,
@@ -336,5 +337,5 @@ def write_card(version: int, home: Path, n_train: int) -> CardFiles:
     directory.mkdir(parents=True, exist_ok=True)
     markdown, html = directory / f"{MODEL_NAME}-v{version}.md", directory / f"{MODEL_NAME}-v{version}.html"
     markdown.write_text(card.to_markdown(), encoding="utf-8")
-    html.write_text(card.to_html(), encoding="utf-8")
+    card.write_html(html)  # its charts load the one shared plotly.min.js in the same directory
     return CardFiles(card, markdown, html)

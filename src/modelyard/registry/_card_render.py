@@ -1,6 +1,7 @@
-"""Rendering of model cards: Markdown (plain text, for repositories and reviews) and one
-self-contained HTML page (Jinja2 with autoescaping; plotly.js inlined once from the installed
-plotly package, so the page opens offline and fetches nothing)."""
+"""Rendering of model cards: Markdown (plain text, for repositories and reviews) and an HTML page
+(Jinja2 with autoescaping). The page either inlines plotly.js once from the installed plotly
+package (self-contained: opens offline and fetches nothing) or loads it from ``plotly_src``, e.g.
+the shared ``plotly.min.js`` written beside a folder of cards (see ``core.html_assets``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.html_assets import inline_script
 
 if TYPE_CHECKING:
     from modelyard.registry.cards import ModelCard
@@ -154,7 +156,8 @@ def _template_text() -> str:
     return resources.files("modelyard.registry").joinpath(TEMPLATE).read_text(encoding="utf-8")
 
 
-def render_html(card: ModelCard) -> str:
+def render_html(card: ModelCard, *, plotly_src: str | None = None) -> str:
+    """The card as HTML; plotly.js inlined, or with ``plotly_src`` a ``<script src>`` to it."""
     try:
         import jinja2
         import markupsafe
@@ -167,9 +170,7 @@ def render_html(card: ModelCard) -> str:
 
     evaluation = card_evaluation(card)
     plots = list(evaluation_plots.figure_divs(evaluation).values()) if evaluation is not None else []
-    plotly_js = evaluation_plots.plotly_js() if plots else ""
-    if "</script" in plotly_js.lower():  # would end the inline script early
-        plotly_js = plotly_js.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
+    plotly_js = inline_script(evaluation_plots.plotly_js()) if plots and plotly_src is None else ""
     ev = card.evaluation
     headers, rows = _slice_rows(ev) if ev else ([], [])
     comparison = _comparison_line(ev["comparison"]).replace("**", "") if ev and ev.get("comparison") else None
@@ -181,6 +182,7 @@ def render_html(card: ModelCard) -> str:
         fields=EDITABLE_FIELDS,
         plots=plots,
         plotly_js=markupsafe.Markup(plotly_js),
+        plotly_src=plotly_src,
         slice_headers=headers,
         slice_rows=rows,
         comparison=comparison,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import InvalidArgument, NotFound
@@ -78,10 +79,25 @@ class ModelCard:
 
         return render_markdown(self)
 
-    def to_html(self) -> str:
+    def to_html(self, *, plotly_src: str | None = None) -> str:
+        """One HTML page: plotly.js inlined (self-contained), or loaded from ``plotly_src``."""
         from modelyard.registry._card_render import render_html
 
-        return render_html(self)
+        return render_html(self, plotly_src=plotly_src)
+
+    def write_html(self, path: str | Path, *, self_contained: bool = False) -> Path:
+        """Write the card as HTML to ``path`` (atomically). By default its charts load the shared
+        ``plotly.min.js`` beside it, written there if missing or different, so a folder of cards
+        holds one copy of the library; ``self_contained=True`` inlines it (one file, ~5 MB)."""
+        from modelyard.core.html_assets import PLOTLY_FILE, write_shared_script, write_text_atomic
+        from modelyard.registry import evaluation_plots
+
+        target = Path(path)
+        html = self.to_html(plotly_src=None if self_contained else PLOTLY_FILE)
+        if not self_contained and f'<script src="{PLOTLY_FILE}">' in html:  # only a card with charts needs it
+            write_shared_script(target, evaluation_plots.plotly_js())
+        write_text_atomic(target, html)
+        return target
 
 
 def validate_fields(changes: Mapping[str, str | None]) -> dict[str, str | None]:

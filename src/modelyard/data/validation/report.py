@@ -1,12 +1,15 @@
 """The HTML validation report: a pass/fail table and one plot per column (the current version
 over the reference when there is one). plotly.js is inlined once from the installed package, so
-a report is one self-contained file that opens offline."""
+a report is one self-contained file that opens offline; or, with ``plotly_src``, loaded from there
+(the server's copy, or the shared ``plotly.min.js`` beside a folder of reports)."""
 
 from __future__ import annotations
 
 import html
 import itertools
 from typing import TYPE_CHECKING, Any
+
+from modelyard.core.html_assets import inline_script
 
 if TYPE_CHECKING:
     from modelyard.data.validation.suite import ValidationReport
@@ -22,6 +25,13 @@ th{background:#f2f4f7} .grid{display:grid;grid-template-columns:repeat(auto-fill
 .card{background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:8px}
 code{font-size:12px;color:#57606a}
 """
+
+
+def plotly_js() -> str:
+    """plotly.js from the installed plotly package (never a CDN)."""
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
 
 
 def _fmt(value: Any) -> str:
@@ -69,7 +79,7 @@ def _column_figure(name: str, report: ValidationReport) -> Any:
     return fig
 
 
-def render_html(report: ValidationReport, title: str | None = None) -> str:
+def render_html(report: ValidationReport, title: str | None = None, *, plotly_src: str | None = None) -> str:
     rows = []
     for r in report.results:
         badge = '<span class="badge ok">pass</span>' if r.success else '<span class="badge bad">fail</span>'
@@ -80,17 +90,15 @@ def render_html(report: ValidationReport, title: str | None = None) -> str:
             f"<td><code>{observed}</code></td><td><code>{examples}</code></td></tr>"
         )
     figures = []
-    first = True
     for name in report.profile.columns:
         fig = _column_figure(name, report)
         if fig is None:
             continue
-        figures.append(
-            '<div class="card">'
-            + fig.to_html(full_html=False, include_plotlyjs="inline" if first else False)
-            + "</div>"
-        )
-        first = False
+        figures.append('<div class="card">' + fig.to_html(full_html=False, include_plotlyjs=False) + "</div>")
+    script = ""
+    if figures:
+        script = (f'<script src="{html.escape(plotly_src)}"></script>' if plotly_src is not None
+                  else f"<script>{inline_script(plotly_js())}</script>")
     status = '<span class="badge ok">PASSED</span>' if report.success else '<span class="badge bad">FAILED</span>'
     profile_rows = "".join(
         f"<tr><td>{html.escape(c.name)}</td><td>{c.kind}</td><td>{c.dtype}</td><td>{c.nulls}</td><td>{c.distinct}</td>"
@@ -98,7 +106,8 @@ def render_html(report: ValidationReport, title: str | None = None) -> str:
         for c in report.profile.columns.values()
     )
     heading = html.escape(title or f"Validation of {report.suite}")
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{heading}</title><style>{_STYLE}</style></head>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{heading}</title><style>{_STYLE}</style>
+{script}</head>
 <body><h1>{heading} {status}</h1>
 <div class="sub">{report.rows} rows · {len(report.results)} expectations · {len(report.failed)} failed</div>
 <table><tr><th></th><th>expectation</th><th>failing rows</th><th>observed</th><th>examples</th></tr>

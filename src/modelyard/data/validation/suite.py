@@ -103,16 +103,20 @@ class ValidationReport:
             "results": [asdict(r) for r in self.results],
         }
 
-    def to_html(self, path: str | Path | None = None, title: str | None = None) -> str:
-        from modelyard.data.validation.report import render_html
+    def to_html(self, path: str | Path | None = None, title: str | None = None, *,
+                self_contained: bool = True) -> str:
+        """The report as HTML, written to ``path`` when given. plotly.js is inlined; with a path
+        and ``self_contained=False`` it is the shared ``plotly.min.js`` written beside the file."""
+        from modelyard.core.html_assets import PLOTLY_FILE, write_shared_script, write_text_atomic
+        from modelyard.data.validation.report import plotly_js, render_html
 
-        html = render_html(self, title=title)
+        shared = path is not None and not self_contained
+        html = render_html(self, title=title, plotly_src=PLOTLY_FILE if shared else None)
         if path is not None:
             target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(target.suffix + ".tmp")
-            tmp.write_text(html, encoding="utf-8")
-            tmp.replace(target)
+            if shared and f'<script src="{PLOTLY_FILE}">' in html:
+                write_shared_script(target, plotly_js())
+            write_text_atomic(target, html)
         return html
 
 

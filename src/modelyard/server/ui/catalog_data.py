@@ -2,9 +2,9 @@
 its standalone HTML) and a recorded validation report (HTML, rendered again from its JSON).
 
 Like the run artifact route, these answer JSON errors and 401 rather than HTML pages. The two
-HTML documents carry inline script (plotly.js and the figures), so they are sent with a CSP
-``sandbox allow-scripts``: their scripts run in an opaque origin and can reach neither the UI's
-cookies nor its pages.
+HTML documents carry inline script (the figures; plotly.js itself is the server's copy, inlined
+only in a download), so they are sent with a CSP ``sandbox allow-scripts``: their scripts run in
+an opaque origin and can reach neither the UI's cookies nor its pages.
 """
 
 from __future__ import annotations
@@ -24,11 +24,17 @@ from modelyard.server.deps import Principal, get_services
 from modelyard.server.ui import previews
 from modelyard.server.ui._common import can_read, data_principal
 from modelyard.server.ui.catalog import can_read_datasets, dataset_service, registry_service
+from modelyard.server.ui.data import plotly_version
 
 _CHUNK = 1024 * 1024
 _FILE_CSP = "default-src 'none'; sandbox"
-_DOCUMENT_CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+_DOCUMENT_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
                  "img-src data: blob:; font-src data:; sandbox allow-scripts")
+
+
+def _plotly_url() -> str:
+    """plotly.js as this server serves it (from the installed package; see ``data``)."""
+    return f"/ui/vendor/plotly-{plotly_version()}.min.js"
 
 
 def _disposition(name: str, attachment: bool) -> str:
@@ -99,8 +105,9 @@ def build_router() -> APIRouter:
         stem = f"{name.replace('/', '_')}-v{version}-card"
         if format == "md":
             return _document(card.to_markdown(), "text/markdown; charset=utf-8", f"{stem}.md", True)
-        if format == "html":
-            return _document(card.to_html(), "text/html; charset=utf-8", f"{stem}.html", download)
+        if format == "html":  # a download is one self-contained file; the view loads the server's plotly.js
+            html = card.to_html(plotly_src=None if download else _plotly_url())
+            return _document(html, "text/html; charset=utf-8", f"{stem}.html", download)
         raise InvalidArgument(f"format must be md or html, not {format!r}")
 
     @router.get("/ui/api/validation/report")
@@ -117,7 +124,8 @@ def build_router() -> APIRouter:
         document = records.load_report_document(services.store, services.artifacts, found.id)
         dataset = document.get("dataset", {}).get("ref", "")
         report = records.report_from_document(document)
-        html = render_html(report, title=f"Validation of {dataset} against {report.suite}")
+        html = render_html(report, title=f"Validation of {dataset} against {report.suite}",
+                           plotly_src=None if download else _plotly_url())
         return _document(html, "text/html; charset=utf-8", f"validation-{found.id}.html", download)
 
     return router
