@@ -151,3 +151,17 @@ def test_model_page_draws_the_state_timeline(
     assert {t["type"] for t in timeline["traces"]} == {"bar"} and len(timeline["traces"]) == 3  # draft, staging, prod
     assert page.locator("#history-table tbody tr").count() >= 8
     screenshot(page, "23-model")
+
+
+def test_card_html_view_draws_its_plots_with_the_servers_plotly_js(
+    new_page: NewPage, catalog_server: tuple[LiveServer, Catalog]
+) -> None:
+    server, catalog = catalog_server
+    page = new_page(server.url)
+    page.goto(f"/ui/models/{catalog.model}@1")
+    url = page.locator("#card-html").get_attribute("href")
+    page.goto(url)
+    scripts = page.evaluate("() => Array.from(document.scripts).map(s => s.src).filter(Boolean)")
+    assert len(scripts) == 1 and re.search(r"/ui/vendor/plotly-[^/]+\.min\.js$", scripts[0])  # not inlined
+    page.wait_for_selector(".plotly-graph-div .main-svg")
+    assert page.locator(".plotly-graph-div .main-svg").count() >= 2

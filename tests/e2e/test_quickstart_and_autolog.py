@@ -86,6 +86,10 @@ def test_quickstart_runs_the_lifecycle_and_again_in_the_same_home(modelyard_home
         assert evaluation.summary["n_rows"] == 143 and evaluation.summary["metrics"]["accuracy"] > 0.9
         cards = modelyard_home / "quickstart" / "cards"
         assert (cards / f"breast-cancer-v{production.version}.md").read_text().startswith("#")
+        card_html = cards / f"breast-cancer-v{production.version}.html"
+        assert card_html.stat().st_size < 500_000  # plotly.js is not repeated in every card
+        assert '<script src="plotly.min.js"></script>' in card_html.read_text()
+        assert (cards / "plotly.min.js").stat().st_size > 1_000_000  # the one shared copy, beside the cards
 
         # Use: the production version loads (hash-verified) and predicts the held-out rows.
         frame = test.to_pandas()

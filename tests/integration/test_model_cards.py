@@ -1,8 +1,8 @@
 """Model cards and recorded evaluations on SQLite and PostgreSQL (modelyard.registry.cards,
 modelyard.registry.evaluation): a card generated from a real logged model and run, edits that
-persist and are audited, Markdown and HTML exports (sharing one plotly.min.js, or self-contained), evaluations logged to a run and
-recorded on the version, and the CLI (``modelyard models card``, ``modelyard evaluate``) with
-one-line errors that change nothing."""
+persist and are audited, Markdown and HTML exports (sharing one plotly.min.js beside them, or
+self-contained), evaluations logged to a run and recorded on the version, and the CLI
+(``modelyard models card``, ``modelyard evaluate``) with one-line errors that change nothing."""
 
 from __future__ import annotations
 

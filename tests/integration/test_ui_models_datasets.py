@@ -326,6 +326,12 @@ def test_model_card_downloads(site: Site) -> None:
     html = site.get("/ui/api/models/card?name=churn-model&version=1&format=html")
     assert html.status_code == 200 and "<h1>Model card: churn-model version 1</h1>" in html.text
     assert "sandbox allow-scripts" in html.headers["content-security-policy"]
+    vendor = re.search(r'<script src="(/ui/vendor/plotly-[^"]+\.min\.js)"></script>', html.text)
+    assert vendor and "Plotly.newPlot" in html.text and len(html.content) < 500_000  # the server's plotly.js
+    assert site.get(vendor.group(1)).status_code == 200
+    download = site.get("/ui/api/models/card?name=churn-model&version=1&format=html&download=true")
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert "<script src" not in download.text and len(download.content) > 1_000_000  # one self-contained file
     assert site.get("/ui/api/models/card?name=churn-model&version=1&format=pdf").status_code == 400
     page = site.html("/ui/models/churn-model@1")
     assert 'href="/ui/api/models/card?name=churn-model&amp;version=1&amp;format=md"' in page
