@@ -162,3 +162,18 @@ def test_html_report_is_self_contained_with_plots(customers: pd.DataFrame, tmp_p
     assert "FAILED" in html and "0 &lt;= age &lt;= 120" in html
     assert html.count("Plotly.newPlot") >= 2  # one chart per plottable column
     assert "<script src=" not in html  # plotly.js is inlined from the installed package, no CDN
+
+
+def test_html_reports_can_share_one_plotly_js(customers: pd.DataFrame, tmp_path: Path) -> None:
+    from plotly.offline import get_plotlyjs
+
+    report = validate(customers, Suite.from_yaml(YAML), reference=customers)
+    first = tmp_path / "reports" / "a.html"
+    report.to_html(first, self_contained=False)
+    report.to_html(tmp_path / "reports" / "b.html", self_contained=False)
+    shared = tmp_path / "reports" / "plotly.min.js"
+    assert shared.read_text() == get_plotlyjs()
+    assert sorted(p.name for p in shared.parent.iterdir()) == ["a.html", "b.html", "plotly.min.js"]
+    html = first.read_text()
+    assert '<script src="plotly.min.js"></script>' in html and html.count("Plotly.newPlot") >= 2
+    assert len(html) < 500_000 < len(report.to_html())  # the inlined default carries the library
