@@ -12,6 +12,7 @@ reachable too, but their insides may move.
 
 from modelyard import datasets  # noqa: F401 - the namespace modelyard.datasets.add/get
 from modelyard._autolog import autolog
+from modelyard._autolog_common import AutologgingWarning
 from modelyard._evaluate_sdk import EvaluationResult, ModelCard, evaluate, model_card, update_model_card
 from modelyard._models_sdk import RegistryClient, load_model, log_model, register_model, set_alias, transition
 from modelyard._sdk import (
@@ -66,6 +67,7 @@ __all__ = [
     "ActiveRun",
     "AlreadyExists",
     "ApprovalRequired",
+    "AutologgingWarning",
     "Conflict",
     "EvaluationResult",
     "FilterSyntaxError",
