@@ -133,11 +133,18 @@ class Recorder:
 
     def log_model(self, model: Any, flavor: str, X: Any = None, artifact_path: str = "model") -> None:
         """A verified package (MLmodel.json with signature, pinned environment and file hashes)
-        under the run's ``artifact_path``, loadable with registry.packaging.load_directory."""
+        under the run's ``artifact_path``, loadable with registry.packaging.load_directory.
+        An estimator that no flavor accepts (no ``predict``: a scaler, a clustering) logs none."""
+        from modelyard.registry.flavors import FLAVORS, get_flavor
         from modelyard.registry.packaging import package_model
         from modelyard.registry.signature import infer_signature
 
         assert self.run_id is not None
+        if not get_flavor(flavor).accepts(model):  # a user's subclass: the generic flavor, if any
+            chosen = next((f.name for f in FLAVORS.values() if f.accepts(model)), None)
+            if chosen is None:  # nothing to package (a transformer has no predict): no model
+                return
+            flavor = chosen
         example: Any = None
         try:  # the first rows of the training input are the package's input example
             example = X.iloc[:5] if hasattr(X, "iloc") else X[:5]

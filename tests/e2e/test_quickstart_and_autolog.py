@@ -177,8 +177,8 @@ def test_autolog_records_params_metrics_and_model(sdk: None) -> None:
     run = modelyard.get_run(frame["run_id"][0])
     assert run.status == modelyard.RunStatus.FINISHED
     assert run.tags["estimator_name"] == "Pipeline"
-    assert run.metrics["training_accuracy"].value > 0.9
-    assert "training_f1" in run.metrics and "training_log_loss" in run.metrics
+    assert run.metrics["training_accuracy_score"].value > 0.9
+    assert "training_f1_score" in run.metrics and "training_log_loss" in run.metrics
     blob = modelyard.TrackingClient().read_artifact(run.id, "model/model.pkl")
     restored = pickle.loads(blob)
     assert np.array_equal(restored.predict(X), model.predict(X))
@@ -194,7 +194,7 @@ def test_autolog_inside_a_run_and_regressor(sdk: None) -> None:
         Ridge(alpha=0.5).fit(X, y)
     stored = modelyard.get_run(run.id)
     assert stored.params["alpha"] == "0.5"
-    assert stored.metrics["training_r2"].value > 0.99
+    assert stored.metrics["training_r2_score"].value > 0.99
     assert len(modelyard.search_runs()) == 1
 
 
