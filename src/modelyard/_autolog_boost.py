@@ -7,7 +7,7 @@ Patched: ``xgboost.train`` and ``lightgbm.train`` (also under their defining mod
 - params: the ``params`` dict and ``num_boost_round`` (``train``) or ``get_params()`` (``fit``);
 - per-iteration evaluation metrics ``<dataset>-<metric>`` (``validation_0-logloss``,
   ``valid_0-binary_logloss``) with the iteration as the step, plus ``best_iteration`` and
-  ``stopped_iteration`` when training stopped early;
+  ``stopped_iteration`` (as steps: counted from 0) after early stopping;
 - feature importance as JSON artifacts ``feature_importance_<type>.json``
   (XGBoost: weight, gain, cover; LightGBM: split, gain);
 - the model through the ``xgboost`` or ``lightgbm`` flavor, as the run's ``model`` package.
@@ -210,8 +210,9 @@ def _lgb_importance(booster: Any) -> dict[str, Any]:
 
 
 def _lgb_best(booster: Any) -> Any:
+    """LightGBM counts iterations from 1 (0: no early stopping); the metrics' steps count from 0."""
     best = getattr(booster, "best_iteration", 0)
-    return best if isinstance(best, int) and best > 0 else None
+    return best - 1 if isinstance(best, int) and best > 0 else None
 
 
 def _lgb_train_record(rec: common.Recorder, bound: inspect.BoundArguments, state: dict[str, Any], booster: Any) -> None:

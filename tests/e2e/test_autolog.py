@@ -319,11 +319,14 @@ def test_xgboost_train_and_classifier(sdk: None, tmp_path: Path) -> None:
     loaded = _load_model(run.id, tmp_path).native
     assert np.allclose(loaded.predict(dvalid), booster.predict(dvalid))
 
-    model = xgboost.XGBClassifier(n_estimators=5, max_depth=2)
+    model = xgboost.XGBClassifier(n_estimators=5, max_depth=2, early_stopping_rounds=3)
     model.fit(X[:400], y[:400], eval_set=[(X[400:], y[400:])], verbose=False)
     run = _only("XGBClassifier")
     assert run.params["n_estimators"] == "5" and run.params["max_depth"] == "2"
-    assert [p.step for p in modelyard.get_metric_history(run.id, "validation_0-logloss")] == list(range(5))
+    steps = [p.step for p in modelyard.get_metric_history(run.id, "validation_0-logloss")]
+    assert steps == list(range(len(model.evals_result()["validation_0"]["logloss"])))
+    assert run.metrics["best_iteration"].value == model.best_iteration
+    assert run.metrics["stopped_iteration"].value == steps[-1]
     assert _importance(run.id, "feature_importance_weight.json", tmp_path)
     loaded = _load_model(run.id, tmp_path).native
     assert np.array_equal(loaded.predict(X[400:]), model.predict(X[400:]))
