@@ -157,6 +157,18 @@ def test_grid_search_logs_a_parent_and_children_without_conflict(sdk: None, tmp_
     assert parent.metrics["training_accuracy_score"].value == pytest.approx(float(np.mean(search.predict(X) == y)))
 
 
+def test_inner_fits_in_worker_threads_are_not_runs(sdk: None) -> None:
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _iris()
+    with parallel_backend("threading", n_jobs=2):
+        GridSearchCV(LogisticRegression(max_iter=500), {"C": [0.1, 1.0]}, cv=2, n_jobs=2).fit(X, y)
+    runs = _runs()
+    assert sorted(r.name for r in runs if r.parent_run_id is None) == ["GridSearchCV"]
+    assert len(runs) == 3
+
+
 def test_randomized_search_keeps_the_best_max_tuning_runs(sdk: None) -> None:
     from scipy.stats import loguniform
     from sklearn.model_selection import RandomizedSearchCV
