@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from modelyard.artifacts import ArtifactStore, open_artifact_store
-from modelyard.artifacts.cas import ContentAddressedStore, _blob_key
+from modelyard.artifacts.backends.base import blob_key as _blob_key
+from modelyard.artifacts.cas import ContentAddressedStore
 from modelyard.artifacts.paths import parse_digest
 from modelyard.core.errors import InvalidArgument, StoreUnavailable
 from tests.fixtures.seaweedfs import SeaweedS3
@@ -74,11 +75,11 @@ class TestS3Store(ArtifactStoreBehaviour):
     def test_file_changed_during_upload_stores_nothing(
         self, store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from modelyard.artifacts import cas
+        from modelyard.artifacts.backends import fsspec as backend
 
         source = tmp_path / "f.bin"
         source.write_bytes(b"before" * 1000)
-        real_hash_stream = cas._hash_stream
+        real_hash_stream = backend.hash_stream
         calls = 0
 
         def hash_then_modify(*args: Any, **kwargs: Any) -> Any:
@@ -89,7 +90,7 @@ class TestS3Store(ArtifactStoreBehaviour):
                 source.write_bytes(b"after!" * 1000)
             return result
 
-        monkeypatch.setattr(cas, "_hash_stream", hash_then_modify)
+        monkeypatch.setattr(backend, "hash_stream", hash_then_modify)
         with pytest.raises(InvalidArgument, match="changed"):
             store.put_file(source)
         assert list(store.iter_digests()) == []

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.artifacts.cas import PACK_MIN_FILES, ContentAddressedStore
+from modelyard.artifacts.backends.local import PACK_MIN_FILES
+from modelyard.artifacts.cas import ContentAddressedStore
 from modelyard.core.errors import IntegrityError, NotFound
 
 
@@ -221,23 +222,23 @@ def test_a_big_file_that_shrinks_while_copied_leaves_no_preallocated_tail(
 ) -> None:
     """Big blobs are preallocated to the source's size before the copy; if fewer bytes arrive
     (the file was truncated meanwhile) the blob is cut to what was hashed, never zero-padded."""
-    import modelyard.artifacts.cas as cas
+    import modelyard.artifacts.backends.local as local
 
     source = tmp_path / "big.bin"
-    source.write_bytes(os.urandom(cas.PARALLEL_COPY_MIN + 4096))
-    real = cas._hash_copy_parallel
+    source.write_bytes(os.urandom(local.PARALLEL_COPY_MIN + 4096))
+    real = local._hash_copy_parallel
 
     def shrinking(src: object, algorithm: str, sink_fd: int) -> tuple[str, int]:
-        half = source.read_bytes()[: cas.PARALLEL_COPY_MIN // 2]
+        half = source.read_bytes()[: local.PARALLEL_COPY_MIN // 2]
         os.write(sink_fd, half)  # as if the file had been cut in half before the rest was read
         return hashlib.new(algorithm, half).hexdigest(), len(half)
 
-    monkeypatch.setattr(cas, "_hash_copy_parallel", shrinking)
+    monkeypatch.setattr(local, "_hash_copy_parallel", shrinking)
     store = ContentAddressedStore(str(tmp_path / "store"))
     ref = store.put_file(source)
     blob = store.local_blob_path(ref.digest)
-    assert blob is not None and blob.stat().st_size == ref.size == cas.PARALLEL_COPY_MIN // 2
+    assert blob is not None and blob.stat().st_size == ref.size == local.PARALLEL_COPY_MIN // 2
     assert store.verify(ref.digest)
-    monkeypatch.setattr(cas, "_hash_copy_parallel", real)
+    monkeypatch.setattr(local, "_hash_copy_parallel", real)
     whole = store.put_file(source)
     assert whole.size == source.stat().st_size and store.verify(whole.digest)

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from modelyard.artifacts import ArtifactStore, Manifest, ManifestEntry, open_artifact_store
-from modelyard.artifacts.cas import ContentAddressedStore, _blob_key
+from modelyard.artifacts.backends.base import blob_key as _blob_key
+from modelyard.artifacts.cas import ContentAddressedStore
 from modelyard.artifacts.manifest import manifest_from_bytes, manifest_to_bytes
 from modelyard.artifacts.paths import parse_digest
 from modelyard.core.errors import IntegrityError, InvalidArgument, NotFound
@@ -413,20 +414,27 @@ class TestLocalStore(ArtifactStoreBehaviour):
         self, store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Permission bits do not stop root, so simulate the EACCES the kernel would give others."""
-        from modelyard.artifacts import cas
+        import builtins
 
         src = tmp_path / "src"
         src.mkdir()
         (src / "fine").write_bytes(b"x")
         (src / "locked").write_bytes(b"y")
-        real_open = open
+        real_open, real_os_open = builtins.open, os.open
 
         def guarded_open(file: Any, *args: Any, **kwargs: Any) -> Any:
             if str(file).endswith("locked"):
                 raise PermissionError(13, "Permission denied", str(file))
             return real_open(file, *args, **kwargs)
 
-        monkeypatch.setattr(cas, "open", guarded_open, raising=False)
+        def guarded_os_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+            if str(file).endswith("locked"):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_os_open(file, *args, **kwargs)
+
+        # Whichever way the backend reads a caller's file (whole with os.open, or streamed).
+        monkeypatch.setattr(builtins, "open", guarded_open)
+        monkeypatch.setattr(os, "open", guarded_os_open)
         with pytest.raises(InvalidArgument, match="locked"):
             store.put_directory(src)
 

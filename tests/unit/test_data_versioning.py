@@ -285,7 +285,7 @@ def test_batch_and_parallel_copy_paths_of_the_artifact_store(tmp_path: Path) -> 
     per batch) and the two-thread hash-and-copy of big files; same digests as hashlib."""
     import hashlib
 
-    from modelyard.artifacts.cas import PARALLEL_COPY_MIN
+    from modelyard.artifacts.backends.local import PARALLEL_COPY_MIN
 
     store = ContentAddressedStore(str(tmp_path / "store"))
     big = tmp_path / "big.bin"

@@ -8,10 +8,11 @@ with pack files; so does this module, in a deliberately simple form:
     packs/<id>.pack   the blobs' bytes, one after the other (nothing else: no header, no zlib)
     packs/<id>.idx    JSON: the pack's name and ``[key, offset, size]`` for every blob in it
 
-A pack is written to ``tmp/`` and renamed into ``packs/`` whole, then its index is written and
-renamed the same way. The index is the commit point: a blob is visible only once the index
-naming it exists, and by then its bytes are in place. A crash leaves a stray temp file or an
-unindexed pack (ignored), never a visible blob with missing bytes. Readers verify every blob's
+A pack is written to ``tmp/`` (named as backends/tempnames.py says) and renamed into ``packs/``
+whole, then its index is written and renamed the same way. The index is the commit point: a
+blob is visible only once the index naming it exists, and by then its bytes are in place. A
+crash leaves a stray temp file or an unindexed pack (ignored, and removed by a later open once
+stale), never a visible blob with missing bytes. Readers verify every blob's
 hash as loose blobs are verified, so damage after the fact is reported, not returned.
 
 Deleting a packed blob rewrites its pack without it (under an exclusive ``flock`` of the old
@@ -36,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from modelyard.artifacts.backends.tempnames import temp_prefix
 
 __all__ = ["INDEX_FORMAT", "PackSet", "PackWriter"]
 
@@ -120,7 +123,7 @@ class PackWriter:
 
     def add(self, key: str, data: bytes | memoryview) -> None:
         if self._fd is None:
-            self._tmp = os.path.join(self.tmp_dir, f"pack-{uuid.uuid4().hex}.tmp")
+            self._tmp = os.path.join(self.tmp_dir, f"{temp_prefix('pack')}{uuid.uuid4().hex}.tmp")
             self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         size = len(data)
         self._entries.append((key, self._offset, size))
@@ -162,7 +165,7 @@ class PackWriter:
         index = orjson.dumps(
             {"format": INDEX_FORMAT, "pack": f"{pack_id}.pack", "entries": [list(e) for e in entries]}
         )
-        idx_tmp = os.path.join(self.tmp_dir, f"idx-{pack_id}.tmp")
+        idx_tmp = os.path.join(self.tmp_dir, f"{temp_prefix('idx')}{pack_id}.tmp")
         with open(idx_tmp, "wb") as out:
             out.write(index)
             if self.durable:

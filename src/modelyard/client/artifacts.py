@@ -5,24 +5,24 @@ has that address already (``HEAD``), and only a missing blob is uploaded, stream
 The server re-hashes the upload and refuses one that does not match its address. Downloads are
 streamed and re-hashed here as well, so bytes damaged anywhere between the server's disk and
 this process raise ``IntegrityError`` instead of reaching a model loader.
+
+Only the HTTP primitives live here (``exists``, ``open``, uploads); ``get_file``,
+``get_directory``, ``get_manifest``, ``get_bytes`` and ``verify`` are ``ArtifactStore``'s, the
+same code the local and S3 stores use.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import httpx
 
-from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, Manifest
-from modelyard.artifacts.manifest import manifest_from_bytes
-from modelyard.artifacts.paths import materialise_targets, parse_digest
+from modelyard.artifacts.interfaces import ArtifactStore, BlobRef
+from modelyard.artifacts.paths import parse_digest
 from modelyard.client._transport import ApiClient
 from modelyard.core.errors import IntegrityError, InvalidArgument, NotFound, StoreUnavailable
 from modelyard.wire import DIGEST_HEADER
@@ -31,7 +31,6 @@ __all__ = ["HttpArtifactStore"]
 
 ALGORITHM = "sha256"
 CHUNK_SIZE = 1 << 20
-_FILE_MODE = 0o644
 
 
 def _hash_file(path: Path) -> BlobRef:
@@ -97,13 +96,15 @@ class _VerifyingResponseReader(io.RawIOBase):
 class HttpArtifactStore(ArtifactStore):
     """The artifact store of the server at ``uri`` (``http(s)://host:port``)."""
 
+    algorithm = ALGORITHM
+
     def __init__(
         self, uri: str, *, token: str | None = None, api: ApiClient | None = None, max_workers: int | None = 8
     ) -> None:
         self.uri = uri
         self._owns_api = api is None
         self.api = api or ApiClient(uri, token=token)
-        self._max_workers = max_workers
+        self.max_workers = max_workers
 
     def __repr__(self) -> str:
         return f"HttpArtifactStore({self.uri!r})"
@@ -146,10 +147,6 @@ class HttpArtifactStore(ArtifactStore):
             return False
         return True
 
-    def get_bytes(self, digest: str) -> bytes:
-        with self.open(digest) as stream:
-            return stream.read()
-
     def open(self, digest: str) -> BinaryIO:
         parse_digest(digest)
         context = self.api.stream(f"/blobs/{digest}")
@@ -163,43 +160,5 @@ class HttpArtifactStore(ArtifactStore):
         )
         return cast(BinaryIO, io.BufferedReader(reader, buffer_size=CHUNK_SIZE))
 
-    def get_file(self, digest: str, dest: str | Path) -> Path:
-        dest = Path(dest)
-        parse_digest(digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out, self.open(digest) as src:
-                while chunk := src.read(CHUNK_SIZE):
-                    out.write(chunk)
-            os.chmod(tmp, _FILE_MODE)
-            os.replace(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return dest
-
-    def get_manifest(self, digest: str) -> Manifest:
-        return manifest_from_bytes(self.get_bytes(digest), digest=digest)
-
-    def get_directory(self, manifest_digest: str, dest: str | Path) -> Path:
-        """Materialise every file under ``dest`` (verified; no path may leave ``dest``)."""
-        manifest = self.get_manifest(manifest_digest)
-        dest = Path(dest)
-        targets = materialise_targets(manifest.entries, dest)
-        with ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="modelyard-get") as pool:
-            list(pool.map(lambda item: self.get_file(*item), targets))
-        return dest
-
     def iter_digests(self) -> Iterator[str]:
         raise InvalidArgument("listing every blob is a server-side maintenance task, not available over HTTP")
-
-    def verify(self, digest: str) -> bool:
-        """Download and re-hash; False if the bytes do not match their address."""
-        try:
-            with self.open(digest) as stream:
-                while stream.read(CHUNK_SIZE):
-                    pass
-        except IntegrityError:
-            return False
-        return True

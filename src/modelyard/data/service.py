@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +102,7 @@ class DatasetService:
         self.cache_dir = Path(cache_dir)
         self.stat_cache = StatCache(self.cache_dir / "stat-cache.sqlite")
         self._max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
-        self._algorithm = str(getattr(artifacts, "algorithm", "sha256"))
+        self._algorithm = artifacts.algorithm
 
     def close(self) -> None:
         self.stat_cache.close()
@@ -271,17 +271,11 @@ class DatasetService:
         return self.artifacts.exists(digest)
 
     def _local_blob(self, digest: str) -> Path | None:
-        finder: Callable[[str], Path | None] | None = getattr(self.artifacts, "local_blob_path", None)
-        return finder(digest) if finder is not None else None
+        return self.artifacts.local_blob_path(digest)
 
     def _put_files(self, paths: Sequence[str]) -> list[BlobRef]:
-        """Store files as one batch when the store can (``put_files``: packs small files, syncs
-        once when durable), else one by one."""
-        batch: Callable[..., list[BlobRef]] | None = getattr(self.artifacts, "put_files", None)
-        if batch is not None:
-            return batch(paths)
-        with ThreadPoolExecutor(self._max_workers, thread_name_prefix="modelyard-add") as pool:
-            return list(pool.map(self.artifacts.put_file, paths))
+        """Store files as one batch (the local store packs small files and syncs once when durable)."""
+        return self.artifacts.put_files(paths)
 
     # --- compare -----------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ _STREAM: dict[int | str, dict[str, Any]] = {200: {"content": _BINARY}}
 
 
 def _store_algorithm(c: Call) -> str:
-    return str(getattr(c.services.artifacts, "algorithm", "sha256"))
+    return c.services.artifacts.algorithm
 
 
 def _stream(c: Call, digest: str, size: int | None) -> StreamingResponse:
