@@ -197,7 +197,8 @@ def test_kill_9_while_packing_leaves_only_whole_blobs(store: ContentAddressedSto
             writer.kill()
             writer.wait()
     assert writer.returncode == -signal.SIGKILL
-    fresh = ContentAddressedStore(store.uri)
+    fresh = ContentAddressedStore(store.uri)  # opening removes the dead writer's temp files
+    assert [name for name in os.listdir(Path(store.uri) / "tmp") if f"-{writer.pid}-" in name] == []
     for digest in fresh.iter_digests():  # every visible blob is whole and correct
         assert fresh.get_bytes(digest) == expected[digest]
     refs = fresh.put_files(files)  # and the store still works
@@ -242,3 +243,51 @@ def test_a_big_file_that_shrinks_while_copied_leaves_no_preallocated_tail(
     monkeypatch.setattr(local, "_hash_copy_parallel", real)
     whole = store.put_file(source)
     assert whole.size == source.stat().st_size and store.verify(whole.digest)
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_opening_a_store_removes_what_dead_writers_left_and_keeps_live_writers_files(tmp_path: Path) -> None:
+    """``data add`` killed mid-way leaves temp files (and maybe a pack renamed but not yet
+    indexed); the next open removes them, but never a file a live writer may still rename."""
+    from modelyard.artifacts.backends.tempnames import STALE_AFTER, temp_prefix
+
+    root = tmp_path / "store"
+    ContentAddressedStore(str(root))
+    tmp, packs_dir = root / "tmp", root / "packs"
+    packs_dir.mkdir()
+    dead = _dead_pid()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    long_ago = time.time() - STALE_AFTER - 60
+    try:
+        left = {
+            "dead pack": tmp / f"{temp_prefix('pack', dead)}0a1b.tmp",
+            "dead index": tmp / f"{temp_prefix('idx', dead)}0a1b.tmp",
+            "dead blob": tmp / f"{temp_prefix('put', dead)}x7",
+            "old unnamed": tmp / "put-abc123",  # no pid in the name (an older version): by age
+            "old unindexed pack": packs_dir / "d00d.pack",
+        }
+        kept = {
+            "live pack": tmp / f"{temp_prefix('pack', live.pid)}0a1b.tmp",
+            "my own blob": tmp / f"{temp_prefix('put')}x8",
+            "fresh unnamed": tmp / "put-def456",
+            "fresh unindexed pack": packs_dir / "beef.pack",  # a writer about to write its index
+            "indexed old pack": packs_dir / "cafe.pack",
+            "its index": packs_dir / "cafe.idx",
+            "someone else's file": tmp / "notes.txt",
+        }
+        for path in [*left.values(), *kept.values()]:
+            path.write_bytes(b"partial")
+        for path in (left["old unnamed"], left["old unindexed pack"], kept["indexed old pack"], kept["its index"]):
+            os.utime(path, (long_ago, long_ago))
+        os.utime(kept["someone else's file"], (long_ago, long_ago))
+        ContentAddressedStore(str(root))
+        assert {name for name, path in left.items() if path.exists()} == set()
+        assert {name for name, path in kept.items() if not path.exists()} == set()
+    finally:
+        live.kill()
+        live.wait()

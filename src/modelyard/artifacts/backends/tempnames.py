@@ -35,9 +35,10 @@ _HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdiges
 _KINDS = ("put-", "pack-", "idx-")
 
 
-def temp_prefix(kind: str) -> str:
-    """``<kind>-<host>-<pid>-``: the start of a temp file's name (the caller adds a unique part)."""
-    return f"{kind}-{_HOST}-{os.getpid()}-"
+def temp_prefix(kind: str, pid: int | None = None) -> str:
+    """``<kind>-<host>-<pid>-``: the start of a temp file's name (the caller adds a unique part);
+    ``pid`` defaults to this process."""
+    return f"{kind}-{_HOST}-{os.getpid() if pid is None else pid}-"
 
 
 def _writer_gone(name: str) -> bool:
