@@ -212,6 +212,9 @@ class ArtifactStoreBehaviour:
             with pytest.raises(NotFound, match=digest):
                 read(digest)
         assert not (tmp_path / "x").exists()
+        with pytest.raises(NotFound):  # a missing blob creates nothing, not even the parent
+            store.get_file(digest, tmp_path / "new-dir" / "x")
+        assert not (tmp_path / "new-dir").exists()
 
     @pytest.mark.parametrize(
         "digest",
@@ -569,3 +572,38 @@ def test_store_uri_forms(tmp_path: Path) -> None:
         ContentAddressedStore(str(tmp_path / "s"), algorithm="md5")
     with pytest.raises(InvalidArgument):
         ContentAddressedStore("file://otherhost/x")
+
+
+def test_a_backend_failing_mid_read_is_store_unavailable_and_leaves_nothing(tmp_path: Path) -> None:
+    """ContentAddressedStore works through BlobBackend alone: a backend whose stream breaks off
+    (a reset connection) gives StoreUnavailable from open() and get_file, and no file."""
+    from modelyard.artifacts.backends.base import RawStream
+    from modelyard.artifacts.backends.local import LocalBackend
+    from modelyard.core.errors import StoreUnavailable
+
+    class BreaksOff:
+        def __init__(self, raw: RawStream) -> None:
+            self.raw, self.reads = raw, 0
+
+        def readinto(self, buffer: Any) -> int | None:
+            self.reads += 1
+            if self.reads > 1:
+                raise ConnectionResetError(104, "Connection reset by peer")
+            return self.raw.readinto(memoryview(buffer)[:1000])
+
+        def close(self) -> None:
+            self.raw.close()
+
+    class Flaky(LocalBackend):
+        def open_read(self, key: str) -> RawStream:
+            return BreaksOff(super().open_read(key))
+
+    store = ContentAddressedStore("flaky://", backend=Flaky(tmp_path / "store"))
+    ref = store.put_bytes(os.urandom(50_000))
+    with pytest.raises(StoreUnavailable, match="reset"), store.open(ref.digest) as stream:
+        stream.read()
+    with pytest.raises(StoreUnavailable, match="reset"):
+        store.get_file(ref.digest, tmp_path / "out" / "f")
+    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(StoreUnavailable, match="reset"):  # not "corrupt": the bytes never arrived
+        store.verify(ref.digest)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -57,18 +57,18 @@ DEFAULT_ALGORITHM = "sha256"
 
 class _VerifyingReader(io.RawIOBase):
     """A read-only stream that hashes what passes through and checks the digest at EOF; failures
-    of the backend while reading come out as domain errors (``errors``).
+    of the backend while reading come out as domain errors (``translate``; free when none occurs).
 
     Not seekable on purpose: the hash is only meaningful over one front-to-back read.
     """
 
-    def __init__(self, raw: RawStream, digest: str, errors: Callable[[], AbstractContextManager[None]]) -> None:
+    def __init__(self, raw: RawStream, digest: str, translate: Callable[[Exception], Exception | None]) -> None:
         super().__init__()
         algorithm, self._expected = parse_digest(digest)
         self._raw = raw
         self._digest = digest
         self._hasher = new_hasher(algorithm)
-        self._errors = errors
+        self._translate = translate
         self._verified = False
 
     def readable(self) -> bool:
@@ -77,8 +77,13 @@ class _VerifyingReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         if self._verified:
             return 0
-        with self._errors():
+        try:
             n = self._raw.readinto(buffer)
+        except Exception as exc:
+            domain = self._translate(exc)
+            if domain is None:
+                raise
+            raise domain
         if not n:
             actual = self._hasher.hexdigest()
             if actual != self._expected:
@@ -126,22 +131,29 @@ class ContentAddressedStore(ArtifactStore):
 
     # -- errors ---------------------------------------------------------------------------------
 
+    def _translate(self, exc: Exception, digest: str | None = None) -> Exception | None:
+        """The domain error (core.errors) for a filesystem/transport failure; None: not ours."""
+        if isinstance(exc, ModelyardError):
+            return None
+        if isinstance(exc, FileNotFoundError):
+            if digest is None:
+                return StoreUnavailable(f"artifact store {self.uri} is missing its directory")
+            return NotFound(f"blob {digest} not found in {self.uri}")
+        if not is_transport_error(exc):
+            return None
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return StoreUnavailable(f"artifact store {self.uri} unavailable: {detail}")
+
     @contextmanager
     def _errors(self, digest: str | None = None) -> Iterator[None]:
         """Translate filesystem/transport failures into the domain errors of core.errors."""
         try:
             yield
-        except ModelyardError:
-            raise
-        except FileNotFoundError:
-            if digest is None:
-                raise StoreUnavailable(f"artifact store {self.uri} is missing its directory")
-            raise NotFound(f"blob {digest} not found in {self.uri}")
         except Exception as exc:
-            if not is_transport_error(exc):
+            domain = self._translate(exc, digest)
+            if domain is None:
                 raise
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise StoreUnavailable(f"artifact store {self.uri} unavailable: {detail}")
+            raise domain
 
     def _key(self, digest: str) -> tuple[str, str, str]:
         algorithm, hex_digest = parse_digest(digest)
@@ -202,7 +214,7 @@ class ContentAddressedStore(ArtifactStore):
         _, _, key = self._key(digest)
         with self._errors(digest):
             raw = self._backend.open_read(key)
-        reader = _VerifyingReader(raw, digest, lambda: self._errors(digest))
+        reader = _VerifyingReader(raw, digest, lambda exc: self._translate(exc, digest))
         return cast(BinaryIO, io.BufferedReader(reader, buffer_size=CHUNK_SIZE))
 
     def get_bytes(self, digest: str) -> bytes:
