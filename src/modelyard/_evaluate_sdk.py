@@ -1,7 +1,7 @@
 """The evaluation and model-card SDK: ``modelyard.evaluate()``, ``model_card()``, ``update_model_card()``.
 
 Thin wrappers that pass the SDK session's stores, active run and project to
-``modelyard.registry.evaluation`` and ``modelyard.registry.cards``.
+``modelyard.evaluation`` and ``modelyard.reports.cards``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelyard import _models_sdk, _sdk
-from modelyard.registry.cards import ModelCard, build_card, update_card
-from modelyard.registry.evaluation import EvaluationResult, Task
-from modelyard.registry.evaluation import evaluate as _evaluate
+from modelyard.evaluation import EvaluationResult, Task
+from modelyard.evaluation import evaluate as _evaluate
+from modelyard.reports.cards import ModelCard, build_card, update_card
 
 
 def evaluate(

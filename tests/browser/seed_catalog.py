@@ -24,9 +24,9 @@ from modelyard.core.entities import RunInput
 from modelyard.data.service import DatasetService
 from modelyard.data.validation import Suite, validate
 from modelyard.data.validation.records import record_validation
-from modelyard.registry.cards import update_card
-from modelyard.registry.evaluation import evaluate
+from modelyard.evaluation import evaluate
 from modelyard.registry.service import RegistryService
+from modelyard.reports.cards import update_card
 from modelyard.tracking.service import TrackingService
 
 PHOTO_FILES = 250

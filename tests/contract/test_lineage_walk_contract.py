@@ -17,7 +17,8 @@ import pytest
 
 from modelyard.core.entities import LifecycleStage, Run, RunInput
 from modelyard.core.ids import new_id
-from modelyard.registry.lineage import LineageBuilder, LineageEdge, dataset_node_id, model_node_id, run_node_id
+from modelyard.lineage import LineageBuilder, LineageEdge, dataset_node_id, model_node_id, run_node_id
+from modelyard.lineage.providers.data import DataLineage
 from modelyard.store import MetadataStore
 from modelyard.store.datasets import DatasetStore, DatasetVersionKey, NewDatasetVersion
 from modelyard.store.interfaces import RunQuery
@@ -39,12 +40,15 @@ class ScanningBuilder(LineageBuilder):
     project, every model's versions and every dataset's versions, scanned once per graph."""
 
     _scan: dict[str, dict[Any, list[Any]]] | None = None
+    _versions: DataLineage | None = None
 
-    def _downstream_lookup(self, node_id: str) -> Iterator[LineageEdge]:
+    def _downstream_lookup(self, node_id: str) -> Iterator[LineageEdge]:  # type: ignore[override]
         kind, _, key = node_id.partition(":")
         index = self._index()
         if kind == "dataset":
-            dataset = self._dataset_from_id(node_id)
+            assert self.datasets is not None
+            self._versions = self._versions or DataLineage(self.datasets)
+            dataset = self._versions.version(node_id)
             if dataset is None:
                 return
             for run_id, context in index["readers"].get((dataset.name, f"v{dataset.version}"), []):
@@ -75,9 +79,9 @@ class ScanningBuilder(LineageBuilder):
                 index["readers"].setdefault((item.name, version), []).append((run.id, item.context))
             if run.parent_run_id:
                 index["children"].setdefault(run.parent_run_id, []).append(run.id)
-        assert self.models is not None and self.datasets is not None
-        for model in self.models.list_registered_models():
-            for model_version in reversed(self.models.list_model_versions(model.name)):
+        assert self.registry is not None and self.datasets is not None
+        for model in self.registry.list_registered_models():
+            for model_version in reversed(self.registry.list_model_versions(model.name)):
                 if model_version.run_id:
                     index["versions_by_run"].setdefault(model_version.run_id, []).append(model_version)
         for summary in self.datasets.list_datasets():
@@ -131,7 +135,7 @@ class CountingStore:
 def counting_builder(store: MetadataStore) -> tuple[LineageBuilder, CountingStore]:
     counting = CountingStore(store)
     any_store = cast(Any, counting)
-    return LineageBuilder(any_store, datasets=any_store, models=any_store), counting
+    return LineageBuilder(any_store, datasets=any_store, registry=any_store), counting
 
 
 # --- the store the walks run over ---------------------------------------------------------------

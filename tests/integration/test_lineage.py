@@ -15,7 +15,7 @@ import modelyard
 from modelyard import _sdk
 from modelyard.cli.main import app
 from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.registry.lineage import LineageBuilder
+from modelyard.lineage import LineageBuilder
 
 runner = CliRunner()
 

@@ -17,7 +17,7 @@ from modelyard.auth import AuthService
 from modelyard.client import HttpStore
 from modelyard.core.entities import RunInput
 from modelyard.core.errors import PermissionDenied
-from modelyard.registry.lineage import LineageBuilder
+from modelyard.lineage import LineageBuilder
 from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
 from modelyard.store.interfaces import RunLink
 from modelyard.store.models import ModelFile

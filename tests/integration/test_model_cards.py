@@ -1,5 +1,5 @@
-"""Model cards and recorded evaluations on SQLite and PostgreSQL (modelyard.registry.cards,
-modelyard.registry.evaluation): a card generated from a real logged model and run, edits that
+"""Model cards and recorded evaluations on SQLite and PostgreSQL (modelyard.reports.cards,
+modelyard.evaluation): a card generated from a real logged model and run, edits that
 persist and are audited, Markdown and HTML exports (sharing one plotly.min.js beside them, or
 self-contained), evaluations logged to a run and recorded on the version, and the CLI
 (``modelyard models card``, ``modelyard evaluate``) with one-line errors that change nothing."""
@@ -19,8 +19,8 @@ from modelyard._models_sdk import RegistryClient
 from modelyard.cli.main import app
 from modelyard.core.entities import RunInput
 from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.registry.cards import build_card, update_card
-from modelyard.registry.evaluation import EVALUATION_ARTIFACT, evaluate, latest_evaluation
+from modelyard.evaluation import EVALUATION_ARTIFACT, evaluate, latest_evaluation
+from modelyard.reports.cards import build_card, update_card
 from modelyard.store.models import EventKind
 from modelyard.tracking.service import TrackingService
 

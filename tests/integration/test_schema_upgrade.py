@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner
 
 from modelyard.cli.main import app
-from modelyard.registry.lineage import LineageBuilder
+from modelyard.lineage import LineageBuilder
 from modelyard.store import open_store
 from modelyard.store.datasets import NewDatasetVersion
 from modelyard.store.interfaces import RunLink

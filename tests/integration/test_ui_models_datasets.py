@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from modelyard.artifacts import open_artifact_store
-from modelyard.registry.evaluation import latest_evaluation
-from modelyard.registry.lineage import LineageBuilder
+from modelyard.evaluation import latest_evaluation
+from modelyard.lineage import LineageBuilder
 from modelyard.registry.service import RegistryService
 from modelyard.server import ServerConfig, create_app
 from modelyard.store.registry import open_store
@@ -350,7 +350,7 @@ def test_model_references_redirect_and_unknown_ones_are_404(site: Site) -> None:
 
 def test_user_content_on_catalog_pages_is_escaped(site: Site) -> None:
     registry = RegistryService(site.tracking.store, site.tracking.store, site.tracking.artifacts)  # type: ignore[arg-type]
-    from modelyard.registry.cards import update_card
+    from modelyard.reports.cards import update_card
 
     update_card(registry, "churn-model", 2, {"limitations": "<script>alert(1)</script>"}, actor="ana")
     page = site.html("/ui/models/churn-model@2")

@@ -1,4 +1,4 @@
-"""modelyard.registry.evaluation without stores: metrics equal scikit-learn's, McNemar's test on
+"""modelyard.evaluation without stores: metrics equal scikit-learn's, McNemar's test on
 known tables, the paired bootstrap interval covers the true difference, slices, task inference,
 the champion comparison, plots and the JSON round trip."""
 
@@ -15,16 +15,16 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
 from modelyard.core.errors import InvalidArgument
-from modelyard.registry import evaluation_plots
-from modelyard.registry.evaluation import (
+from modelyard.evaluation import (
     EvaluationResult,
     classification_metrics,
     evaluate,
     infer_task,
-    mcnemar_test,
     paired_bootstrap,
     regression_metrics,
 )
+from modelyard.evaluation import plots as evaluation_plots
+from modelyard.stats import mcnemar_test
 
 
 @pytest.fixture

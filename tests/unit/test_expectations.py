@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelyard import stats
 from modelyard.core.errors import InvalidArgument
 from modelyard.data.validation import (
     FAILED_COLUMN,
@@ -24,7 +25,6 @@ from modelyard.data.validation import (
     Unique,
     profile,
     split_failing_rows,
-    stats,
     validate,
 )
 from modelyard.data.validation.expectations import parse_age

@@ -23,7 +23,7 @@ from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, fmt_v
 
 if TYPE_CHECKING:
     from modelyard._models_sdk import RegistryClient
-    from modelyard.registry.cards import ModelCard
+    from modelyard.reports.cards import ModelCard
 
 StoreOpt = Annotated[
     str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
@@ -104,7 +104,7 @@ def card(
 ) -> None:
     """Show, edit or export the model card of a version."""
     from modelyard._models_sdk import current_user
-    from modelyard.registry.cards import EDITABLE_FIELDS, build_card, update_card
+    from modelyard.reports.cards import EDITABLE_FIELDS, build_card, update_card
 
     if self_contained and not html:
         fail("--self-contained needs --html FILE", 2)
@@ -164,7 +164,7 @@ def evaluate(
 ) -> None:
     """Evaluate a registered model version on a data file; logs a run and records the result."""
     from modelyard._models_sdk import current_user
-    from modelyard.registry.evaluation import evaluate as run_evaluation
+    from modelyard.evaluation import evaluate as run_evaluation
 
     if task is not None and task not in ("classification", "regression"):
         fail(f"invalid --task {task!r}: use classification or regression", 2)

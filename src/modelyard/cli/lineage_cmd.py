@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -37,7 +37,7 @@ def lineage(
 ) -> None:
     """Show the lineage graph: dataset versions -> runs (commit, params, environment) -> model
     versions -> aliases and states."""
-    from modelyard.registry.lineage import MAX_DEPTH, LineageBuilder
+    from modelyard.lineage import MAX_DEPTH, LineageBuilder
 
     if upstream and downstream:
         fail("--upstream and --downstream exclude each other (give neither for both directions)", 2)
@@ -96,7 +96,7 @@ def reproduce(
     the model was not reproduced (the report says what differed)."""
     from modelyard._models_sdk import RegistryClient
     from modelyard.data.service import DatasetService
-    from modelyard.registry.reproduce import reproduce as run_reproduction
+    from modelyard.pipelines.reproduce import reproduce as run_reproduction
     from modelyard.settings import child_environment, load_settings
     from modelyard.store.datasets import DatasetStore
 
@@ -105,11 +105,8 @@ def reproduce(
     with errors_as_exit():
         registry = RegistryClient(store)
         settings = load_settings()
-        datasets = (
-            DatasetService(registry.tracking, registry.artifacts, settings.home / "cache")
-            if isinstance(registry.tracking, DatasetStore)
-            else None
-        )
+        # every metadata store serves datasets too (until the Stores bundle names it)
+        datasets = DatasetService(cast("DatasetStore", registry.tracking), registry.artifacts, settings.home / "cache")
         try:
             report = run_reproduction(
                 reference,
@@ -130,8 +127,7 @@ def reproduce(
                 timeout=timeout,
             )
         finally:
-            if datasets is not None:
-                datasets.close()
+            datasets.close()
             registry.tracking.close()
     if json:
         print_json(report.to_dict())

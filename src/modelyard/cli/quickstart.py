@@ -209,7 +209,7 @@ def _show_use(data: VersionedData, reference: str) -> None:
 
 
 def _show_lineage(reference: str) -> None:
-    from modelyard.registry.lineage import LineageBuilder
+    from modelyard.lineage import LineageBuilder
 
     graph = LineageBuilder.for_store(_sdk._session.client().store).build(reference, kind="model")
     console.print(f"  [dim]$ modelyard lineage {reference}[/]")

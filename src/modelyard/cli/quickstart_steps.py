@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelyard.data.validation import ValidationReport
-    from modelyard.registry.evaluation import EvaluationResult
+    from modelyard.evaluation import EvaluationResult
     from modelyard.store.models import ModelVersion
 
 MODEL_NAME = "breast-cancer"

@@ -17,7 +17,7 @@ from modelyard.core.errors import InvalidArgument
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
 
-    from modelyard.registry.evaluation import EvaluationResult
+    from modelyard.evaluation import EvaluationResult
 
 PLOTS_DIR = "evaluation/plots"
 

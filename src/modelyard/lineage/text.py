@@ -1,8 +1,8 @@
 """Text renderings of a lineage graph: Mermaid, Graphviz DOT and the CLI's rich tree.
 
-Split from ``lineage.py`` (which builds the graph) because drawing is a separate concern with its
-own vocabulary (shapes, verbs, one-line node descriptions); ``LineageGraph.to_mermaid``,
-``to_dot`` and ``to_tree`` call these.
+Split from ``graph.py`` and ``builder.py`` (which build the graph) because drawing is a separate
+concern with its own vocabulary (shapes, verbs, one-line node descriptions);
+``LineageGraph.to_mermaid``, ``to_dot`` and ``to_tree`` call these.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.tree import Tree
 
-    from modelyard.registry.lineage import LineageEdge, LineageGraph, LineageNode
+    from modelyard.lineage.graph import LineageEdge, LineageGraph, LineageNode
 
 __all__ = ["graph_to_dot", "graph_to_mermaid", "graph_to_tree"]
 

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.core.entities import Run, RunInput, now_millis
 from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.registry.lineage import TAG_REPRODUCTION_OF
 from modelyard.store.interfaces import RunQuery
 from modelyard.tracking import sysinfo
 
@@ -321,7 +320,7 @@ def _find_reproduction(
 ) -> tuple[Run, ModelVersion]:
     query = RunQuery(
         project_ids=[run.project_id],
-        filter=f"tags.`{TAG_REPRODUCTION_OF}` = '{run.id}' AND start_time >= {started}",
+        filter=f"tags.`{sysinfo.TAG_REPRODUCTION_OF}` = '{run.id}' AND start_time >= {started}",
         order_by=("start_time DESC",),
         max_results=1000,
     )

@@ -13,7 +13,7 @@ from modelyard.core.errors import InvalidArgument
 from modelyard.core.html_assets import inline_script
 
 if TYPE_CHECKING:
-    from modelyard.registry.cards import ModelCard
+    from modelyard.reports.cards import ModelCard
 
 
 def _time(millis: int | None) -> str:
@@ -70,7 +70,7 @@ def _comparison_line(c: dict[str, Any]) -> str:
 
 
 def render_markdown(card: ModelCard) -> str:
-    from modelyard.registry.cards import EDITABLE_FIELDS
+    from modelyard.reports.cards import EDITABLE_FIELDS
 
     out = [f"# Model card: {card.model_name} version {card.version}", ""]
     if card.description:
@@ -153,7 +153,7 @@ TEMPLATE = "templates/model_card.html"
 def _template_text() -> str:
     from importlib import resources
 
-    return resources.files("modelyard.registry").joinpath(TEMPLATE).read_text(encoding="utf-8")
+    return resources.files("modelyard.reports").joinpath(TEMPLATE).read_text(encoding="utf-8")
 
 
 def render_html(card: ModelCard, *, plotly_src: str | None = None) -> str:
@@ -165,8 +165,8 @@ def render_html(card: ModelCard, *, plotly_src: str | None = None) -> str:
         raise InvalidArgument(
             "HTML model cards need jinja2 and plotly (dependencies of modelyard): pip install jinja2 plotly"
         ) from None
-    from modelyard.registry import evaluation_plots
-    from modelyard.registry.cards import EDITABLE_FIELDS, card_evaluation
+    from modelyard.evaluation import plots as evaluation_plots
+    from modelyard.reports.cards import EDITABLE_FIELDS, card_evaluation
 
     evaluation = card_evaluation(card)
     plots = list(evaluation_plots.figure_divs(evaluation).values()) if evaluation is not None else []

@@ -5,7 +5,8 @@ stale: the version (state, aliases, flavor, package digest), the training run (p
 code commit), the dataset versions the run read (its inputs), the features (the signature's
 columns) and the newest recorded evaluation (metrics, slices, champion comparison, plots). Only
 the hand-written fields (intended use, limitations, owners, ethical considerations, ...) are
-stored with the version; each edit is an audit event.
+stored with the version; each edit is an audit event (``modelyard.registry.card_fields``: the
+fields, their checks and their storage stay with the registry; this module is the report).
 
 Exports: Markdown, and one self-contained HTML page (plots drawn with plotly.js inlined once from
 the installed plotly package; nothing is fetched from the network).
@@ -19,24 +20,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.registry.evaluation import EvaluationResult, latest_evaluation
+from modelyard.core.errors import NotFound
+from modelyard.evaluation import EvaluationResult, latest_evaluation
+from modelyard.registry.card_fields import EDITABLE_FIELDS, MAX_FIELD_LENGTH, set_card_fields, validate_fields
 from modelyard.tracking import sysinfo
 
 if TYPE_CHECKING:
     from modelyard.registry.service import RegistryService
 
-#: The editable fields, in the order a card shows them, with their headings.
-EDITABLE_FIELDS: dict[str, str] = {
-    "intended_use": "Intended use",
-    "out_of_scope_use": "Out-of-scope use",
-    "limitations": "Limitations",
-    "ethical_considerations": "Ethical considerations",
-    "owners": "Owners",
-    "contact": "Contact",
-    "notes": "Notes",
-}
-MAX_FIELD_LENGTH = 20_000
+__all__ = [
+    "EDITABLE_FIELDS",
+    "MAX_FIELD_LENGTH",
+    "ModelCard",
+    "build_card",
+    "card_evaluation",
+    "update_card",
+    "validate_fields",
+]
+
 #: Run tags worth showing on a card (the code that trained the model).
 _RUN_TAGS = (
     sysinfo.TAG_GIT_COMMIT,
@@ -75,13 +76,13 @@ class ModelCard:
         return asdict(self)
 
     def to_markdown(self) -> str:
-        from modelyard.registry._card_render import render_markdown
+        from modelyard.reports._card_render import render_markdown
 
         return render_markdown(self)
 
     def to_html(self, *, plotly_src: str | None = None) -> str:
         """One HTML page: plotly.js inlined (self-contained), or loaded from ``plotly_src``."""
-        from modelyard.registry._card_render import render_html
+        from modelyard.reports._card_render import render_html
 
         return render_html(self, plotly_src=plotly_src)
 
@@ -90,7 +91,7 @@ class ModelCard:
         ``plotly.min.js`` beside it, written there if missing or different, so a folder of cards
         holds one copy of the library; ``self_contained=True`` inlines it (one file, ~5 MB)."""
         from modelyard.core.html_assets import PLOTLY_FILE, write_shared_script, write_text_atomic
-        from modelyard.registry import evaluation_plots
+        from modelyard.evaluation import plots as evaluation_plots
 
         target = Path(path)
         html = self.to_html(plotly_src=None if self_contained else PLOTLY_FILE)
@@ -100,32 +101,11 @@ class ModelCard:
         return target
 
 
-def validate_fields(changes: Mapping[str, str | None]) -> dict[str, str | None]:
-    """Only the known editable fields; values are stripped text (empty or None removes a field)."""
-    clean: dict[str, str | None] = {}
-    for key, value in changes.items():
-        name = key.strip().lower().replace("-", "_").replace(" ", "_")
-        if name not in EDITABLE_FIELDS:
-            raise InvalidArgument(f"unknown model card field {key!r}; editable fields: {', '.join(EDITABLE_FIELDS)}")
-        if value is not None and not isinstance(value, str):
-            raise InvalidArgument(f"model card field {name!r} must be text, got {type(value).__name__}")
-        text = None if value is None else value.strip()
-        if text is not None and len(text) > MAX_FIELD_LENGTH:
-            raise InvalidArgument(f"model card field {name!r} is longer than {MAX_FIELD_LENGTH} characters")
-        clean[name] = text or None
-    if not clean:
-        raise InvalidArgument("nothing to change: give at least one field")
-    return clean
-
-
 def update_card(
     registry: RegistryService, name: str, version: int, changes: Mapping[str, str | None], *, actor: str
 ) -> ModelCard:
     """Edit the hand-written fields of a version's card (recorded as a ``card_updated`` event)."""
-    from modelyard.registry.service import _actor
-
-    clean = validate_fields(changes)
-    registry.store.update_model_card_fields(name, version, clean, actor=_actor(actor), at=registry.clock())
+    set_card_fields(registry, name, version, changes, actor=actor)
     return build_card(registry, name, version)
 
 

@@ -278,7 +278,7 @@ class ModelRegistryStore(ABC):
         self, name: str, version: int, changes: Mapping[str, str | None], *, actor: str, at: int
     ) -> ModelCardFields:
         """Merge ``changes`` (None removes a field) and record a ``card_updated`` event, in one
-        transaction. Allowed field names are the caller's rule (``modelyard.registry.cards``)."""
+        transaction. Allowed field names are the caller's rule (``modelyard.registry.card_fields``)."""
 
     @abstractmethod
     def add_model_evaluation(

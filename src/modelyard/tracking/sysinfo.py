@@ -31,6 +31,8 @@ TAG_GIT_DIRTY_HASH = "modelyard.source.git.dirty_hash"
 TAG_GIT_REPO = "modelyard.source.git.repo"
 TAG_ENVIRONMENT = "modelyard.environment.digest"
 TAG_PARENT = "modelyard.parent_run_id"
+#: Set on runs started by ``modelyard reproduce``: the id of the run being reproduced.
+TAG_REPRODUCTION_OF = "modelyard.reproduction_of"
 _MAX_ARGS_LENGTH = 8000
 
 

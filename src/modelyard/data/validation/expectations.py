@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from modelyard import stats
 from modelyard.core.errors import InvalidArgument
-from modelyard.data.validation import stats
 
 
 @dataclass

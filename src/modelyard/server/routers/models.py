@@ -390,7 +390,7 @@ def update_model_card_fields(
     name: ModelName, version: Version, body: CardFieldsUpdate, c: Call = Depends(get_call)
 ) -> Any:
     """Merge edits into the card (null removes a field); only the registry's editable fields."""
-    from modelyard.registry.cards import validate_fields
+    from modelyard.registry.card_fields import validate_fields
 
     registry = registry_store(c)
     allow_model(c, registry, name, "editor")

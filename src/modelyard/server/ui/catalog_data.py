@@ -18,7 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.data.validation import records
 from modelyard.data.validation.report import render_html
-from modelyard.registry.cards import build_card
+from modelyard.reports.cards import build_card
 from modelyard.server.app import Services
 from modelyard.server.deps import Principal, get_services
 from modelyard.server.ui import previews

@@ -1,4 +1,4 @@
-"""The lineage graph of ``registry/lineage.py`` drawn as inline SVG: what the page can show of it
+"""The lineage graph of ``modelyard.lineage`` drawn as inline SVG: what the page can show of it
 (nodes of projects the user may not read are left out) and where each node goes.
 
 The graph itself is built by ``LineageBuilder`` (the one implementation, shared with the CLI);
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from modelyard.core.errors import NotFound
-from modelyard.registry.lineage import LineageBuilder, LineageGraph, LineageNode
+from modelyard.lineage import LineageBuilder, LineageGraph, LineageNode
 from modelyard.server.app import Services
 from modelyard.server.ui.catalog import dataset_url, model_url, run_url
 
@@ -99,7 +99,7 @@ def _model_projects(builder: LineageBuilder) -> Callable[[str], str | None]:
     def project_of(name: str) -> str | None:
         if name not in cache:
             try:
-                cache[name] = builder.models.get_registered_model(name).project_id if builder.models else None
+                cache[name] = builder.registry.get_registered_model(name).project_id if builder.registry else None
             except NotFound:  # a model gone since the walk: show nothing of it
                 cache[name] = None
         return cache[name]

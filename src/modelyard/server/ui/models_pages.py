@@ -22,10 +22,10 @@ from fastapi.routing import APIRoute
 
 from modelyard.core.entities import now_millis
 from modelyard.core.errors import NotFound
-from modelyard.registry import evaluation_plots
-from modelyard.registry.cards import EDITABLE_FIELDS, build_card
-from modelyard.registry.evaluation import EvaluationResult
+from modelyard.evaluation import EvaluationResult
+from modelyard.evaluation import plots as evaluation_plots
 from modelyard.registry.service import RegistryService
+from modelyard.reports.cards import EDITABLE_FIELDS, build_card
 from modelyard.server.app import Services
 from modelyard.server.deps import Principal, get_services
 from modelyard.server.ui import lineage_view
