@@ -114,7 +114,7 @@ def paired_bootstrap(
     diffs = np.asarray(result.bootstrap_distribution)
     share = min(float(np.mean(diffs <= 0)), float(np.mean(diffs >= 0)))
     return BootstrapResult(
-        metric=name or getattr(metric, "__name__", "metric"),
+        metric=name or str(getattr(metric, "__name__", "metric")),
         difference=difference(y, a, z),
         ci_low=float(result.confidence_interval.low),
         ci_high=float(result.confidence_interval.high),

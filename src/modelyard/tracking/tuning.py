@@ -6,18 +6,24 @@ final value, and how it ended — FINISHED, KILLED when pruned, FAILED when the 
 A trial costs three store transactions (create, one batch of params/metrics/tags, end), which
 is what keeps the per-trial overhead small.
 
-Trials run in-process (``backend="local"``, optionally ``n_jobs`` threads) or on Ray
-(``backend="ray"``): the driver asks Optuna for params and records the runs, Ray workers only
-evaluate the objective, so the same results land in the same store whichever backend ran them.
+Trials run on an executor (``modelyard.compute``) chosen by configuration: ``backend="local"``
+runs them in this process (inline, or ``n_jobs`` threads), ``backend="ray"`` on a Ray cluster.
+Either way the driver asks Optuna for params (ask-and-tell), records the runs and tells the study
+each result as it completes; an executor that runs tasks elsewhere only evaluates
+``objective(params)``, so workers never touch the store and the same results land in the same
+store whichever executor ran them.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +35,7 @@ from modelyard.core.validation import param_value_to_str
 if TYPE_CHECKING:
     import optuna
 
+    from modelyard.compute import Executor
     from modelyard.store.interfaces import MetadataStore
 
 TAG_TRIAL = "modelyard.tune.trial"
@@ -230,74 +237,155 @@ def run_study(
     max_concurrent: int | None = None,
     timeout: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
 ) -> TuneResult:
-    """Run an Optuna study whose trials are child runs of ``parent_run_id``."""
+    """Run an Optuna study whose trials are child runs of ``parent_run_id``.
+
+    The trials run on ``executor``, or on the one ``backend`` configures (``n_jobs`` workers
+    locally; ``ray_address`` and ``max_concurrent`` on Ray); an executor opened here is shut
+    down here."""
     import optuna
+
+    from modelyard import compute
 
     if n_trials < 1:
         raise InvalidArgument(f"n_trials must be at least 1, not {n_trials}")
     if direction not in ("minimize", "maximize"):
         raise InvalidArgument(f"direction must be 'minimize' or 'maximize', not {direction!r}")
-    if backend not in ("local", "ray"):
-        raise InvalidArgument(f"unknown tuning backend {backend!r}: expected 'local' or 'ray'")
+    if executor is None and backend not in compute.BACKENDS:
+        raise InvalidArgument(f"unknown tuning backend {backend!r}: expected one of {', '.join(compute.BACKENDS)}")
+    in_process = executor.in_process if executor is not None else compute.executor_class(backend).in_process
+    if search_space is None and not in_process:
+        name = executor.name if executor is not None else backend
+        raise InvalidArgument(
+            f"backend={name!r} runs trials out of this process: it needs a search_space "
+            "(define-by-run objectives run locally)"
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
     recorder = _TrialRecorder(store, project_id, parent_run_id, metric)
-    if backend == "ray" and search_space is None:
-        raise InvalidArgument("backend='ray' needs a search_space: define-by-run objectives run locally")
+    own = executor is None
+    if executor is None:
+        workers = max_concurrent if backend == "ray" else (n_jobs if n_jobs > 0 else os.cpu_count() or 1)
+        executor = compute.open_executor(backend, max_workers=workers, address=ray_address)
     try:
-        if backend == "ray":
-            from modelyard.tracking.tuning_ray import run_on_ray
-
-            run_on_ray(objective, study, recorder, search_space or {}, n_trials, ray_address, max_concurrent, progress)
-        else:
-            _run_local(objective, study, recorder, search_space, n_trials, n_jobs, timeout, progress)
+        _run_trials(executor, objective, study, recorder, search_space, n_trials, timeout, progress)
     finally:
         recorder.flush()  # what ran is recorded, even when the study was interrupted
+        if own:
+            executor.shutdown(wait=False, cancel_pending=True)
     return _result(study, recorder, parent_run_id)
 
 
-def _run_local(
+# A trial's outcome, as a task returns it: (status, value or error text, params).
+_Outcome = tuple[str, Any, dict[str, Any]]
+
+
+def _remote_trial(objective: Callable[[dict[str, Any]], Any], params: dict[str, Any]) -> _Outcome:
+    """A trial evaluated out of this process (pickled to a worker): never raises, so one failing
+    trial cannot fail the study."""
+    try:
+        return "ok", _value_of(objective(params)), params
+    except Exception as exc:  # reported back to the driver and recorded on the trial's run
+        return "error", f"{type(exc).__name__}: {exc}", params
+
+
+def _local_trial(
+    objective: Callable[..., Any], tracked: TrackedTrial, search_space: Mapping[str, Any] | None, with_trial: bool
+) -> _Outcome:
+    """A trial evaluated in this process: the objective may take the trial (define-by-run,
+    ``report`` and pruning)."""
+    import optuna
+
+    params: dict[str, Any] = {}
+    try:
+        if search_space is not None:
+            params = suggest(tracked._trial, search_space)
+            value = _value_of(objective(params, tracked) if with_trial else objective(params))
+        else:
+            value = _value_of(objective(tracked))
+            params = dict(tracked.params)
+    except optuna.TrialPruned:
+        return "pruned", None, params or dict(tracked.params)
+    except Exception as exc:
+        return "error", f"{type(exc).__name__}: {exc}", params or dict(tracked.params)
+    return "ok", value, params
+
+
+def _run_trials(
+    executor: Executor,
     objective: Callable[..., Any],
     study: optuna.Study,
     recorder: _TrialRecorder,
     search_space: Mapping[str, Any] | None,
     n_trials: int,
-    n_jobs: int,
     timeout: float | None,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    import optuna
+    """Ask, submit, tell: at most ``executor.capacity`` trials in flight; after ``timeout``
+    seconds no new trial starts (those running finish)."""
+    from optuna.trial import TrialState
 
     with_trial = _accepts_trial(objective)
-    done = [0]
+    remote = functools.partial(_remote_trial, objective)  # one object: Ray puts it in its store once
+    deadline = None if timeout is None else time.monotonic() + timeout
+    in_flight: dict[Future[_Outcome], tuple[optuna.Trial, str, TrackedTrial]] = {}
+    asked = done = 0
+    try:
+        while True:
+            while (
+                asked < n_trials
+                and len(in_flight) < executor.capacity
+                and (deadline is None or time.monotonic() < deadline)
+            ):
+                trial = study.ask()
+                asked += 1
+                tracked = TrackedTrial(trial, recorder.metric)
+                run_id = recorder.start(trial.number)
+                try:
+                    future = _submit(executor, remote, objective, tracked, search_space, with_trial)
+                except BaseException:  # an interrupt inside an inline trial
+                    study.tell(trial, state=TrialState.FAIL)
+                    raise
+                in_flight[future] = (trial, run_id, tracked)
+            if not in_flight:
+                return
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                trial, run_id, tracked = in_flight.pop(future)
+                status, payload, params = future.result()
+                if status == "ok":
+                    study.tell(trial, payload)  # NaN: Optuna marks the trial failed
+                    state = "COMPLETE" if not math.isnan(payload) else "FAIL"
+                    recorder.finish(run_id, params, payload, tracked.points, state, RunStatus.FINISHED)
+                elif status == "pruned":
+                    study.tell(trial, state=TrialState.PRUNED)
+                    recorder.finish(run_id, params, None, tracked.points, "PRUNED", RunStatus.KILLED)
+                else:
+                    study.tell(trial, state=TrialState.FAIL)
+                    error = {"modelyard.tune.error": str(payload)[:2000]}
+                    recorder.finish(run_id, params, None, tracked.points, "FAIL", RunStatus.FAILED, error)
+                done += 1
+                if progress is not None:
+                    progress(done, n_trials)
+    finally:
+        for future, (trial, _, _) in in_flight.items():  # interrupted: the unfinished trials failed
+            executor.cancel(future)
+            study.tell(trial, state=TrialState.FAIL)
 
-    def wrapped(trial: optuna.Trial) -> float:
-        run_id = recorder.start(trial.number)
-        tracked = TrackedTrial(trial, recorder.metric)
-        params: dict[str, Any] = {}
-        try:
-            if search_space is not None:
-                params = suggest(trial, search_space)
-                value = _value_of(objective(params, tracked) if with_trial else objective(params))
-            else:
-                value = _value_of(objective(tracked))
-                params = dict(trial.params)
-        except optuna.TrialPruned:
-            recorder.finish(run_id, params or dict(trial.params), None, tracked.points, "PRUNED", RunStatus.KILLED)
-            raise
-        except Exception:
-            recorder.finish(run_id, params or dict(trial.params), None, tracked.points, "FAIL", RunStatus.FAILED)
-            raise
-        finally:
-            done[0] += 1
-            if progress is not None:
-                progress(done[0], n_trials)
-        state = "COMPLETE" if not math.isnan(value) else "FAIL"
-        recorder.finish(run_id, params, value, tracked.points, state, RunStatus.FINISHED)
-        return value
 
-    study.optimize(wrapped, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout, catch=(Exception,), gc_after_trial=False)
+def _submit(
+    executor: Executor,
+    remote: Callable[[dict[str, Any]], _Outcome],
+    objective: Callable[..., Any],
+    tracked: TrackedTrial,
+    search_space: Mapping[str, Any] | None,
+    with_trial: bool,
+) -> Future[_Outcome]:
+    if executor.in_process:
+        return executor.submit(_local_trial, objective, tracked, search_space, with_trial)
+    assert search_space is not None  # checked by run_study
+    return executor.submit(remote, suggest(tracked._trial, search_space))
 
 
 def _result(study: optuna.Study, recorder: _TrialRecorder, parent_run_id: str) -> TuneResult:

@@ -1,89 +1,84 @@
-"""The Ray backend of ``tune``: trials evaluated in parallel on a Ray cluster.
+"""The Ray executor: tasks run on a Ray cluster (or a local Ray instance).
 
-The driver keeps Optuna and the store: it asks the study for params (``suggest`` on a search
-space), records the child run, and submits only ``objective(params)`` to Ray; results come back
-as they finish and are told to the study. Workers never touch the store, so a cluster needs no
-access to the metadata database. ``ray_address`` is a ``ray://`` address or ``"auto"``; without
-one a local Ray instance is started (and shut down again when we started it).
+``address`` is a ``ray://`` address or ``"auto"``; without one a local Ray instance is started,
+and shut down again by ``shutdown`` when this executor started it. Tasks and their arguments are
+pickled to the workers; a function submitted many times (a tuning objective) is put in Ray's
+object store once. Each task's result arrives on a ``concurrent.futures.Future``
+(``ObjectRef.future()``), so callers wait on it as on a local one.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
-from modelyard.core.entities import RunStatus
+from modelyard.compute.executor import Executor
 from modelyard.core.errors import InvalidArgument
 
-if TYPE_CHECKING:
-    import optuna
+__all__ = ["RayExecutor"]
 
-    from modelyard.tracking.tuning import _TrialRecorder
-
-
-def _evaluate(objective: Callable[[dict[str, Any]], Any], params: dict[str, Any]) -> tuple[str, Any]:
-    """Runs on a Ray worker: never raises, so one failing trial cannot fail the study."""
-    try:
-        return "ok", float(objective(params))
-    except Exception as exc:  # reported back to the driver and recorded on the trial's run
-        return "error", f"{type(exc).__name__}: {exc}"
+R = TypeVar("R")
 
 
-def run_on_ray(
-    objective: Callable[[dict[str, Any]], Any],
-    study: optuna.Study,
-    recorder: _TrialRecorder,
-    search_space: Mapping[str, Any],
-    n_trials: int,
-    ray_address: str | None,
-    max_concurrent: int | None,
-    progress: Callable[[int, int], None] | None,
-) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise InvalidArgument("backend='ray' needs Ray: pip install 'modelyard[ray]'") from None
-    from modelyard.tracking.tuning import suggest
+def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Runs on a Ray worker (``fn`` arrives resolved from its object reference)."""
+    return fn(*args, **kwargs)
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(
-            address=ray_address,
-            include_dashboard=False,
-            log_to_driver=False,
-            ignore_reinit_error=True,
-            configure_logging=False,
-        )
-    try:
-        remote = ray.remote(_evaluate)
-        objective_ref = ray.put(objective)
-        limit = max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        in_flight: dict[Any, tuple[optuna.trial.Trial, str, dict[str, Any]]] = {}
-        asked = done = 0
-        while done < n_trials:
-            while asked < n_trials and len(in_flight) < limit:
-                trial = study.ask()
-                params = suggest(trial, search_space)
-                run_id = recorder.start(trial.number)
-                in_flight[remote.remote(objective_ref, params)] = (trial, run_id, params)
-                asked += 1
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
-            for ref in ready:
-                trial, run_id, params = in_flight.pop(ref)
-                status, payload = ray.get(ref)
-                if status == "ok" and not math.isnan(payload):
-                    study.tell(trial, payload)
-                    recorder.finish(run_id, params, payload, [], "COMPLETE", RunStatus.FINISHED)
-                else:
-                    from optuna.trial import TrialState
 
-                    study.tell(trial, state=TrialState.FAIL)
-                    error = {"modelyard.tune.error": str(payload)[:2000]} if status == "error" else {}
-                    recorder.finish(run_id, params, None, [], "FAIL", RunStatus.FAILED, error)
-                done += 1
-                if progress is not None:
-                    progress(done, n_trials)
-    finally:
-        if started_here:
-            ray.shutdown()
+class RayExecutor(Executor):
+    name = "ray"
+    in_process = False
+
+    def __init__(self, address: str | None = None, *, max_workers: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise InvalidArgument("the ray executor needs Ray: pip install 'modelyard[ray]'") from None
+        if max_workers is not None and max_workers < 1:
+            raise InvalidArgument(f"max_workers must be at least 1, not {max_workers}")
+        self._ray = ray
+        self._started_here = not ray.is_initialized()
+        if self._started_here:
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                ignore_reinit_error=True,
+                configure_logging=False,
+            )
+        self._capacity = max_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._remote = ray.remote(_call)
+        self._functions: dict[int, tuple[Callable[..., Any], Any]] = {}  # id -> (fn kept alive, its ref)
+        self._refs: dict[Future[Any], Any] = {}
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        entry = self._functions.get(id(fn))
+        if entry is None:
+            entry = self._functions[id(fn)] = (fn, self._ray.put(fn))
+        ref = self._remote.remote(entry[1], args, kwargs)
+        future: Future[R] = ref.future()
+        self._refs[future] = ref
+        future.add_done_callback(lambda done: self._refs.pop(done, None))
+        return future
+
+    def cancel(self, future: Future[Any]) -> bool:
+        ref = self._refs.pop(future, None)
+        if ref is None:
+            return future.cancel()
+        self._ray.cancel(ref)
+        return True
+
+    def shutdown(self, *, wait: bool = True, cancel_pending: bool = False) -> None:
+        if cancel_pending:
+            for ref in list(self._refs.values()):
+                self._ray.cancel(ref)
+        self._refs.clear()
+        self._functions.clear()
+        if self._started_here:
+            self._ray.shutdown()
+            self._started_here = False

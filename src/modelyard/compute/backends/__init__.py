@@ -1,0 +1,1 @@
+"""Executor backends: ``local`` (this process: inline, threads or processes) and ``ray``."""
