@@ -326,6 +326,7 @@ def _run_trials(
     seconds no new trial starts (those running finish)."""
     from optuna.trial import TrialState
 
+    tell = _teller(study)
     with_trial = _accepts_trial(objective)
     remote = functools.partial(_remote_trial, objective)  # one object: Ray puts it in its store once
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -345,7 +346,7 @@ def _run_trials(
                 try:
                     future = _submit(executor, remote, objective, tracked, search_space, with_trial)
                 except BaseException:  # an interrupt inside an inline trial
-                    study.tell(trial, state=TrialState.FAIL)
+                    tell(trial, None, TrialState.FAIL)
                     raise
                 in_flight[future] = (trial, run_id, tracked)
             if not in_flight:
@@ -355,14 +356,14 @@ def _run_trials(
                 trial, run_id, tracked = in_flight.pop(future)
                 status, payload, params = future.result()
                 if status == "ok":
-                    study.tell(trial, payload)  # NaN: Optuna marks the trial failed
+                    tell(trial, payload, None)  # NaN: Optuna marks the trial failed
                     state = "COMPLETE" if not math.isnan(payload) else "FAIL"
                     recorder.finish(run_id, params, payload, tracked.points, state, RunStatus.FINISHED)
                 elif status == "pruned":
-                    study.tell(trial, state=TrialState.PRUNED)
+                    tell(trial, None, TrialState.PRUNED)
                     recorder.finish(run_id, params, None, tracked.points, "PRUNED", RunStatus.KILLED)
                 else:
-                    study.tell(trial, state=TrialState.FAIL)
+                    tell(trial, None, TrialState.FAIL)
                     error = {"modelyard.tune.error": str(payload)[:2000]}
                     recorder.finish(run_id, params, None, tracked.points, "FAIL", RunStatus.FAILED, error)
                 done += 1
@@ -371,7 +372,24 @@ def _run_trials(
     finally:
         for future, (trial, _, _) in in_flight.items():  # interrupted: the unfinished trials failed
             executor.cancel(future)
-            study.tell(trial, state=TrialState.FAIL)
+            tell(trial, None, TrialState.FAIL)
+
+
+def _teller(study: optuna.Study) -> Callable[[optuna.Trial, float | None, Any], None]:
+    """``study.tell`` without the deep copy of the finished trial it returns (what Optuna's own
+    ``optimize`` calls; the copy costs as much as the rest of a trivial trial's bookkeeping)."""
+    try:
+        from optuna.study._tell import _tell_with_warning
+    except ImportError:  # pragma: no cover - a future Optuna that moved it: the public call
+        _tell_with_warning = None  # type: ignore[assignment]
+
+    def tell(trial: optuna.Trial, value: float | None, state: Any) -> None:
+        if _tell_with_warning is None:  # pragma: no cover
+            study.tell(trial, value, state)
+        else:
+            _tell_with_warning(study=study, trial=trial, value_or_values=value, state=state)
+
+    return tell
 
 
 def _submit(
