@@ -341,7 +341,7 @@ def populated(store: MetadataStore, project: Project) -> Project:
         ("metrics.acc < 0.7", "c"),
         ("metrics.acc <= 0.7", "bc"),
         ("metrics.acc = 0.5", "c"),
-        ("metrics.acc != 0.5", "abe"),
+        ("metrics.acc != 0.5", "abef"),  # f is NaN: NaN != 0.5 is true (MLflow)
         ("metrics.acc IN (0.5, 0.9)", "ac"),
         ("metrics.acc IS NULL", "d"),
         ("metrics.loss IS NOT NULL", "a"),

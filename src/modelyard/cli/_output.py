@@ -56,6 +56,14 @@ def errors_as_exit() -> Iterator[None]:
         fail(str(exc), 2 if isinstance(exc, InvalidArgument) else 1)
 
 
+def verdict_counts(failed: int, total: int) -> str:
+    """``passed: 5 of 5 expectations`` or ``failed: 2 of 5 expectations``: the count after the verdict
+    is the number with that verdict (a "failed" line never counts the ones that passed)."""
+    if failed:
+        return f"[bold red]failed[/]: {failed:,} of {total:,} expectations"
+    return f"[green]passed[/]: {total:,} of {total:,} expectations"
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(
         orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=_json_default).decode()

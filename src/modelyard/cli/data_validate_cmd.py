@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli._output import console, errors_as_exit, fail, fmt_value, print_json, table
+from modelyard.cli._output import console, errors_as_exit, fail, fmt_value, print_json, table, verdict_counts
 
 
 def register(data_app: typer.Typer) -> None:
@@ -75,10 +75,8 @@ def register(data_app: typer.Typer) -> None:
                 for r in result.results
             ]
             table(f"{version.ref} against {loaded.name}", ["", "expectation", "failing rows", "observed"], rows)
-            verdict = "[green]passed[/]" if result.success else "[bold red]failed[/]"
             console.print(
-                f"{verdict}: {len(result.results) - len(result.failed)} of {len(result.results)} expectations, "
-                f"{result.rows:,} rows" + (f"; report: {report}" if report else "")
+                f"{verdict_counts(len(result.failed), len(result.results))}, {result.rows:,} rows" + (f"; report: {report}" if report else "")
                 + (f"; recorded in run {recorded.id}" if recorded else "")
             )
         if not result.success:

@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import modelyard
 from modelyard import _sdk
 from modelyard.cli import quickstart_steps as steps
-from modelyard.cli._output import console, fmt_time, table
+from modelyard.cli._output import console, fmt_time, table, verdict_counts
 
 if TYPE_CHECKING:
     from modelyard.cli.quickstart_steps import CardFiles, Promotion, TrainedCandidate, Validation, VersionedData
@@ -80,9 +80,9 @@ def _show_data(data: VersionedData, validation: Validation) -> None:
             for r in report.results
         ],
     )
-    verdict = "[green]passed[/]" if report.success else "[bold red]failed[/] (the demo goes on; a pipeline would stop)"
+    goes_on = "" if report.success else " (the demo goes on; a pipeline would stop)"
     console.print(
-        f"  {verdict}: {len(report.results) - len(report.failed)} of {len(report.results)} expectations; "
+        f"  {verdict_counts(len(report.failed), len(report.results))}{goes_on}; "
         f"recorded in run {validation.run_id}",
         highlight=False,
     )

@@ -2,8 +2,10 @@
 
 Semantics, the same on every SQL backend:
 
-* ``metrics.<k>`` is the run's *latest* value of the metric and always numeric; a NaN latest
-  value matches no comparison. Comparing a metric with a string is InvalidArgument.
+* ``metrics.<k>`` is the run's *latest* value of the metric and always numeric, compared as IEEE
+  754 floats (MLflow's semantics): ±inf compare as infinities; a NaN latest value (stored as
+  ``value = 0.0, is_nan = true``) is unequal to everything, so it matches ``!=`` and ``NOT IN``
+  and no other comparison. Comparing a metric with a string is InvalidArgument.
 * ``params.<k>`` and ``tags.<k>`` are strings: ``= != LIKE ILIKE IN`` compare text (a numeric
   literal is compared as its text, ``params.lr = 0.1`` matches ``"0.1"``); ``< <= > >=`` with a
   numeric literal compare numerically, and values that are not numbers never match.
@@ -19,10 +21,11 @@ so a filter costs one index probe per candidate run and never multiplies rows.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, exists, false, not_, or_, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -45,6 +48,8 @@ _ATTRIBUTE_COLUMNS = {
 }
 _ORDERING_OPS = {"<", "<=", ">", ">="}
 _STRING_ONLY_OPS = {"LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE"}
+#: Metric operators a NaN value satisfies (IEEE 754: NaN is unequal to everything, itself included).
+_NAN_MATCHES = {"!=", "NOT IN"}
 #: Name of the SQL function the SQLite engine registers for ``SafeFloat`` (see sqlite.py).
 SQLITE_TO_FLOAT_FUNCTION = "modelyard_to_float"
 _PG_NUMBER_RE = r"^\s*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity)\s*$"
@@ -103,6 +108,13 @@ def _comparison(cmp: Comparison) -> ColumnElement[bool]:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_float(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer literal beyond the float range
+        return math.inf if value > 0 else -math.inf
 
 
 def _as_text(value: object) -> str:
@@ -180,7 +192,13 @@ def _metric_comparison(cmp: Comparison) -> ColumnElement[bool]:
     values = _values(cmp)
     if cmp.op in _STRING_ONLY_OPS or not all(_is_number(v) for v in values):
         raise InvalidArgument(f"metric {cmp.ident.key!r} is a number: {cmp.op} {cmp.value!r} does not apply")
-    condition = and_(has_key, lm.c.is_nan == false(), _apply(lm.c.value, cmp.op, cmp.value))
+    # Floats, not ints: PostgreSQL types a list by its first item (IN (0, 1e999) would be INTEGER).
+    floats = [_as_float(v) for v in values]
+    compared = _apply(lm.c.value, cmp.op, tuple(floats) if cmp.op in ("IN", "NOT IN") else floats[0])
+    if cmp.op in _NAN_MATCHES:  # NaN != x is true for every x: a NaN run matches
+        condition = and_(has_key, or_(lm.c.is_nan == true(), compared))
+    else:  # NaN = x, NaN < x, ... are false: the stored 0.0 must not take part
+        condition = and_(has_key, lm.c.is_nan == false(), compared)
     return exists(select(lm.c.run_id).where(condition))
 
 
@@ -206,8 +224,10 @@ def _text_key_comparison(cmp: Comparison) -> ColumnElement[bool]:
 class OrderPlan:
     """What ORDER BY needs: outer joins to add to ``FROM runs`` and the sort terms.
 
-    Runs without the key (and NaN metrics) sort last in both directions: every key gets a
-    leading ``missing`` term that is false for runs that have a value.
+    Runs without the key sort last in both directions: every key gets a leading rank term, 0 for
+    runs that have a value. For metrics (MLflow's order) the rank is 0 for numbers, ±inf
+    included, 1 for NaN and 2 for a missing metric, and it stays ascending under DESC: ``ASC``
+    gives ``-inf ... +inf, NaN, missing`` and ``DESC`` gives ``+inf ... -inf, NaN, missing``.
     """
 
     def __init__(self) -> None:
@@ -247,7 +267,8 @@ def _order_column(ident: Identifier, plan: OrderPlan) -> tuple[ColumnElement[Any
     if ident.kind == "metrics":
         lm = latest_metrics.alias()
         plan.joins.append((lm, and_(lm.c.run_id == runs.c.id, lm.c.key == ident.key)))
-        return lm.c.value, or_(lm.c.run_id.is_(None), lm.c.is_nan == true())
+        rank = case((lm.c.run_id.is_(None), 2), (lm.c.is_nan == true(), 1), else_=0)
+        return lm.c.value, rank
     if ident.kind in ("params", "tags"):
         table = (params_table if ident.kind == "params" else tags_table).alias()
         plan.joins.append((table, and_(table.c.run_id == runs.c.id, table.c.key == ident.key)))
