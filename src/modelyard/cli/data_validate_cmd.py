@@ -76,7 +76,8 @@ def register(data_app: typer.Typer) -> None:
             ]
             table(f"{version.ref} against {loaded.name}", ["", "expectation", "failing rows", "observed"], rows)
             console.print(
-                f"{verdict_counts(len(result.failed), len(result.results))}, {result.rows:,} rows" + (f"; report: {report}" if report else "")
+                f"{verdict_counts(len(result.failed), len(result.results))}, {result.rows:,} rows"
+                + (f"; report: {report}" if report else "")
                 + (f"; recorded in run {recorded.id}" if recorded else "")
             )
         if not result.success:

@@ -260,7 +260,31 @@ for _module in (server_cmd, auth_cmd, data_cmd, ingest_cmd, models_cmd, cards_cm
 
 
 def main() -> None:
-    app()
+    """The console script: the Typer app, with the last line of defence against tracebacks.
+
+    A missing optional package (``modelyard[postgres]``, ``[s3]``, ...) reaches here as an
+    ImportError or MissingExtra from wherever it was first needed; it becomes one line naming the
+    ``pip install`` to run (``core.extras``) and exit code 1."""
+    from modelyard.core.errors import MissingExtra
+    from modelyard.core.extras import missing_extra
+
+    try:
+        app()
+    except MissingExtra as exc:
+        _exit_with(str(exc))
+    except ImportError as exc:
+        hint = missing_extra(exc)
+        _exit_with(str(hint) if hint is not None else f"{exc}: a dependency of modelyard is missing or broken "
+                   "(pip install --force-reinstall modelyard)")
+
+
+def _exit_with(message: str) -> None:
+    import sys
+
+    try:
+        fail(message, 1)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ versions and moves production to the new best (the registry archives the one it 
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -228,13 +229,15 @@ def _show_next(data: VersionedData, validation: Validation, promotion: Promotion
         (f"modelyard models history {name}", "the full audit trail (--json for programs)"),
         (f"modelyard models card {name} {promotion.version}", "the card as a table (--markdown / --html to export)"),
         (f"modelyard lineage {data.train.ref} --downstream", "every run and model version that used the data"),
-        (f"modelyard data validate {data.test.ref} --suite {validation.suite_path}", "the validation, from the shell"),
-        ("modelyard quickstart", "again: same dataset versions, new model versions, production moves"),
         (
-            f"modelyard reproduce {name}@production",
-            "retrains from the recorded commit; needs training started inside a git repository",
+            f"modelyard data validate {data.test.ref} --suite {shlex.quote(str(validation.suite_path))}",
+            "the validation, from the shell",
         ),
+        ("modelyard quickstart", "again: same dataset versions, new model versions, production moves"),
     )
+    # Every line works as printed on the core install (tests/e2e/test_quickstart_try_next.py runs
+    # each). `modelyard reproduce` is not among them: it needs training started from a script in
+    # a git repository, which the quickstart is not (docs/lineage.md).
     # Commands in one column, comments in the next; a command too long for the column (the suite
     # path) gets its comment on the line below instead of pushing every comment to the right.
     width = 60

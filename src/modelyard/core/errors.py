@@ -42,6 +42,17 @@ class StoreUnavailable(ModelyardError):
     code = "UNAVAILABLE"
 
 
+class MissingExtra(ModelyardError):
+    """An optional dependency is not installed; the message names the ``pip install`` to run
+    (raised by ``core.extras.require_extra``)."""
+
+    code = "MISSING_EXTRA"
+
+    def __init__(self, message: str, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
+
+
 class IntegrityError(ModelyardError):
     """Stored data does not match what was recorded for it (hash mismatch, broken reference)."""
 

@@ -13,15 +13,14 @@ from typing import Any
 import numpy as np
 
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.extras import require_extra
 
 
 def sklearn_to_onnx(model: Any, input_example: Any, *, target_opset: int | None = None) -> Any:
     """Convert a fitted estimator or pipeline; ``input_example`` fixes the feature count."""
-    try:
-        from skl2onnx import to_onnx
-        from sklearn.base import is_classifier
-    except ImportError as exc:
-        raise InvalidArgument(f"ONNX export needs skl2onnx and onnxruntime (pip install 'modelyard[onnx]'): {exc}")
+    to_onnx = require_extra("skl2onnx", purpose="ONNX export needs skl2onnx").to_onnx
+    from sklearn.base import is_classifier
+
     example = np.asarray(input_example.to_numpy() if hasattr(input_example, "to_numpy") else input_example)
     if example.ndim != 2 or example.dtype.kind not in "iuf":
         raise InvalidArgument(f"ONNX export needs a 2-D numeric input example, got {example.dtype} {example.shape}")

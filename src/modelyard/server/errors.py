@@ -15,6 +15,7 @@ from modelyard.core.errors import (
     FilterSyntaxError,
     IntegrityError,
     InvalidArgument,
+    MissingExtra,
     ModelyardError,
     NotFound,
     PermissionDenied,
@@ -31,6 +32,7 @@ STATUS_BY_ERROR: list[tuple[type[ModelyardError], int]] = [
     (PermissionDenied, 403),
     (StoreUnavailable, 503),
     (IntegrityError, 500),
+    (MissingExtra, 501),  # the server lacks an optional package: not the client's fault
 ]
 
 

@@ -23,6 +23,7 @@ from modelyard.artifacts.backends.base import (
 )
 from modelyard.artifacts.interfaces import BlobRef
 from modelyard.core.errors import InvalidArgument, ModelyardError, StoreUnavailable
+from modelyard.core.extras import require_extra
 
 __all__ = ["FsspecBackend", "open_fsspec"]
 
@@ -134,11 +135,13 @@ def open_fsspec(uri: str, storage_options: dict[str, Any]) -> FsspecBackend:
     except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
         raise StoreUnavailable(f"cannot open {uri}: {exc}")
     scheme = uri.split("://", 1)[0].lower()
+    if scheme in ("s3", "s3a"):
+        require_extra("s3fs", purpose="s3:// artifact stores need s3fs")
     options = _s3_defaults(storage_options) if scheme in ("s3", "s3a") else dict(storage_options)
     try:
         fs, root = fsspec.core.url_to_fs(uri, **options)
-    except ImportError as exc:
-        raise StoreUnavailable(f"cannot open {uri}: {exc} (install modelyard[s3] for s3://)")
+    except ImportError as exc:  # another fsspec protocol whose package is not installed
+        raise StoreUnavailable(f"cannot open {uri}: {exc}")
     except ValueError as exc:
         raise InvalidArgument(f"cannot open artifact store {uri}: {exc}")
     if scheme in ("s3", "s3a") and hasattr(fs, "retries"):

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from modelyard.compute.executor import Executor
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.extras import require_extra
 
 __all__ = ["RayExecutor"]
 
@@ -31,10 +32,7 @@ class RayExecutor(Executor):
     in_process = False
 
     def __init__(self, address: str | None = None, *, max_workers: int | None = None) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise InvalidArgument("the ray executor needs Ray: pip install 'modelyard[ray]'") from None
+        ray = require_extra("ray", purpose="the ray executor needs Ray")
         if max_workers is not None and max_workers < 1:
             raise InvalidArgument(f"max_workers must be at least 1, not {max_workers}")
         self._ray = ray

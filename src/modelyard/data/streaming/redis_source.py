@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import InvalidArgument, StoreUnavailable
+from modelyard.core.extras import require_extra
 from modelyard.data.streaming.source import StreamMessage
 
 if TYPE_CHECKING:
@@ -68,10 +69,7 @@ class RedisStreamSource:
     @classmethod
     def from_url(cls, url: str, stream: str, group: str, consumer: str, *, start_id: str = "0") -> RedisStreamSource:
         """Connect to ``redis://host:port/db`` (or ``rediss://``, ``unix://``)."""
-        try:
-            import redis
-        except ImportError:
-            raise InvalidArgument("streaming from Redis needs the redis package: pip install 'modelyard[redis]'")
+        redis = require_extra("redis", purpose="streaming from Redis needs the redis package")
         try:
             client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
         except ValueError as exc:

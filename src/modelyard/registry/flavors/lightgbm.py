@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modelyard.core.extras import require_extra
 from modelyard.registry.flavors.base import Flavor, load_pickle, save_pickle, top_module
 
 MODEL_FILE = "model.txt"
@@ -33,7 +34,7 @@ class LightGBMFlavor(Flavor):
         return config
 
     def load(self, directory: Path, config: dict[str, Any]) -> Any:
-        import lightgbm
+        lightgbm = require_extra("lightgbm", purpose="loading a LightGBM model needs lightgbm")
 
         if config.get("format") == "text":
             return lightgbm.Booster(model_file=str(directory / str(config.get("model_file", MODEL_FILE))))

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.core.extras import require_extra
 from modelyard.registry.flavors.base import Flavor, top_module
 
 MODEL_FILE = "model.onnx"
@@ -20,8 +21,7 @@ class OnnxModel:
     """An onnxruntime session with a ``predict`` that accepts arrays or DataFrames."""
 
     def __init__(self, model_bytes: bytes) -> None:
-        import onnxruntime
-
+        onnxruntime = require_extra("onnxruntime", purpose="ONNX models need onnxruntime")
         self.session = onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
         first = self.session.get_inputs()[0]
         self.input_name = first.name

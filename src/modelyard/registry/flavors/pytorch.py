@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.extras import require_extra
 from modelyard.registry.flavors.base import Flavor
 
 MODEL_FILE = "model.pt"
@@ -134,7 +135,7 @@ class PyTorchFlavor(Flavor):
             model.train(was_training)
 
     def load(self, directory: Path, config: dict[str, Any]) -> Any:
-        import torch
+        torch = require_extra("torch", purpose="loading a PyTorch model needs torch")
 
         path = directory / str(config.get("model_file", MODEL_FILE))
         serialization = config.get("serialization", "torchscript")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.extras import require_extra
 from modelyard.registry.flavors.base import Flavor, top_module
 
 MODEL_FILE = "model.ubj"
@@ -28,7 +29,7 @@ class XGBoostFlavor(Flavor):
         return {"model_file": MODEL_FILE, "class": type(model).__name__}
 
     def load(self, directory: Path, config: dict[str, Any]) -> Any:
-        import xgboost
+        xgboost = require_extra("xgboost", purpose="loading an XGBoost model needs xgboost")
 
         class_name = str(config.get("class", "Booster"))
         cls = getattr(xgboost, class_name, None)
@@ -39,7 +40,7 @@ class XGBoostFlavor(Flavor):
         return model
 
     def predict(self, model: Any, data: Any) -> Any:
-        import xgboost
+        xgboost = require_extra("xgboost", purpose="predicting with an XGBoost model needs xgboost")
 
         if isinstance(model, xgboost.Booster):
             return model.predict(xgboost.DMatrix(data))

@@ -11,7 +11,8 @@ from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from modelyard.core.errors import InvalidArgument, StoreUnavailable
+from modelyard.core.errors import InvalidArgument
+from modelyard.core.extras import require_extra
 from modelyard.store.sql.base import SqlStore
 
 CONNECT_TIMEOUT_SECONDS = 5
@@ -30,10 +31,7 @@ class PostgresStore(SqlStore):
             url = make_url(f"postgresql+psycopg://{rest}")
         except ArgumentError as exc:
             raise InvalidArgument(f"invalid PostgreSQL URI {self._safe_uri()!r}: {exc}") from None
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise StoreUnavailable("PostgreSQL stores need psycopg: pip install 'modelyard[postgres]'") from None
+        require_extra("psycopg", purpose="PostgreSQL stores need psycopg")
         connect_args: dict[str, object] = {}
         if "connect_timeout" not in url.query:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
