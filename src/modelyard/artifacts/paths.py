@@ -7,8 +7,9 @@ Two kinds of untrusted strings end up in file paths and object keys of the artif
 * blob digests (``"sha256:<hex>"``), which become the blob's key under ``blobs/``.
 
 Both are checked here, in one place, so that no name can ever address something outside the
-root it is joined to: not through ``..``, an absolute path, a Windows drive or UNC prefix, a
-backslash that Windows would treat as a separator, nor a NUL byte that C APIs would truncate at.
+root it is joined to: not through ``..``, an absolute path, a Windows drive or UNC prefix, nor a
+NUL byte that C APIs would truncate at. A backslash is an ordinary character of a POSIX file name
+and is kept there, as long as the name stays inside its root when Windows reads it as a separator.
 Rejection is always an ``InvalidArgument`` with a one-line message, never a silent fix-up that
 could make two different names collide.
 """
@@ -65,9 +66,17 @@ def safe_relpath(name: str) -> str:
     if _CONTROL.search(name):
         raise _reject(name, "contains a control character")
     if "\\" in name:
-        # A separator on Windows: 'a\\..\\b' would climb out there even though it is one
-        # harmless component on POSIX. Artifact names must mean the same on every platform.
-        raise _reject(name, "contains a backslash; use '/' as the separator")
+        # An ordinary character of a POSIX file name ('a\\b.csv' is one file there), but a
+        # separator on Windows: there it is refused, and on POSIX the name must stay inside the
+        # root under both readings (no '..' between backslashes, no leading '\\' or drive).
+        if os.name == "nt":
+            raise _reject(name, "contains a backslash; use '/' as the separator")
+        pieces = [p for p in re.split(r"[/\\]", name) if p not in ("", ".")]
+        for piece in pieces:
+            if not piece.strip(". "):
+                raise _reject(name, f"has a backslash-separated component {piece!r} made only of dots and spaces")
+        if not pieces:
+            raise _reject(name, "names no file when its backslashes are read as separators")
     if name.startswith("/"):
         raise _reject(name, "is absolute; artifact names are relative to their root")
     try:
@@ -90,6 +99,8 @@ def safe_relpath(name: str) -> str:
         parts.append(part)
     if not parts:
         raise _reject(name, "names no file (only '.' or '/' components)")
+    if parts[0].startswith("\\"):  # after normalisation: './\\x' must not become '\\x'
+        raise _reject(name, "starts with a backslash (absolute on Windows)")
     if _DRIVE.match(parts[0]):  # checked after normalisation: './C:' must not become 'C:'
         raise _reject(name, "starts with a drive prefix 'X:'")
     return "/".join(parts)

@@ -220,7 +220,7 @@ class DatasetService:
             latest = None
         if (
             latest is not None
-            and latest.manifest_digest == manifest_ref.digest
+            and self._same_content(latest, kind, manifest_ref.digest, digests)
             and tuple(latest.parents) == parent_keys
             and dict(latest.params) == str_params
             and latest.code == code
@@ -241,6 +241,21 @@ class DatasetService:
             )
         )
         return AddResult(version=version, created=True, **result_kwargs)
+
+    def _same_content(
+        self, latest: DatasetVersion, kind: str, manifest_digest: str, digests: Mapping[str, tuple[str, int]]
+    ) -> bool:
+        """Whether what is being added is the content of ``latest``. Where it was added from is a
+        fact about the add, not about the content: a file dataset is its bytes, whatever the file
+        is called (as ``status`` compares it), so the same bytes from another path are no new version."""
+        if latest.manifest_digest == manifest_digest:
+            return True
+        if kind != "file" or latest.kind != "file" or latest.file_count != 1 or len(digests) != 1:
+            return False
+        ((digest, size),) = digests.values()
+        if latest.total_size != size:
+            return False
+        return list(self.files(latest).values()) == [(digest, size)]
 
     def _parent_key(self, parent: str | DatasetVersion) -> DatasetVersionKey:
         version = parent if isinstance(parent, DatasetVersion) else self.resolve(parent)
@@ -395,21 +410,50 @@ class DatasetService:
         """Write a version's files under ``dest`` (each verified against its digest, written
         atomically). Files already identical are left alone. ``clean`` also deletes files under
         ``dest`` that the version lacks. A file dataset goes to ``dest`` itself, or into it if
-        ``dest`` is an existing directory. Returns the path written (file or directory)."""
+        ``dest`` is an existing directory. Returns the path written (file or directory).
+
+        Where the working copy's shape differs from the version's (``x`` a file on disk and a
+        directory in the version, or the reverse), ``clean`` replaces it; without ``clean`` the
+        checkout is refused (InvalidArgument) before anything is written. A directory dataset is
+        never written over a regular file ``dest``."""
         version = ref if isinstance(ref, DatasetVersion) else self.resolve(ref)
         entries = self.files(version)
         dest_path = Path(dest).absolute()
         if version.kind == "file":
             ((file_name, (digest, size)),) = entries.items()
             target = dest_path / file_name if dest_path.is_dir() else dest_path
+            if target.is_dir():
+                raise InvalidArgument(
+                    f"cannot check out {version.ref} to {target}: it is a directory and the version is a file"
+                )
             self._fetch_one(digest, size, target)
             return target
         for name in entries:
             safe_relpath(name)  # a manifest is untrusted input joined to dest
-        dest_path.mkdir(parents=True, exist_ok=True)
+        if dest_path.exists() and not dest_path.is_dir():
+            raise InvalidArgument(
+                f"cannot check out {version.ref} to {dest}: it is a file and the version is a directory; "
+                "remove it or choose another destination"
+            )
+        try:
+            dest_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidArgument(f"cannot create {dest}: {exc.strerror or exc}") from None
         kind, existing = scan(dest_path, validate_names=False)
         have = {f.name: f for f in existing}
-        known = self._cached_digests(dest_path, kind, existing)
+        in_the_way = _shape_conflicts(dest_path, entries, have)
+        if in_the_way and not clean:
+            first = in_the_way[0]
+            more = f" (and {len(in_the_way) - 1:,} more)" if len(in_the_way) > 1 else ""
+            raise InvalidArgument(
+                f"cannot check out {version.ref} to {dest}: {first} is a {_kind_on_disk(dest_path / first)} there and "
+                f"a {'file' if first in entries else 'directory'} in the version{more}; nothing was changed "
+                "(--clean / clean=True replaces them)"
+            )
+        for name in in_the_way:  # clean: the version's shape wins
+            _remove_path(dest_path.joinpath(*name.split("/")))
+        have = {n: f for n, f in have.items() if not any(n == c or n.startswith(c + "/") for c in in_the_way)}
+        known = self._cached_digests(dest_path, kind, list(have.values()))
         todo = [
             (name, digest, size)
             for name, (digest, size) in entries.items()
@@ -431,9 +475,10 @@ class DatasetService:
         with ThreadPoolExecutor(self._max_workers, thread_name_prefix="modelyard-checkout") as pool:
             list(pool.map(fetch, todo))
         if clean:
-            for name, f in have.items():
+            for name in have:
                 if name not in entries:
-                    os.unlink(f.path)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(dest_path.joinpath(*name.split("/")))
         return dest_path
 
     def _fetch_one(self, digest: str, size: int, target: Path) -> None:
@@ -464,6 +509,37 @@ class DatasetService:
             (file_name,) = self.files(version)
             return final / file_name
         return final
+
+
+def _shape_conflicts(dest: Path, entries: Mapping[str, object], have: Mapping[str, FileStat]) -> list[str]:
+    """Paths under ``dest`` whose kind differs from the version's: a file on disk where the
+    version needs a directory (a prefix of one of its paths), or a directory on disk (files under
+    it, or empty) where the version has a file. Sorted; nothing is touched."""
+    conflicts: set[str] = set()
+    on_disk_dirs = {name.rsplit("/", i)[0] for name in have for i in range(1, name.count("/") + 1)}
+    for name in entries:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in have and prefix not in entries:
+                conflicts.add(prefix)
+                break
+        else:
+            if name in on_disk_dirs or (name not in have and dest.joinpath(*parts).is_dir()):
+                conflicts.add(name)
+    return sorted(conflicts)
+
+
+def _kind_on_disk(path: Path) -> str:
+    return "directory" if path.is_dir() else "file"
+
+
+def _remove_path(path: Path) -> None:
+    """Delete a file, a symlink (not what it points to) or a directory tree."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
 
 
 def _tree_stats(files: Sequence[FileStat]) -> bytes:
