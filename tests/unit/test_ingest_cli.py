@@ -72,7 +72,7 @@ def test_data_validate(files: Path) -> None:
     suite = str(files / "suite.yaml")
     out = runner.invoke(app, ["data", "validate", "people@v1", "--suite", suite, "--report", str(report)])
     assert out.exit_code == 1, out.output
-    assert "FAIL" in out.output and "failed: 0 of 1 expectations" in out.output
+    assert "FAIL" in out.output and "failed: 1 of 1 expectations" in out.output
     assert "plotly" in report.read_text()
     out = runner.invoke(app, ["data", "validate", "people", "--suite", suite, "--json"])
     data = json.loads(out.stdout)

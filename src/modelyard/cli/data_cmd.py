@@ -129,7 +129,8 @@ def add(
     verb = "added" if result.created else "unchanged, already"
     console.print(
         f"{verb} [bold]{v.ref}[/] ({v.file_count:,} files, {_size(v.total_size)}, {v.manifest_digest[:19]}); "
-        f"read {result.files_read:,} files, {result.files_cached:,} unchanged"
+        f"read {result.files_read:,} of {result.files_read + result.files_cached:,} files "
+        "(the others unchanged since the stat cache saw them)"
     )
 
 

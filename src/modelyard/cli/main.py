@@ -187,6 +187,7 @@ def _set_lifecycle(run_ids: list[str], store: str | None, stage: str) -> None:
     from modelyard.core.entities import LifecycleStage
 
     client = _client(store)
+    run_ids = list(dict.fromkeys(run_ids))  # an id given twice is one run, counted once
     with errors_as_exit():
         for run_id in run_ids:
             client.get_run(run_id)
