@@ -89,9 +89,9 @@ def _export_onnx(tmp_path: Path) -> None:
 
 
 def _tune_on_ray(tmp_path: Path) -> None:
-    from modelyard.tracking.tuning_ray import run_on_ray
+    from modelyard.compute import open_executor
 
-    run_on_ray(None, None, None, {}, n_trials=1, ray_address=None, max_concurrent=None, progress=None)  # type: ignore[arg-type]
+    open_executor("ray")
 
 
 def _redis_source(tmp_path: Path) -> None:
