@@ -48,6 +48,11 @@ _STATUS_OPS = frozenset({"=", "!=", "IN", "NOT IN", "LIKE", "NOT LIKE", "ILIKE",
 _KEY_PUNCTUATION = "_-./:"
 _DIGITS = "0123456789"
 _MAX_DEPTH = 100
+#: Most comparisons in one filter, and most values in one IN list. Databases refuse far bigger
+#: queries in their own ways (SQLite: "Expression tree is too large" at ~1,000 ANDed metric
+#: comparisons); a fixed cap makes that a clear, identical error on every backend.
+MAX_COMPARISONS = 200
+MAX_IN_VALUES = 1000
 
 # Token kinds
 _WORD = "word"  # bare name, keyword or identifier (value: the text)
@@ -216,6 +221,7 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.i = 0
         self.depth = 0
+        self.comparisons = 0
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def error(self, message: str, position: int) -> NoReturn:
@@ -348,6 +354,9 @@ class _Parser:
         return self.comparison(context)
 
     def comparison(self, context: str) -> Comparison:
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            self.error(f"too many comparisons: a filter may hold at most {MAX_COMPARISONS}", self.tok.pos)
         ident = self.identifier(context)
         tok = self.tok
         if tok.kind == _OP:
@@ -407,6 +416,8 @@ class _Parser:
             value = self.value(ident, op, previous)
             assert value is not None and not isinstance(value, tuple)
             values.append(value)
+            if len(values) > MAX_IN_VALUES:
+                self.error(f"too many values: an {op} list may hold at most {MAX_IN_VALUES}", previous.pos)
             tok = self.tok
             if tok.kind == _COMMA:
                 previous = self.advance()

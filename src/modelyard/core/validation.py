@@ -12,6 +12,11 @@ MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 MAX_NAME_LENGTH = 256
+#: Bounds of the integers the stores keep (64-bit columns) and of version numbers (32-bit).
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+MAX_VERSION = 2**31 - 1
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def validate_key(key: object, kind: str = "key") -> str:
@@ -35,6 +40,52 @@ def validate_name(name: object, kind: str = "name") -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidArgument(f"invalid {kind} {name[:40]!r}...: longer than {MAX_NAME_LENGTH} characters")
     return name
+
+
+def validate_entity_name(name: object, kind: str = "name") -> str:
+    """The one rule for everything a user names and later refers to by name: projects, models,
+    datasets (which add their own character set on top), and what comes later (deployments,
+    feature views). Non-empty, at most MAX_NAME_LENGTH characters, no control characters (NUL
+    included), no backslash, no leading '-' (it would read as an option on a command line) and
+    no leading or trailing space. '/' may separate parts of a name ("team/churn"), but no part
+    is empty, '.' or '..', so a name never climbs out of a directory it is joined to."""
+    validate_name(name, kind)
+    assert isinstance(name, str)
+    if _CONTROL_RE.search(name):
+        raise InvalidArgument(f"invalid {kind} {name!r}: contains a control character")
+    if "\\" in name:
+        raise InvalidArgument(f"invalid {kind} {name!r}: contains a backslash")
+    if name.startswith("-"):
+        raise InvalidArgument(f"invalid {kind} {name!r}: must not start with '-'")
+    if name != name.strip():
+        raise InvalidArgument(f"invalid {kind} {name!r}: must not start or end with a space")
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        raise InvalidArgument(
+            f"invalid {kind} {name!r}: parts separated by '/' must not be empty, '.' or '..'"
+        )
+    return name
+
+
+def bounded_int(value: object, name: str, *, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
+    """An integer from an edge (a string typed on a command line, a number in a token), checked
+    to lie in ``[low, high]`` before it reaches a store column or a datetime."""
+    if isinstance(value, bool):
+        raise InvalidArgument(f"invalid {name} {value!r}: not an integer")
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if not digits.isdigit() or not digits.isascii():
+            raise InvalidArgument(f"invalid {name} {value[:60]!r}: not an integer")
+        if len(digits) > 40:
+            raise InvalidArgument(f"invalid {name} {text[:40]}...: must be between {low} and {high}")
+        number = int(text)
+    elif isinstance(value, int):
+        number = value
+    else:
+        raise InvalidArgument(f"invalid {name} {value!r}: not an integer")
+    if not low <= number <= high:
+        raise InvalidArgument(f"invalid {name} {number}: must be between {low} and {high}")
+    return number
 
 
 def param_value_to_str(value: object) -> str:

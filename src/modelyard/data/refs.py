@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.validation import validate_entity_name
 
 __all__ = ["DatasetRef", "parse_ref", "validate_dataset_name"]
 
@@ -28,7 +29,7 @@ def validate_dataset_name(name: object) -> str:
         )
     if ".." in name.split("/") or name.endswith("/"):
         raise InvalidArgument(f"invalid dataset name {name!r}: no '..' component and no trailing '/'")
-    return name
+    return validate_entity_name(name, "dataset name")
 
 
 @dataclass(frozen=True)

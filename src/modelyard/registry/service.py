@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.core.entities import now_millis
 from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
-from modelyard.core.validation import validate_name
+from modelyard.core.validation import validate_entity_name, validate_name
 from modelyard.registry.errors import ApprovalRequired, IllegalTransition
 from modelyard.registry.uri import ModelRef, parse_model_ref, validate_alias
 from modelyard.store.models import (
@@ -115,7 +115,7 @@ class RegistryService:
 
     # -- models -------------------------------------------------------------------------------
     def create_model(self, name: str, *, project: str, actor: str, description: str | None = None) -> RegisteredModel:
-        validate_name(name, "model name")
+        validate_entity_name(name, "model name")
         if "@" in name or name.startswith("models:/"):
             raise InvalidArgument(f"invalid model name {name!r}: '@' and 'models:/' are reserved for references")
         project_id = self.tracking.get_or_create_project(validate_name(project, "project name")).id

@@ -39,6 +39,7 @@ from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotF
 from modelyard.core.filters import parse_filter, parse_order_by
 from modelyard.core.ids import new_id
 from modelyard.core.validation import (
+    validate_entity_name,
     validate_name,
 )
 from modelyard.store.auth import AuthStore
@@ -214,7 +215,7 @@ class SqlStore(
     # --- projects ----------------------------------------------------------------------------
 
     def create_project(self, name: str, *, project_id: str | None = None, description: str | None = None) -> Project:
-        validate_name(name, "project name")
+        validate_entity_name(name, "project name")
         pid = validate_run_id(project_id) if project_id is not None else new_id()
         project = Project(id=pid, name=name, created_at=now_millis(), description=description)
 

@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from modelyard.core.entities import now_millis
 from modelyard.core.errors import InvalidArgument, NotFound, StoreUnavailable
 from modelyard.core.ids import new_id
-from modelyard.core.validation import validate_name
+from modelyard.core.validation import validate_entity_name
 from modelyard.store.datasets import (
     DatasetKind,
     DatasetSummary,
@@ -143,7 +143,7 @@ class SqlDatasetStoreMixin:
     # --- writes ----------------------------------------------------------------------------
 
     def create_dataset_version(self, new: NewDatasetVersion) -> DatasetVersion:
-        name = validate_name(new.name, "dataset name")
+        name = validate_entity_name(new.name, "dataset name")
         if new.kind not in ("file", "directory"):
             raise InvalidArgument(f"dataset kind must be 'file' or 'directory', got {new.kind!r}")
         if new.file_count < 0 or new.total_size < 0:

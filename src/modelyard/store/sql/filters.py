@@ -279,6 +279,11 @@ def _order_column(ident: Identifier, plan: OrderPlan) -> tuple[ColumnElement[Any
 # --- paging ------------------------------------------------------------------------------------
 
 
+#: A forged token cannot ask for an OFFSET the database cannot hold (far below 64 bits, so that
+#: offset + page size never overflows either).
+MAX_PAGE_OFFSET = 2**53
+
+
 def encode_page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
@@ -290,7 +295,7 @@ def decode_page_token(token: str | None) -> int:
         kind, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
         offset = int(number)
     except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument(f"invalid page_token {token!r}")
-    if kind != "offset" or offset < 0:
-        raise InvalidArgument(f"invalid page_token {token!r}")
+        raise InvalidArgument(f"invalid page_token {token[:80]!r}")
+    if kind != "offset" or offset < 0 or offset > MAX_PAGE_OFFSET:
+        raise InvalidArgument(f"invalid page_token {token[:80]!r}")
     return offset

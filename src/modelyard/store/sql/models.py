@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from modelyard.core.ids import new_id
+from modelyard.core.validation import validate_entity_name
 from modelyard.store.models import (
     EventKind,
     ModelApproval,
@@ -118,6 +119,8 @@ class SqlModelRegistryStoreMixin:
     def create_registered_model(
         self, name: str, project_id: str, *, created_by: str, description: str | None = None, at: int
     ) -> RegisteredModel:
+        validate_entity_name(name, "model name")
+
         def tx(conn: Connection) -> RegisteredModel:
             if conn.execute(select(projects.c.id).where(projects.c.id == project_id)).first() is None:
                 raise NotFound(f"project {project_id!r} not found")
