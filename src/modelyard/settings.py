@@ -8,6 +8,10 @@ MODELYARD_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY  S3-compatib
 MODELYARD_TOKEN         bearer API token sent to an http(s):// store (a modelyard server)
 MODELYARD_AUTH          server: "true" turns authentication on (``modelyard server --auth``)
 MODELYARD_MAX_UPLOAD_BYTES  server: largest accepted upload (default 5 GiB)
+MODELYARD_MAX_JSON_BYTES    server: largest JSON/form body of every other route (default 16 MiB)
+MODELYARD_LOGIN_FREE_FAILURES        server: failed logins before backoff starts (default 5)
+MODELYARD_LOGIN_MAX_BACKOFF_SECONDS  server: longest login backoff (default 900)
+MODELYARD_DEBUG         CLI: "1" prints the traceback of an unexpected error (like ``--debug``)
 MODELYARD_REPRODUCE_OF  set by ``modelyard reproduce`` in the training it re-runs: the id of the
                         run being reproduced (runs started then are tagged modelyard.reproduction_of)
 """
@@ -38,6 +42,10 @@ class Settings:
     token: str | None = None
     auth: bool = False
     max_upload_bytes: int | None = None
+    max_json_bytes: int | None = None
+    login_free_failures: int | None = None
+    login_max_backoff_seconds: int | None = None
+    debug: bool = False
     reproduce_of: str | None = None
     #: fsync local artifact writes before they return (power-loss durability); off by default,
     #: as in DVC and Git: writes are atomic either way, so a killed process never leaves half a blob.
@@ -86,6 +94,14 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         token=environ.get("MODELYARD_TOKEN") or None,
         auth=_flag(environ.get("MODELYARD_AUTH")),
         max_upload_bytes=_optional_int(environ.get("MODELYARD_MAX_UPLOAD_BYTES"), "MODELYARD_MAX_UPLOAD_BYTES"),
+        max_json_bytes=_optional_int(environ.get("MODELYARD_MAX_JSON_BYTES"), "MODELYARD_MAX_JSON_BYTES"),
+        login_free_failures=_optional_int(
+            environ.get("MODELYARD_LOGIN_FREE_FAILURES"), "MODELYARD_LOGIN_FREE_FAILURES", low=0
+        ),
+        login_max_backoff_seconds=_optional_int(
+            environ.get("MODELYARD_LOGIN_MAX_BACKOFF_SECONDS"), "MODELYARD_LOGIN_MAX_BACKOFF_SECONDS", low=0
+        ),
+        debug=_flag(environ.get("MODELYARD_DEBUG")),
         reproduce_of=environ.get("MODELYARD_REPRODUCE_OF") or None,
         durable_writes=_flag(environ.get("MODELYARD_DURABLE_WRITES")),
     )
@@ -95,13 +111,16 @@ def _flag(text: str | None) -> bool:
     return (text or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _optional_int(text: str | None, name: str) -> int | None:
+def _optional_int(text: str | None, name: str, *, low: int = 1, high: int = 2**62) -> int | None:
     if not text:
         return None
     try:
-        return int(text)
+        number = int(text.strip())
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {text!r}") from None
+        raise ValueError(f"{name} must be an integer, got {text[:40]!r}") from None
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {number}")
+    return number
 
 
 def child_environment(overrides: dict[str, str]) -> dict[str, str]:

@@ -237,9 +237,11 @@ def test_self_service_tokens(env: Env) -> None:
     assert client.get("/api/v1/auth/whoami", headers={"Authorization": f"Bearer {secret}"}).json()["via"] == "token"
     listed = client.get("/api/v1/auth/tokens", headers=env.bearer("vera")).json()["tokens"]
     assert created.json()["id"] in {t["id"] for t in listed} and all("token" not in t for t in listed)
-    _error(
-        client.delete(f"/api/v1/auth/tokens/{created.json()['id']}", headers=env.bearer("ed")), 403, "PERMISSION_DENIED"
-    )
+    # Someone else's token is answered exactly as an id that does not exist (no "not yours").
+    theirs = client.delete(f"/api/v1/auth/tokens/{created.json()['id']}", headers=env.bearer("ed"))
+    unknown = client.delete("/api/v1/auth/tokens/000000000000", headers=env.bearer("ed"))
+    assert _error(theirs, 404, "NOT_FOUND") == _error(unknown, 404, "NOT_FOUND").replace("000000000000",
+                                                                                        created.json()["id"])
     assert client.delete(f"/api/v1/auth/tokens/{created.json()['id']}", headers=env.bearer("vera")).status_code == 200
     _error(client.get("/api/v1/auth/whoami", headers={"Authorization": f"Bearer {secret}"}), 401, "UNAUTHENTICATED")
     _error(

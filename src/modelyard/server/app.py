@@ -25,6 +25,12 @@ class ServerConfig:
     artifact_uri: str | None = None
     auth: bool = False
     max_upload_bytes: int = 5 * 1024**3
+    #: Largest JSON or form body of any other route (see server/limits.py).
+    max_json_bytes: int = 16 * 1024**2
+    #: Login backoff: failed logins (per user name and per client address) before each further
+    #: attempt must wait, and the longest wait (see auth/throttle.py).
+    login_free_failures: int = 5
+    login_max_backoff_seconds: int = 900
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,6 +83,13 @@ def create_app(config: ServerConfig | None = None, *, store: MetadataStore | Non
     )
     app.state.services = build_services(config, store, artifacts)
     install_error_handlers(app)
+    from modelyard.server.limits import RequestLimits
+
+    # Added before the auth guard, so the guard runs first: an anonymous caller is refused
+    # before a byte of its body is read.
+    app.add_middleware(
+        RequestLimits, max_json_bytes=config.max_json_bytes, max_upload_bytes=config.max_upload_bytes
+    )
     if config.auth:
         from modelyard.server.auth import install_auth
 
@@ -94,7 +107,8 @@ def create_app(config: ServerConfig | None = None, *, store: MetadataStore | Non
 
 def app_from_settings() -> FastAPI:
     """The app as configured by the environment (MODELYARD_STORE_URI, MODELYARD_ARTIFACT_URI,
-    MODELYARD_AUTH, MODELYARD_MAX_UPLOAD_BYTES): the import string uvicorn workers start from
+    MODELYARD_AUTH, MODELYARD_MAX_UPLOAD_BYTES, MODELYARD_MAX_JSON_BYTES, MODELYARD_LOGIN_*): the
+    import string uvicorn workers start from
     (``modelyard.server.app:app_from_settings`` with ``factory=True``)."""
     from modelyard.settings import load_settings
 
@@ -102,6 +116,12 @@ def app_from_settings() -> FastAPI:
     config = ServerConfig(store_uri=settings.store_uri, artifact_uri=settings.artifact_uri, auth=settings.auth)
     if settings.max_upload_bytes is not None:
         config.max_upload_bytes = settings.max_upload_bytes
+    if settings.max_json_bytes is not None:
+        config.max_json_bytes = settings.max_json_bytes
+    if settings.login_free_failures is not None:
+        config.login_free_failures = settings.login_free_failures
+    if settings.login_max_backoff_seconds is not None:
+        config.login_max_backoff_seconds = settings.login_max_backoff_seconds
     return create_app(config)
 
 

@@ -35,8 +35,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelyard.auth.audit import AuditLog
 from modelyard.auth.service import AuthService, Unauthenticated
+from modelyard.auth.throttle import LoginPolicy, LoginThrottle, LoginThrottled
 from modelyard.auth.timeparse import parse_time_ms
-from modelyard.core.errors import InvalidArgument, ModelyardError, PermissionDenied
+from modelyard.core.errors import InvalidArgument, ModelyardError, NotFound, PermissionDenied
+from modelyard.core.validation import INT64_MAX, bounded_int
 from modelyard.server.deps import Principal, current_principal
 from modelyard.server.errors import error_body, status_for
 from modelyard.store.auth import AuditQuery, AuthStore
@@ -165,7 +167,8 @@ class _AuthGuard:
 def install_auth(app: FastAPI) -> None:
     """Turn authentication, roles and the audit trail on for ``app`` (built by ``create_app``).
     Options come from ``ServerConfig.extra``: ``session_ttl_seconds`` (default 12 h) and
-    ``secure_cookies`` (default: only when the request came over https)."""
+    ``secure_cookies`` (default: only when the request came over https). The login backoff
+    follows ``ServerConfig.login_free_failures`` and ``login_max_backoff_seconds``."""
     if isinstance(getattr(app.state, "authenticator", None), Authenticator):
         return  # already installed (create_app does it when config.auth is on)
     services = app.state.services
@@ -179,8 +182,15 @@ def install_auth(app: FastAPI) -> None:
     auditor = Auditor(AuditLog(store))
     app.state.authenticator = authenticator
     app.state.auditor = auditor
+    config = services.config
+    policy = LoginPolicy(
+        free_failures=getattr(config, "login_free_failures", 5),
+        max_backoff_ms=getattr(config, "login_max_backoff_seconds", 900) * 1000,
+    )
+    throttle = LoginThrottle(store, policy)
+    app.state.login_throttle = throttle
     app.add_middleware(_AuthGuard, authenticator=authenticator)
-    app.include_router(_auth_router(service, auditor, extra.get("secure_cookies")))
+    app.include_router(_auth_router(service, auditor, extra.get("secure_cookies"), throttle))
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -235,11 +245,19 @@ def _require_admin(principal: Principal) -> None:
         raise PermissionDenied(f"user {principal.user!r} is not an administrator")
 
 
-def _auth_router(service: AuthService, auditor: Auditor, secure_cookies: bool | None) -> APIRouter:
+def _auth_router(
+    service: AuthService, auditor: Auditor, secure_cookies: bool | None, throttle: LoginThrottle
+) -> APIRouter:
     from fastapi import Depends
 
     router = APIRouter(prefix="/api/v1", tags=["auth"])
     who = Depends(current_principal)
+
+    def _login_failed(username: str, address: str | None, is_form: bool) -> None:
+        """Count the failure for the backoff and audit it (the name tried, never the password)."""
+        throttle.failed(username, address)
+        details = {"via": "form" if is_form else "json"}
+        auditor.record("anonymous", "auth.login_failed", "user", username[:256] or None, details, address)
 
     @router.post(
         "/auth/login",
@@ -270,13 +288,22 @@ def _auth_router(service: AuthService, auditor: Auditor, secure_cookies: bool | 
         if not _same_site_origin(request):
             raise PermissionDenied("login from another site's page is refused")
         username, password = fields.get("username", ""), fields.get("password", "")
+        address = _remote(request)
+        try:
+            # Before the password is checked: a throttled attempt costs no hash and no failure.
+            await run_in_threadpool(throttle.check, username, address)
+        except LoginThrottled as exc:
+            headers = {"Retry-After": str(exc.retry_after_seconds)}
+            return JSONResponse(error_body(exc.code, str(exc)), status_code=429, headers=headers)
         try:
             session = await run_in_threadpool(service.login, username, password)
         except Unauthenticated as exc:
+            await run_in_threadpool(_login_failed, username, address, is_form)
             if is_form:
                 target = quote(_safe_next(fields.get("next")), safe="")
                 return RedirectResponse(f"/login?error=invalid&next={target}", 303)
             raise _unauthenticated(str(exc)) from None
+        await run_in_threadpool(throttle.succeeded, username)
         await run_in_threadpool(
             auditor.record,
             session.user.username,
@@ -349,7 +376,9 @@ def _auth_router(service: AuthService, auditor: Auditor, secure_cookies: bool | 
         """Revoke one of the caller's tokens (an administrator may revoke anyone's)."""
         owned = {t.id for t in service.list_tokens(principal.user)}
         if token_id not in owned and not principal.is_admin:
-            raise PermissionDenied(f"token {token_id!r} is not one of yours")
+            # The same answer as for an id that does not exist: whether someone else's token
+            # has this id is none of the caller's business.
+            raise NotFound(f"token {token_id!r} not found")
         token = service.revoke_token(token_id)
         auditor.record(principal, "token.revoke", "token", token.id, {"owner": token.username}, _remote(request))
         return token.model_dump(mode="json")
@@ -368,8 +397,7 @@ def _auth_router(service: AuthService, auditor: Auditor, secure_cookies: bool | 
     ) -> dict[str, Any]:
         """Audit entries, newest first (administrators only)."""
         _require_admin(principal)
-        if page_token is not None and not page_token.isdigit():
-            raise InvalidArgument(f"invalid page_token {page_token!r}")
+        before_seq = bounded_int(page_token, "page_token", low=1, high=INT64_MAX) if page_token else None
         query = AuditQuery(
             actor=user,
             object_type=object_type,
@@ -378,7 +406,7 @@ def _auth_router(service: AuthService, auditor: Auditor, secure_cookies: bool | 
             since=parse_time_ms(since, "since"),
             until=parse_time_ms(until, "until"),
             limit=limit + 1,
-            before_seq=int(page_token) if page_token else None,
+            before_seq=before_seq,
         )
         entries = auditor.log.list(query)
         more = len(entries) > limit

@@ -264,3 +264,18 @@ class AuthStore(ABC):
     @abstractmethod
     def verify_audit(self) -> AuditVerification:
         """Walk the whole chain from the first row and report the first row that breaks it."""
+
+    # --- failed logins (the login backoff) -------------------------------------------------------
+
+    @abstractmethod
+    def login_failures(self, keys: list[str]) -> dict[str, tuple[int, int]]:
+        """``key -> (failures, last_failure_at)`` for the keys that have failures recorded."""
+
+    @abstractmethod
+    def record_login_failure(self, key: str, *, at: int, reset_before: int) -> int:
+        """Count one failure of ``key`` at ``at`` and return its count; a key whose last failure
+        is older than ``reset_before`` starts again at 1 (and such stale keys are deleted)."""
+
+    @abstractmethod
+    def clear_login_failures(self, key: str) -> None:
+        """Forget the failures of ``key`` (after a successful login)."""

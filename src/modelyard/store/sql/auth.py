@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.core.entities import now_millis
@@ -36,7 +36,14 @@ from modelyard.store.auth import (
     audit_entry_hash,
     canonical_details,
 )
-from modelyard.store.sql.auth_tables import api_tokens, audit_log, auth_sessions, project_roles, users
+from modelyard.store.sql.auth_tables import (
+    api_tokens,
+    audit_log,
+    auth_sessions,
+    login_failures,
+    project_roles,
+    users,
+)
 
 T = TypeVar("T")
 
@@ -424,6 +431,41 @@ class SqlAuthStoreMixin:
 
     def verify_audit(self) -> AuditVerification:
         return self._read(_verify_chain)
+
+    # --- failed logins (the login backoff; see auth/throttle.py) -----------------------------------
+
+    def login_failures(self, keys: list[str]) -> dict[str, tuple[int, int]]:
+        if not keys:
+            return {}
+        t = login_failures.c
+        stmt = select(t.key, t.failures, t.last_failure_at).where(t.key.in_(keys))
+        return self._read(lambda conn: {row[0]: (row[1], row[2]) for row in conn.execute(stmt)})
+
+    def record_login_failure(self, key: str, *, at: int, reset_before: int) -> int:
+        t = login_failures.c
+
+        def tx(conn: Connection) -> int:
+            conn.execute(delete(login_failures).where(t.last_failure_at < reset_before, t.key != key))
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            stmt = insert(login_failures).values(key=key, failures=1, last_failure_at=at)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.key],
+                set_={
+                    "failures": case((t.last_failure_at < reset_before, 1), else_=t.failures + 1),
+                    "last_failure_at": func.max(t.last_failure_at, at)
+                    if conn.dialect.name == "sqlite"
+                    else func.greatest(t.last_failure_at, at),
+                },
+            )
+            conn.execute(stmt)
+            return int(conn.execute(select(t.failures).where(t.key == key)).scalar_one())
+
+        return self._write(tx)
+
+    def clear_login_failures(self, key: str) -> None:
+        self._write(lambda conn: conn.execute(delete(login_failures).where(login_failures.c.key == key)))
 
     def _integrity_auth(self, conn: Connection) -> list[str]:
         """``db check``: the audit chain is intact and every role names a known project."""

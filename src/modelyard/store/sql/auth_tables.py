@@ -78,3 +78,15 @@ audit_log = Table(
     Index("ix_audit_log_object", "object_type", "object_id", "seq"),
     Index("ix_audit_log_timestamp", "timestamp"),
 )
+
+#: Failed logins per throttle key ("user:<name>" or "addr:<address>"), for the login backoff
+#: (auth/throttle.py). Kept in the store so every server replica sees the same counts; rows of
+#: keys quiet for longer than the reset window are deleted as new failures are recorded.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(320), primary_key=True),
+    Column("failures", BigInteger, nullable=False),
+    Column("last_failure_at", BigInteger, nullable=False),
+    Index("ix_login_failures_last", "last_failure_at"),
+)
