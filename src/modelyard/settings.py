@@ -22,6 +22,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelyard.core.errors import InvalidArgument
+
 DEFAULT_PROJECT = "Default"
 
 
@@ -66,8 +68,15 @@ class Settings:
 
 
 def normalize_store_uri(uri: str) -> str:
-    """A bare path means a SQLite file; URIs pass through."""
+    """A bare path means a SQLite file; URIs pass through once they parse (``http://[::1`` does
+    not: it is refused here with one clear line rather than deep inside a client library)."""
     if "://" in uri:
+        from urllib.parse import urlsplit
+
+        try:
+            urlsplit(uri).port  # noqa: B018 - parsing the port is what validates the authority
+        except ValueError as exc:
+            raise InvalidArgument(f"invalid store URI {uri!r}: {exc}") from None
         return uri
     path = Path(uri).expanduser().resolve()
     if path.suffix not in (".db", ".sqlite", ".sqlite3"):
@@ -117,9 +126,9 @@ def _optional_int(text: str | None, name: str, *, low: int = 1, high: int = 2**6
     try:
         number = int(text.strip())
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {text[:40]!r}") from None
+        raise InvalidArgument(f"{name} must be an integer, got {text[:40]!r}") from None
     if not low <= number <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {number}")
+        raise InvalidArgument(f"{name} must be between {low} and {high}, got {number}")
     return number
 
 

@@ -22,11 +22,16 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 T = TypeVar("T")
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """One line on stderr and a non-zero exit: the CLI's only way to report an error."""
-    first_line = " ".join(message.split())
+def print_error(message: str) -> None:
+    """``error: <message>`` on stderr, squeezed onto one line."""
+    first_line = " ".join(str(message).split())
     # The message is data, not markup: "pip install 'modelyard[s3]'" or "x[0]" keep their brackets.
     err_console.print(f"[bold red]error:[/] {escape(first_line)}", markup=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr and a non-zero exit: the CLI's only way to report an error."""
+    print_error(message)
     raise typer.Exit(code)
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
+from modelyard.cli._parsers import count_option
 
 if TYPE_CHECKING:
     from modelyard.auth import AuditLog, AuthService
@@ -311,7 +312,7 @@ def audit_list(
     action: Annotated[str | None, typer.Option("--action", "-a")] = None,
     since: Annotated[str | None, typer.Option("--since", help="ISO-8601, epoch ms, or ago: 2h, 7d.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="ISO-8601, epoch ms, or ago (exclusive).")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 100,
+    limit: Annotated[int, count_option("--limit", "-n", maximum=1000)] = 100,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:

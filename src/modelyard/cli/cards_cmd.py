@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, fmt_value, print_json, table
+from modelyard.cli._parsers import VersionArg
 
 if TYPE_CHECKING:
     from modelyard._models_sdk import RegistryClient
@@ -84,7 +85,7 @@ def _write_html(model_card: ModelCard, destination: str, *, self_contained: bool
 
 def card(
     name: str,
-    version: int,
+    version: VersionArg,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help='Edit a field: intended_use="...", limitations=..., owners=... (repeatable).'),

@@ -12,6 +12,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from modelyard.cli._output import console, errors_as_exit, fail, print_json
+from modelyard.cli._parsers import count_option
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a tree or a report.")]
 StoreOpt = Annotated[
@@ -27,7 +28,7 @@ def lineage(
     ],
     upstream: Annotated[bool, typer.Option("--upstream", help="Only what it came from.")] = False,
     downstream: Annotated[bool, typer.Option("--downstream", help="Only what came from it.")] = False,
-    depth: Annotated[int, typer.Option("--depth", "-d", help="Hops to follow each way.")] = 10,
+    depth: Annotated[int, count_option("--depth", "-d", minimum=0, maximum=1000, help="Hops to follow each way.")] = 10,
     kind: Annotated[
         str | None, typer.Option("--kind", help="model, dataset or run, when the reference could name several.")
     ] = None,

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from modelyard._version import __version__
-from modelyard.cli import auth_cmd, cards_cmd, data_cmd, ingest_cmd, lineage_cmd, models_cmd, server_cmd
+from modelyard.cli import _boundary, auth_cmd, cards_cmd, data_cmd, ingest_cmd, lineage_cmd, models_cmd, server_cmd
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
+from modelyard.cli._parsers import count_option
 
 app = typer.Typer(
     name="modelyard",
@@ -17,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=_boundary.BoundaryGroup,
 )
 projects_app = typer.Typer(help="Projects (experiments).", no_args_is_help=True)
 runs_app = typer.Typer(help="Runs: list, show, compare, delete, restore.", no_args_is_help=True)
@@ -42,8 +44,13 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of an unexpected error (or MODELYARD_DEBUG=1).")
+    ] = False,
 ) -> None:
     """modelyard command line."""
+    if debug:
+        _boundary.DEBUG_FLAG["on"] = True
 
 
 def _client(store: str | None) -> Any:
@@ -86,7 +93,7 @@ def runs_list(
     order_by: Annotated[
         list[str] | None, typer.Option("--order-by", "-o", help="e.g. 'metrics.acc DESC' (repeatable)")
     ] = None,
-    max_results: Annotated[int, typer.Option("--max-results", "-n")] = 100,
+    max_results: Annotated[int, count_option("--max-results", "-n", maximum=50_000)] = 100,
     deleted: Annotated[bool, typer.Option("--deleted", help="List deleted runs instead.")] = False,
     json: JsonOpt = False,
     store: StoreOpt = None,

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
+from modelyard.cli._parsers import OptionalVersionArg, VersionArg
+from modelyard.core.validation import INT64_MAX, MAX_VERSION, bounded_int
 
 if TYPE_CHECKING:
     from modelyard.registry.service import RegistryService
@@ -46,7 +48,7 @@ def _parse_at(text: str) -> int:
     """Milliseconds since the epoch from an ISO date/time (UTC unless it says otherwise) or an
     integer. A bare date means the end of that day: "in production on 2026-03-01"."""
     if text.isdigit():
-        return int(text)
+        return bounded_int(text, "--at", low=0, high=INT64_MAX)
     try:
         if len(text) == 10:
             day = dt.date.fromisoformat(text)
@@ -167,7 +169,7 @@ def models_show(
 @models_app.command("transition")
 def models_transition(
     name: str,
-    version: int,
+    version: VersionArg,
     state: Annotated[str, typer.Argument(help="draft, staging, production, archived or decommissioned")],
     reason: ReasonOpt = None,
     user: UserOpt = None,
@@ -187,7 +189,7 @@ def models_transition(
 @models_app.command("approve")
 def models_approve(
     name: str,
-    version: int,
+    version: VersionArg,
     comment: Annotated[str | None, typer.Option("--comment", "-c", help="Recorded with the approval.")] = None,
     user: UserOpt = None,
     json: JsonOpt = False,
@@ -207,7 +209,7 @@ def models_approve(
 def models_alias(
     name: str,
     alias: str,
-    version: Annotated[int | None, typer.Argument(help="The version to point at (omit with --delete).")] = None,
+    version: OptionalVersionArg = None,
     delete: Annotated[bool, typer.Option("--delete", help="Remove the alias.")] = False,
     reason: ReasonOpt = None,
     user: UserOpt = None,
@@ -230,7 +232,9 @@ def models_alias(
 @models_app.command("history")
 def models_history(
     name: str,
-    version: Annotated[int | None, typer.Option("--version", "-v", help="Only this version's events.")] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", "-v", min=1, max=MAX_VERSION, help="Only this version's events.")
+    ] = None,
     at: Annotated[
         str | None, typer.Option("--at", help="Instead: which versions were in --state at this date/time.")
     ] = None,
@@ -283,7 +287,7 @@ def _change(event: Any) -> str:
 @models_app.command("decommission")
 def models_decommission(
     name: str,
-    version: int,
+    version: VersionArg,
     reason: ReasonOpt = None,
     user: UserOpt = None,
     json: JsonOpt = False,
@@ -303,9 +307,14 @@ def models_decommission(
 @models_app.command("policy")
 def models_policy(
     project: str,
-    approvals: Annotated[int | None, typer.Option("--approvals", help="Approvals needed before production.")] = None,
+    approvals: Annotated[
+        int | None, typer.Option("--approvals", min=0, max=100, help="Approvals needed before production.")
+    ] = None,
     retention_days: Annotated[
-        int | None, typer.Option("--retention-days", help="Days to keep a decommissioned version's artifacts.")
+        int | None,
+        typer.Option(
+            "--retention-days", min=0, max=1_000_000, help="Days to keep a decommissioned version's artifacts."
+        ),
     ] = None,
     keep_forever: Annotated[bool, typer.Option("--keep-forever", help="Never purge artifacts.")] = False,
     user: UserOpt = None,

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from modelyard.cli._parsers import validate_host
+
 FACTORY = "modelyard.server.app:app_from_settings"
 
 
@@ -22,9 +24,11 @@ def register(app: typer.Typer) -> None:
 
 
 def server(
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    host: Annotated[
+        str, typer.Option("--host", callback=validate_host, help="Interface to listen on (an address or host name).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")] = 5000,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=512, help="Worker processes.")] = 1,
     store: Annotated[
         str | None, typer.Option("--store", help="Metadata store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
     ] = None,
@@ -33,7 +37,14 @@ def server(
     ] = None,
     auth: Annotated[bool, typer.Option("--auth", help="Require authentication (users, tokens, roles).")] = False,
     max_upload_bytes: Annotated[
-        int | None, typer.Option("--max-upload-bytes", min=1, help="Largest accepted upload (default 5 GiB).")
+        int | None,
+        typer.Option("--max-upload-bytes", min=1, max=2**62, help="Largest accepted upload (default 5 GiB)."),
+    ] = None,
+    max_json_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-json-bytes", min=1024, max=2**40, help="Largest JSON body of any other route (default 16 MiB)."
+        ),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
@@ -52,6 +63,8 @@ def server(
         values["MODELYARD_AUTH"] = "true"
     if max_upload_bytes is not None:
         values["MODELYARD_MAX_UPLOAD_BYTES"] = str(max_upload_bytes)
+    if max_json_bytes is not None:
+        values["MODELYARD_MAX_JSON_BYTES"] = str(max_json_bytes)
     export_environment(values)
     settings = load_settings()
     if settings.store_uri.startswith(("http://", "https://")):

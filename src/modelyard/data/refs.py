@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from modelyard.core.errors import InvalidArgument
-from modelyard.core.validation import validate_entity_name
+from modelyard.core.validation import MAX_VERSION, bounded_int, validate_entity_name
 
 __all__ = ["DatasetRef", "parse_ref", "validate_dataset_name"]
 
@@ -66,9 +66,7 @@ def parse_ref(text: object) -> DatasetRef:
         return DatasetRef(name)
     match = _VERSION_RE.match(selector)
     if match is not None:
-        number = int(match.group(1))
-        if number < 1:
-            raise InvalidArgument(f"invalid dataset reference {text!r}: versions start at v1")
+        number = bounded_int(match.group(1), f"version in dataset reference {name!r}", low=1, high=MAX_VERSION)
         return DatasetRef(name, version=number)
     if _HASH_RE.match(selector):
         return DatasetRef(name, digest_prefix=selector)

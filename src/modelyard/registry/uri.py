@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.validation import MAX_VERSION, bounded_int
 from modelyard.store.models import ModelState
 
 PREFIX = "models:/"
@@ -61,9 +62,8 @@ def parse_model_ref(reference: str) -> ModelRef:
             f"invalid model reference {reference!r}: expected NAME@VERSION, NAME@ALIAS, NAME@latest or NAME@production"
         )
     if selector.isdigit():
-        if int(selector) < 1:
-            raise InvalidArgument(f"invalid model reference {reference!r}: versions start at 1")
-        return ModelRef(name, "version", str(int(selector)))
+        number = bounded_int(selector, f"version in model reference {name[:80]!r}", low=1, high=MAX_VERSION)
+        return ModelRef(name, "version", str(number))
     lowered = selector.lower()
     if lowered == LATEST:
         return ModelRef(name, "latest", LATEST)

@@ -128,13 +128,22 @@ def _s3_defaults(options: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+#: Remote artifact stores modelyard supports (and tests); any other scheme is refused before
+#: fsspec is asked, so a typo such as ftp://host never reaches the network.
+REMOTE_SCHEMES = ("s3", "s3a")
+
+
 def open_fsspec(uri: str, storage_options: dict[str, Any]) -> FsspecBackend:
     """The backend for a remote ``uri``, checked reachable (StoreUnavailable in one line if not)."""
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme not in REMOTE_SCHEMES:
+        raise InvalidArgument(
+            f"unsupported artifact store URI {uri!r}: use a local path, file:///path or s3://bucket/prefix"
+        )
     try:
         import fsspec
     except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
         raise StoreUnavailable(f"cannot open {uri}: {exc}")
-    scheme = uri.split("://", 1)[0].lower()
     if scheme in ("s3", "s3a"):
         require_extra("s3fs", purpose="s3:// artifact stores need s3fs")
     options = _s3_defaults(storage_options) if scheme in ("s3", "s3a") else dict(storage_options)
