@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -33,6 +35,11 @@ MAX_EXAMPLES = int(load_settings().extra.get("MODELYARD_TEST_FUZZ_EXAMPLES", "30
 # mode (a JSON "true" for a boolean query flag, 3.0 for an integer are accepted), which that
 # check counts as accepting invalid data.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+#: Issue 16's target: the schema states every rule the server applies, so data the schema
+#: refuses is refused (4xx) and data it allows is accepted. Not met yet (lax pydantic coercion,
+#: the name rule and bounds missing from the schema): opt in with MODELYARD_TEST_FUZZ_NEGATIVE=1.
+STRICT_CHECKS = [*CHECKS, negative_data_rejection, positive_data_acceptance]
+RUN_STRICT = load_settings().extra.get("MODELYARD_TEST_FUZZ_NEGATIVE") == "1"
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +86,14 @@ schema = schemathesis.openapi.from_dict(_openapi_document())
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case: Any, fuzz_server: str) -> None:
     case.call_and_validate(base_url=fuzz_server, checks=CHECKS, timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not RUN_STRICT, reason="set MODELYARD_TEST_FUZZ_NEGATIVE=1 (see STRICT_CHECKS)")
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_rejects_what_its_schema_rejects(case: Any, fuzz_server: str) -> None:
+    case.call_and_validate(base_url=fuzz_server, checks=STRICT_CHECKS, timeout=30)
 
 
 def test_server_still_serves_after_fuzzing(fuzz_server: str, tmp_path: Path) -> None:

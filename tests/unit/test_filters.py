@@ -737,3 +737,34 @@ def test_rendered_order_by_parses_back(c: Comparison, descending: bool, rnd: ran
     elif rnd.random() < 0.5:
         text += " " + kw("ASC", rnd)
     assert parse_order_by([text]) == [OrderBy(c.ident, descending)]
+
+
+# --- issue 16: a filter the database would refuse is a clear 400 everywhere ------------------------
+
+
+def test_too_many_comparisons_is_a_syntax_error_naming_the_limit() -> None:
+    from modelyard.core._filter_parser import MAX_COMPARISONS
+
+    parse_filter(" AND ".join(f"metrics.m{i} > 1" for i in range(MAX_COMPARISONS)))
+    with pytest.raises(FilterSyntaxError, match=f"at most {MAX_COMPARISONS}"):
+        parse_filter(" AND ".join(f"metrics.m{i} > 1" for i in range(1000)))
+    with pytest.raises(FilterSyntaxError, match=f"at most {MAX_COMPARISONS}"):
+        parse_filter(" OR ".join(f"params.p{i} = 'x'" for i in range(MAX_COMPARISONS + 1)))
+
+
+def test_too_many_in_values_is_a_syntax_error_naming_the_limit() -> None:
+    from modelyard.core._filter_parser import MAX_IN_VALUES
+
+    parse_filter(f"params.p IN ({', '.join(repr(str(i)) for i in range(MAX_IN_VALUES))})")
+    with pytest.raises(FilterSyntaxError, match=f"at most {MAX_IN_VALUES}"):
+        parse_filter(f"params.p IN ({', '.join(repr(str(i)) for i in range(MAX_IN_VALUES + 1))})")
+
+
+@pytest.mark.parametrize("offset", ["99999999999999999999999", "-1", "x", str(2**53 + 1)])
+def test_forged_page_tokens_are_invalid_arguments(offset: str) -> None:
+    import base64
+
+    from modelyard.store.sql.filters import decode_page_token
+
+    with pytest.raises(InvalidArgument, match="page_token"):
+        decode_page_token(base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode())
