@@ -18,7 +18,7 @@ def main() -> None:
     spec, tmp = c.parse_args()
     os.environ["MODELYARD_HOME"] = str(Path(tmp) / "home")  # fresh store, artifacts and stat cache
     import modelyard
-    import modelyard.datasets as datasets
+    from modelyard.sdk import datasets
 
     datasets.service()  # open the stores (and create the schema) outside the timing
     target = spec["path"]

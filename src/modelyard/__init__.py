@@ -10,12 +10,28 @@ reachable too, but their insides may move.
         modelyard.log_metric("accuracy", 0.91)
 """
 
-from modelyard import datasets  # noqa: F401 - the namespace modelyard.datasets.add/get
-from modelyard._autolog import autolog
-from modelyard._autolog_common import AutologgingWarning
-from modelyard._evaluate_sdk import EvaluationResult, ModelCard, evaluate, model_card, update_model_card
-from modelyard._models_sdk import RegistryClient, load_model, log_model, register_model, set_alias, transition
-from modelyard._sdk import (
+import sys as _sys
+
+from modelyard._version import __version__
+from modelyard.core.entities import Metric, Project, Run, RunInput, RunStatus
+from modelyard.core.errors import (
+    AlreadyExists,
+    Conflict,
+    FilterSyntaxError,
+    IntegrityError,
+    InvalidArgument,
+    ModelyardError,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+)
+from modelyard.registry.errors import ApprovalRequired, IllegalTransition, SignatureError
+from modelyard.sdk import datasets
+from modelyard.sdk._autolog_common import AutologgingWarning
+from modelyard.sdk.autolog import autolog
+from modelyard.sdk.evaluation import EvaluationResult, ModelCard, evaluate, model_card, update_model_card
+from modelyard.sdk.models import RegistryClient, load_model, log_model, register_model, set_alias, transition
+from modelyard.sdk.tracking import (
     ActiveRun,
     TrackingClient,
     active_run,
@@ -45,23 +61,13 @@ from modelyard._sdk import (
     set_tags,
     start_run,
 )
-from modelyard._tune import tune
-from modelyard._version import __version__
-from modelyard.core.entities import Metric, Project, Run, RunInput, RunStatus
-from modelyard.core.errors import (
-    AlreadyExists,
-    Conflict,
-    FilterSyntaxError,
-    IntegrityError,
-    InvalidArgument,
-    ModelyardError,
-    NotFound,
-    PermissionDenied,
-    StoreUnavailable,
-)
-from modelyard.registry.errors import ApprovalRequired, IllegalTransition, SignatureError
+from modelyard.sdk.tuning import tune
 from modelyard.store.models import ModelState, ModelVersion, RegisteredModel
 from modelyard.tracking.tuning import TuneResult
+
+# ``modelyard.datasets`` is the namespace ``modelyard.datasets.add(...)``; registering the module
+# under that name too (as ``os`` does for ``os.path``) makes ``import modelyard.datasets`` work.
+_sys.modules.setdefault(f"{__name__}.datasets", datasets)
 
 __all__ = [
     "ActiveRun",

@@ -14,9 +14,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import modelyard
-from modelyard import _autolog_common
-from modelyard._autolog_common import param_text
 from modelyard.registry.packaging import load_directory
+from modelyard.sdk import _autolog_common
+from modelyard.sdk._autolog_common import param_text
 
 
 @pytest.fixture

@@ -132,7 +132,9 @@ def test_quickstart_keeps_a_candidate_that_fails_the_gate_in_staging(
     from modelyard.cli.quickstart import run_quickstart
 
     monkeypatch.setattr(quickstart_steps, "MIN_TEST_ACCURACY", 1.01)  # no model can pass
-    monkeypatch.setattr(modelyard._sdk._session, "project", modelyard._sdk._session.project)  # restored after
+    from modelyard.sdk.session import _session
+
+    monkeypatch.setattr(_session, "project", _session.project)  # restored after
     modelyard.set_store_uri(None)
     modelyard.set_artifact_uri(None)
     result = run_quickstart()

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 import modelyard
-from modelyard import _sdk
 from modelyard.cli.main import app
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.lineage import LineageBuilder
+from modelyard.sdk.session import _session
 
 runner = CliRunner()
 
@@ -65,7 +65,7 @@ def _pipeline(tmp_path: Path) -> dict[str, str]:
 
 def _builder() -> LineageBuilder:
     """Over the SDK session's store (closed when the fixture resets the session)."""
-    return LineageBuilder.for_store(_sdk._session.client().store)
+    return LineageBuilder.for_store(_session.client().store)
 
 
 def test_upstream_from_the_model_and_downstream_from_the_raw_data_meet(store_uri: str, tmp_path: Path) -> None:

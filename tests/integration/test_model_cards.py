@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from modelyard._models_sdk import RegistryClient
 from modelyard.cli.main import app
 from modelyard.core.entities import RunInput
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.evaluation import EVALUATION_ARTIFACT, evaluate, latest_evaluation
 from modelyard.reports.cards import build_card, update_card
+from modelyard.sdk.models import RegistryClient
 from modelyard.store.models import EventKind
 from modelyard.tracking.service import TrackingService
 
@@ -313,7 +313,7 @@ def test_sdk_face_logs_to_the_active_run(modelyard_home: Path) -> None:
     from sklearn.linear_model import LogisticRegression
 
     import modelyard
-    from modelyard import _evaluate_sdk as sdk
+    from modelyard.sdk import evaluation as sdk
 
     modelyard.set_store_uri(None)
     modelyard.set_artifact_uri(None)

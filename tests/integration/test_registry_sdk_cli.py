@@ -1,4 +1,4 @@
-"""The model SDK (modelyard._models_sdk) and ``modelyard models ...`` end to end, on the embedded
+"""The model SDK (modelyard.sdk.models) and ``modelyard models ...`` end to end, on the embedded
 default store: log inside a run, load by reference, govern from the CLI with --json, one-line
 errors with non-zero exits that change nothing."""
 
@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 import modelyard
-from modelyard import _models_sdk as models
 from modelyard.cli.main import app
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.registry.signature import SignatureError
+from modelyard.sdk import models
 
 runner = CliRunner()
 

@@ -364,7 +364,7 @@ def test_db_check_reports_registry_problems(registry: RegistryService) -> None:
 
 _WORKER = """
 import sys
-from modelyard._models_sdk import _stored_package
+from modelyard.sdk.models import _stored_package
 from modelyard.artifacts import open_artifact_store
 from modelyard.registry.service import RegistryService
 from modelyard.store import open_store

@@ -303,7 +303,7 @@ def test_an_entry_deleted_while_pending_is_dead_lettered(
 CHILD = textwrap.dedent(
     """
     import sys, threading
-    import modelyard.datasets as datasets
+    from modelyard import datasets
     from modelyard.data.streaming import MessageParser, StreamIngestor
     from modelyard.data.streaming.redis_source import RedisStreamSource
 

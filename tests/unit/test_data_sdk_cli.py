@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import modelyard
-import modelyard.datasets as datasets
+from modelyard import datasets
 from modelyard.cli.main import app
 from modelyard.core.errors import InvalidArgument
 

@@ -23,8 +23,8 @@ from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, fmt_v
 from modelyard.cli._parsers import VersionArg
 
 if TYPE_CHECKING:
-    from modelyard._models_sdk import RegistryClient
     from modelyard.reports.cards import ModelCard
+    from modelyard.sdk.models import RegistryClient
 
 StoreOpt = Annotated[
     str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
@@ -36,7 +36,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 def _open_registry(store: str | None) -> Iterator[RegistryClient]:
     """A registry over the configured stores, closed when the command is done (PostgreSQL
     connections would otherwise outlive it)."""
-    from modelyard._models_sdk import RegistryClient
+    from modelyard.sdk.models import RegistryClient
 
     with errors_as_exit():
         registry = RegistryClient(store)
@@ -104,8 +104,8 @@ def card(
     store: StoreOpt = None,
 ) -> None:
     """Show, edit or export the model card of a version."""
-    from modelyard._models_sdk import current_user
     from modelyard.reports.cards import EDITABLE_FIELDS, build_card, update_card
+    from modelyard.sdk.models import current_user
 
     if self_contained and not html:
         fail("--self-contained needs --html FILE", 2)
@@ -164,8 +164,8 @@ def evaluate(
     store: StoreOpt = None,
 ) -> None:
     """Evaluate a registered model version on a data file; logs a run and records the result."""
-    from modelyard._models_sdk import current_user
     from modelyard.evaluation import evaluate as run_evaluation
+    from modelyard.sdk.models import current_user
 
     if task is not None and task not in ("classification", "regression"):
         fail(f"invalid --task {task!r}: use classification or regression", 2)

@@ -32,8 +32,8 @@ RemoteOpt = Annotated[str, typer.Option("--remote", help="Remote artifact store,
 
 
 def _service(store: str | None) -> DatasetService:
-    import modelyard.datasets as datasets
-    from modelyard._sdk import set_store_uri
+    from modelyard.sdk import datasets
+    from modelyard.sdk.tracking import set_store_uri
 
     with errors_as_exit():
         if store:

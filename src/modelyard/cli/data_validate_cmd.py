@@ -38,10 +38,11 @@ def register(data_app: typer.Typer) -> None:
         store: Annotated[str | None, typer.Option("--store", help="Store URI.")] = None,
     ) -> None:
         """Validate a dataset version against a suite; exits 1 if any expectation fails."""
-        import modelyard.datasets as datasets
-        from modelyard._sdk import _session, set_store_uri
         from modelyard.data.ingest import validate_version
         from modelyard.data.validation import Suite
+        from modelyard.sdk import datasets
+        from modelyard.sdk.session import _session
+        from modelyard.sdk.tracking import set_store_uri
 
         if not suite.is_file():
             fail(f"cannot read suite {suite}: no such file", 2)

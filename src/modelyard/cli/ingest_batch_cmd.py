@@ -82,11 +82,11 @@ def register(app: typer.Typer) -> None:
         store: Annotated[str | None, typer.Option("--store", help="Store URI.")] = None,
     ) -> None:
         """Ingest a file, a directory or a SQL query as the next version of a dataset."""
-        import modelyard.datasets as datasets
-        from modelyard._sdk import set_store_uri
         from modelyard.core.errors import InvalidArgument, ModelyardError
         from modelyard.data.ingest import BatchIngestor, IngestRejected, open_source
         from modelyard.data.validation import Suite
+        from modelyard.sdk import datasets
+        from modelyard.sdk.tracking import set_store_uri
 
         if on_invalid not in ("fail", "quarantine"):
             fail(f"--on-invalid {on_invalid!r}: expected fail or quarantine", 2)

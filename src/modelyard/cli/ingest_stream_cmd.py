@@ -141,8 +141,8 @@ def register(app: typer.Typer) -> None:
             fail("--once and --max-batches are exclusive", 2)
         window = _seconds(every, "--every")
         claim = _seconds(claim_idle, "--claim-idle") if claim_idle is not None else None
-        import modelyard.datasets as datasets
-        from modelyard._sdk import set_store_uri
+        from modelyard.sdk import datasets
+        from modelyard.sdk.tracking import set_store_uri
 
         with errors_as_exit():
             if store:

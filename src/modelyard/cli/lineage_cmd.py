@@ -95,9 +95,9 @@ def reproduce(
     """Re-run the training of a model version at its recorded commit, with its recorded params and
     dataset versions, then compare the new model's predictions with the original's. Exits 1 when
     the model was not reproduced (the report says what differed)."""
-    from modelyard._models_sdk import RegistryClient
     from modelyard.data.service import DatasetService
     from modelyard.pipelines.reproduce import reproduce as run_reproduction
+    from modelyard.sdk.models import RegistryClient
     from modelyard.settings import child_environment, load_settings
     from modelyard.store.datasets import DatasetStore
 
@@ -160,7 +160,7 @@ def _print_report(report: Any) -> None:
 
 
 def _client(store: str | None) -> Any:
-    from modelyard._sdk import TrackingClient
+    from modelyard.sdk.tracking import TrackingClient
 
     with errors_as_exit():
         return TrackingClient(store)

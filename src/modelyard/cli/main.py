@@ -54,7 +54,7 @@ def root(
 
 
 def _client(store: str | None) -> Any:
-    from modelyard._sdk import TrackingClient
+    from modelyard.sdk.tracking import TrackingClient
 
     with errors_as_exit():
         return TrackingClient(store)

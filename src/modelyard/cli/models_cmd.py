@@ -32,14 +32,14 @@ ReasonOpt = Annotated[str | None, typer.Option("--reason", "-r", help="Why (reco
 
 
 def _registry(store: str | None) -> RegistryService:
-    from modelyard._models_sdk import RegistryClient
+    from modelyard.sdk.models import RegistryClient
 
     with errors_as_exit():
         return RegistryClient(store)
 
 
 def _user(user: str | None) -> str:
-    from modelyard._models_sdk import current_user
+    from modelyard.sdk.models import current_user
 
     return user or current_user()
 

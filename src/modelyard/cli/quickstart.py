@@ -29,9 +29,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import modelyard
-from modelyard import _sdk
 from modelyard.cli import quickstart_steps as steps
 from modelyard.cli._output import console, fmt_time, table, verdict_counts
+from modelyard.sdk import tracking as _sdk
 
 if TYPE_CHECKING:
     from modelyard.cli.quickstart_steps import CardFiles, Promotion, TrainedCandidate, Validation, VersionedData

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import modelyard
-import modelyard.datasets as datasets
-from modelyard import _sdk
 from modelyard.core.errors import NotFound
+from modelyard.sdk import datasets
+from modelyard.sdk import tracking as _sdk
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 
-from modelyard import _autolog_common as common
-from modelyard._autolog_common import AutologgingWarning
+from modelyard.sdk import _autolog_common as common
+from modelyard.sdk._autolog_common import AutologgingWarning
 
 __all__ = ["AutologgingWarning", "autolog"]
 
@@ -36,7 +36,7 @@ def autolog(
     """
     import warnings
 
-    from modelyard import _autolog_boost, _autolog_sklearn
+    from modelyard.sdk import _autolog_boost, _autolog_sklearn
 
     if max_tuning_runs is not None and (isinstance(max_tuning_runs, bool) or max_tuning_runs < 0):
         from modelyard.core.errors import InvalidArgument

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import builtins
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard._sdk import _session
 from modelyard.core.entities import RunInput
 from modelyard.core.errors import InvalidArgument
 from modelyard.data.changes import DatasetDiff
 from modelyard.data.service import DatasetService
+from modelyard.sdk.session import _session
 from modelyard.store.datasets import DatasetStore, DatasetSummary
 from modelyard.store.datasets import DatasetVersion as DatasetVersionRecord
 
@@ -99,42 +98,20 @@ class DatasetVersion:
         return self._service.checkout(self.record, dest, clean=clean)
 
 
-class _DatasetSession:
-    """The service over the SDK session's current stores, rebuilt when they change."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._client: object | None = None
-        self._service: DatasetService | None = None
-
-    def service(self) -> DatasetService:
-        client = _session.client()
-        with self._lock:
-            if self._service is None or self._client is not client:
-                store = client.store
-                if not isinstance(store, DatasetStore):
-                    raise InvalidArgument(f"the store at {store.uri} does not keep datasets")
-                cache = _session.settings().home / "cache"
-                self._service = DatasetService(store, client.artifacts, cache)
-                self._client = client
-            return self._service
-
-    def reset(self) -> None:
-        self._client = None
-        self._service = None
-
-
-_datasets = _DatasetSession()
-os.register_at_fork(after_in_child=_datasets.reset)
+def _build_service() -> DatasetService:
+    store, artifacts = _session.stores()
+    if not isinstance(store, DatasetStore):
+        raise InvalidArgument(f"the store at {store.uri} does not keep datasets")
+    return DatasetService(store, artifacts, _session.settings().home / "cache")
 
 
 def service() -> DatasetService:
-    """The explicit API (``modelyard.data.DatasetService``) over the SDK's stores."""
-    return _datasets.service()
+    """The explicit API (``modelyard.data.DatasetService``) over the SDK's stores (built once per session)."""
+    return _session.cached("datasets", _build_service)
 
 
 def _wrap(record: DatasetVersionRecord) -> DatasetVersion:
-    return DatasetVersion(record, _datasets.service())
+    return DatasetVersion(record, service())
 
 
 def add(
@@ -154,10 +131,11 @@ def add(
     ``source`` records where the data came from when ``path`` is only a staging copy (a URL, a
     table); by default it is ``path``. Adding content identical to the latest version returns
     that version."""
-    if code is None and _session._stack:
-        code = f"run:{_session.current().id}"
+    runs = _session.runs()
+    if code is None and runs:
+        code = f"run:{runs[-1].id}"
     resolved = [p.record if isinstance(p, DatasetVersion) else p for p in parents]
-    result = _datasets.service().add(
+    result = service().add(
         path, name=name, message=message, parents=resolved, params=params, code=code, source=source
     )
     return _wrap(result.version)
@@ -168,10 +146,11 @@ def get(ref: str, *, context: str | None = None, log_input: bool = True) -> Data
 
     Inside a run (and unless ``log_input=False``) it is recorded as an input of the active run,
     with ``context`` (``"training"``, ``"validation"``...)."""
-    record = _datasets.service().resolve(ref)
-    if log_input and _session._stack:
+    record = service().resolve(ref)
+    runs = _session.runs()
+    if log_input and runs:
         _session.client().log_inputs(
-            _session.current().id,
+            runs[-1].id,
             [
                 RunInput(
                     name=record.name,
@@ -187,27 +166,27 @@ def get(ref: str, *, context: str | None = None, log_input: bool = True) -> Data
 
 def list() -> builtins.list[DatasetSummary]:
     """Every dataset with its latest version."""
-    return _datasets.service().list_datasets()
+    return service().list_datasets()
 
 
 def versions(name: str, *, include_removed: bool = False) -> builtins.list[DatasetVersion]:
-    return [_wrap(v) for v in _datasets.service().versions(name, include_removed=include_removed)]
+    return [_wrap(v) for v in service().versions(name, include_removed=include_removed)]
 
 
 def diff(old: str, new: str) -> DatasetDiff:
     """Files added, removed and modified from version ``old`` to version ``new``."""
-    return _datasets.service().diff(old, new)
+    return service().diff(old, new)
 
 
 def status(ref: str, path: str | os.PathLike[str] | None = None) -> DatasetDiff:
     """How the files at ``path`` (default: where the version was added from) differ from ``ref``."""
-    return _datasets.service().status(ref, path)
+    return service().status(ref, path)
 
 
 def checkout(ref: str, dest: str | os.PathLike[str], *, clean: bool = False) -> Path:
-    return _datasets.service().checkout(ref, dest, clean=clean)
+    return service().checkout(ref, dest, clean=clean)
 
 
 def remove(ref: str) -> DatasetVersion:
     """Hide a version (its number is never reused; lineage keeps pointing at it)."""
-    return _wrap(_datasets.service().remove(ref))
+    return _wrap(service().remove(ref))

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from modelyard import _models_sdk, _sdk
 from modelyard.evaluation import EvaluationResult, Task
 from modelyard.evaluation import evaluate as _evaluate
 from modelyard.reports.cards import ModelCard, build_card, update_card
+from modelyard.sdk import models
+from modelyard.sdk.session import _session
 
 
 def evaluate(
@@ -35,9 +36,8 @@ def evaluate(
     registered version records the result (its model card shows it). With ``champion`` (e.g.
     ``"churn@champion"``), the candidate is compared on the same rows: McNemar's test for
     classification, a paired bootstrap interval of the metric difference for regression."""
-    session = _sdk._session
-    stack_run = _sdk.active_run()
-    registry = _models_sdk._registry() if log or isinstance(model_or_uri, str) or isinstance(champion, str) else None
+    runs = _session.runs()
+    registry = models._registry() if log or isinstance(model_or_uri, str) or isinstance(champion, str) else None
     return _evaluate(
         model_or_uri,
         data,
@@ -47,22 +47,22 @@ def evaluate(
         champion=champion,
         log=log,
         registry=registry,
-        run_id=None if stack_run is None else stack_run.id,
-        project=session.settings().project,
-        actor=actor or _models_sdk.current_user(),
+        run_id=runs[-1].id if runs else None,
+        project=_session.settings().project,
+        actor=actor or models.current_user(),
         compare_metric=compare_metric,
     )
 
 
 def model_card(name: str, version: int) -> ModelCard:
     """The model card of a version: generated facts plus the edited fields (``to_markdown()``, ``to_html()``)."""
-    return build_card(_models_sdk._registry(), name, version)
+    return build_card(models._registry(), name, version)
 
 
 def update_model_card(name: str, version: int, *, actor: str | None = None, **fields: str | None) -> ModelCard:
     """Edit a card's fields, e.g. ``update_model_card("churn", 3, intended_use="...", owners="ana")``;
     ``None`` clears a field. Each edit is recorded in the model's history."""
-    return update_card(_models_sdk._registry(), name, version, fields, actor=actor or _models_sdk.current_user())
+    return update_card(models._registry(), name, version, fields, actor=actor or models.current_user())
 
 
 __all__ = ["EvaluationResult", "ModelCard", "evaluate", "model_card", "update_model_card"]

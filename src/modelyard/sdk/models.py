@@ -1,7 +1,7 @@
 """The model SDK: ``modelyard.log_model()``, ``load_model()``, ``register_model()``, ``set_alias()``,
 ``transition()``, and ``RegistryClient`` (the explicit registry API over the configured stores).
 
-The fluent functions use the SDK session's stores (``_sdk._session``), so a model logged inside
+The fluent functions use the SDK session's stores (``modelyard.sdk.session``), so a model logged inside
 ``start_run`` lands in the same metadata and artifact stores as the run's metrics. Who did
 something is the operating-system user unless ``actor=`` says otherwise; with auth on, the server
 replaces it with the authenticated user.
@@ -13,9 +13,10 @@ import getpass
 import json
 from typing import TYPE_CHECKING, Any
 
-from modelyard import _sdk
 from modelyard.core.errors import IntegrityError, InvalidArgument
 from modelyard.registry.service import MaintainerCheck, RegistryService, allow_everyone
+from modelyard.sdk import tracking
+from modelyard.sdk.session import _session
 from modelyard.store.models import ModelRegistryStore, ModelState, ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:
@@ -56,14 +57,19 @@ class RegistryClient(RegistryService):
         is_maintainer: MaintainerCheck = allow_everyone,
     ) -> None:
         if store is None:
-            tracking = _sdk.TrackingClient(store_uri, artifact_uri, artifacts=artifacts)
-            store, artifacts = tracking.store, tracking.artifacts
+            client = tracking.TrackingClient(store_uri, artifact_uri, artifacts=artifacts)
+            store, artifacts = client.store, client.artifacts
         super().__init__(_registry_store(store), store, artifacts, is_maintainer=is_maintainer)
 
 
+def _build_registry() -> RegistryService:
+    store, artifacts = _session.stores()
+    return RegistryService(_registry_store(store), store, artifacts)
+
+
 def _registry() -> RegistryService:
-    client = _sdk._session.client()
-    return RegistryService(_registry_store(client.store), client.store, client.artifacts)
+    """The registry service over the session's stores (built once, like every session service)."""
+    return _session.cached("registry", _build_registry)
 
 
 def log_model(
@@ -80,7 +86,7 @@ def log_model(
 
     The flavor is detected from the model unless given ("sklearn", "xgboost", "lightgbm", "onnx",
     "pytorch", "python"); the signature is inferred from ``input_example`` unless given."""
-    run = _sdk._session.current()
+    run = _session.current()
     return _registry().log_model(
         model,
         name,
@@ -114,7 +120,7 @@ def register_model(
     digest of a stored package (``StoredPackage.digest``): register it as the next version."""
     registry = _registry()
     who = actor or current_user()
-    project_name = project or _sdk._session.settings().project
+    project_name = project or _session.settings().project
     if source is None:
         return registry.create_model(name, project=project_name, actor=who, description=description)
     package = _stored_package(registry.artifacts, source)

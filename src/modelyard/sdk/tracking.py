@@ -1,14 +1,13 @@
-"""The fluent SDK: ``modelyard.start_run()``, ``modelyard.log_metric()`` and friends.
+"""The fluent tracking SDK: ``modelyard.start_run()``, ``modelyard.log_metric()`` and friends,
+``ActiveRun``, and ``TrackingClient`` (the explicit API over the configured stores).
 
-All process state lives in one ``_Session`` object (configured stores, the stack of active runs,
-the metric buffer); it is reset in a forked child so that a child never reuses its parent's
-connections or flusher thread.
+Process state (stores, the metric buffer, the active runs of each thread and asyncio task) lives
+in the one session, ``modelyard.sdk.session``; this module is the behaviour over it.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,9 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.core.entities import ArtifactEntry, Metric, Run, RunInput, RunStatus
 from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.core.validation import metric_step, metric_value, validate_key
-from modelyard.settings import Settings, load_settings, normalize_store_uri
-from modelyard.tracking.flusher import MetricBuffer
+from modelyard.sdk.session import Session, _open_stores, _session, caller
 from modelyard.tracking.service import TrackingService, runs_to_frame
 
 if TYPE_CHECKING:
@@ -27,30 +24,6 @@ if TYPE_CHECKING:
 
     from modelyard.artifacts.interfaces import ArtifactStore
     from modelyard.store.interfaces import MetadataStore
-
-
-def _open_stores(settings: Settings, artifacts: ArtifactStore | None = None) -> tuple[MetadataStore, ArtifactStore]:
-    from modelyard.artifacts import open_artifact_store
-    from modelyard.store.registry import open_store
-
-    if settings.store_uri.startswith(("http://", "https://")):
-        # A modelyard server: metadata and, unless an artifact URI was chosen explicitly, the
-        # artifacts too go through it, over one pool of kept-alive connections.
-        from modelyard.client import HttpStore
-
-        http_store = HttpStore(settings.store_uri, token=settings.token)
-        default_artifacts = str(settings.home / "artifacts")
-        explicit = settings.artifact_uri_explicit or settings.artifact_uri != default_artifacts
-        if artifacts is None and not explicit:
-            artifacts = http_store.artifact_store()
-        store: MetadataStore = http_store
-    else:
-        store = open_store(settings.store_uri)
-    if artifacts is None:
-        artifacts = open_artifact_store(
-            settings.artifact_uri, settings.s3_storage_options(), durable=settings.durable_writes
-        )
-    return store, artifacts
 
 
 class TrackingClient(TrackingService):
@@ -81,10 +54,11 @@ class TrackingClient(TrackingService):
 class ActiveRun:
     """A run started by ``start_run``: a context manager that ends the run on exit (FAILED on error)."""
 
-    def __init__(self, run: Run, session: _Session) -> None:
+    def __init__(self, run: Run, session: Session) -> None:
         self._run = run
         self._session = session
         self.id = run.id
+        self.owner = caller()  # the thread or asyncio task that started it: only it ends it
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -95,8 +69,8 @@ class ActiveRun:
         status = RunStatus.FINISHED if exc_type is None else RunStatus.FAILED
         if exc_type is KeyboardInterrupt:
             status = RunStatus.KILLED
-        if self._session.is_active(self.id):
-            self._session.end_run(status, run_id=self.id, suppress_flush_errors=exc_type is not None)
+        if self in self._session.own_runs():
+            _end_runs(status, run_id=self.id, suppress_flush_errors=exc_type is not None)
 
     @property
     def info(self) -> Run:
@@ -111,166 +85,67 @@ class ActiveRun:
         return f"<ActiveRun id={self.id} name={self._run.name!r}>"
 
 
-class _Session:
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self.store_uri: str | None = None
-        self.artifact_uri: str | None = None
-        self.project: str | None = None
-        self.synchronous = False
-        self._client: TrackingClient | None = None
-        self._buffer: MetricBuffer | None = None
-        self._stack: list[ActiveRun] = []
-        self._steps: dict[tuple[str, str], int] = {}
-        self._valid_keys: set[str] = set()
-
-    def settings(self, store_uri: str | None = None, artifact_uri: str | None = None) -> Settings:
-        base = load_settings()
-        from dataclasses import replace
-
-        store = store_uri or self.store_uri
-        art = artifact_uri or self.artifact_uri
-        return replace(
-            base,
-            store_uri=normalize_store_uri(store) if store else base.store_uri,
-            artifact_uri=art or base.artifact_uri,
-            project=self.project or base.project,
+def _start_run(
+    name: str | None,
+    nested: bool,
+    tags: Mapping[str, Any] | None,
+    run_id: str | None,
+    project: str | None,
+    log_system_info: bool,
+) -> ActiveRun:
+    client = _session.client()
+    runs = _session.runs()
+    own = _session.own_runs()
+    if own and not nested and run_id is None:
+        raise InvalidArgument(f"run {own[-1].id} is already active: end it first or pass nested=True")
+    # A run inherited from another thread or task is the parent of the caller's first own run.
+    parent = runs[-1].id if runs and (nested or not own) else None
+    settings = _session.settings()
+    project_name = project or settings.project
+    if settings.reproduce_of:  # a training re-run by ``modelyard reproduce``
+        tags = {"modelyard.reproduction_of": settings.reproduce_of, **(tags or {})}
+    if run_id is not None:
+        try:
+            run = client.get_run(run_id)
+            run = client.store.update_run(run_id, status=RunStatus.RUNNING)
+        except NotFound:
+            run = client.create_run(
+                project_name,
+                name=name,
+                run_id=run_id,
+                parent_run_id=parent,
+                tags=tags,
+                log_system_info=log_system_info,
+            )
+    else:
+        run = client.create_run(
+            project_name, name=name, parent_run_id=parent, tags=tags, log_system_info=log_system_info
         )
-
-    def client(self) -> TrackingClient:
-        client = self._client
-        if client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = TrackingClient(self.store_uri, self.artifact_uri)
-                client = self._client
-        return client
-
-    def buffer(self) -> MetricBuffer:
-        buffer = self._buffer
-        if buffer is None:
-            with self._lock:
-                if self._buffer is None:
-                    store = self.client().store
-                    self._buffer = MetricBuffer(store.log_metrics)
-                buffer = self._buffer
-        return buffer
-
-    def reset(self) -> None:
-        """Forget stores and runs (after a fork, or when the URIs change)."""
-        with self._lock:
-            if self._buffer is not None and os.getpid() == self._pid:
-                self._buffer.close()
-            self._buffer = None
-            if self._client is not None and os.getpid() == self._pid:
-                self._client.store.close()
-            self._client = None
-            self._stack = []
-            self._steps = {}
-        self._pid = os.getpid()
-
-    _pid = os.getpid()
-
-    # -- runs -------------------------------------------------------------------------------
-    def current(self) -> ActiveRun:
-        stack = self._stack
-        if not stack:
-            raise InvalidArgument("no active run: call modelyard.start_run() first")
-        return stack[-1]
-
-    def is_active(self, run_id: str) -> bool:
-        return any(r.id == run_id for r in self._stack)
-
-    def start_run(
-        self,
-        name: str | None,
-        nested: bool,
-        tags: Mapping[str, Any] | None,
-        run_id: str | None,
-        project: str | None,
-        log_system_info: bool,
-    ) -> ActiveRun:
-        client = self.client()
-        with self._lock:
-            if self._stack and not nested and run_id is None:
-                raise InvalidArgument(f"run {self._stack[-1].id} is already active: end it first or pass nested=True")
-            parent = self._stack[-1].id if (nested and self._stack) else None
-            settings = self.settings()
-            project_name = project or settings.project
-            if settings.reproduce_of:  # a training re-run by ``modelyard reproduce``
-                tags = {"modelyard.reproduction_of": settings.reproduce_of, **(tags or {})}
-            if run_id is not None:
-                try:
-                    run = client.get_run(run_id)
-                    run = client.store.update_run(run_id, status=RunStatus.RUNNING)
-                except NotFound:
-                    run = client.create_run(
-                        project_name,
-                        name=name,
-                        run_id=run_id,
-                        parent_run_id=parent,
-                        tags=tags,
-                        log_system_info=log_system_info,
-                    )
-            else:
-                run = client.create_run(
-                    project_name, name=name, parent_run_id=parent, tags=tags, log_system_info=log_system_info
-                )
-            active = ActiveRun(run, self)
-            self._stack.append(active)
-            return active
-
-    def end_run(
-        self,
-        status: RunStatus | str = RunStatus.FINISHED,
-        *,
-        run_id: str | None = None,
-        suppress_flush_errors: bool = False,
-    ) -> None:
-        with self._lock:
-            if not self._stack:
-                return
-            target = run_id or self._stack[-1].id
-            # ending a parent ends the children started inside it first
-            while self._stack:
-                active = self._stack[-1]
-                try:
-                    self.flush()
-                except Exception:
-                    if not suppress_flush_errors:
-                        raise
-                self.client().end_run(active.id, status)
-                self._stack.pop()
-                self._steps = {k: v for k, v in self._steps.items() if k[0] != active.id}
-                if active.id == target:
-                    break
-
-    def flush(self) -> None:
-        if self._buffer is not None:
-            self._buffer.flush()
-
-    # -- the hot path -----------------------------------------------------------------------
-    def log_metric(self, key: str, value: Any, step: Any, timestamp: int | None, run_id: str | None) -> None:
-        rid = run_id or self.current().id
-        if key not in self._valid_keys:
-            validate_key(key, "metric")
-            self._valid_keys.add(key)
-        val = value if type(value) is float else metric_value(value, key)
-        counter_key = (rid, key)
-        if step is None:
-            step = self._steps.get(counter_key, -1) + 1
-        elif type(step) is not int:
-            step = metric_step(step, key)
-        self._steps[counter_key] = step
-        point = Metric(key, val, step, timestamp if timestamp is not None else time.time_ns() // 1_000_000)
-        if self.synchronous:
-            self.client().store.log_metrics(rid, [point])
-        else:
-            self.buffer().add(rid, point)
+    active = ActiveRun(run, _session)
+    _session.push(active)
+    return active
 
 
-_session = _Session()
-os.register_at_fork(after_in_child=_session.reset)
+def _end_runs(
+    status: RunStatus | str = RunStatus.FINISHED, *, run_id: str | None = None, suppress_flush_errors: bool = False
+) -> None:
+    """End the caller's innermost own run, or its own run ``run_id`` and the runs started inside it."""
+    own = _session.own_runs()
+    if not own:
+        return
+    target = run_id or own[-1].id
+    if all(active.id != target for active in own):
+        return
+    for active in reversed(own):  # ending a parent ends the children started inside it first
+        try:
+            _session.flush()
+        except Exception:
+            if not suppress_flush_errors:
+                raise
+        _session.client().end_run(active.id, status)
+        _session.pop(active)
+        if active.id == target:
+            break
 
 
 # -- public functions (re-exported by modelyard/__init__.py) --------------------------------
@@ -319,16 +194,18 @@ def start_run(
     """Start (or resume, with ``run_id``) a run and make it the active one."""
     if synchronous is not None:
         set_synchronous(synchronous)
-    return _session.start_run(name, nested, tags, run_id, project, log_system_info)
+    return _start_run(name, nested, tags, run_id, project, log_system_info)
 
 
 def active_run() -> ActiveRun | None:
-    return _session._stack[-1] if _session._stack else None
+    """The caller's active run: the innermost run this thread or task started, else the one it inherited."""
+    runs = _session.runs()
+    return runs[-1] if runs else None
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
-    """End the active run, flushing its buffered metrics first."""
-    _session.end_run(status)
+    """End the innermost run this thread or task started, flushing its buffered metrics first."""
+    _end_runs(status)
 
 
 def log_metric(

@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from modelyard import _sdk
 from modelyard.core.entities import Metric, RunStatus, now_millis
+from modelyard.sdk import tracking
+from modelyard.sdk.session import _session
 from modelyard.tracking.tuning import TuneResult, run_study, summary_tags
 
 if TYPE_CHECKING:
@@ -62,11 +63,11 @@ def tune(
     a new run named ``name`` (default "tune") that ends when tuning ends. ``backend="ray"``
     evaluates trials in parallel on Ray (``ray_address``: ``ray://host:port`` or a local instance).
     """
-    client = _sdk._session.client()
-    parent = _sdk.active_run()
+    client = _session.client()
+    parent = tracking.active_run()
     started = parent is None
     if parent is None:
-        parent = _sdk.start_run(name=name or "tune", project=project)
+        parent = tracking.start_run(name=name or "tune", project=project)
     parent_run = client.get_run(parent.id)
     begin = time.perf_counter()
     try:
@@ -100,8 +101,8 @@ def tune(
         )
     except BaseException:
         if started:
-            _sdk._session.end_run(RunStatus.FAILED, run_id=parent.id, suppress_flush_errors=True)
+            tracking._end_runs(RunStatus.FAILED, run_id=parent.id, suppress_flush_errors=True)
         raise
     if started:
-        _sdk.end_run()
+        tracking.end_run()
     return result

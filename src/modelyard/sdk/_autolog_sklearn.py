@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from modelyard import _autolog_common as common
 from modelyard.core.entities import LifecycleStage, Metric, Run, RunStatus, now_millis
 from modelyard.core.ids import new_id
+from modelyard.sdk import _autolog_common as common
 
 METHODS = ("fit", "fit_transform", "fit_predict")
 TAG_PARENT_SEARCH = "modelyard.autolog.search"

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from modelyard import _sdk
 from modelyard.core.entities import RunStatus
 from modelyard.core.validation import MAX_PARAM_VALUE_LENGTH
+from modelyard.sdk import tracking as _sdk
 
 T = TypeVar("T")
 MARK = "__modelyard_autolog__"
@@ -195,7 +195,7 @@ def _run(recorder: Recorder, run_name: str) -> Iterator[Callable[[BaseException 
             return
         try:
             status = RunStatus.FAILED if error is not None else RunStatus.FINISHED
-            _sdk._session.end_run(status, run_id=recorder.run_id, suppress_flush_errors=True)
+            _sdk._end_runs(status, run_id=recorder.run_id, suppress_flush_errors=True)
         except Exception as exc:
             recorder.failures.append(f"ending the run: {type(exc).__name__}: {exc}")
 

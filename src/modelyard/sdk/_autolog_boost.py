@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from modelyard import _autolog_common as common
+from modelyard.sdk import _autolog_common as common
 
 XGB_IMPORTANCE = ("weight", "gain", "cover")
 LGB_IMPORTANCE = ("split", "gain")
