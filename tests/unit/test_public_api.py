@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 import tomllib
 from pathlib import Path
 
@@ -17,7 +18,19 @@ from modelyard.cli._output import fail
 def test_all_matches_public_names() -> None:
     public = {name for name in vars(modelyard) if not name.startswith("_")}
     submodules = {m.name for m in pkgutil.iter_modules(modelyard.__path__)}
+    # namespaces importable as ``modelyard.<name>`` (``datasets`` lives in ``modelyard.sdk``)
+    submodules |= {name for name, value in vars(modelyard).items() if sys.modules.get(f"modelyard.{name}") is value}
     assert set(modelyard.__all__) == (public - submodules) | {"__version__"}
+
+
+def test_datasets_namespace_imports_both_ways() -> None:
+    from modelyard import datasets
+
+    dotted = importlib.import_module("modelyard.datasets")  # ``import modelyard.datasets`` (docs/data.md)
+    from modelyard.sdk import datasets as sdk_datasets
+
+    assert dotted is datasets is sdk_datasets is modelyard.datasets
+    assert callable(modelyard.datasets.add) and callable(modelyard.datasets.get)
 
 
 def test_every_name_in_all_exists() -> None:
