@@ -1,8 +1,10 @@
-"""The fluent tracking SDK: ``modelyard.start_run()``, ``modelyard.log_metric()`` and friends,
-``ActiveRun``, and ``TrackingClient`` (the explicit API over the configured stores).
+"""The fluent SDK: ``modelyard.start_run()``, ``modelyard.log_metric()`` and friends.
 
-Process state (stores, the metric buffer, the active runs of each thread and asyncio task) lives
-in the one session, ``modelyard.sdk.session``; this module is the behaviour over it.
+All process state lives in the one session (``modelyard.sdk.session``: configured stores, the
+active runs of each thread and asyncio task, the metric buffer), reset in a forked child so that
+a child never reuses its parent's connections or flusher thread. This module is the behaviour
+over it: the fluent functions, ``ActiveRun`` and ``TrackingClient`` (the explicit API over the
+configured stores).
 """
 
 from __future__ import annotations
