@@ -138,13 +138,19 @@ class Session:
         the parent's; the child opens its own on first use."""
         with self._lock:
             cache, self._cache = self._cache, {}
+            buffer = cache.get("buffer")
+            stores = cache.get("stores")
             if os.getpid() == self._pid:
-                buffer = cache.get("buffer")
                 if buffer is not None:
                     buffer.close()
-                stores = cache.get("stores")
                 if stores is not None:
                     stores[0].close()
+            else:
+                if buffer is not None:
+                    buffer.abandon()  # its points are the parent's to write, not written twice
+                # Kept referenced, never closed: closing (even by the garbage collector) could end
+                # the parent's database sessions over the sockets the child inherited.
+                _inherited_from_parent.append(cache)
             self._steps = {}
             self._root_runs = ()
             _runs.set(())
@@ -206,5 +212,6 @@ class Session:
             self.buffer().add(rid, point)
 
 
+_inherited_from_parent: list[dict[str, Any]] = []
 _session = Session()
 os.register_at_fork(after_in_child=_session.reset)

@@ -136,6 +136,14 @@ class MetricBuffer:
     def unwritten(self) -> int:
         return len(self._queue) + len(self._pending)
 
+    def abandon(self) -> None:
+        """Forget the points without writing them: in a forked child, this copy of the parent's
+        buffer is the parent's to write (with its own connections), never the child's."""
+        self._stopped = True
+        self._queue = deque()
+        self._pending = []
+        _live_buffers.discard(self)
+
     def close(self) -> None:
         """Flush what is left (best effort, errors re-raised) and stop the thread."""
         try:
