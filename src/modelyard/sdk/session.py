@@ -118,13 +118,18 @@ class Session:
 
     def stores(self) -> tuple[MetadataStore, ArtifactStore]:
         """The metadata and artifact stores the settings name, opened once."""
-        return self.cached("stores", lambda: _open_stores(self.settings()))
+        stores = self._cache.get("stores")
+        return stores if stores is not None else self.cached("stores", lambda: _open_stores(self.settings()))
 
     def client(self) -> TrackingService:
-        return self.cached("tracking", lambda: TrackingService(*self.stores()))
+        client = self._cache.get("tracking")
+        return client if client is not None else self.cached("tracking", lambda: TrackingService(*self.stores()))
 
     def buffer(self) -> MetricBuffer:
-        return self.cached("buffer", lambda: MetricBuffer(self.stores()[0].log_metrics))
+        buffer = self._cache.get("buffer")  # the hot path: no closure built once it exists
+        if buffer is None:
+            buffer = self.cached("buffer", lambda: MetricBuffer(self.stores()[0].log_metrics))
+        return buffer
 
     def flush(self) -> None:
         buffer = self._cache.get("buffer")
