@@ -81,6 +81,8 @@ def caller() -> object:
 
 
 class Session:
+    """The SDK's process state; one instance, ``_session``, reset in a forked child."""
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self.store_uri: str | None = None
@@ -118,12 +120,11 @@ class Session:
 
     def stores(self) -> tuple[MetadataStore, ArtifactStore]:
         """The metadata and artifact stores the settings name, opened once."""
-        stores = self._cache.get("stores")
-        return stores if stores is not None else self.cached("stores", lambda: _open_stores(self.settings()))
+        return self.cached("stores", lambda: _open_stores(self.settings()))
 
     def client(self) -> TrackingService:
-        client = self._cache.get("tracking")
-        return client if client is not None else self.cached("tracking", lambda: TrackingService(*self.stores()))
+        """The tracking service over ``stores()``."""
+        return self.cached("tracking", lambda: TrackingService(*self.stores()))
 
     def buffer(self) -> MetricBuffer:
         buffer = self._cache.get("buffer")  # the hot path: no closure built once it exists
