@@ -256,8 +256,10 @@ def test_a_logging_failure_is_one_warning_and_fit_returns(sdk: None, monkeypatch
     def broken(*_: Any, **__: Any) -> None:
         raise modelyard.StoreUnavailable("the store is down")
 
-    monkeypatch.setattr(modelyard.TrackingClient, "log_params", broken)
-    monkeypatch.setattr(modelyard.TrackingClient, "log_batch", broken)
+    from modelyard.tracking.service import TrackingService  # the class of the SDK session's client
+
+    monkeypatch.setattr(TrackingService, "log_params", broken)
+    monkeypatch.setattr(TrackingService, "log_batch", broken)
     X, y = _iris()
     model = LogisticRegression(max_iter=500)
     with pytest.warns(modelyard.AutologgingWarning, match="the store is down") as record:
@@ -274,7 +276,9 @@ def test_a_store_that_cannot_start_a_run_still_trains(sdk: None, monkeypatch: py
     def broken(*_: Any, **__: Any) -> None:
         raise modelyard.StoreUnavailable("cannot reach the store")
 
-    monkeypatch.setattr(modelyard._sdk._Session, "start_run", broken)
+    from modelyard.sdk import tracking
+
+    monkeypatch.setattr(tracking, "_start_run", broken)
     X, y = _iris()
     with pytest.warns(modelyard.AutologgingWarning, match="cannot reach the store"):
         model = LogisticRegression(max_iter=500).fit(X, y)
