@@ -26,31 +26,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelyard.artifacts.interfaces import ArtifactStore
+    from modelyard.store.bundle import Stores
     from modelyard.store.interfaces import MetadataStore
 
 
-def _open_stores(settings: Settings, artifacts: ArtifactStore | None = None) -> tuple[MetadataStore, ArtifactStore]:
-    from modelyard.artifacts import open_artifact_store
-    from modelyard.store.registry import open_store
+def _open_stores(settings: Settings, artifacts: ArtifactStore | None = None) -> Stores:
+    from modelyard.store.bundle import open_stores
 
-    if settings.store_uri.startswith(("http://", "https://")):
-        # A modelyard server: metadata and, unless an artifact URI was chosen explicitly, the
-        # artifacts too go through it, over one pool of kept-alive connections.
-        from modelyard.client import HttpStore
-
-        http_store = HttpStore(settings.store_uri, token=settings.token)
-        default_artifacts = str(settings.home / "artifacts")
-        explicit = settings.artifact_uri_explicit or settings.artifact_uri != default_artifacts
-        if artifacts is None and not explicit:
-            artifacts = http_store.artifact_store()
-        store: MetadataStore = http_store
-    else:
-        store = open_store(settings.store_uri)
-    if artifacts is None:
-        artifacts = open_artifact_store(
-            settings.artifact_uri, settings.s3_storage_options(), durable=settings.durable_writes
-        )
-    return store, artifacts
+    return open_stores(settings, artifacts=artifacts)
 
 
 class TrackingClient(TrackingService):
@@ -68,10 +51,17 @@ class TrackingClient(TrackingService):
         *,
         store: MetadataStore | None = None,
         artifacts: ArtifactStore | None = None,
+        stores: Stores | None = None,
     ) -> None:
-        if store is None:
+        #: Every store of the deployment (registry, datasets, ...), when this client opened them
+        #: or was given them; None when it was given only a tracking ``store``.
+        self.stores = stores
+        if stores is not None:
+            store, artifacts = stores.tracking, stores.artifacts
+        elif store is None:
             settings = _session.settings(store_uri=store_uri, artifact_uri=artifact_uri)
-            store, artifacts = _open_stores(settings, artifacts)
+            self.stores = _open_stores(settings, artifacts)
+            store, artifacts = self.stores.tracking, self.stores.artifacts
         super().__init__(store, artifacts)
 
     def search_runs_frame(self, projects: Sequence[str] | None = None, **kwargs: Any) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from modelyard.core.entities import RunInput
 from modelyard.core.errors import InvalidArgument
 from modelyard.data.changes import DatasetDiff
 from modelyard.data.service import DatasetService
-from modelyard.store.datasets import DatasetStore, DatasetSummary
+from modelyard.store.datasets import DatasetSummary
 from modelyard.store.datasets import DatasetVersion as DatasetVersionRecord
 
 if TYPE_CHECKING:
@@ -111,11 +111,10 @@ class _DatasetSession:
         client = _session.client()
         with self._lock:
             if self._service is None or self._client is not client:
-                store = client.store
-                if not isinstance(store, DatasetStore):
-                    raise InvalidArgument(f"the store at {store.uri} does not keep datasets")
+                if client.stores is None:
+                    raise InvalidArgument("the SDK's tracking client was given a tracking store only")
                 cache = _session.settings().home / "cache"
-                self._service = DatasetService(store, client.artifacts, cache)
+                self._service = DatasetService(client.stores.datasets, client.artifacts, cache)
                 self._client = client
             return self._service
 

@@ -62,21 +62,11 @@ class _Ctx:
 
 @contextmanager
 def _opened(store_uri: str | None) -> Iterator[_Ctx]:
-    from modelyard.settings import load_settings, normalize_store_uri
-    from modelyard.store.auth import AuthStore
-    from modelyard.store.registry import open_store
+    from modelyard.cli._stores import cli_settings
+    from modelyard.store.bundle import open_stores
 
-    with errors_as_exit():
-        uri = normalize_store_uri(store_uri) if store_uri else load_settings().store_uri
-        store = open_store(uri)
-        try:
-            if not isinstance(store, AuthStore):
-                fail(f"{uri} keeps no users: point --store at the server's database (sqlite or postgresql)")
-            yield _Ctx(store)
-        finally:
-            close = getattr(store, "close", None)
-            if close is not None:
-                close()
+    with errors_as_exit(), open_stores(cli_settings(store_uri)) as stores:
+        yield _Ctx(stores.auth)
 
 
 def _cli_actor() -> str:

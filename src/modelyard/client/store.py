@@ -3,8 +3,9 @@
 same ``ApiClient``).
 
 ``open_stores`` builds it for ``MODELYARD_STORE_URI=http://host:port``; the contract suite in
-``tests/contract`` runs against it like against SQLite and PostgreSQL. Typed errors come back from the server's JSON error body (``wire.error_from_body``), so callers catch
-``NotFound`` or ``Conflict`` exactly as they would in-process.
+``tests/contract`` runs against it like against SQLite and PostgreSQL. Typed errors come back
+from the server's JSON error body (``wire.error_from_body``), so callers catch ``NotFound`` or
+``Conflict`` exactly as they would in-process.
 
 Retried writes are safe because ids are generated here, before the first attempt (a retried
 ``create_run`` finds the run it created), and because the server's writes are idempotent.
