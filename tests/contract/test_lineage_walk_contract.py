@@ -19,10 +19,11 @@ from modelyard.core.entities import LifecycleStage, Run, RunInput
 from modelyard.core.ids import new_id
 from modelyard.lineage import LineageBuilder, LineageEdge, dataset_node_id, model_node_id, run_node_id
 from modelyard.lineage.providers.data import DataLineage
-from modelyard.store import MetadataStore
-from modelyard.store.datasets import DatasetStore, DatasetVersionKey, NewDatasetVersion
+from modelyard.store import MetadataStore, Stores
+from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
 from modelyard.store.interfaces import RunQuery
-from modelyard.store.models import ModelFile, ModelRegistryStore, ModelState
+from modelyard.store.models import ModelFile, ModelState
+from tests.contract.conftest import Joined
 
 T0 = 1_700_000_000_000
 SCAN_METHODS = {
@@ -142,7 +143,6 @@ def counting_builder(store: MetadataStore) -> tuple[LineageBuilder, CountingStor
 
 
 def dataset(store: MetadataStore, name: str, fill: str, **kw: Any) -> str:
-    assert isinstance(store, DatasetStore)
     new = NewDatasetVersion(
         name=name, manifest_digest="sha256:" + fill * 64, kind="file", file_count=1, total_size=1, **kw
     )
@@ -150,7 +150,6 @@ def dataset(store: MetadataStore, name: str, fill: str, **kw: Any) -> str:
 
 
 def model_version(store: MetadataStore, name: str, run_id: str | None, fill: str) -> int:
-    assert isinstance(store, ModelRegistryStore)
     digest = "sha256:" + fill * 64
     files = [ModelFile(path="model.pkl", digest=digest, size=1)]
     created = store.create_model_version(
@@ -163,7 +162,6 @@ def populate(store: MetadataStore) -> dict[str, str]:
     """Datasets derived from each other and from runs, runs reading them (two contexts, a numeric
     version, a deleted run), nested runs across projects, models of two projects with states and
     aliases: every kind of downstream edge, with ties that make the order matter."""
-    assert isinstance(store, ModelRegistryStore) and isinstance(store, DatasetStore)
     zeta, alpha = store.create_project("zeta"), store.create_project("alpha")
     study = store.create_run(alpha.id, name="study", start_time=T0)
     prep = store.create_run(zeta.id, name="prep", start_time=T0 + 1, parent_run_id=study.id)
@@ -201,7 +199,6 @@ def populate(store: MetadataStore) -> dict[str, str]:
 def add_unrelated(store: MetadataStore, runs: int) -> None:
     """Noise a scan would read and an indexed walk never touches: runs of another project (some
     reading other datasets, some nested), another model, other datasets."""
-    assert isinstance(store, ModelRegistryStore)
     noise = store.create_project("noise")
     parent = store.create_run(noise.id, name="noise-parent", start_time=T0)
     records = [
@@ -244,6 +241,12 @@ def graphs(builder_type: type[LineageBuilder], store: MetadataStore, ids: dict[s
     out.append(build(f"run:{ids['study']}", direction="downstream"))
     out.append(build("raw@v1", kind="dataset", direction="downstream", depth=2))
     return out
+
+
+@pytest.fixture
+def store(stores: Stores) -> Any:
+    """The tracking, registry and dataset stores as one (the scenario is written through one name)."""
+    return Joined(stores)
 
 
 @pytest.fixture

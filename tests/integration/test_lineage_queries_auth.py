@@ -1,6 +1,6 @@
 """The lineage graph's reverse lookups through a server with auth on: results are filtered on the
 server, so a viewer of one project never learns of the runs or models of another, not through
-the REST routes, not through a lineage graph built over ``HttpStore``, not on the run page.
+the REST routes, not through a lineage graph built over ``Any``, not on the run page.
 Datasets follow the dataset rule (viewer on some project)."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from modelyard.auth import AuthService
-from modelyard.client import HttpStore
 from modelyard.core.entities import RunInput
 from modelyard.core.errors import PermissionDenied
 from modelyard.lineage import LineageBuilder
@@ -22,6 +21,7 @@ from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
 from modelyard.store.interfaces import RunLink
 from modelyard.store.models import ModelFile
 from tests.fixtures.live_server import sqlite_server
+from tests.fixtures.stores import http_store
 
 T0 = 1_700_000_000_000
 
@@ -32,8 +32,8 @@ class Secured:
     tokens: dict[str, str]
     ids: dict[str, str]
 
-    def store(self, who: str) -> HttpStore:
-        return HttpStore(self.url, token=self.tokens[who])
+    def store(self, who: str) -> Any:
+        return http_store(self.url, token=self.tokens[who])
 
 
 def _register(store: Any, name: str, project_id: str, run_id: str, fill: str) -> None:

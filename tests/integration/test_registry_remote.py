@@ -24,13 +24,14 @@ import pytest
 
 import modelyard
 from modelyard.auth import AuthService
-from modelyard.client import HttpStore
+from modelyard.client import HttpRegistryStore
 from modelyard.core.errors import IntegrityError, InvalidArgument, PermissionDenied
 from modelyard.registry.errors import ApprovalRequired
 from modelyard.registry.packaging import store_model
 from modelyard.registry.service import RegistryService
 from modelyard.store.models import ModelState
 from tests.fixtures.live_server import sqlite_server
+from tests.fixtures.stores import http_store
 
 API = "/api/v1"
 MODELYARD = str(Path(sys.executable).parent / "modelyard")
@@ -97,11 +98,12 @@ def test_log_govern_and_load_a_model_through_the_server(
         version = modelyard.log_model(model, "churn", input_example=X.head(), actor="ana")
     assert (version.version, version.run_id, version.state) == (1, run.id, ModelState.DRAFT)
     # The server's own stores hold it: nothing was written locally.
-    assert server[1].state.services.store.get_model_version("churn", 1).manifest_digest == version.manifest_digest
+    on_server = server[1].state.services.stores.registry.get_model_version("churn", 1)
+    assert on_server.manifest_digest == version.manifest_digest
     assert server[1].state.services.artifacts.exists(version.manifest_digest)
     assert not (modelyard_home / "modelyard.db").exists() and not (modelyard_home / "artifacts").exists()
 
-    assert isinstance(registry.store, HttpStore)
+    assert isinstance(registry.store, HttpRegistryStore)
     registry.set_policy("churn-team", actor="lead", required_approvals=1)
     modelyard.transition("churn", 1, "staging", actor="ana", reason="offline metrics ok")
     with pytest.raises(ApprovalRequired, match="needs 1 approval"):
@@ -241,10 +243,10 @@ def test_the_server_enforces_the_rules_on_raw_store_calls(sdk: str, registry: Re
 class AuthEnv:
     def __init__(self, url: str, app: Any, tokens: dict[str, str], project_id: str) -> None:
         self.url, self.app, self.tokens, self.project_id = url, app, tokens, project_id
-        self.opened: list[HttpStore] = []
+        self.opened: list[Any] = []
 
-    def store(self, who: str) -> HttpStore:
-        store = HttpStore(self.url, token=self.tokens[who])
+    def store(self, who: str) -> Any:
+        store = http_store(self.url, token=self.tokens[who])
         self.opened.append(store)
         return store
 

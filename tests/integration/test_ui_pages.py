@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from modelyard.artifacts import open_artifact_store
 from modelyard.server import ServerConfig, create_app
-from modelyard.store.registry import open_store
 from modelyard.tracking.service import TrackingService
 from tests.browser.seed import LONG_HISTORY_POINTS, Seeded, ensure_ui, seed_demo
+from tests.fixtures.stores import joined_store
 
 
 class Site:
@@ -30,11 +30,11 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("ui")
-    store = open_store(f"sqlite:///{root / 'ui.db'}")
     artifacts = open_artifact_store(str(root / "artifacts"))
+    store = joined_store(f"sqlite:///{root / 'ui.db'}", artifacts=artifacts)
     tracking = TrackingService(store, artifacts)
     seeded = seed_demo(tracking)
-    app = ensure_ui(create_app(ServerConfig(), store=store, artifacts=artifacts))
+    app = ensure_ui(create_app(ServerConfig(), stores=store.stores))
     with TestClient(app) as client:
         yield Site(client, seeded, tracking)
     store.close()
