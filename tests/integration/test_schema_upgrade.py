@@ -88,9 +88,8 @@ def test_a_database_at_the_old_heads_upgrades(empty_uri: str) -> None:
         assert [v.ref for v in store.list_dataset_versions_by_run(RUN)] == ["clean@v1"]
         assert store.find_runs_by_input("raw", 1) == [RunLink(RUN, "p1", "source")]
         assert [v.ref for v in store.list_dataset_versions_derived_from("raw", 1)] == ["clean@v1"]
-        graph = LineageBuilder(store, datasets=store, registry=store).build(
-            "raw@v1", kind="dataset", direction="downstream"
-        )
+        builder = LineageBuilder(store, datasets=store, registry=store)
+        graph = builder.build("raw@v1", kind="dataset", direction="downstream")
         assert {(e.source, e.target, e.kind) for e in graph.edges} == {
             ("dataset:raw@v1", f"run:{RUN}", "read_by"),
             ("dataset:raw@v1", "dataset:clean@v1", "derived_from"),

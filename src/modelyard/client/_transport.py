@@ -178,6 +178,10 @@ class HttpAggregateStore:
         self.api = api
         self.uri = api.base_url
 
+    def check(self) -> list[str]:
+        """The integrity check of the server's database."""
+        return list(orjson.loads(self.api.send("GET", "/store/check", idempotent=True).content)["problems"])
+
     def close(self) -> None:
         self.api.close()
 

@@ -306,7 +306,3 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         params = {"run_id": run_id} if run_id is not None else None
         return int(self._json("GET", "/metric-points/count", idempotent=True, params=params)["count"])
 
-    # -- maintenance --------------------------------------------------------------------------
-
-    def check(self) -> list[str]:
-        return list(self._json("GET", "/store/check", idempotent=True)["problems"])

@@ -198,6 +198,10 @@ class SqlAggregateStore:
         """The shared SQLAlchemy engine, for maintenance tools and tests."""
         return self.db.engine
 
+    def check(self) -> list[str]:
+        """The integrity check of the whole database (every aggregate registered on it)."""
+        return self.db.check()
+
     def close(self) -> None:
         """Release the shared database's connections (they reopen on the next use)."""
         self.db.close()

@@ -75,10 +75,6 @@ class SqlTrackingStore(SqlAggregateStore, TrackingStore):
         self._ph = db.ph
         db.register_check("tracking", integrity_problems)
 
-    def check(self) -> list[str]:
-        """The whole database's integrity check (every aggregate registered on it)."""
-        return self.db.check()
-
     def upgrade(self) -> None:
         """Apply pending schema migrations (``modelyard db upgrade``)."""
         self.db.upgrade()
