@@ -19,9 +19,10 @@ database's own checks, then every registered check in registration order.
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -219,6 +220,26 @@ def validated(cls: type[E], value: object) -> E:
         return cls.model_validate(value)
     except ValueError as exc:
         raise InvalidArgument(f"invalid {cls.__name__}: {describe(exc)}") from None
+
+
+@contextlib.contextmanager
+def gc_paused(pause: bool) -> Iterator[None]:
+    """Disable the cyclic GC while building many objects; respects a GC the caller disabled."""
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def version_number(version: object) -> int:
+    """A dataset version number as the lineage lookups take it (InvalidArgument otherwise)."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidArgument(f"a dataset version is an integer, got {version!r}")
+    return version
 
 
 def is_transient(exc: DBAPIError) -> bool:

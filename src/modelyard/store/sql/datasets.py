@@ -53,7 +53,7 @@ from modelyard.store.datasets import (
     DatasetVersionKey,
     NewDatasetVersion,
 )
-from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase
+from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase, version_number
 from modelyard.store.sql.schema import ID_LENGTH, metadata
 
 _MAX_NUMBERING_ATTEMPTS = 50
@@ -402,7 +402,7 @@ class SqlDatasetStore(SqlAggregateStore, DatasetStore):
                 .join(datasets_table, datasets_table.c.id == p.c.dataset_id)
                 .join(parent, parent.c.id == p.c.parent_dataset_id)
             )
-            .where(parent.c.name == name, p.c.parent_version == _version_number(version))
+            .where(parent.c.name == name, p.c.parent_version == version_number(version))
             .order_by(datasets_table.c.name, dataset_versions.c.version)
         )
         return self._read(lambda conn: self._attach_parents(conn, [(r, r.dataset_name) for r in conn.execute(stmt)]))
@@ -472,9 +472,3 @@ class SqlDatasetStore(SqlAggregateStore, DatasetStore):
         if stale:
             problems.append(f"{stale} dataset version(s) have a run_id that does not match their code")
         return problems
-
-
-def _version_number(version: object) -> int:
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise InvalidArgument(f"a dataset version is an integer, got {version!r}")
-    return version

@@ -12,11 +12,9 @@ ordered as the scan they replaced (project name, start time, run id).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, select, update
@@ -38,7 +36,14 @@ from modelyard.core.filters import parse_filter, parse_order_by
 from modelyard.core.ids import new_id
 from modelyard.core.validation import validate_entity_name, validate_name
 from modelyard.store.interfaces import RunLink, RunQuery, RunsResult, TrackingStore
-from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase, describe, validated
+from modelyard.store.sql.database import (
+    SqlAggregateStore,
+    SqlDatabase,
+    describe,
+    gc_paused,
+    validated,
+    version_number,
+)
 from modelyard.store.sql.filters import compile_filter, compile_order_by, decode_page_token, encode_page_token
 from modelyard.store.sql.schema import (
     LATEST_UPSERT_SQL,
@@ -502,7 +507,7 @@ class SqlTrackingStore(SqlAggregateStore, TrackingStore):
     # --- reverse lookups of the lineage graph's downstream walk -----------------------------
 
     def find_runs_by_input(self, name: str, version: int) -> list[RunLink]:
-        number = _version_number(version)
+        number = version_number(version)
         # The SDK records "v3"; older callers and other tools wrote "3": both name the version.
         stmt = _live_runs(
             select(run_inputs.c.run_id, runs.c.project_id, run_inputs.c.context)
@@ -544,7 +549,7 @@ class SqlTrackingStore(SqlAggregateStore, TrackingStore):
         else:
             where, arg = "run_id = ANY(%s)", ids  # type: ignore[assignment]
         cursor = conn.connection.cursor()
-        with _gc_paused(len(ids) > 100):
+        with gc_paused(len(ids) > 100):
             try:
 
                 def fetch(sql: str) -> list[Any]:
@@ -582,25 +587,6 @@ class SqlTrackingStore(SqlAggregateStore, TrackingStore):
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _gc_paused(pause: bool) -> Iterator[None]:
-    """Disable the cyclic GC while building many objects; respects a GC the caller disabled."""
-    if not pause or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def _version_number(version: object) -> int:
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise InvalidArgument(f"a dataset version is an integer, got {version!r}")
-    return version
 
 
 def _live_runs(stmt: Any) -> Any:
