@@ -29,9 +29,10 @@ from modelyard.core.errors import IntegrityError, InvalidArgument, PermissionDen
 from modelyard.registry.errors import ApprovalRequired
 from modelyard.registry.packaging import store_model
 from modelyard.registry.service import RegistryService
+from modelyard.store import open_stores
 from modelyard.store.models import ModelState
 from tests.fixtures.live_server import sqlite_server
-from tests.fixtures.stores import http_store
+from tests.fixtures.stores import Joined, http_store
 
 API = "/api/v1"
 MODELYARD = str(Path(sys.executable).parent / "modelyard")
@@ -159,7 +160,7 @@ def test_datasets_through_http(sdk: str, server: tuple[str, Any], tmp_path: Path
     pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]}).to_csv(source, index=False)
     added = modelyard.datasets.add(source, name="raw/churn", message="May export")
     assert added.record.ref == "raw/churn@v1"
-    assert server[1].state.services.store.get_dataset_version("raw/churn", 1) == added.record
+    assert server[1].state.services.stores.datasets.get_dataset_version("raw/churn", 1) == added.record
     with modelyard.start_run() as run:
         frame = modelyard.datasets.get("raw/churn", context="training").to_pandas()
     assert frame.to_dict("list") == {"x": [1, 2, 3], "y": ["a", "b", "c"]}
@@ -211,7 +212,7 @@ def test_bad_input_is_a_json_error_and_changes_nothing(sdk: str, registry: Regis
         assert "'..'" in error(http.post("/models/churn/versions", json=escaping), 400, "INVALID_ARGUMENT")
     assert (registry.list_versions("churn"), registry.history("churn")) == before
     assert [m.name for m in registry.list_models()] == ["churn"]
-    assert registry.store.list_datasets() == []  # type: ignore[attr-defined]
+    assert open_stores(sdk).datasets.list_datasets() == []
 
 
 def test_the_server_enforces_the_rules_on_raw_store_calls(sdk: str, registry: RegistryService) -> None:
@@ -262,7 +263,7 @@ class AuthEnv:
 @pytest.fixture
 def auth_env(tmp_path: Path) -> Iterator[AuthEnv]:
     with sqlite_server(tmp_path / "server", auth=True) as (url, app):
-        store = app.state.services.store
+        store = Joined(app.state.services.stores)
         project = store.create_project("secure")
         auth = AuthService(store)
         auth.create_user("root", password="root-password", is_admin=True)
@@ -279,7 +280,7 @@ def auth_env(tmp_path: Path) -> Iterator[AuthEnv]:
 
 
 def test_auth_gates_registry_writes_transitions_and_approvals(auth_env: AuthEnv) -> None:
-    server_store = auth_env.app.state.services.store
+    server_store = Joined(auth_env.app.state.services.stores)
     with auth_env.http() as anonymous:
         body = {"name": "churn", "project_id": auth_env.project_id}
         error(anonymous.post("/models", json=body), 401, "UNAUTHENTICATED")

@@ -437,7 +437,7 @@ def test_http_store_with_auth_on(tmp_path: Path) -> None:
     from modelyard.store.auth import AuditQuery
 
     with sqlite_server(tmp_path / "server", auth=True) as (url, app):
-        backend = app.state.services.store
+        backend = Joined(app.state.services.stores)
         service = auth_service.AuthService(backend)
         project = backend.create_project("team")
         service.create_user("alice")
