@@ -210,7 +210,7 @@ def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     services = app.state.services
     tracking = TrackingService(services.store, services.artifacts)
     seeded = seed_demo(tracking, runs=4, steps=10)
-    auth = AuthService(services.store)
+    auth = AuthService(services.stores.auth)
     auth.create_user("vera", password="vera-password-1")
     auth.grant_role("vera", services.store.get_project_by_name("churn").id, "viewer")
     server = start_server(app, tracking, seeded)

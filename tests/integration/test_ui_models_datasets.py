@@ -24,7 +24,7 @@ from modelyard.server import ServerConfig, create_app
 from modelyard.tracking.service import TrackingService
 from tests.browser.seed import ensure_ui
 from tests.browser.seed_catalog import PHOTO_FILES, Catalog, drawn_edges, drawn_nodes, figures_of, seed_catalog
-from tests.fixtures.stores import joined_store
+from tests.fixtures.stores import Joined, joined_store
 
 
 class Site:
@@ -64,7 +64,8 @@ def table_rows(html: str, table_id: str) -> list[list[str]]:
 
 
 def builder_graph(site: Site, reference: str, kind: str) -> dict[str, Any]:
-    graph = LineageBuilder.for_store(site.tracking.store).build(reference, kind=kind, depth=6)  # type: ignore[arg-type]
+    store = site.tracking.store
+    graph = LineageBuilder(store, datasets=store, models=store).build(reference, kind=kind, depth=6)
     return graph.to_dict()
 
 
@@ -368,8 +369,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
     app = ensure_ui(create_app(ServerConfig(auth=True, store_uri=f"sqlite:///{root / 'auth.db'}",
                                             artifact_uri=str(root / "artifacts"))))
     services = app.state.services
-    catalog = seed_catalog(TrackingService(services.store, services.artifacts), root / "work")
-    auth = AuthService(services.store)
+    catalog = seed_catalog(TrackingService(Joined(services.stores), services.artifacts), root / "work")
+    auth = AuthService(services.stores.auth)
     auth.create_user("vera", password="vera-password-1")
     auth.grant_role("vera", services.store.get_project_by_name("churn").id, "viewer")
     auth.create_user("nora", password="nora-password-1")  # no role anywhere

@@ -93,13 +93,13 @@ def test_one_query_fetches_the_children_of_every_parent_on_the_page(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str | None] = []
-    original = site.store.search_runs
+    original = site.store.stores.tracking.search_runs
 
     def counting(query: Any) -> Any:
         calls.append(query.filter)
         return original(query)
 
-    monkeypatch.setattr(site.store, "search_runs", counting)
+    monkeypatch.setattr(site.store.stores.tracking, "search_runs", counting)
     site.get(f"/ui/projects/{PROJECT}?size=200")
     assert len(calls) == 2, calls  # the page, then the children of all its runs
     assert "IN" in (calls[1] or "")

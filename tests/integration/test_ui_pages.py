@@ -352,7 +352,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
                                             artifact_uri=str(root / "artifacts"))))
     services = app.state.services
     seeded = seed_demo(TrackingService(services.store, services.artifacts), runs=3, steps=5)
-    auth = AuthService(services.store)
+    auth = AuthService(services.stores.auth)
     auth.create_user("vera", password="vera-password-1")
     auth.grant_role("vera", services.store.get_project_by_name("churn").id, "viewer")
     with TestClient(app) as client:

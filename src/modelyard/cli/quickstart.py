@@ -212,7 +212,10 @@ def _show_use(data: VersionedData, reference: str) -> None:
 def _show_lineage(reference: str) -> None:
     from modelyard.lineage import LineageBuilder
 
-    graph = LineageBuilder.for_store(_sdk._session.client().store).build(reference, kind="model")
+    stores = _sdk._session.client().stores
+    assert stores is not None  # the session's client opens every store
+    builder = LineageBuilder(stores.tracking, datasets=stores.datasets, models=stores.registry)
+    graph = builder.build(reference, kind="model")
     console.print(f"  [dim]$ modelyard lineage {reference}[/]")
     console.print(graph.to_tree())
 
