@@ -21,7 +21,7 @@ from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
 from modelyard.store.interfaces import RunLink
 from modelyard.store.models import ModelFile
 from tests.fixtures.live_server import sqlite_server
-from tests.fixtures.stores import http_store
+from tests.fixtures.stores import Joined, http_store
 
 T0 = 1_700_000_000_000
 
@@ -53,7 +53,7 @@ def _register(store: Any, name: str, project_id: str, run_id: str, fill: str) ->
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[Secured]:
     with sqlite_server(tmp_path / "server", auth=True) as (url, app):
-        store = app.state.services.store
+        store = Joined(app.state.services.stores)
         shared, secret = store.create_project("shared"), store.create_project("secret")
         store.create_dataset_version(NewDatasetVersion("raw", "sha256:" + "1" * 64, "file", 1, 1))
         parent = store.create_run(shared.id, name="parent", start_time=T0)
@@ -109,7 +109,8 @@ def test_a_viewer_gets_only_the_runs_and_models_of_their_projects(secured: Secur
             f"run:{ids['reader']}",
             "model:shared-model@1",
         }
-        assert set(LineageBuilder(root, datasets=root, models=root).build("raw@v1", kind="dataset", direction="downstream").nodes) > {
+        as_root = LineageBuilder(root, datasets=root, models=root)
+        assert set(as_root.build("raw@v1", kind="dataset", direction="downstream").nodes) > {
             f"run:{ids['hidden']}",
             "model:secret-model@1",
         }
