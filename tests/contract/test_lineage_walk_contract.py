@@ -235,7 +235,7 @@ def graphs(builder_type: type[LineageBuilder], store: MetadataStore, ids: dict[s
     """The ``to_dict`` of every graph in ROOTS, a run-rooted one and a depth-bounded one."""
 
     def build(reference: str, **kw: Any) -> dict[str, Any]:
-        return builder_type(store, datasets=store, models=store).build(reference, **kw).to_dict()
+        return builder_type(store, datasets=store, registry=store).build(reference, **kw).to_dict()
 
     out = [build(ref, kind=kind, direction=direction) for ref, kind, direction in ROOTS]
     out.append(build(f"run:{ids['study']}", direction="downstream"))
@@ -269,10 +269,10 @@ def test_the_walk_draws_the_graph_the_scan_drew(store: MetadataStore, ids: dict[
     assert (f"run:{ids['train']}", "model:a/churn@1", "produced", None) in edges
     assert not any(n["label"].endswith("gone") for n in raw["nodes"])  # deleted runs stay out
     walk = {"kind": "dataset", "direction": "downstream"}
-    from_raw2 = LineageBuilder(store, datasets=store, models=store).build("raw@v2", **walk)
+    from_raw2 = LineageBuilder(store, datasets=store, registry=store).build("raw@v2", **walk)
     assert (
         from_raw2.to_dict()
-        == ScanningBuilder(store, datasets=store, models=store).build("raw@v2", **walk).to_dict()
+        == ScanningBuilder(store, datasets=store, registry=store).build("raw@v2", **walk).to_dict()
     )
     assert from_raw2.nodes["dataset:clean@v2"].attributes["removed"] is True  # removed versions stay in lineage
 

@@ -67,7 +67,7 @@ def _builder() -> LineageBuilder:
     """Over the SDK session's store (closed when the fixture resets the session)."""
     stores = _sdk._session.client().stores
     assert stores is not None
-    return LineageBuilder(stores.tracking, datasets=stores.datasets, models=stores.registry)
+    return LineageBuilder.from_stores(stores)
 
 
 def test_upstream_from_the_model_and_downstream_from_the_raw_data_meet(store_uri: str, tmp_path: Path) -> None:

@@ -102,14 +102,15 @@ def test_a_viewer_gets_only_the_runs_and_models_of_their_projects(secured: Secur
         assert [v.ref for v in vera.list_dataset_versions_by_run(ids["hidden"])] == ["clean@v1"]
         assert [v.ref for v in vera.list_dataset_versions_derived_from("raw", 1)] == ["clean@v1"]
 
-        graph = LineageBuilder(vera, datasets=vera, models=vera).build("raw@v1", kind="dataset", direction="downstream")
+        builder = LineageBuilder(vera, datasets=vera, registry=vera)
+        graph = builder.build("raw@v1", kind="dataset", direction="downstream")
         assert set(graph.nodes) == {
             "dataset:raw@v1",
             "dataset:clean@v1",
             f"run:{ids['reader']}",
             "model:shared-model@1",
         }
-        as_root = LineageBuilder(root, datasets=root, models=root)
+        as_root = LineageBuilder(root, datasets=root, registry=root)
         assert set(as_root.build("raw@v1", kind="dataset", direction="downstream").nodes) > {
             f"run:{ids['hidden']}",
             "model:secret-model@1",

@@ -65,7 +65,7 @@ def table_rows(html: str, table_id: str) -> list[list[str]]:
 
 def builder_graph(site: Site, reference: str, kind: str) -> dict[str, Any]:
     store = site.tracking.store
-    graph = LineageBuilder(store, datasets=store, models=store).build(reference, kind=kind, depth=6)
+    graph = LineageBuilder(store, datasets=store, registry=store).build(reference, kind=kind, depth=6)
     return graph.to_dict()
 
 

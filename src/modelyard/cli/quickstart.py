@@ -214,7 +214,7 @@ def _show_lineage(reference: str) -> None:
 
     stores = _sdk._session.client().stores
     assert stores is not None  # the session's client opens every store
-    builder = LineageBuilder(stores.tracking, datasets=stores.datasets, models=stores.registry)
+    builder = LineageBuilder.from_stores(stores)
     graph = builder.build(reference, kind="model")
     console.print(f"  [dim]$ modelyard lineage {reference}[/]")
     console.print(graph.to_tree())

@@ -87,7 +87,7 @@ def build_lineage(services: Services, reference: str, kind: Literal["model", "da
                   readable: Callable[[str | None], bool], depth: int = UI_DEPTH) -> tuple[LineageGraph, LineageView]:
     """The graph around ``reference`` and its drawing for this user."""
     stores = services.stores
-    builder = LineageBuilder(stores.tracking, datasets=stores.datasets, models=stores.registry)
+    builder = LineageBuilder.from_stores(stores)
     graph = builder.build(reference, kind=kind, direction="both", depth=depth)
     visible, hidden = _visible(graph, readable, _model_projects(builder))
     return visible, layout(visible, hidden)
