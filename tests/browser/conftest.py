@@ -21,10 +21,10 @@ import pytest
 
 from modelyard.artifacts import open_artifact_store
 from modelyard.server import ServerConfig, create_app
-from modelyard.store.registry import open_store
 from modelyard.tracking.service import TrackingService
 from tests.browser.seed import Seeded, ensure_ui, seed_demo
 from tests.conftest import require_service
+from tests.fixtures.stores import joined_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -94,11 +94,11 @@ def chromium_browser() -> Iterator[Any]:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The demo projects (see seed.py) behind a live server, auth off."""
     root = tmp_path_factory.mktemp("browser")
-    store = open_store(f"sqlite:///{root / 'ui.db'}")
     artifacts = open_artifact_store(str(root / "artifacts"))
+    store = joined_store(f"sqlite:///{root / 'ui.db'}", artifacts=artifacts)
     tracking = TrackingService(store, artifacts)
     seeded = seed_demo(tracking)
-    server = start_server(ensure_ui(create_app(ServerConfig(), store=store, artifacts=artifacts)), tracking, seeded)
+    server = start_server(ensure_ui(create_app(ServerConfig(), stores=store.stores)), tracking, seeded)
     yield server
     server.stop()
     store.close()

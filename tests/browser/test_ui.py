@@ -13,10 +13,10 @@ import pytest
 
 from modelyard.artifacts import open_artifact_store
 from modelyard.server import ServerConfig, create_app
-from modelyard.store.registry import open_store
 from modelyard.tracking.service import TrackingService
 from tests.browser.conftest import LiveServer, start_server
 from tests.browser.seed import LONG_HISTORY_POINTS, bulk_runs, ensure_ui, seed_demo
+from tests.fixtures.stores import joined_store
 
 pytestmark = pytest.mark.slow
 
@@ -210,7 +210,7 @@ def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     services = app.state.services
     tracking = TrackingService(services.store, services.artifacts)
     seeded = seed_demo(tracking, runs=4, steps=10)
-    auth = AuthService(services.store)
+    auth = AuthService(services.stores.auth)
     auth.create_user("vera", password="vera-password-1")
     auth.grant_role("vera", services.store.get_project_by_name("churn").id, "viewer")
     server = start_server(app, tracking, seeded)
@@ -248,12 +248,12 @@ BIG_RUNS = 10_000
 def big_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A project of 10,000 runs, each with 3 params and 2 metrics (see ``bulk_runs``)."""
     root = tmp_path_factory.mktemp("browser-big")
-    store = open_store(f"sqlite:///{root / 'big.db'}")
     artifacts = open_artifact_store(str(root / "artifacts"))
+    store = joined_store(f"sqlite:///{root / 'big.db'}", artifacts=artifacts)
     tracking = TrackingService(store, artifacts)
     bulk_runs(store, "big", BIG_RUNS)
     assert store.check() == []  # the bulk insert left the store consistent
-    server = start_server(ensure_ui(create_app(ServerConfig(), store=store, artifacts=artifacts)), tracking, None)
+    server = start_server(ensure_ui(create_app(ServerConfig(), stores=store.stores)), tracking, None)
     yield server
     server.stop()
     store.close()

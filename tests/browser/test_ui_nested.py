@@ -13,11 +13,11 @@ import pytest
 
 from modelyard.artifacts import open_artifact_store
 from modelyard.server import ServerConfig, create_app
-from modelyard.store.registry import open_store
 from modelyard.tracking.service import TrackingService
 from tests.browser.conftest import LiveServer, start_server
 from tests.browser.seed import ensure_ui
 from tests.browser.seed_nested import PROJECT, Nested, seed_nested
+from tests.fixtures.stores import joined_store
 
 pytestmark = pytest.mark.slow
 
@@ -28,11 +28,11 @@ Shot = Callable[[Any, str], Path]
 @pytest.fixture(scope="module")
 def nested_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Nested]]:
     root = tmp_path_factory.mktemp("browser-nested")
-    store = open_store(f"sqlite:///{root / 'ui.db'}")
     artifacts = open_artifact_store(str(root / "artifacts"))
+    store = joined_store(f"sqlite:///{root / 'ui.db'}", artifacts=artifacts)
     tracking = TrackingService(store, artifacts)
     nested = seed_nested(tracking, plain=4)
-    server = start_server(ensure_ui(create_app(ServerConfig(), store=store, artifacts=artifacts)), tracking, None)
+    server = start_server(ensure_ui(create_app(ServerConfig(), stores=store.stores)), tracking, None)
     yield server, nested
     server.stop()
     store.close()

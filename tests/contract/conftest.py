@@ -1,9 +1,12 @@
-"""The ``store`` fixture of the contract suite: one MetadataStore per backend, fresh per test.
+"""The fixtures of the contract suite: every store of one backend, fresh per test, built by
+``open_stores`` as the SDK, the CLI and the server build them.
 
-To add a backend, add its name to BACKENDS and a branch to ``store_uri`` that starts whatever it
-needs and returns its URI; every contract test then runs against it. ``http`` is a live server
-(uvicorn in a thread, on a free port) over a fresh SQLite store, reached through ``HttpStore``.
-``artifacts`` is the artifact store that goes with ``store`` (the server's, for ``http``).
+``stores`` is the ``Stores`` bundle; ``tracking_store`` (also ``store``), ``registry_store``,
+``dataset_store`` and ``auth_store`` its aggregates; ``artifacts`` the artifact store that goes
+with them (the server's, for ``http``). To add a backend, add its name to BACKENDS and a branch to
+``store_uri`` that starts whatever it needs and returns its URI; every contract test then runs
+against it. ``http`` is a live server (uvicorn in a thread, on a free port) over a fresh SQLite
+store, reached through the HTTP stores.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from modelyard.artifacts.interfaces import ArtifactStore
-from modelyard.store import MetadataStore, open_store
+from modelyard.settings import Settings
+from modelyard.store import Stores, TrackingStore, open_stores
+from modelyard.store.auth import AuthStore
+from modelyard.store.datasets import DatasetStore
+from modelyard.store.models import ModelRegistryStore
+from tests.fixtures.stores import Joined
+
+__all__ = ["Joined", "stores_for"]
 
 BACKENDS = ["sqlite", "postgres", "http"]
 
@@ -43,13 +53,42 @@ def http_server_uri(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+def stores_for(store_uri: str, home: Path) -> Stores:
+    """``open_stores`` for ``store_uri``, the local artifact store under ``home`` (or, for a
+    server URI, the server's own)."""
+    return open_stores(Settings(home=home, store_uri=store_uri, artifact_uri=str(home / "artifacts")))
+
+
 @pytest.fixture
-def store(store_uri: str) -> Iterator[MetadataStore]:
-    opened = open_store(store_uri)
-    try:
+def stores(store_uri: str, tmp_path: Path) -> Iterator[Stores]:
+    with stores_for(store_uri, tmp_path) as opened:
         yield opened
-    finally:
-        opened.close()
+
+
+@pytest.fixture
+def tracking_store(stores: Stores) -> TrackingStore:
+    return stores.tracking
+
+
+@pytest.fixture
+def store(tracking_store: TrackingStore) -> TrackingStore:
+    """The tracking store (the name the tracking contract tests use)."""
+    return tracking_store
+
+
+@pytest.fixture
+def registry_store(stores: Stores) -> ModelRegistryStore:
+    return stores.registry
+
+
+@pytest.fixture
+def dataset_store(stores: Stores) -> DatasetStore:
+    return stores.datasets
+
+
+@pytest.fixture
+def auth_store(stores: Stores) -> AuthStore:
+    return stores.auth
 
 
 @pytest.fixture
@@ -60,12 +99,7 @@ def artifact_root(backend: str, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def artifacts(store: MetadataStore, backend: str, artifact_root: Path) -> ArtifactStore:
-    """The artifact store that goes with ``store``: the server's (over the same connections)
+def artifacts(stores: Stores) -> ArtifactStore:
+    """The artifact store that goes with ``stores``: the server's (over the same connections)
     for ``http``, a local content-addressed store otherwise."""
-    if backend == "http":
-        remote: ArtifactStore = store.artifact_store()  # type: ignore[attr-defined]
-        return remote
-    from modelyard.artifacts import open_artifact_store
-
-    return open_artifact_store(str(artifact_root))
+    return stores.artifacts

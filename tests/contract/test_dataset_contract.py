@@ -15,7 +15,6 @@ import pytest
 from modelyard.artifacts.interfaces import ArtifactStore
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.data import DatasetService
-from modelyard.store import MetadataStore
 from modelyard.store.datasets import DatasetStore, DatasetVersion, DatasetVersionKey, NewDatasetVersion
 from tests.unit.test_data_versioning import (
     test_add_directory_versions_and_dedup as _add_directory_versions_and_dedup,
@@ -41,17 +40,15 @@ from tests.unit.test_data_versioning import (  # noqa: F401 - collected as tests
 
 
 @pytest.fixture
-def service(store: MetadataStore, artifacts: ArtifactStore, tmp_path: Path) -> Iterator[DatasetService]:
-    assert isinstance(store, DatasetStore)
-    svc = DatasetService(store, artifacts, tmp_path / "cache")
+def service(dataset_store: DatasetStore, artifacts: ArtifactStore, tmp_path: Path) -> Iterator[DatasetService]:
+    svc = DatasetService(dataset_store, artifacts, tmp_path / "cache")
     yield svc
     svc.close()
 
 
 @pytest.fixture
-def datasets(store: MetadataStore) -> DatasetStore:
-    assert isinstance(store, DatasetStore), f"{type(store).__name__} is not a DatasetStore"
-    return store
+def datasets(dataset_store: DatasetStore) -> DatasetStore:
+    return dataset_store
 
 
 def digest(fill: str) -> str:

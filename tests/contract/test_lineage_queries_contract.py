@@ -20,15 +20,13 @@ T0 = 1_700_000_000_000
 
 
 @pytest.fixture
-def datasets(store: MetadataStore) -> DatasetStore:
-    assert isinstance(store, DatasetStore), f"{type(store).__name__} is not a DatasetStore"
-    return store
+def datasets(dataset_store: DatasetStore) -> DatasetStore:
+    return dataset_store
 
 
 @pytest.fixture
-def models(store: MetadataStore) -> ModelRegistryStore:
-    assert isinstance(store, ModelRegistryStore), f"{type(store).__name__} is not a ModelRegistryStore"
-    return store
+def models(registry_store: ModelRegistryStore) -> ModelRegistryStore:
+    return registry_store
 
 
 @pytest.fixture

@@ -19,10 +19,11 @@ from modelyard.core.entities import LifecycleStage, Run, RunInput
 from modelyard.core.ids import new_id
 from modelyard.lineage import LineageBuilder, LineageEdge, dataset_node_id, model_node_id, run_node_id
 from modelyard.lineage.providers.data import DataLineage
-from modelyard.store import MetadataStore
-from modelyard.store.datasets import DatasetStore, DatasetVersionKey, NewDatasetVersion
+from modelyard.store import MetadataStore, Stores
+from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
 from modelyard.store.interfaces import RunQuery
-from modelyard.store.models import ModelFile, ModelRegistryStore, ModelState
+from modelyard.store.models import ModelFile, ModelState
+from tests.contract.conftest import Joined
 
 T0 = 1_700_000_000_000
 SCAN_METHODS = {
@@ -142,7 +143,6 @@ def counting_builder(store: MetadataStore) -> tuple[LineageBuilder, CountingStor
 
 
 def dataset(store: MetadataStore, name: str, fill: str, **kw: Any) -> str:
-    assert isinstance(store, DatasetStore)
     new = NewDatasetVersion(
         name=name, manifest_digest="sha256:" + fill * 64, kind="file", file_count=1, total_size=1, **kw
     )
@@ -150,7 +150,6 @@ def dataset(store: MetadataStore, name: str, fill: str, **kw: Any) -> str:
 
 
 def model_version(store: MetadataStore, name: str, run_id: str | None, fill: str) -> int:
-    assert isinstance(store, ModelRegistryStore)
     digest = "sha256:" + fill * 64
     files = [ModelFile(path="model.pkl", digest=digest, size=1)]
     created = store.create_model_version(
@@ -163,7 +162,6 @@ def populate(store: MetadataStore) -> dict[str, str]:
     """Datasets derived from each other and from runs, runs reading them (two contexts, a numeric
     version, a deleted run), nested runs across projects, models of two projects with states and
     aliases: every kind of downstream edge, with ties that make the order matter."""
-    assert isinstance(store, ModelRegistryStore) and isinstance(store, DatasetStore)
     zeta, alpha = store.create_project("zeta"), store.create_project("alpha")
     study = store.create_run(alpha.id, name="study", start_time=T0)
     prep = store.create_run(zeta.id, name="prep", start_time=T0 + 1, parent_run_id=study.id)
@@ -201,7 +199,6 @@ def populate(store: MetadataStore) -> dict[str, str]:
 def add_unrelated(store: MetadataStore, runs: int) -> None:
     """Noise a scan would read and an indexed walk never touches: runs of another project (some
     reading other datasets, some nested), another model, other datasets."""
-    assert isinstance(store, ModelRegistryStore)
     noise = store.create_project("noise")
     parent = store.create_run(noise.id, name="noise-parent", start_time=T0)
     records = [
@@ -238,12 +235,18 @@ def graphs(builder_type: type[LineageBuilder], store: MetadataStore, ids: dict[s
     """The ``to_dict`` of every graph in ROOTS, a run-rooted one and a depth-bounded one."""
 
     def build(reference: str, **kw: Any) -> dict[str, Any]:
-        return builder_type.for_store(store).build(reference, **kw).to_dict()
+        return builder_type(store, datasets=store, registry=store).build(reference, **kw).to_dict()
 
     out = [build(ref, kind=kind, direction=direction) for ref, kind, direction in ROOTS]
     out.append(build(f"run:{ids['study']}", direction="downstream"))
     out.append(build("raw@v1", kind="dataset", direction="downstream", depth=2))
     return out
+
+
+@pytest.fixture
+def store(stores: Stores) -> Any:
+    """The tracking, registry and dataset stores as one (the scenario is written through one name)."""
+    return Joined(stores)
 
 
 @pytest.fixture
@@ -265,10 +268,11 @@ def test_the_walk_draws_the_graph_the_scan_drew(store: MetadataStore, ids: dict[
     assert ("dataset:raw@v1", "dataset:Features@v1", "derived_from", None) in edges
     assert (f"run:{ids['train']}", "model:a/churn@1", "produced", None) in edges
     assert not any(n["label"].endswith("gone") for n in raw["nodes"])  # deleted runs stay out
-    from_raw2 = LineageBuilder.for_store(store).build("raw@v2", kind="dataset", direction="downstream")
+    walk = {"kind": "dataset", "direction": "downstream"}
+    from_raw2 = LineageBuilder(store, datasets=store, registry=store).build("raw@v2", **walk)
     assert (
         from_raw2.to_dict()
-        == ScanningBuilder.for_store(store).build("raw@v2", kind="dataset", direction="downstream").to_dict()
+        == ScanningBuilder(store, datasets=store, registry=store).build("raw@v2", **walk).to_dict()
     )
     assert from_raw2.nodes["dataset:clean@v2"].attributes["removed"] is True  # removed versions stay in lineage
 

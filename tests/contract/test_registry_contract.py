@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelyard.artifacts.interfaces import ArtifactStore
 from modelyard.core.entities import ArtifactEntry, Project
 from modelyard.core.errors import AlreadyExists, Conflict, IntegrityError, InvalidArgument, NotFound
 from modelyard.core.ids import new_id
 from modelyard.registry.service import RegistryService
-from modelyard.store import MetadataStore
+from modelyard.store import MetadataStore, Stores
 from modelyard.store.models import (
     EventKind,
     ModelFile,
@@ -67,15 +66,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def registry(store: MetadataStore, artifacts: ArtifactStore, clock: Clock) -> RegistryService:
-    assert isinstance(store, ModelRegistryStore)
-    return RegistryService(store, store, artifacts, clock=clock)
+def registry(stores: Stores, clock: Clock) -> RegistryService:
+    return RegistryService(stores.registry, stores.tracking, stores.artifacts, clock=clock)
 
 
 @pytest.fixture
-def models(store: MetadataStore) -> ModelRegistryStore:
-    assert isinstance(store, ModelRegistryStore), f"{type(store).__name__} is not a ModelRegistryStore"
-    return store
+def models(registry_store: ModelRegistryStore) -> ModelRegistryStore:
+    return registry_store
 
 
 @pytest.fixture

@@ -19,11 +19,12 @@ from modelyard.core.errors import (
     StoreUnavailable,
 )
 from modelyard.core.ids import new_id
-from modelyard.store import MetadataStore, open_store
+from modelyard.store import MetadataStore
 from modelyard.store.interfaces import RunQuery
-from modelyard.store.sql import SqlStore
 from modelyard.store.sql.migrations import head_revisions
 from modelyard.store.sql.schema import SCHEMA_HEADS, metadata
+from modelyard.store.sql.tracking import SqlTrackingStore
+from tests.contract.conftest import stores_for
 
 
 @pytest.fixture
@@ -475,9 +476,9 @@ def test_check_detects_orphans(store: MetadataStore, store_uri: str, populated: 
     assert any("params" in p for p in problems), problems
 
 
-def test_reopen_is_cheap_and_keeps_data(store: MetadataStore, store_uri: str, run: Run) -> None:
+def test_reopen_is_cheap_and_keeps_data(store: MetadataStore, store_uri: str, run: Run, tmp_path: Path) -> None:
     store.log_params(run.id, {"a": "1"})
-    again = open_store(store_uri)
+    again = stores_for(store_uri, tmp_path / "again").tracking
     try:
         assert again.get_run(run.id).params == {"a": "1"}
     finally:
@@ -495,7 +496,7 @@ def test_unreachable_uri_is_store_unavailable(backend: str, tmp_path: Path) -> N
         pytest.skip("no unreachable URI for this backend")
     started = time.monotonic()
     with pytest.raises(StoreUnavailable) as info:
-        open_store(uri)
+        stores_for(uri, tmp_path)
     assert "\n" not in str(info.value)
     assert time.monotonic() - started < 30
 
@@ -503,8 +504,8 @@ def test_unreachable_uri_is_store_unavailable(backend: str, tmp_path: Path) -> N
 # --- SQL backends: migrations ----------------------------------------------------------------
 
 
-def _sql_store(store: MetadataStore) -> SqlStore:
-    if not isinstance(store, SqlStore):
+def _sql_store(store: MetadataStore) -> SqlTrackingStore:
+    if not isinstance(store, SqlTrackingStore):
         pytest.skip("SQL backends only")
     return store
 
@@ -543,7 +544,7 @@ def test_concurrent_first_opens_migrate_once(backend: str, request: pytest.Fixtu
 
     def open_one() -> None:
         try:
-            opened.append(open_store(uri))
+            opened.append(stores_for(uri, tmp_path).tracking)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -75,7 +75,7 @@ def _openapi_document() -> dict[str, Any]:
     where parametrization needs it)."""
     from modelyard.server import create_app
 
-    return dict(create_app(store=object(), artifacts=object()).openapi())  # type: ignore[arg-type]
+    return dict(create_app(stores=object()).openapi())  # type: ignore[arg-type]
 
 
 schema = schemathesis.openapi.from_dict(_openapi_document())

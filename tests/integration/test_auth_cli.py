@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 
 from modelyard.auth import AuditLog, AuthService
 from modelyard.cli.main import app
-from modelyard.store import open_store
-from modelyard.store.sql.base import SqlStore
+from tests.fixtures.stores import joined_store
 
 runner = CliRunner()
 
@@ -29,9 +28,8 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(store_uri: str) -> Iterator[SqlStore]:
-    opened = open_store(store_uri)
-    assert isinstance(opened, SqlStore)
+def store(store_uri: str) -> Iterator[Any]:
+    opened = joined_store(store_uri)
     yield opened
     opened.close()
 
@@ -47,7 +45,7 @@ def ok_json(store_uri: str, *args: str) -> Any:
     return json.loads(out)
 
 
-def test_users_tokens_and_roles(store_uri: str, store: SqlStore) -> None:
+def test_users_tokens_and_roles(store_uri: str, store: Any) -> None:
     store.create_project("churn")
     code, out = invoke(store_uri, "users", "create", "alice", "--password-stdin", stdin="long-password\n")
     assert code == 0, out
@@ -94,14 +92,14 @@ def test_users_tokens_and_roles(store_uri: str, store: SqlStore) -> None:
     assert all(e["actor"].startswith("cli") for e in ok_json(store_uri, "audit", "list"))
 
 
-def _seed_audit(store: SqlStore) -> None:
+def _seed_audit(store: Any) -> None:
     times = iter(range(1_767_225_600_000, 1_767_225_600_000 + 10 * 3_600_000, 3_600_000))  # 2026-01-01, hourly
     log = AuditLog(store, clock=lambda: next(times))
     for actor, obj in [("alice", "r1"), ("bob", "r1"), ("alice", "r2"), ("bob", "r2"), ("alice", "r3")]:
         log.record(actor, "run.update", "run", obj, {"status": "FINISHED"}, "10.1.2.3")
 
 
-def test_audit_list_filters(store_uri: str, store: SqlStore) -> None:
+def test_audit_list_filters(store_uri: str, store: Any) -> None:
     _seed_audit(store)
 
     def seqs(*args: str) -> list[int]:
@@ -119,7 +117,7 @@ def test_audit_list_filters(store_uri: str, store: SqlStore) -> None:
     assert code == 2 and "invalid --since" in out
 
 
-def test_audit_verify_detects_an_updated_row(store_uri: str, store: SqlStore) -> None:
+def test_audit_verify_detects_an_updated_row(store_uri: str, store: Any) -> None:
     _seed_audit(store)
     code, out = invoke(store_uri, "audit", "verify")
     assert code == 0 and "5 audit entries verified" in out
@@ -134,7 +132,7 @@ def test_audit_verify_detects_an_updated_row(store_uri: str, store: SqlStore) ->
     assert any(problem.startswith("audit log: row 3") for problem in store.check())  # what `db check` reports
 
 
-def test_audit_verify_detects_a_deleted_row(store_uri: str, store: SqlStore) -> None:
+def test_audit_verify_detects_a_deleted_row(store_uri: str, store: Any) -> None:
     _seed_audit(store)
     head = ok_json(store_uri, "audit", "verify")
     with store.engine.begin() as conn:
@@ -154,7 +152,7 @@ def ok_json_failing(store_uri: str, *args: str) -> dict[str, object]:
     return dict(json.loads(out))
 
 
-def test_verify_in_a_real_process_prints_one_line_error(store_uri: str, store: SqlStore) -> None:
+def test_verify_in_a_real_process_prints_one_line_error(store_uri: str, store: Any) -> None:
     _seed_audit(store)
     with store.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4")

@@ -20,7 +20,7 @@ from modelyard.server import ServerConfig, create_app
 from modelyard.server.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, install_auth
 from modelyard.server.deps import Principal, audit, authorize, current_principal
 from modelyard.store.auth import AuditQuery
-from modelyard.store.sql.base import SqlStore
+from tests.fixtures.stores import Joined
 
 
 def _test_router() -> APIRouter:
@@ -49,7 +49,7 @@ def _query(project_id: str) -> Any:
 
 
 class Env:
-    def __init__(self, client: TestClient, store: SqlStore, project_id: str, tokens: dict[str, str]) -> None:
+    def __init__(self, client: TestClient, store: Any, project_id: str, tokens: dict[str, str]) -> None:
         self.client, self.store, self.project_id, self.tokens = client, store, project_id, tokens
 
     def bearer(self, who: str) -> dict[str, str]:
@@ -74,7 +74,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
     app = create_app(ServerConfig(auth=True, store_uri=uri, artifact_uri=str(tmp_path / "artifacts")))
     install_auth(app)
     app.include_router(_test_router())
-    store = app.state.services.store
+    store = Joined(app.state.services.stores)
     project = store.create_project("secure")
     auth = AuthService(store)
     auth.create_user("root", password="root-password", is_admin=True)

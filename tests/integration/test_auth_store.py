@@ -12,19 +12,17 @@ import pytest
 
 from modelyard.auth import AuditLog, AuthService, Unauthenticated
 from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
-from modelyard.store import open_store
 from modelyard.store.auth import AuditQuery
-from modelyard.store.sql.base import SqlStore
+from tests.fixtures.stores import joined_store
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "sqlite":
         uri = f"sqlite:///{tmp_path / 'auth.db'}"
     else:
         uri = str(request.getfixturevalue("postgres_uri"))
-    opened = open_store(uri)
-    assert isinstance(opened, SqlStore)
+    opened = joined_store(uri)
     try:
         yield opened
     finally:
@@ -39,13 +37,13 @@ class Clock:
         return self.now
 
 
-def _sql(store: SqlStore, statement: str) -> list[tuple[Any, ...]]:
+def _sql(store: Any, statement: str) -> list[tuple[Any, ...]]:
     with store.engine.begin() as conn:
         result = conn.exec_driver_sql(statement)
         return [tuple(row) for row in result] if result.returns_rows else []
 
 
-def test_users(store: SqlStore) -> None:
+def test_users(store: Any) -> None:
     auth = AuthService(store)
     alice = auth.create_user("alice", password="s3cret-pass", is_admin=True)
     auth.create_user("bot")
@@ -64,7 +62,7 @@ def test_users(store: SqlStore) -> None:
     assert isinstance(stored, str) and "s3cret-pass" not in stored
 
 
-def test_only_token_digests_are_stored(store: SqlStore) -> None:
+def test_only_token_digests_are_stored(store: Any) -> None:
     auth = AuthService(store)
     auth.create_user("alice")
     secret, token = auth.create_token("alice", name="laptop")
@@ -77,7 +75,7 @@ def test_only_token_digests_are_stored(store: SqlStore) -> None:
     assert auth.authenticate_token(secret).username == "alice"
 
 
-def test_token_refusals(store: SqlStore) -> None:
+def test_token_refusals(store: Any) -> None:
     clock = Clock()
     auth = AuthService(store, clock=clock)
     auth.create_user("alice")
@@ -107,7 +105,7 @@ def test_token_refusals(store: SqlStore) -> None:
     assert auth.list_tokens("alice")[-1].last_used_at is not None
 
 
-def test_roles(store: SqlStore) -> None:
+def test_roles(store: Any) -> None:
     auth = AuthService(store)
     project = store.create_project("p1")
     other = store.create_project("p2")
@@ -144,7 +142,7 @@ def test_roles(store: SqlStore) -> None:
     assert store.check() == []
 
 
-def test_sessions(store: SqlStore) -> None:
+def test_sessions(store: Any) -> None:
     clock = Clock()
     auth = AuthService(store, clock=clock, session_ttl_ms=1000)
     auth.create_user("alice", password="password-1")
@@ -175,7 +173,7 @@ def _fill(log: AuditLog, clock: Clock) -> None:
         log.record(actor, "run.update", "run", obj, {"i": i, "note": "ünïcode"}, "10.0.0.1")
 
 
-def test_audit_list_filters(store: SqlStore) -> None:
+def test_audit_list_filters(store: Any) -> None:
     clock = Clock()
     log = AuditLog(store, clock=clock)
     _fill(log, clock)
@@ -195,7 +193,7 @@ def test_audit_list_filters(store: SqlStore) -> None:
         log.record("alice", "x", "run", None, {"bad": float("nan")})
 
 
-def test_audit_timestamps_never_go_backwards(store: SqlStore) -> None:
+def test_audit_timestamps_never_go_backwards(store: Any) -> None:
     clock = Clock(5000)
     log = AuditLog(store, clock=clock)
     log.record("a", "x", "run")
@@ -203,7 +201,7 @@ def test_audit_timestamps_never_go_backwards(store: SqlStore) -> None:
     assert log.record("a", "x", "run").timestamp == 5000
 
 
-def test_audit_verify_detects_an_edited_row(store: SqlStore) -> None:
+def test_audit_verify_detects_an_edited_row(store: Any) -> None:
     clock = Clock()
     log = AuditLog(store, clock=clock)
     _fill(log, clock)
@@ -216,7 +214,7 @@ def test_audit_verify_detects_an_edited_row(store: SqlStore) -> None:
     assert any("audit log: row 3" in p for p in store.check())
 
 
-def test_audit_verify_detects_a_rehashed_edit(store: SqlStore) -> None:
+def test_audit_verify_detects_a_rehashed_edit(store: Any) -> None:
     """Recomputing the edited row's own hash does not help: the next row no longer chains."""
     from modelyard.store.auth import audit_entry_hash
 
@@ -240,7 +238,7 @@ def test_audit_verify_detects_a_rehashed_edit(store: SqlStore) -> None:
     assert not result.ok and result.broken_seq == 3
 
 
-def test_a_rechained_forgery_is_caught_by_a_recorded_head(store: SqlStore) -> None:
+def test_a_rechained_forgery_is_caught_by_a_recorded_head(store: Any) -> None:
     """Rewriting a row and recomputing every later hash yields a valid chain with another head."""
     from modelyard.store.auth import GENESIS_HASH, audit_entry_hash
 
@@ -272,7 +270,7 @@ def test_a_rechained_forgery_is_caught_by_a_recorded_head(store: SqlStore) -> No
     assert not caught.ok and caught.broken_seq == 5 and "differs" in (caught.problem or "")
 
 
-def test_audit_verify_detects_a_deleted_row(store: SqlStore) -> None:
+def test_audit_verify_detects_a_deleted_row(store: Any) -> None:
     clock = Clock()
     log = AuditLog(store, clock=clock)
     _fill(log, clock)
@@ -286,7 +284,7 @@ def test_audit_verify_detects_a_deleted_row(store: SqlStore) -> None:
     assert not truncated.ok and truncated.broken_seq == 5
 
 
-def test_audit_verify_detects_a_deleted_first_row(store: SqlStore) -> None:
+def test_audit_verify_detects_a_deleted_first_row(store: Any) -> None:
     clock = Clock()
     log = AuditLog(store, clock=clock)
     _fill(log, clock)
@@ -294,7 +292,7 @@ def test_audit_verify_detects_a_deleted_first_row(store: SqlStore) -> None:
     assert log.verify().broken_seq == 2
 
 
-def test_concurrent_appends_never_fork_the_chain(store: SqlStore) -> None:
+def test_concurrent_appends_never_fork_the_chain(store: Any) -> None:
     log = AuditLog(store)
     errors: list[BaseException] = []
 
@@ -318,7 +316,7 @@ def test_concurrent_appends_never_fork_the_chain(store: SqlStore) -> None:
 
 def _append_from_process(uri: str, writer: int, count: int) -> None:
     """Runs in a separate process: its own store, its own connections, like a server replica."""
-    opened = open_store(uri)
+    opened = joined_store(uri)
     try:
         log = AuditLog(opened)  # type: ignore[arg-type]
         for i in range(count):
@@ -327,7 +325,7 @@ def _append_from_process(uri: str, writer: int, count: int) -> None:
         opened.close()
 
 
-def test_appends_from_several_processes_never_fork_the_chain(store: SqlStore) -> None:
+def test_appends_from_several_processes_never_fork_the_chain(store: Any) -> None:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")

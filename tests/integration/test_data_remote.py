@@ -15,14 +15,14 @@ import pytest
 from modelyard.artifacts.cas import ContentAddressedStore
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.data import DatasetService, pull, push
-from modelyard.store import open_store
 from tests.fixtures.seaweedfs import SeaweedS3
+from tests.fixtures.stores import joined_store
 from tests.unit.test_data_versioning import make_tree
 
 
 @pytest.fixture
 def pg_service(postgres_uri: str, tmp_path: Path) -> Iterator[DatasetService]:
-    store = open_store(postgres_uri)
+    store = joined_store(postgres_uri)
     svc = DatasetService(store, ContentAddressedStore(str(tmp_path / "artifacts")), tmp_path / "cache")  # type: ignore[arg-type]
     yield svc
     svc.close()
@@ -54,7 +54,7 @@ def test_concurrent_adders_on_postgres_get_distinct_dense_numbers(
     errors: list[BaseException] = []
 
     def add(tree: Path) -> None:
-        store = open_store(postgres_uri)  # one connection pool per writer, as separate processes would have
+        store = joined_store(postgres_uri)  # one connection pool per writer, as separate processes would have
         try:
             svc = DatasetService(store, pg_service.artifacts, tree.parent / f"cache-{tree.name}")  # type: ignore[arg-type]
             numbers.append(svc.add(tree, name="race").version.version)
@@ -76,7 +76,7 @@ def test_concurrent_adders_on_postgres_get_distinct_dense_numbers(
 @pytest.mark.s3
 def test_push_then_pull_on_another_machine(seaweedfs_s3: SeaweedS3, tmp_path: Path) -> None:
     remote = ContentAddressedStore(seaweedfs_s3.new_prefix(), seaweedfs_s3.storage_options())
-    meta = open_store(f"sqlite:///{tmp_path / 'shared.db'}")  # stands in for the team's PostgreSQL
+    meta = joined_store(f"sqlite:///{tmp_path / 'shared.db'}")  # stands in for the team's PostgreSQL
     laptop = DatasetService(meta, ContentAddressedStore(str(tmp_path / "laptop")), tmp_path / "c1")  # type: ignore[arg-type]
     data = make_tree(tmp_path / "d", {"a.csv": b"x\n1\n", "big.bin": b"z" * 200_000, "dup": b"x\n1\n"})
     laptop.add(data, name="shared")
@@ -107,7 +107,7 @@ def test_push_then_pull_on_another_machine(seaweedfs_s3: SeaweedS3, tmp_path: Pa
 @pytest.mark.s3
 def test_versioning_with_s3_as_the_artifact_store(seaweedfs_s3: SeaweedS3, tmp_path: Path) -> None:
     s3 = ContentAddressedStore(seaweedfs_s3.new_prefix(), seaweedfs_s3.storage_options())
-    meta = open_store(f"sqlite:///{tmp_path / 'meta.db'}")
+    meta = joined_store(f"sqlite:///{tmp_path / 'meta.db'}")
     svc = DatasetService(meta, s3, tmp_path / "cache")  # type: ignore[arg-type]
     data = make_tree(tmp_path / "d", {"a": b"1", "b": b"2"})
     svc.add(data, name="s3ds")

@@ -14,14 +14,14 @@ from modelyard.core.errors import InvalidArgument
 from modelyard.data import DatasetService
 from modelyard.data.ingest import BatchIngestor, open_source, read_version
 from modelyard.data.validation import Suite
-from modelyard.store import open_store
+from tests.fixtures.stores import joined_store
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def service(postgres_uri: str, tmp_path: Path) -> Iterator[DatasetService]:
-    store = open_store(postgres_uri)
+    store = joined_store(postgres_uri)
     svc = DatasetService(store, ContentAddressedStore(str(tmp_path / "artifacts")), tmp_path / "cache")  # type: ignore[arg-type]
     yield svc
     svc.close()

@@ -65,7 +65,7 @@ def _pipeline(tmp_path: Path) -> dict[str, str]:
 
 def _builder() -> LineageBuilder:
     """Over the SDK session's store (closed when the fixture resets the session)."""
-    return LineageBuilder.for_store(_session.client().store)
+    return LineageBuilder.from_stores(_session.stores())
 
 
 def test_upstream_from_the_model_and_downstream_from_the_raw_data_meet(store_uri: str, tmp_path: Path) -> None:

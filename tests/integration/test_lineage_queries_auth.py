@@ -1,6 +1,6 @@
 """The lineage graph's reverse lookups through a server with auth on: results are filtered on the
 server, so a viewer of one project never learns of the runs or models of another, not through
-the REST routes, not through a lineage graph built over ``HttpStore``, not on the run page.
+the REST routes, not through a lineage graph built over ``Any``, not on the run page.
 Datasets follow the dataset rule (viewer on some project)."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from modelyard.auth import AuthService
-from modelyard.client import HttpStore
 from modelyard.core.entities import RunInput
 from modelyard.core.errors import PermissionDenied
 from modelyard.lineage import LineageBuilder
@@ -22,6 +21,7 @@ from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
 from modelyard.store.interfaces import RunLink
 from modelyard.store.models import ModelFile
 from tests.fixtures.live_server import sqlite_server
+from tests.fixtures.stores import Joined, http_store
 
 T0 = 1_700_000_000_000
 
@@ -32,8 +32,8 @@ class Secured:
     tokens: dict[str, str]
     ids: dict[str, str]
 
-    def store(self, who: str) -> HttpStore:
-        return HttpStore(self.url, token=self.tokens[who])
+    def store(self, who: str) -> Any:
+        return http_store(self.url, token=self.tokens[who])
 
 
 def _register(store: Any, name: str, project_id: str, run_id: str, fill: str) -> None:
@@ -53,7 +53,7 @@ def _register(store: Any, name: str, project_id: str, run_id: str, fill: str) ->
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[Secured]:
     with sqlite_server(tmp_path / "server", auth=True) as (url, app):
-        store = app.state.services.store
+        store = Joined(app.state.services.stores)
         shared, secret = store.create_project("shared"), store.create_project("secret")
         store.create_dataset_version(NewDatasetVersion("raw", "sha256:" + "1" * 64, "file", 1, 1))
         parent = store.create_run(shared.id, name="parent", start_time=T0)
@@ -102,14 +102,16 @@ def test_a_viewer_gets_only_the_runs_and_models_of_their_projects(secured: Secur
         assert [v.ref for v in vera.list_dataset_versions_by_run(ids["hidden"])] == ["clean@v1"]
         assert [v.ref for v in vera.list_dataset_versions_derived_from("raw", 1)] == ["clean@v1"]
 
-        graph = LineageBuilder.for_store(vera).build("raw@v1", kind="dataset", direction="downstream")
+        builder = LineageBuilder(vera, datasets=vera, registry=vera)
+        graph = builder.build("raw@v1", kind="dataset", direction="downstream")
         assert set(graph.nodes) == {
             "dataset:raw@v1",
             "dataset:clean@v1",
             f"run:{ids['reader']}",
             "model:shared-model@1",
         }
-        assert set(LineageBuilder.for_store(root).build("raw@v1", kind="dataset", direction="downstream").nodes) > {
+        as_root = LineageBuilder(root, datasets=root, registry=root)
+        assert set(as_root.build("raw@v1", kind="dataset", direction="downstream").nodes) > {
             f"run:{ids['hidden']}",
             "model:secret-model@1",
         }

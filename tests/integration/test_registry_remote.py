@@ -24,13 +24,15 @@ import pytest
 
 import modelyard
 from modelyard.auth import AuthService
-from modelyard.client import HttpStore
+from modelyard.client import HttpRegistryStore
 from modelyard.core.errors import IntegrityError, InvalidArgument, PermissionDenied
 from modelyard.registry.errors import ApprovalRequired
 from modelyard.registry.packaging import store_model
 from modelyard.registry.service import RegistryService
+from modelyard.store import open_stores
 from modelyard.store.models import ModelState
 from tests.fixtures.live_server import sqlite_server
+from tests.fixtures.stores import Joined, http_store
 
 API = "/api/v1"
 MODELYARD = str(Path(sys.executable).parent / "modelyard")
@@ -97,11 +99,12 @@ def test_log_govern_and_load_a_model_through_the_server(
         version = modelyard.log_model(model, "churn", input_example=X.head(), actor="ana")
     assert (version.version, version.run_id, version.state) == (1, run.id, ModelState.DRAFT)
     # The server's own stores hold it: nothing was written locally.
-    assert server[1].state.services.store.get_model_version("churn", 1).manifest_digest == version.manifest_digest
+    on_server = server[1].state.services.stores.registry.get_model_version("churn", 1)
+    assert on_server.manifest_digest == version.manifest_digest
     assert server[1].state.services.artifacts.exists(version.manifest_digest)
     assert not (modelyard_home / "modelyard.db").exists() and not (modelyard_home / "artifacts").exists()
 
-    assert isinstance(registry.store, HttpStore)
+    assert isinstance(registry.store, HttpRegistryStore)
     registry.set_policy("churn-team", actor="lead", required_approvals=1)
     modelyard.transition("churn", 1, "staging", actor="ana", reason="offline metrics ok")
     with pytest.raises(ApprovalRequired, match="needs 1 approval"):
@@ -157,7 +160,7 @@ def test_datasets_through_http(sdk: str, server: tuple[str, Any], tmp_path: Path
     pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]}).to_csv(source, index=False)
     added = modelyard.datasets.add(source, name="raw/churn", message="May export")
     assert added.record.ref == "raw/churn@v1"
-    assert server[1].state.services.store.get_dataset_version("raw/churn", 1) == added.record
+    assert server[1].state.services.stores.datasets.get_dataset_version("raw/churn", 1) == added.record
     with modelyard.start_run() as run:
         frame = modelyard.datasets.get("raw/churn", context="training").to_pandas()
     assert frame.to_dict("list") == {"x": [1, 2, 3], "y": ["a", "b", "c"]}
@@ -209,7 +212,7 @@ def test_bad_input_is_a_json_error_and_changes_nothing(sdk: str, registry: Regis
         assert "'..'" in error(http.post("/models/churn/versions", json=escaping), 400, "INVALID_ARGUMENT")
     assert (registry.list_versions("churn"), registry.history("churn")) == before
     assert [m.name for m in registry.list_models()] == ["churn"]
-    assert registry.store.list_datasets() == []  # type: ignore[attr-defined]
+    assert open_stores(sdk).datasets.list_datasets() == []
 
 
 def test_the_server_enforces_the_rules_on_raw_store_calls(sdk: str, registry: RegistryService) -> None:
@@ -241,10 +244,10 @@ def test_the_server_enforces_the_rules_on_raw_store_calls(sdk: str, registry: Re
 class AuthEnv:
     def __init__(self, url: str, app: Any, tokens: dict[str, str], project_id: str) -> None:
         self.url, self.app, self.tokens, self.project_id = url, app, tokens, project_id
-        self.opened: list[HttpStore] = []
+        self.opened: list[Any] = []
 
-    def store(self, who: str) -> HttpStore:
-        store = HttpStore(self.url, token=self.tokens[who])
+    def store(self, who: str) -> Any:
+        store = http_store(self.url, token=self.tokens[who])
         self.opened.append(store)
         return store
 
@@ -260,7 +263,7 @@ class AuthEnv:
 @pytest.fixture
 def auth_env(tmp_path: Path) -> Iterator[AuthEnv]:
     with sqlite_server(tmp_path / "server", auth=True) as (url, app):
-        store = app.state.services.store
+        store = Joined(app.state.services.stores)
         project = store.create_project("secure")
         auth = AuthService(store)
         auth.create_user("root", password="root-password", is_admin=True)
@@ -277,7 +280,7 @@ def auth_env(tmp_path: Path) -> Iterator[AuthEnv]:
 
 
 def test_auth_gates_registry_writes_transitions_and_approvals(auth_env: AuthEnv) -> None:
-    server_store = auth_env.app.state.services.store
+    server_store = Joined(auth_env.app.state.services.stores)
     with auth_env.http() as anonymous:
         body = {"name": "churn", "project_id": auth_env.project_id}
         error(anonymous.post("/models", json=body), 401, "UNAUTHENTICATED")

@@ -15,8 +15,8 @@ from modelyard.artifacts import open_artifact_store
 from modelyard.core.errors import Conflict, IntegrityError, InvalidArgument, NotFound, PermissionDenied
 from modelyard.registry.service import ApprovalRequired, IllegalTransition, RegistryService
 from modelyard.registry.signature import SignatureError
-from modelyard.store import open_store
 from modelyard.store.models import EventKind, ModelState
+from tests.fixtures.stores import joined_store
 
 DAY = 86_400_000
 
@@ -56,7 +56,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def registry(store_uri: str, tmp_path: Path, clock: Clock) -> Iterator[RegistryService]:
-    store = open_store(store_uri)
+    store = joined_store(store_uri)
     service = RegistryService(store, store, open_artifact_store(str(tmp_path / "artifacts")), clock=clock)  # type: ignore[arg-type]
     try:
         yield service
@@ -367,12 +367,12 @@ import sys
 from modelyard.sdk.models import _stored_package
 from modelyard.artifacts import open_artifact_store
 from modelyard.registry.service import RegistryService
-from modelyard.store import open_store
+from modelyard.store import open_stores
 
 store_uri, artifact_uri, digest = sys.argv[1:4]
-store = open_store(store_uri)
 artifacts = open_artifact_store(artifact_uri)
-service = RegistryService(store, store, artifacts)
+store = open_stores(store_uri, artifacts=artifacts)
+service = RegistryService(store.registry, store.tracking, artifacts)
 package = _stored_package(artifacts, digest)
 for _ in range(5):
     print(service.register_package("churn", package, actor="worker", project="p").version, flush=True)

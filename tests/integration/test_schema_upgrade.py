@@ -22,12 +22,11 @@ from typer.testing import CliRunner
 
 from modelyard.cli.main import app
 from modelyard.lineage import LineageBuilder
-from modelyard.store import open_store
 from modelyard.store.datasets import NewDatasetVersion
 from modelyard.store.interfaces import RunLink
-from modelyard.store.sql import SqlStore
 from modelyard.store.sql.migrations import alembic_config, current_revisions
 from modelyard.store.sql.schema import SCHEMA_HEADS, metadata
+from tests.fixtures.stores import joined_store
 
 OLD_HEADS = ("d0001", "m0002", "a0001")  # the tracking branch ended at 0001, their common root
 RUN = "r" * 32
@@ -78,9 +77,8 @@ def test_a_database_at_the_old_heads_upgrades(empty_uri: str) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"ok": True, "problems": []}
 
-    store = open_store(empty_uri)
+    store = joined_store(empty_uri)
     try:
-        assert isinstance(store, SqlStore)
         with store.engine.connect() as conn:
             assert current_revisions(conn) == SCHEMA_HEADS
             assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
@@ -90,7 +88,8 @@ def test_a_database_at_the_old_heads_upgrades(empty_uri: str) -> None:
         assert [v.ref for v in store.list_dataset_versions_by_run(RUN)] == ["clean@v1"]
         assert store.find_runs_by_input("raw", 1) == [RunLink(RUN, "p1", "source")]
         assert [v.ref for v in store.list_dataset_versions_derived_from("raw", 1)] == ["clean@v1"]
-        graph = LineageBuilder.for_store(store).build("raw@v1", kind="dataset", direction="downstream")
+        builder = LineageBuilder(store, datasets=store, registry=store)
+        graph = builder.build("raw@v1", kind="dataset", direction="downstream")
         assert {(e.source, e.target, e.kind) for e in graph.edges} == {
             ("dataset:raw@v1", f"run:{RUN}", "read_by"),
             ("dataset:raw@v1", "dataset:clean@v1", "derived_from"),
@@ -101,9 +100,8 @@ def test_a_database_at_the_old_heads_upgrades(empty_uri: str) -> None:
 
 
 def test_check_reports_a_run_id_that_disagrees_with_the_code(empty_uri: str) -> None:
-    store = open_store(empty_uri)
+    store = joined_store(empty_uri)
     try:
-        assert isinstance(store, SqlStore)
         store.create_dataset_version(NewDatasetVersion("a", "sha256:" + "1" * 64, "file", 1, 1, code=f"run:{RUN}"))
         store.create_dataset_version(NewDatasetVersion("b", "sha256:" + "2" * 64, "file", 1, 1, code="prep.py"))
         assert store.check() == []

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from modelyard.client import HttpArtifactStore, HttpStore
+from modelyard.client import HttpArtifactStore
 from modelyard.core.entities import Metric, Project, Run
 from modelyard.core.errors import (
     Conflict,
@@ -30,6 +30,7 @@ from modelyard.core.errors import (
 from modelyard.server.deps import Principal
 from modelyard.store.interfaces import RunQuery
 from tests.fixtures.live_server import sqlite_server
+from tests.fixtures.stores import Joined, http_store
 
 API = "/api/v1"
 
@@ -39,20 +40,20 @@ class Server:
     url: str
     app: Any
     http: httpx.Client
-    store: HttpStore
+    store: Any
     root: Path
 
     @property
     def backend(self) -> Any:
         """The server's own metadata store, to look behind the API."""
-        return self.app.state.services.store
+        return Joined(self.app.state.services.stores)
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     with sqlite_server(tmp_path / "server", max_upload_bytes=64 * 1024) as (url, app):
         http = httpx.Client(base_url=url, timeout=30)
-        store = HttpStore(url)
+        store = http_store(url)
         try:
             yield Server(url, app, http, store, tmp_path / "server")
         finally:
@@ -116,7 +117,7 @@ def test_one_request_per_metric_batch(server: Server, run: Run) -> None:
             sent.append(f"{request.method} {request.url.path}")
             return super().handle_request(request)
 
-    store = HttpStore(server.url, transport=Counting())
+    store = http_store(server.url, transport=Counting())
     try:
         sent.clear()
         store.log_metrics(run.id, [Metric("m", float(i), i, 1000 + i) for i in range(10_000)])
@@ -134,7 +135,7 @@ def test_concurrent_writers_lose_nothing(server: Server, run: Run) -> None:
 
     def writer(worker: int) -> None:
         try:
-            with HttpStore(server.url) as store:
+            with http_store(server.url) as store:
                 for batch in range(10):
                     points = [Metric(f"w{worker}", float(i), batch * 500 + i, 1 + i) for i in range(500)]
                     store.log_metrics(run.id, points)
@@ -325,7 +326,7 @@ def test_unreachable_server_is_store_unavailable() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, never listening: connections are refused
         with pytest.raises(StoreUnavailable) as info:
-            HttpStore(f"http://127.0.0.1:{port}")
+            http_store(f"http://127.0.0.1:{port}")
     assert "\n" not in str(info.value) and f"127.0.0.1:{port}" in str(info.value)
 
 
@@ -339,7 +340,7 @@ def test_idempotent_calls_are_retried_on_connection_errors(server: Server, run: 
                 raise httpx.ConnectError("connection refused (simulated)", request=request)
             return super().handle_request(request)
 
-    store = HttpStore(server.url, transport=Flaky())
+    store = http_store(server.url, transport=Flaky())
     try:
         store.log_metrics(run.id, [Metric("m", 1.0, 0, 1)])
     finally:
@@ -355,7 +356,7 @@ def test_token_is_sent_as_bearer(server: Server) -> None:
             seen.append(request.headers.get("authorization"))
             return super().handle_request(request)
 
-    HttpStore(server.url, token="secret-token", transport=Recording()).close()
+    http_store(server.url, token="secret-token", transport=Recording()).close()
     assert seen == ["Bearer secret-token"]
 
 
@@ -436,7 +437,7 @@ def test_http_store_with_auth_on(tmp_path: Path) -> None:
     from modelyard.store.auth import AuditQuery
 
     with sqlite_server(tmp_path / "server", auth=True) as (url, app):
-        backend = app.state.services.store
+        backend = Joined(app.state.services.stores)
         service = auth_service.AuthService(backend)
         project = backend.create_project("team")
         service.create_user("alice")
@@ -445,9 +446,9 @@ def test_http_store_with_auth_on(tmp_path: Path) -> None:
         service.grant_role("bob", project.id, "viewer")
         alice_token, _ = service.create_token("alice")
         bob_token, _ = service.create_token("bob")
-        with HttpStore(url) as anonymous, pytest.raises(PermissionDenied):
+        with http_store(url) as anonymous, pytest.raises(PermissionDenied):
             anonymous.list_projects()
-        with HttpStore(url, token=alice_token) as alice, HttpStore(url, token=bob_token) as bob:
+        with http_store(url, token=alice_token) as alice, http_store(url, token=bob_token) as bob:
             assert alice.get_or_create_project("team").id == project.id
             run = alice.create_run(project.id, name="r")
             alice.log_metrics(run.id, [Metric("m", 1.0, 0, 1)])

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from modelyard.core.entities import Metric
-from modelyard.store import MetadataStore, open_store
+from modelyard.store import MetadataStore
 from modelyard.store.interfaces import RunQuery
+from tests.fixtures.stores import joined_store
 
 PROCESSES = 8
 THREADS = 4
@@ -29,7 +30,7 @@ SHARED_POINTS_PER_BATCH = 20
 def _thread_work(
     uri: str, process_store: MetadataStore, shared_run_id: str, worker: int, thread: int, errors: list[str]
 ) -> None:
-    store = open_store(uri) if thread % 2 else None  # half the threads share the process's store
+    store = joined_store(uri) if thread % 2 else None  # half the threads share the process's store
     try:
         own_store = store or process_store
         project = own_store.get_or_create_project("stress")
@@ -63,7 +64,7 @@ def _thread_work(
 
 def _process(uri: str, shared_run_id: str, worker: int, results: mp.Queue) -> None:
     errors: list[str] = []
-    process_store = open_store(uri)
+    process_store = joined_store(uri)
     threads = [
         threading.Thread(target=_thread_work, args=(uri, process_store, shared_run_id, worker, t, errors))
         for t in range(THREADS)
@@ -85,7 +86,7 @@ def concurrent_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.mark.slow
 def test_many_processes_and_threads_lose_nothing(concurrent_uri: str) -> None:
-    store = open_store(concurrent_uri)
+    store = joined_store(concurrent_uri)
     project = store.get_or_create_project("stress")
     shared_run = store.create_run(project.id, name="shared")
     ctx = mp.get_context("spawn")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.store import open_store
+from tests.fixtures.stores import joined_store
 
 BATCH = 2000
 KILL_AFTER = 15
@@ -24,9 +24,9 @@ CHILD = textwrap.dedent(
     f"""
     import sys
     from modelyard.core.entities import Metric
-    from modelyard.store import open_store
+    from modelyard.store import open_stores
 
-    store = open_store(sys.argv[1])
+    store = open_stores(sys.argv[1]).tracking
     run = store.create_run(store.get_or_create_project("crash").id, run_id="crashrun")
     print("run", run.id, flush=True)
     i = 0
@@ -69,7 +69,7 @@ def test_sigkill_mid_logging_keeps_committed_batches(crash_uri: str) -> None:
     assert child.returncode == -signal.SIGKILL
     assert committed >= KILL_AFTER
 
-    store = open_store(crash_uri)
+    store = joined_store(crash_uri)
     try:
         assert store.check() == []
         run = store.get_run("crashrun")

@@ -27,15 +27,15 @@ from modelyard.core.errors import NotFound
 from modelyard.data import DatasetService
 from modelyard.data.streaming import MESSAGE_ID_COLUMN, MessageParser, SealedBatch, StreamIngestor
 from modelyard.data.streaming.redis_source import RedisStreamSource
-from modelyard.store import open_store
 from modelyard.store.datasets import DatasetVersion
+from tests.fixtures.stores import joined_store
 
 GROUP = "ingest"
 
 
 def open_service(home: Path) -> DatasetService:
     """The dataset service over MODELYARD_HOME's default stores (what the SDK and the CLI use)."""
-    store = open_store(f"sqlite:///{home / 'modelyard.db'}")
+    store = joined_store(f"sqlite:///{home / 'modelyard.db'}")
     return DatasetService(store, ContentAddressedStore(str(home / "artifacts")), home / "cache")  # type: ignore[arg-type]
 
 

@@ -21,10 +21,10 @@ from modelyard.evaluation import latest_evaluation
 from modelyard.lineage import LineageBuilder
 from modelyard.registry.service import RegistryService
 from modelyard.server import ServerConfig, create_app
-from modelyard.store.registry import open_store
 from modelyard.tracking.service import TrackingService
 from tests.browser.seed import ensure_ui
 from tests.browser.seed_catalog import PHOTO_FILES, Catalog, drawn_edges, drawn_nodes, figures_of, seed_catalog
+from tests.fixtures.stores import Joined, joined_store
 
 
 class Site:
@@ -43,11 +43,11 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("ui-catalog")
-    store = open_store(f"sqlite:///{root / 'ui.db'}")
     artifacts = open_artifact_store(str(root / "artifacts"))
+    store = joined_store(f"sqlite:///{root / 'ui.db'}", artifacts=artifacts)
     tracking = TrackingService(store, artifacts)
     catalog = seed_catalog(tracking, root / "work")
-    app = ensure_ui(create_app(ServerConfig(), store=store, artifacts=artifacts))
+    app = ensure_ui(create_app(ServerConfig(), stores=store.stores))
     with TestClient(app) as client:
         yield Site(client, catalog, tracking)
     store.close()
@@ -64,7 +64,8 @@ def table_rows(html: str, table_id: str) -> list[list[str]]:
 
 
 def builder_graph(site: Site, reference: str, kind: str) -> dict[str, Any]:
-    graph = LineageBuilder.for_store(site.tracking.store).build(reference, kind=kind, depth=6)  # type: ignore[arg-type]
+    store = site.tracking.store
+    graph = LineageBuilder(store, datasets=store, registry=store).build(reference, kind=kind, depth=6)
     return graph.to_dict()
 
 
@@ -215,7 +216,7 @@ def test_the_cli_records_validation_reports_that_the_page_lists(tmp_path: Path, 
         run = client.store.get_run(run_id)
         assert run.tags["modelyard.validation.dataset"] == "people@v1" and run.status.value == "FINISHED"
         assert [(i.name, i.version, i.context) for i in run.inputs] == [("people", "v1", "validation")]
-        app_ = ensure_ui(create_app(ServerConfig(), store=client.store, artifacts=client.artifacts))
+        app_ = ensure_ui(create_app(ServerConfig(), stores=client.stores))
         with TestClient(app_) as http:
             html = http.get("/ui/datasets/people@v1?tab=validation").text
         rows = table_rows(html, "validations-table")
@@ -368,8 +369,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
     app = ensure_ui(create_app(ServerConfig(auth=True, store_uri=f"sqlite:///{root / 'auth.db'}",
                                             artifact_uri=str(root / "artifacts"))))
     services = app.state.services
-    catalog = seed_catalog(TrackingService(services.store, services.artifacts), root / "work")
-    auth = AuthService(services.store)
+    catalog = seed_catalog(TrackingService(Joined(services.stores), services.artifacts), root / "work")
+    auth = AuthService(services.stores.auth)
     auth.create_user("vera", password="vera-password-1")
     auth.grant_role("vera", services.store.get_project_by_name("churn").id, "viewer")
     auth.create_user("nora", password="nora-password-1")  # no role anywhere
@@ -446,8 +447,8 @@ def test_profiles_of_big_versions_read_a_bounded_sample(tmp_path: Path, monkeypa
     from modelyard.data.service import DatasetService
     from modelyard.server.ui import dataset_profile
 
-    store = open_store(f"sqlite:///{tmp_path / 'big.db'}")
     artifacts = open_artifact_store(str(tmp_path / "artifacts"))
+    store = joined_store(f"sqlite:///{tmp_path / 'big.db'}", artifacts=artifacts)
     service = DatasetService(store, artifacts, tmp_path / "cache")  # type: ignore[arg-type]
     parts = tmp_path / "parts"
     parts.mkdir()

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from modelyard.artifacts import open_artifact_store
 from modelyard.server import ServerConfig, create_app
-from modelyard.store.registry import open_store
 from modelyard.tracking.service import TrackingService
 from tests.browser.seed import ensure_ui
 from tests.browser.seed_nested import PROJECT, Nested, seed_nested
+from tests.fixtures.stores import joined_store
 
 
 class Site:
@@ -34,11 +34,11 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("ui-nested")
-    store = open_store(f"sqlite:///{root / 'ui.db'}")
     artifacts = open_artifact_store(str(root / "artifacts"))
+    store = joined_store(f"sqlite:///{root / 'ui.db'}", artifacts=artifacts)
     tracking = TrackingService(store, artifacts)
     nested = seed_nested(tracking, plain=30)
-    app = ensure_ui(create_app(ServerConfig(), store=store, artifacts=artifacts))
+    app = ensure_ui(create_app(ServerConfig(), stores=store.stores))
     with TestClient(app) as client:
         yield Site(client, nested, store)
     store.close()
@@ -93,13 +93,13 @@ def test_one_query_fetches_the_children_of_every_parent_on_the_page(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str | None] = []
-    original = site.store.search_runs
+    original = site.store.stores.tracking.search_runs
 
     def counting(query: Any) -> Any:
         calls.append(query.filter)
         return original(query)
 
-    monkeypatch.setattr(site.store, "search_runs", counting)
+    monkeypatch.setattr(site.store.stores.tracking, "search_runs", counting)
     site.get(f"/ui/projects/{PROJECT}?size=200")
     assert len(calls) == 2, calls  # the page, then the children of all its runs
     assert "IN" in (calls[1] or "")

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from modelyard.artifacts import open_artifact_store
 from modelyard.server import ServerConfig, create_app
-from modelyard.store.registry import open_store
 from modelyard.tracking.service import TrackingService
 from tests.browser.seed import LONG_HISTORY_POINTS, Seeded, ensure_ui, seed_demo
+from tests.fixtures.stores import joined_store
 
 
 class Site:
@@ -30,11 +30,11 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("ui")
-    store = open_store(f"sqlite:///{root / 'ui.db'}")
     artifacts = open_artifact_store(str(root / "artifacts"))
+    store = joined_store(f"sqlite:///{root / 'ui.db'}", artifacts=artifacts)
     tracking = TrackingService(store, artifacts)
     seeded = seed_demo(tracking)
-    app = ensure_ui(create_app(ServerConfig(), store=store, artifacts=artifacts))
+    app = ensure_ui(create_app(ServerConfig(), stores=store.stores))
     with TestClient(app) as client:
         yield Site(client, seeded, tracking)
     store.close()
@@ -352,7 +352,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
                                             artifact_uri=str(root / "artifacts"))))
     services = app.state.services
     seeded = seed_demo(TrackingService(services.store, services.artifacts), runs=3, steps=5)
-    auth = AuthService(services.store)
+    auth = AuthService(services.stores.auth)
     auth.create_user("vera", password="vera-password-1")
     auth.grant_role("vera", services.store.get_project_by_name("churn").id, "viewer")
     with TestClient(app) as client:

@@ -14,8 +14,8 @@ from modelyard.artifacts.cas import ContentAddressedStore
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.data import DatasetService
 from modelyard.data.statcache import RACY_NS
-from modelyard.store import open_store
 from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
+from tests.fixtures.stores import joined_store
 
 
 def age(*paths: Path, seconds: float = 10) -> None:
@@ -37,7 +37,7 @@ def make_tree(root: Path, files: dict[str, bytes]) -> Path:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[DatasetService]:
-    store = open_store(f"sqlite:///{tmp_path / 'meta.db'}")
+    store = joined_store(f"sqlite:///{tmp_path / 'meta.db'}")
     artifacts = ContentAddressedStore(str(tmp_path / "artifacts"))
     svc = DatasetService(store, artifacts, tmp_path / "cache")  # type: ignore[arg-type]
     yield svc

@@ -24,12 +24,12 @@ from modelyard.data.ingest import (
     read_version,
 )
 from modelyard.data.validation import FAILED_COLUMN, Suite
-from modelyard.store import open_store
+from tests.fixtures.stores import joined_store
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[DatasetService]:
-    store = open_store(f"sqlite:///{tmp_path / 'meta.db'}")
+    store = joined_store(f"sqlite:///{tmp_path / 'meta.db'}")
     svc = DatasetService(store, ContentAddressedStore(str(tmp_path / "artifacts")), tmp_path / "cache")  # type: ignore[arg-type]
     yield svc
     svc.close()

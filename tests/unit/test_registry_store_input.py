@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from modelyard.core.errors import InvalidArgument
-from modelyard.store import open_store
 from modelyard.store.models import ModelFile
+from tests.fixtures.stores import joined_store
 
 
 def test_a_version_listing_a_path_twice_is_refused(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'm.db'}")
+    store = joined_store(f"sqlite:///{tmp_path / 'm.db'}")
     try:
         project = store.create_project("p")
         store.create_registered_model("m", project.id, created_by="ana", at=1)  # type: ignore[attr-defined]

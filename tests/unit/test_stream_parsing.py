@@ -32,7 +32,7 @@ from modelyard.data.streaming import (
 )
 from modelyard.data.streaming.parsing import dead_letter_table
 from modelyard.data.streaming.redis_source import parse_stream_id
-from modelyard.store import open_store
+from tests.fixtures.stores import joined_store
 
 
 def msg(i: int, fields: dict[bytes, bytes], redelivered: bool = False) -> StreamMessage:
@@ -81,7 +81,7 @@ class MemorySource:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[DatasetService]:
-    store = open_store(f"sqlite:///{tmp_path / 'meta.db'}")
+    store = joined_store(f"sqlite:///{tmp_path / 'meta.db'}")
     svc = DatasetService(store, ContentAddressedStore(str(tmp_path / "artifacts")), tmp_path / "cache")  # type: ignore[arg-type]
     yield svc
     svc.close()

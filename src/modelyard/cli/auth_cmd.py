@@ -23,6 +23,7 @@ from modelyard.cli._parsers import count_option
 if TYPE_CHECKING:
     from modelyard.auth import AuditLog, AuthService
     from modelyard.store.auth import AuthStore
+    from modelyard.store.interfaces import ProjectStore
 
 users_app = typer.Typer(help="Users of a server with auth on: create, list, update.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
@@ -49,10 +50,11 @@ def register(app: typer.Typer) -> None:
 class _Ctx:
     """The store and the two services, opened once per command."""
 
-    def __init__(self, store: AuthStore) -> None:
+    def __init__(self, store: AuthStore, projects: ProjectStore) -> None:
         from modelyard.auth import AuditLog, AuthService
 
         self.store = store
+        self.projects = projects
         self.auth: AuthService = AuthService(store)
         self.audit: AuditLog = AuditLog(store)
 
@@ -62,21 +64,11 @@ class _Ctx:
 
 @contextmanager
 def _opened(store_uri: str | None) -> Iterator[_Ctx]:
-    from modelyard.settings import load_settings, normalize_store_uri
-    from modelyard.store.auth import AuthStore
-    from modelyard.store.registry import open_store
+    from modelyard.cli._stores import cli_settings
+    from modelyard.store.bundle import open_stores
 
-    with errors_as_exit():
-        uri = normalize_store_uri(store_uri) if store_uri else load_settings().store_uri
-        store = open_store(uri)
-        try:
-            if not isinstance(store, AuthStore):
-                fail(f"{uri} keeps no users: point --store at the server's database (sqlite or postgresql)")
-            yield _Ctx(store)
-        finally:
-            close = getattr(store, "close", None)
-            if close is not None:
-                close()
+    with errors_as_exit(), open_stores(cli_settings(store_uri)) as stores:
+        yield _Ctx(stores.auth, stores.tracking)
 
 
 def _cli_actor() -> str:
@@ -98,11 +90,10 @@ def _project_id(ctx: _Ctx, project: str) -> str:
 
     if project == ALL_PROJECTS:
         return project
-    store: Any = ctx.store
     try:
-        return str(store.get_project(project).id)
+        return str(ctx.projects.get_project(project).id)
     except NotFound:
-        return str(store.get_project_by_name(project).id)
+        return str(ctx.projects.get_project_by_name(project).id)
 
 
 def _read_password(stdin: bool) -> str:
@@ -293,7 +284,7 @@ def roles_list(
     with _opened(store) as ctx, errors_as_exit():
         project_id = _project_id(ctx, project) if project else None
         bindings = ctx.auth.list_roles(username=user, project_id=project_id)
-        names = {p.id: p.name for p in getattr(ctx.store, "list_projects", lambda **_: [])(include_deleted=True)}
+        names = {p.id: p.name for p in ctx.projects.list_projects(include_deleted=True)}
     if json:
         print_json([b.model_dump(mode="json") for b in bindings])
         return

@@ -32,13 +32,10 @@ RemoteOpt = Annotated[str, typer.Option("--remote", help="Remote artifact store,
 
 
 def _service(store: str | None) -> DatasetService:
-    from modelyard.sdk import datasets
-    from modelyard.sdk.tracking import set_store_uri
+    from modelyard.cli._stores import dataset_service
 
     with errors_as_exit():
-        if store:
-            set_store_uri(store)
-        return datasets.service()
+        return dataset_service(store)
 
 
 def _size(n: int | None) -> str:

@@ -38,28 +38,24 @@ def register(data_app: typer.Typer) -> None:
         store: Annotated[str | None, typer.Option("--store", help="Store URI.")] = None,
     ) -> None:
         """Validate a dataset version against a suite; exits 1 if any expectation fails."""
+        from modelyard.cli._stores import cli_settings, cli_stores, dataset_service
         from modelyard.data.ingest import validate_version
         from modelyard.data.validation import Suite
-        from modelyard.sdk import datasets
-        from modelyard.sdk.session import _session
-        from modelyard.sdk.tracking import set_store_uri
 
         if not suite.is_file():
             fail(f"cannot read suite {suite}: no such file", 2)
         with errors_as_exit():
-            if store:
-                set_store_uri(store)
-            service = datasets.service()
+            service = dataset_service(store)
             loaded = Suite.from_yaml(suite)
             version, result = validate_version(service, ref, loaded, reference=reference)
             recorded = None
             if record:
                 from modelyard.data.validation.records import record_validation
 
-                client = _session.client()
+                stores = cli_stores(store)
                 recorded = record_validation(
-                    client.store, client.artifacts, version, result,
-                    project=project or _session.settings().project, suite=loaded, reference=reference,
+                    stores.tracking, stores.artifacts, version, result,
+                    project=project or cli_settings(store).project, suite=loaded, reference=reference,
                 )
         if report is not None:
             result.to_html(report, title=f"Validation of {version.ref} against {loaded.name}")

@@ -82,20 +82,17 @@ def register(app: typer.Typer) -> None:
         store: Annotated[str | None, typer.Option("--store", help="Store URI.")] = None,
     ) -> None:
         """Ingest a file, a directory or a SQL query as the next version of a dataset."""
+        from modelyard.cli._stores import dataset_service
         from modelyard.core.errors import InvalidArgument, ModelyardError
         from modelyard.data.ingest import BatchIngestor, IngestRejected, open_source
         from modelyard.data.validation import Suite
-        from modelyard.sdk import datasets
-        from modelyard.sdk.tracking import set_store_uri
 
         if on_invalid not in ("fail", "quarantine"):
             fail(f"--on-invalid {on_invalid!r}: expected fail or quarantine", 2)
         if suite is not None and not suite.is_file():
             fail(f"cannot read suite {suite}: no such file", 2)
         with errors_as_exit():
-            if store:
-                set_store_uri(store)
-            service = datasets.service()
+            service = dataset_service(store)
             loaded = Suite.from_yaml(suite) if suite is not None else None
             src = open_source(source, format=format, query=query)
         try:

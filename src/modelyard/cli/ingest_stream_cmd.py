@@ -141,13 +141,10 @@ def register(app: typer.Typer) -> None:
             fail("--once and --max-batches are exclusive", 2)
         window = _seconds(every, "--every")
         claim = _seconds(claim_idle, "--claim-idle") if claim_idle is not None else None
-        from modelyard.sdk import datasets
-        from modelyard.sdk.tracking import set_store_uri
+        from modelyard.cli._stores import dataset_service
 
         with errors_as_exit():
-            if store:
-                set_store_uri(store)
-            service = datasets.service()
+            service = dataset_service(store)
             source = RedisStreamSource.from_url(
                 redis_url, stream, group, consumer or socket.gethostname(), start_id=start
             )

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 
 from modelyard.cli._output import console, errors_as_exit, fail, print_json
 from modelyard.cli._parsers import count_option
+from modelyard.cli._stores import cli_settings, cli_stores
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a tree or a report.")]
 StoreOpt = Annotated[
@@ -49,17 +50,13 @@ def lineage(
     if depth < 0 or depth > MAX_DEPTH:
         fail(f"--depth must be from 0 to {MAX_DEPTH}, got {depth}", 2)
     direction = "upstream" if upstream else "downstream" if downstream else "both"
-    client = _client(store)
     with errors_as_exit():
-        try:
-            graph = LineageBuilder.for_store(client.store).build(
-                reference,
-                kind=kind,  # type: ignore[arg-type]
-                direction=direction,  # type: ignore[arg-type]
-                depth=depth,
-            )
-        finally:
-            client.store.close()
+        graph = LineageBuilder.from_stores(cli_stores(store)).build(
+            reference,
+            kind=kind,  # type: ignore[arg-type]
+            direction=direction,  # type: ignore[arg-type]
+            depth=depth,
+        )
     if json:
         print_json(graph.to_dict())
     elif fmt == "mermaid":
@@ -98,16 +95,15 @@ def reproduce(
     from modelyard.data.service import DatasetService
     from modelyard.pipelines.reproduce import reproduce as run_reproduction
     from modelyard.sdk.models import RegistryClient
-    from modelyard.settings import child_environment, load_settings
-    from modelyard.store.datasets import DatasetStore
+    from modelyard.settings import child_environment
 
     if tolerance < 0 or tolerance != tolerance:
         fail(f"--tolerance must be a number >= 0, got {tolerance}", 2)
     with errors_as_exit():
-        registry = RegistryClient(store)
-        settings = load_settings()
-        # every metadata store serves datasets too (until the Stores bundle names it)
-        datasets = DatasetService(cast("DatasetStore", registry.tracking), registry.artifacts, settings.home / "cache")
+        stores = cli_stores(store)
+        settings = cli_settings(store)
+        registry = RegistryClient(stores=stores)
+        datasets = DatasetService(stores.datasets, stores.artifacts, settings.home / "cache")
         try:
             report = run_reproduction(
                 reference,
@@ -129,7 +125,6 @@ def reproduce(
             )
         finally:
             datasets.close()
-            registry.tracking.close()
     if json:
         print_json(report.to_dict())
     else:
@@ -157,13 +152,6 @@ def _print_report(report: Any) -> None:
     if report.log_tail and not report.reproduced:
         console.print("[dim]last lines of the training output:[/]")
         console.print(escape(report.log_tail), highlight=False)
-
-
-def _client(store: str | None) -> Any:
-    from modelyard.sdk.tracking import TrackingClient
-
-    with errors_as_exit():
-        return TrackingClient(store)
 
 
 def register(app: typer.Typer) -> None:

@@ -212,7 +212,8 @@ def _show_use(data: VersionedData, reference: str) -> None:
 def _show_lineage(reference: str) -> None:
     from modelyard.lineage import LineageBuilder
 
-    graph = LineageBuilder.for_store(_sdk._session.client().store).build(reference, kind="model")
+    builder = LineageBuilder.from_stores(_sdk._session.stores())
+    graph = builder.build(reference, kind="model")
     console.print(f"  [dim]$ modelyard lineage {reference}[/]")
     console.print(graph.to_tree())
 

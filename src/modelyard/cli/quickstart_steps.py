@@ -274,7 +274,7 @@ def train_candidate(
 def registry() -> modelyard.RegistryClient:
     """The registry over the SDK session's stores (``--store`` included), not a fresh configuration."""
     client = _sdk._session.client()
-    return modelyard.RegistryClient(store=client.store, artifacts=client.artifacts)
+    return modelyard.RegistryClient(stores=client.stores)
 
 
 def current_version(reference: str) -> int | None:

@@ -72,10 +72,9 @@ def server(
     with errors_as_exit():
         # Open (and migrate) the stores once here, so a bad URI fails before any worker starts
         # and concurrent workers never race on a first migration.
-        from modelyard.server.app import ServerConfig, build_services
+        from modelyard.store import open_stores
 
-        services = build_services(ServerConfig())
-        services.store.close()
+        open_stores(settings).close()
     console.print(
         f"modelyard server on http://{host}:{port} (store {settings.store_uri}, artifacts {settings.artifact_uri}, "
         f"auth {'on' if settings.auth else 'off'}, {workers} worker{'s' if workers > 1 else ''})"

@@ -1,12 +1,16 @@
 """The HTTP client: the store interfaces of modelyard, implemented over a modelyard server.
 
-``open_store("http://host:port")`` returns an ``HttpStore``; its ``artifact_store()`` is the
-server's artifact store over the same kept-alive connections.
+``modelyard.store.open_stores`` builds them for an ``http(s)://`` store URI: ``HttpTrackingStore``,
+``HttpRegistryStore`` and ``HttpDatasetStore`` over one ``ApiClient`` (``connect``), and the
+server's ``HttpArtifactStore`` over the same kept-alive connections.
 """
 
 from __future__ import annotations
 
+from modelyard.client._transport import ApiClient, connect
 from modelyard.client.artifacts import HttpArtifactStore
-from modelyard.client.store import HttpStore
+from modelyard.client.datasets import HttpDatasetStore
+from modelyard.client.models import HttpRegistryStore
+from modelyard.client.store import HttpTrackingStore
 
-__all__ = ["HttpArtifactStore", "HttpStore"]
+__all__ = ["ApiClient", "HttpArtifactStore", "HttpDatasetStore", "HttpRegistryStore", "HttpTrackingStore", "connect"]

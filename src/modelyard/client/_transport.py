@@ -155,3 +155,35 @@ class ApiClient:
     def _unavailable(self, exc: httpx.TransportError) -> StoreUnavailable:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return StoreUnavailable(f"modelyard server at {self.base_url} unavailable: {detail}")
+
+
+def connect(uri: str, *, token: str | None = None, timeout: float = 60.0,
+            transport: httpx.BaseTransport | None = None) -> ApiClient:
+    """An ``ApiClient`` for the server at ``uri``, checked at once: a wrong URL or a server that
+    is down fails here, in one line (as the SQL stores do for a bad path or a dead database)."""
+    api = ApiClient(uri, token=token, timeout=timeout, transport=transport)
+    try:
+        api.send("GET", "/healthz", idempotent=True, api=False)
+    except BaseException:
+        api.close()
+        raise
+    return api
+
+
+class HttpAggregateStore:
+    """Base of the per-aggregate HTTP stores: they share one ``ApiClient`` (one pool of kept-alive
+    connections), and closing any of them closes it."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+        self.uri = api.base_url
+
+    def check(self) -> list[str]:
+        """The integrity check of the server's database."""
+        return list(orjson.loads(self.api.send("GET", "/store/check", idempotent=True).content)["problems"])
+
+    def close(self) -> None:
+        self.api.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri!r})"

@@ -1,6 +1,6 @@
 """``HttpDatasetStore``: the ``DatasetStore`` contract over the REST API v1.
 
-A mixin of ``HttpStore`` (it uses the store's ``ApiClient``), so ``DatasetService`` and
+It shares the ``ApiClient`` of the other HTTP stores, so ``DatasetService`` and
 ``modelyard.datasets`` work against a server unchanged: the version's files and manifest go to
 the server's artifact store as blobs (``HttpArtifactStore``), then this records the version.
 
@@ -13,11 +13,12 @@ nothing); removal is not retried either (a second attempt would answer 404).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from urllib.parse import quote
 
 import orjson
 
+from modelyard.client._transport import HttpAggregateStore
 from modelyard.client.models import name_path
 from modelyard.core.errors import InvalidArgument
 from modelyard.store.datasets import (
@@ -28,9 +29,6 @@ from modelyard.store.datasets import (
     DatasetVersionKey,
     NewDatasetVersion,
 )
-
-if TYPE_CHECKING:
-    from modelyard.client._transport import ApiClient
 
 __all__ = ["HttpDatasetStore"]
 
@@ -57,10 +55,8 @@ def version_from_json(data: dict[str, Any]) -> DatasetVersion:
     )
 
 
-class HttpDatasetStore(DatasetStore):
+class HttpDatasetStore(HttpAggregateStore, DatasetStore):
     """Dataset versions and their lineage on a modelyard server."""
-
-    api: ApiClient
 
     def _dataset_json(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
         return orjson.loads(self.api.send(method, path, idempotent=idempotent, **kwargs).content)

@@ -1,7 +1,7 @@
-"""``HttpModelRegistryStore``: the ``ModelRegistryStore`` contract over the REST API v1.
+"""``HttpRegistryStore``: the ``ModelRegistryStore`` contract over the REST API v1.
 
-A mixin of ``HttpStore`` (it uses the store's ``ApiClient``), so ``RegistryService`` runs on the
-client exactly as in-process and ``isinstance(store, ModelRegistryStore)`` holds for a server URI.
+It shares the ``ApiClient`` of the other HTTP stores, so ``RegistryService`` runs on the client
+exactly as in-process.
 
 The server does not trust that: the calls that change governed state (transitions, approvals,
 aliases, card edits, new model names) run the registry's rules again on the server, so a caller
@@ -21,12 +21,13 @@ only when the request never reached the server.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from modelyard.client._transport import HttpAggregateStore
 from modelyard.core.ids import new_id
 from modelyard.store.models import (
     ModelApproval,
@@ -41,10 +42,7 @@ from modelyard.store.models import (
     RegistryPolicy,
 )
 
-if TYPE_CHECKING:
-    from modelyard.client._transport import ApiClient
-
-__all__ = ["HttpModelRegistryStore", "name_path"]
+__all__ = ["HttpRegistryStore", "name_path"]
 
 
 class _Models(BaseModel):
@@ -94,10 +92,8 @@ def _version(name: str, version: int) -> str:
     return f"{_model(name)}/versions/{int(version)}"
 
 
-class HttpModelRegistryStore(ModelRegistryStore):
+class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
     """Registered models, versions, aliases, transitions and approvals on a modelyard server."""
-
-    api: ApiClient
 
     def _send(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> bytes:
         return self.api.send(method, path, idempotent=idempotent, **kwargs).content

@@ -1,11 +1,11 @@
-"""``HttpStore``: the MetadataStore contract (and, through the mixins of ``client/models.py`` and
-``client/datasets.py``, the ModelRegistryStore and DatasetStore contracts) over the REST API v1 of
-a modelyard server.
+"""``HttpTrackingStore``: the tracking store contract over the REST API v1 of a modelyard server
+(the registry's and the datasets' are ``client/models.py`` and ``client/datasets.py``, over the
+same ``ApiClient``).
 
-The SDK and the CLI use it unchanged through ``MODELYARD_STORE_URI=http://host:port``; the
-contract suite in ``tests/contract`` runs against it like against SQLite and PostgreSQL. Typed
-errors come back from the server's JSON error body (``wire.error_from_body``), so callers catch
-``NotFound`` or ``Conflict`` exactly as they would in-process.
+``open_stores`` builds it for ``MODELYARD_STORE_URI=http://host:port``; the contract suite in
+``tests/contract`` runs against it like against SQLite and PostgreSQL. Typed errors come back
+from the server's JSON error body (``wire.error_from_body``), so callers catch ``NotFound`` or
+``Conflict`` exactly as they would in-process.
 
 Retried writes are safe because ids are generated here, before the first attempt (a retried
 ``create_run`` finds the run it created), and because the server's writes are idempotent.
@@ -18,13 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from modelyard.client._transport import ApiClient
-from modelyard.client.datasets import HttpDatasetStore
-from modelyard.client.models import HttpModelRegistryStore, name_path
+from modelyard.client._transport import HttpAggregateStore
+from modelyard.client.models import name_path
 from modelyard.core.entities import (
     ArtifactEntry,
     LatestMetric,
@@ -38,10 +36,10 @@ from modelyard.core.entities import (
 from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
 from modelyard.core.ids import new_id
 from modelyard.core.validation import metric_step, metric_value
-from modelyard.store.interfaces import MetadataStore, RunLink, RunQuery, RunsResult
+from modelyard.store.interfaces import RunLink, RunQuery, RunsResult, TrackingStore
 from modelyard.wire import encode_float
 
-__all__ = ["HttpStore"]
+__all__ = ["HttpTrackingStore"]
 
 _LIFECYCLE_NAMES = {LifecycleStage.ACTIVE: "active", LifecycleStage.DELETED: "deleted", None: "all"}
 
@@ -131,38 +129,8 @@ def encode_metrics(points: Sequence[Metric]) -> list[tuple[str, Any, int, int]]:
     return rows
 
 
-class HttpStore(MetadataStore, HttpModelRegistryStore, HttpDatasetStore):
-    """A MetadataStore that is a modelyard server. ``uri`` is ``http(s)://host:port[/prefix]``.
-
-    Like ``SqlStore`` it is also the model registry's and the dataset catalogue's store (the
-    mixins), so services that check for those capabilities find them on a server URI too."""
-
-    def __init__(self, uri: str, *, token: str | None = None, timeout: float = 60.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self.uri = uri
-        self.api = ApiClient(uri, token=token, timeout=timeout, transport=transport)
-        try:
-            # Fail at open, in one line, when the URL is wrong or the server is down (as the SQL
-            # stores do for a bad path or a dead database).
-            self.api.send("GET", "/healthz", idempotent=True, api=False)
-        except BaseException:
-            self.api.close()
-            raise
-
-    def __repr__(self) -> str:
-        return f"HttpStore({self.uri!r})"
-
-    def __enter__(self) -> HttpStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def artifact_store(self) -> Any:
-        """The server's artifact store, over the same connection pool."""
-        from modelyard.client.artifacts import HttpArtifactStore
-
-        return HttpArtifactStore(self.uri, api=self.api)
+class HttpTrackingStore(HttpAggregateStore, TrackingStore):
+    """The tracking store of a modelyard server (``http(s)://host:port[/prefix]``)."""
 
     def _json(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
         return orjson.loads(self.api.send(method, path, idempotent=idempotent, **kwargs).content)
@@ -338,10 +306,3 @@ class HttpStore(MetadataStore, HttpModelRegistryStore, HttpDatasetStore):
         params = {"run_id": run_id} if run_id is not None else None
         return int(self._json("GET", "/metric-points/count", idempotent=True, params=params)["count"])
 
-    # -- maintenance --------------------------------------------------------------------------
-
-    def check(self) -> list[str]:
-        return list(self._json("GET", "/store/check", idempotent=True)["problems"])
-
-    def close(self) -> None:
-        self.api.close()

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.lineage.graph import (
@@ -143,12 +143,6 @@ class LineageBuilder:
         self._owners = {prefix: p for p in reversed(self.providers) for prefix in p.prefixes}
         self._roots = {p.root_kind: p for p in reversed(self.providers) if p.root_kind is not None}
         self._downstream_edges: dict[str, list[LineageEdge]] = {}
-
-    @classmethod
-    def for_store(cls, store: MetadataStore) -> LineageBuilder:
-        """A builder over one store that serves tracking, datasets and the registry (the SQL
-        store and the HTTP client both do)."""
-        return cls(store, datasets=cast("DatasetStore", store), registry=cast("ModelRegistryStore", store))
 
     @classmethod
     def from_stores(cls, stores: _StoresLike, *, providers: Iterable[LineageProvider] = ()) -> LineageBuilder:

@@ -24,7 +24,7 @@ from modelyard.core.errors import InvalidArgument
 from modelyard.data.changes import DatasetDiff
 from modelyard.data.service import DatasetService
 from modelyard.sdk.session import _session
-from modelyard.store.datasets import DatasetStore, DatasetSummary
+from modelyard.store.datasets import DatasetSummary
 from modelyard.store.datasets import DatasetVersion as DatasetVersionRecord
 
 if TYPE_CHECKING:
@@ -99,10 +99,8 @@ class DatasetVersion:
 
 
 def _build_service() -> DatasetService:
-    store, artifacts = _session.stores()
-    if not isinstance(store, DatasetStore):
-        raise InvalidArgument(f"the store at {store.uri} does not keep datasets")
-    return DatasetService(store, artifacts, _session.settings().home / "cache")
+    stores = _session.stores()
+    return DatasetService(stores.datasets, stores.artifacts, _session.settings().home / "cache")
 
 
 def service() -> DatasetService:

@@ -17,13 +17,13 @@ from modelyard.core.errors import IntegrityError, InvalidArgument
 from modelyard.registry.service import MaintainerCheck, RegistryService, allow_everyone
 from modelyard.sdk import tracking
 from modelyard.sdk.session import _session
-from modelyard.store.models import ModelRegistryStore, ModelState, ModelVersion, RegisteredModel
+from modelyard.store.models import ModelState, ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore
     from modelyard.registry.packaging import LoadedModel, StoredPackage
     from modelyard.registry.signature import Signature
-    from modelyard.store.interfaces import MetadataStore
+    from modelyard.store.bundle import Stores
 
 
 def current_user() -> str:
@@ -34,10 +34,10 @@ def current_user() -> str:
         return "unknown"
 
 
-def _registry_store(store: MetadataStore) -> ModelRegistryStore:
-    if not isinstance(store, ModelRegistryStore):
-        raise InvalidArgument(f"the store at {store.uri} has no model registry")
-    return store
+def _stores_of(client: _sdk.TrackingClient) -> Stores:
+    if client.stores is None:
+        raise InvalidArgument("this tracking client was given a tracking store only: pass stores= for the registry")
+    return client.stores
 
 
 class RegistryClient(RegistryService):
@@ -52,19 +52,18 @@ class RegistryClient(RegistryService):
         store_uri: str | None = None,
         artifact_uri: str | None = None,
         *,
-        store: MetadataStore | None = None,
+        stores: Stores | None = None,
         artifacts: ArtifactStore | None = None,
         is_maintainer: MaintainerCheck = allow_everyone,
     ) -> None:
-        if store is None:
-            client = tracking.TrackingClient(store_uri, artifact_uri, artifacts=artifacts)
-            store, artifacts = client.store, client.artifacts
-        super().__init__(_registry_store(store), store, artifacts, is_maintainer=is_maintainer)
+        if stores is None:
+            stores = _stores_of(tracking.TrackingClient(store_uri, artifact_uri, artifacts=artifacts))
+        super().__init__(stores.registry, stores.tracking, artifacts or stores.artifacts, is_maintainer=is_maintainer)
 
 
 def _build_registry() -> RegistryService:
-    store, artifacts = _session.stores()
-    return RegistryService(_registry_store(store), store, artifacts)
+    stores = _session.stores()
+    return RegistryService(stores.registry, stores.tracking, stores.artifacts)
 
 
 def _registry() -> RegistryService:

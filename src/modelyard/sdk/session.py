@@ -35,7 +35,7 @@ from modelyard.tracking.service import TrackingService
 if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore
     from modelyard.sdk.tracking import ActiveRun
-    from modelyard.store.interfaces import MetadataStore
+    from modelyard.store.bundle import Stores
 
 T = TypeVar("T")
 
@@ -43,28 +43,10 @@ T = TypeVar("T")
 _runs: ContextVar[tuple[ActiveRun, ...]] = ContextVar("modelyard_active_runs", default=())
 
 
-def _open_stores(settings: Settings, artifacts: ArtifactStore | None = None) -> tuple[MetadataStore, ArtifactStore]:
-    from modelyard.artifacts import open_artifact_store
-    from modelyard.store.registry import open_store
+def _open_stores(settings: Settings, artifacts: ArtifactStore | None = None) -> Stores:
+    from modelyard.store.bundle import open_stores
 
-    if settings.store_uri.startswith(("http://", "https://")):
-        # A modelyard server: metadata and, unless an artifact URI was chosen explicitly, the
-        # artifacts too go through it, over one pool of kept-alive connections.
-        from modelyard.client import HttpStore
-
-        http_store = HttpStore(settings.store_uri, token=settings.token)
-        default_artifacts = str(settings.home / "artifacts")
-        explicit = settings.artifact_uri_explicit or settings.artifact_uri != default_artifacts
-        if artifacts is None and not explicit:
-            artifacts = http_store.artifact_store()
-        store: MetadataStore = http_store
-    else:
-        store = open_store(settings.store_uri)
-    if artifacts is None:
-        artifacts = open_artifact_store(
-            settings.artifact_uri, settings.s3_storage_options(), durable=settings.durable_writes
-        )
-    return store, artifacts
+    return open_stores(settings, artifacts=artifacts)
 
 
 def caller() -> object:
@@ -118,18 +100,18 @@ class Session:
                     self._cache[name] = value
         return cast(T, value)
 
-    def stores(self) -> tuple[MetadataStore, ArtifactStore]:
-        """The metadata and artifact stores the settings name, opened once."""
+    def stores(self) -> Stores:
+        """Every store the settings name (``open_stores``), opened once."""
         return self.cached("stores", lambda: _open_stores(self.settings()))
 
     def client(self) -> TrackingService:
         """The tracking service over ``stores()``."""
-        return self.cached("tracking", lambda: TrackingService(*self.stores()))
+        return self.cached("tracking", lambda: TrackingService(self.stores().tracking, self.stores().artifacts))
 
     def buffer(self) -> MetricBuffer:
         buffer = self._cache.get("buffer")  # the hot path: no closure built once it exists
         if buffer is None:
-            buffer = self.cached("buffer", lambda: MetricBuffer(self.stores()[0].log_metrics))
+            buffer = self.cached("buffer", lambda: MetricBuffer(self.stores().tracking.log_metrics))
         return buffer
 
     def flush(self) -> None:

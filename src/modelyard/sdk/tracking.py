@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelyard.artifacts.interfaces import ArtifactStore
+    from modelyard.store.bundle import Stores
     from modelyard.store.interfaces import MetadataStore
 
 
@@ -43,10 +44,17 @@ class TrackingClient(TrackingService):
         *,
         store: MetadataStore | None = None,
         artifacts: ArtifactStore | None = None,
+        stores: Stores | None = None,
     ) -> None:
-        if store is None:
+        #: Every store of the deployment (registry, datasets, ...), when this client opened them
+        #: or was given them; None when it was given only a tracking ``store``.
+        self.stores = stores
+        if stores is not None:
+            store, artifacts = stores.tracking, stores.artifacts
+        elif store is None:
             settings = _session.settings(store_uri=store_uri, artifact_uri=artifact_uri)
-            store, artifacts = _open_stores(settings, artifacts)
+            self.stores = _open_stores(settings, artifacts)
+            store, artifacts = self.stores.tracking, self.stores.artifacts
         super().__init__(store, artifacts)
 
     def search_runs_frame(self, projects: Sequence[str] | None = None, **kwargs: Any) -> pd.DataFrame:

@@ -14,7 +14,8 @@ from modelyard.server.metrics import install_metrics
 
 if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore
-    from modelyard.store.interfaces import MetadataStore
+    from modelyard.store.bundle import Stores
+    from modelyard.store.interfaces import TrackingStore
 
 
 @dataclass
@@ -38,41 +39,44 @@ class ServerConfig:
 class Services:
     """What routers use. Built once per app; stores are safe to share across requests."""
 
-    store: MetadataStore
-    artifacts: ArtifactStore
+    stores: Stores
     config: ServerConfig
+
+    @property
+    def store(self) -> TrackingStore:
+        """The tracking store (most routes need only it)."""
+        return self.stores.tracking
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        return self.stores.artifacts
 
     @property
     def tracking(self) -> Any:
         from modelyard.tracking.service import TrackingService
 
-        return TrackingService(self.store, self.artifacts)
+        return TrackingService(self.stores.tracking, self.stores.artifacts)
 
 
-def build_services(config: ServerConfig, store: MetadataStore | None = None,
-                   artifacts: ArtifactStore | None = None) -> Services:
-    from dataclasses import replace
+def build_services(config: ServerConfig, stores: Stores | None = None) -> Services:
+    """The app's services over ``stores``, or over the stores ``open_stores`` builds from the
+    settings with ``config``'s URIs."""
+    if stores is None:
+        from dataclasses import replace
 
-    from modelyard.artifacts import open_artifact_store
-    from modelyard.settings import load_settings, normalize_store_uri
-    from modelyard.store.registry import open_store
+        from modelyard.settings import load_settings, normalize_store_uri
+        from modelyard.store.bundle import open_stores
 
-    settings = load_settings()
-    if config.store_uri:
-        settings = replace(settings, store_uri=normalize_store_uri(config.store_uri))
-    if config.artifact_uri:
-        settings = replace(settings, artifact_uri=config.artifact_uri)
-    if store is None:
-        store = open_store(settings.store_uri)
-    if artifacts is None:
-        artifacts = open_artifact_store(
-            settings.artifact_uri, settings.s3_storage_options(), durable=settings.durable_writes
-        )
-    return Services(store=store, artifacts=artifacts, config=config)
+        settings = load_settings()
+        if config.store_uri:
+            settings = replace(settings, store_uri=normalize_store_uri(config.store_uri))
+        if config.artifact_uri:
+            settings = replace(settings, artifact_uri=config.artifact_uri, artifact_uri_explicit=True)
+        stores = open_stores(settings)
+    return Services(stores=stores, config=config)
 
 
-def create_app(config: ServerConfig | None = None, *, store: MetadataStore | None = None,
-               artifacts: ArtifactStore | None = None) -> FastAPI:
+def create_app(config: ServerConfig | None = None, *, stores: Stores | None = None) -> FastAPI:
     config = config or ServerConfig()
     app = FastAPI(
         title="modelyard",
@@ -81,7 +85,7 @@ def create_app(config: ServerConfig | None = None, *, store: MetadataStore | Non
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
-    app.state.services = build_services(config, store, artifacts)
+    app.state.services = build_services(config, stores)
     install_error_handlers(app)
     from modelyard.server.limits import RequestLimits
 

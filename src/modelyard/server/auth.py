@@ -41,7 +41,7 @@ from modelyard.core.errors import InvalidArgument, ModelyardError, NotFound, Per
 from modelyard.core.validation import INT64_MAX, bounded_int
 from modelyard.server.deps import Principal, current_principal
 from modelyard.server.errors import error_body, status_for
-from modelyard.store.auth import AuditQuery, AuthStore
+from modelyard.store.auth import AuditQuery
 
 SESSION_COOKIE = "modelyard_session"
 CSRF_COOKIE = "modelyard_csrf"
@@ -172,9 +172,7 @@ def install_auth(app: FastAPI) -> None:
     if isinstance(getattr(app.state, "authenticator", None), Authenticator):
         return  # already installed (create_app does it when config.auth is on)
     services = app.state.services
-    store = services.store
-    if not isinstance(store, AuthStore):
-        raise InvalidArgument(f"auth needs a store with users and roles; {type(store).__name__} has none")
+    store = services.stores.auth
     extra = services.config.extra
     ttl_ms = int(extra.get("session_ttl_seconds", 12 * 3600)) * 1000
     service = AuthService(store, session_ttl_ms=ttl_ms)

@@ -1,6 +1,16 @@
-"""Storage layer: metadata store interfaces and the URI-scheme registry of implementations."""
+"""Storage layer: one interface per aggregate, and ``open_stores``, which builds them all by URI."""
 
-from modelyard.store.interfaces import MetadataStore, MetricStore, ProjectStore, RunStore
-from modelyard.store.registry import open_store, register_store_scheme
+from modelyard.store.bundle import NotServed, Stores, open_stores, register_store_scheme
+from modelyard.store.interfaces import MetadataStore, MetricStore, ProjectStore, RunStore, TrackingStore
 
-__all__ = ["MetadataStore", "MetricStore", "ProjectStore", "RunStore", "open_store", "register_store_scheme"]
+__all__ = [
+    "MetadataStore",
+    "MetricStore",
+    "NotServed",
+    "ProjectStore",
+    "RunStore",
+    "Stores",
+    "TrackingStore",
+    "open_stores",
+    "register_store_scheme",
+]

@@ -1,7 +1,7 @@
 """Users, hashed API tokens, project roles, login sessions and the hash-chained audit log.
 
 The interface of this aggregate's metadata store. store/sql/auth.py implements it as a
-mixin of SqlStore; services (``modelyard.auth``) receive it typed as this ABC.
+``SqlAuthStore`` over the shared ``SqlDatabase``; services (``modelyard.auth``) receive it typed as this ABC.
 
 The store never sees a secret: passwords arrive already hashed (scrypt, by the service), API
 tokens and session ids as sha256 digests. A database dump therefore grants nobody access.

@@ -1,6 +1,6 @@
 """Dataset versions and their lineage: the interface of this aggregate's metadata store.
 
-store/sql/datasets.py implements it as a mixin of SqlStore; services receive it typed as this ABC.
+store/sql/datasets.py implements it (``SqlDatasetStore``); services receive it typed as this ABC.
 
 What the metadata store holds is small facts only: a version's number, the digest of its manifest
 (the files themselves and the manifest live in the artifact store), counts, sizes, the message,

@@ -177,8 +177,8 @@ class MetricStore(ABC):
         """How many points are stored (for one run, or in total)."""
 
 
-class MetadataStore(ProjectStore, RunStore, MetricStore, ABC):
-    """Everything the tracking service needs, plus maintenance."""
+class TrackingStore(ProjectStore, RunStore, MetricStore, ABC):
+    """The tracking aggregate: everything the tracking service needs, plus maintenance."""
 
     uri: str
 
@@ -221,3 +221,7 @@ class MetadataStore(ProjectStore, RunStore, MetricStore, ABC):
             self.log_batch(run.id, metrics=history, params=dict(run.params))
             if run.end_time is not None or run.status.is_terminal:
                 self.update_run(run.id, status=run.status, end_time=run.end_time)
+
+
+#: The tracking store's former name (when it was the one store that did everything).
+MetadataStore = TrackingStore

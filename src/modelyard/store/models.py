@@ -1,7 +1,7 @@
 """Registered models, versions, aliases, lifecycle transitions, approvals (issue: Models).
 
 The interface of this aggregate's metadata store. store/sql/models.py implements it as a
-mixin of SqlStore; services receive it typed as this ABC.
+``SqlRegistryStore`` over the shared ``SqlDatabase``; services receive it typed as this ABC.
 
 The store keeps facts and does compare-and-set; the rules (which transition is legal, how many
 approvals production needs, which alias names are reserved) live in ``modelyard.registry``. Every

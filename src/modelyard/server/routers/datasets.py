@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
 
-from modelyard.core.errors import InvalidArgument
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
 from modelyard.server.routers.projects import ERRORS
 from modelyard.store.datasets import DatasetStore, DatasetVersion, DatasetVersionKey, NewDatasetVersion
@@ -37,10 +36,7 @@ DatasetName = Annotated[str, Path(max_length=256, description="The dataset's nam
 
 
 def dataset_store(c: Call) -> DatasetStore:
-    store = c.store
-    if not isinstance(store, DatasetStore):
-        raise InvalidArgument(f"this server's store ({type(store).__name__}) keeps no datasets")
-    return store
+    return c.services.stores.datasets
 
 
 def version_json(version: DatasetVersion) -> dict[str, Any]:

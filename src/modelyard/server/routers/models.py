@@ -1,7 +1,7 @@
 """The model registry over REST: registered models, versions, governed transitions, aliases,
 approvals, history, policies, model cards, evaluations and retention.
 
-Every route maps to one method of ``ModelRegistryStore``, so ``HttpStore`` is a plain store and
+Every route maps to one method of ``ModelRegistryStore``, so ``HttpRegistryStore`` is a plain store and
 the caller's ``RegistryService`` enforces the rules as it does in-process. A remote caller could
 skip that service, though, and call the store directly; so the routes that *change governed
 state* run the rules again here, on the server, through ``RegistryService`` itself (not a copy
@@ -31,7 +31,6 @@ from modelyard.registry.service import MaintainerCheck, RegistryService, allow_e
 from modelyard.server.deps import Principal, auth_enabled, authorize
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
 from modelyard.server.routers.projects import ERRORS
-from modelyard.store.auth import AuthStore
 from modelyard.store.models import ModelFile, ModelRegistryStore, RegistryPolicy
 from modelyard.wire import (
     API_PREFIX,
@@ -75,10 +74,7 @@ ModelName = Annotated[str, Path(max_length=256, description="The model's name; i
 
 # -- what every route needs ---------------------------------------------------------------------
 def registry_store(c: Call) -> ModelRegistryStore:
-    store = c.store
-    if not isinstance(store, ModelRegistryStore):
-        raise InvalidArgument(f"this server's store ({type(store).__name__}) has no model registry")
-    return store
+    return c.services.stores.registry
 
 
 def when(c: Call, at: int | None) -> int:
@@ -104,13 +100,11 @@ def maintainer_check(c: Call) -> MaintainerCheck:
     user's approval does not). With auth off everyone is a maintainer, as in-process."""
     if not auth_enabled(c.request):
         return allow_everyone
-    users = c.store if isinstance(c.store, AuthStore) else None
+    users = c.services.stores.auth
 
     def is_maintainer(project_id: str, user: str) -> bool:
         if user == c.principal.user:
             return c.can(project_id, "maintainer")
-        if users is None:
-            return False
         try:
             found = users.get_user(user)
         except NotFound:

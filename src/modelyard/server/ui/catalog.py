@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 
-from modelyard.core.errors import NotFound, PermissionDenied
+from modelyard.core.errors import PermissionDenied
 from modelyard.data.service import DatasetService
 from modelyard.registry.service import RegistryService
 from modelyard.server.app import Services
@@ -32,17 +32,11 @@ from modelyard.store.models import ModelRegistryStore
 
 
 def dataset_store(services: Services) -> DatasetStore:
-    store = services.store
-    if not isinstance(store, DatasetStore):
-        raise NotFound(f"the store at {store.uri} keeps no datasets")
-    return store
+    return services.stores.datasets
 
 
 def model_store(services: Services) -> ModelRegistryStore:
-    store = services.store
-    if not isinstance(store, ModelRegistryStore):
-        raise NotFound(f"the store at {store.uri} has no model registry")
-    return store
+    return services.stores.registry
 
 
 def _cache_dir() -> Path:

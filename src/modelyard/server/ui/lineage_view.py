@@ -86,7 +86,8 @@ class LineageView:
 def build_lineage(services: Services, reference: str, kind: Literal["model", "dataset"],
                   readable: Callable[[str | None], bool], depth: int = UI_DEPTH) -> tuple[LineageGraph, LineageView]:
     """The graph around ``reference`` and its drawing for this user."""
-    builder = LineageBuilder.for_store(services.store)
+    stores = services.stores
+    builder = LineageBuilder.from_stores(stores)
     graph = builder.build(reference, kind=kind, direction="both", depth=depth)
     visible, hidden = _visible(graph, readable, _model_projects(builder))
     return visible, layout(visible, hidden)

@@ -137,10 +137,7 @@ def _signature(version: ModelVersion) -> dict[str, Any] | None:
 def _known_inputs(services: Services, inputs: list[dict[str, Any]]) -> dict[int, str]:
     """Row index -> dataset page URL, for the training inputs that exist in this store."""
     links: dict[int, str] = {}
-    try:
-        store = dataset_store(services)
-    except NotFound:
-        return links
+    store = dataset_store(services)
     for i, item in enumerate(inputs):
         number = parse_version_number(item.get("version"))
         if number is None:

@@ -76,13 +76,10 @@ def _catalog_links(
     versions it registered (one indexed lookup by run; a version is listed when the user may read
     its model's project, which need not be the run's)."""
     links: dict[int, str] = {}
-    try:
-        datasets = catalog.dataset_store(services)
-    except NotFound:
-        datasets = None
+    datasets = catalog.dataset_store(services)
     for index, item in enumerate(run.inputs):
         number = catalog.parse_version_number(item.version)
-        if datasets is None or number is None:
+        if number is None:
             continue
         try:
             datasets.get_dataset_version(item.name, number)
@@ -90,10 +87,7 @@ def _catalog_links(
             continue
         links[index] = catalog.dataset_url(item.name, number)
     registered: list[ModelVersion] = []
-    try:
-        models = catalog.model_store(services)
-    except NotFound:
-        return links, registered
+    models = catalog.model_store(services)
     projects: dict[str, str | None] = {}
     for version in models.list_model_versions_by_run(run.id):  # by model name, newest first
         if version.model_name not in projects:

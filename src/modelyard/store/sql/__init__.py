@@ -1,9 +1,7 @@
-"""SQL implementation of the metadata store (SQLite and PostgreSQL), with Alembic migrations.
+"""SQL implementation of the stores (SQLite and PostgreSQL), with Alembic migrations.
 
-Import the concrete stores from their modules (``modelyard.store.sql.sqlite``, ``.postgres``) or,
-better, open them by URI through ``modelyard.store.open_store``.
+One ``SqlDatabase`` (database.py; the engine per dialect in ``sqlite.py`` and ``postgres.py``) and
+one store per aggregate over it: ``SqlTrackingStore`` (tracking.py), ``SqlRegistryStore``
+(models.py), ``SqlDatasetStore`` (datasets.py), ``SqlAuthStore`` (auth.py). Open them all by URI
+through ``modelyard.store.open_stores``.
 """
-
-from modelyard.store.sql.base import SqlStore
-
-__all__ = ["SqlStore"]

@@ -1,8 +1,8 @@
-"""SQL implementation of ``modelyard.store.auth.AuthStore``, mixed into ``SqlStore``.
+"""``SqlAuthStore``: ``modelyard.store.auth.AuthStore`` over the shared ``SqlDatabase``.
 
 Tables live in ``auth_tables.py``; the migration is ``migrations/versions/a0001_auth.py``. Methods
-use ``self._read(fn)`` / ``self._write(fn)`` from ``SqlStore`` (one transaction each, transient
-errors retried).
+use ``self._read(fn)`` / ``self._write(fn)`` of the shared database (one transaction each,
+transient errors retried).
 
 Audit appends must never fork the chain: two writers that both read head N would both write
 N + 1. Appends therefore run under a lock taken inside the write transaction before the head is
@@ -14,8 +14,7 @@ log. The primary key on ``seq`` is the backstop: a forked append fails rather th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, and_, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +28,7 @@ from modelyard.store.auth import (
     AuditEntry,
     AuditQuery,
     AuditVerification,
+    AuthStore,
     RoleBinding,
     SessionCredential,
     TokenCredential,
@@ -44,8 +44,7 @@ from modelyard.store.sql.auth_tables import (
     project_roles,
     users,
 )
-
-T = TypeVar("T")
+from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase
 
 #: Key of the PostgreSQL advisory lock that serialises audit appends (any fixed 64-bit int).
 AUDIT_LOCK_KEY = 0x6D79_6175_6469_7401
@@ -109,15 +108,12 @@ def _row_hash(prev_hash: str, row: Any) -> str:
 _TOKEN_COLUMNS = (*api_tokens.c, users.c.username)
 
 
-class SqlAuthStoreMixin:
+class SqlAuthStore(SqlAggregateStore, AuthStore):
     """Users, token digests, roles, sessions and the audit chain over SQLAlchemy Core."""
 
-    if TYPE_CHECKING:
-        _dialect: str
-
-        def _read(self, fn: Callable[[Connection], T]) -> T: ...
-
-        def _write(self, fn: Callable[[Connection], T]) -> T: ...
+    def __init__(self, db: SqlDatabase) -> None:
+        super().__init__(db)
+        db.register_check("auth", self._integrity_auth)
 
     # --- users -------------------------------------------------------------------------------
 
@@ -467,7 +463,8 @@ class SqlAuthStoreMixin:
     def clear_login_failures(self, key: str) -> None:
         self._write(lambda conn: conn.execute(delete(login_failures).where(login_failures.c.key == key)))
 
-    def _integrity_auth(self, conn: Connection) -> list[str]:
+    @staticmethod
+    def _integrity_auth(conn: Connection) -> list[str]:
         """``db check``: the audit chain is intact and every role names a known project."""
         problems = []
         result = _verify_chain(conn)

@@ -1,4 +1,4 @@
-"""SQL implementation of ``modelyard.store.datasets.DatasetStore``, mixed into ``SqlStore``.
+"""``SqlDatasetStore``: ``modelyard.store.datasets.DatasetStore`` over the shared ``SqlDatabase``.
 
 Tables (on ``schema.metadata``; the migration ``d0001_datasets.py`` creates the same):
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -47,14 +47,15 @@ from modelyard.core.ids import new_id
 from modelyard.core.validation import validate_entity_name
 from modelyard.store.datasets import (
     DatasetKind,
+    DatasetStore,
     DatasetSummary,
     DatasetVersion,
     DatasetVersionKey,
     NewDatasetVersion,
 )
+from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase, version_number
 from modelyard.store.sql.schema import ID_LENGTH, metadata
 
-T = TypeVar("T")
 _MAX_NUMBERING_ATTEMPTS = 50
 _DIGEST_PREFIX = re.compile(r"^(?:(sha256|blake2b|sha512):)?([0-9a-f]{4,128})$")
 _RUN_CODE_PREFIX = "run:"
@@ -131,14 +132,12 @@ def _version_from_row(row: Any, name: str, parents: Sequence[DatasetVersionKey])
     )
 
 
-class SqlDatasetStoreMixin:
-    """The DatasetStore methods of SqlStore (which provides ``_read``, ``_write``, ``_insert``)."""
+class SqlDatasetStore(SqlAggregateStore, DatasetStore):
+    """Dataset versions and their lineage edges, one transaction per method."""
 
-    if TYPE_CHECKING:
-
-        def _read(self, fn: Callable[[Connection], T]) -> T: ...
-        def _write(self, fn: Callable[[Connection], T]) -> T: ...
-        def _insert(self, table: Any) -> Any: ...
+    def __init__(self, db: SqlDatabase) -> None:
+        super().__init__(db)
+        db.register_check("datasets", self._integrity_datasets)
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -387,9 +386,40 @@ class SqlDatasetStoreMixin:
             stmt = stmt.where(dataset_versions.c.removed_at.is_(None))
         return self._read(lambda conn: sorted(str(d) for d in conn.execute(stmt).scalars()))
 
-    # --- integrity (SqlStore.check calls every _integrity_<name>) ---------------------------
+    # --- reverse lookups of the lineage graph's downstream walk -----------------------------
+    # (indexes ix_dataset_version_parents_parent and ix_dataset_versions_run, migration d0002)
 
-    def _integrity_datasets(self, conn: Connection) -> list[str]:
+    def list_dataset_versions_derived_from(self, name: str, version: int) -> list[DatasetVersion]:
+        p = dataset_version_parents
+        parent = datasets_table.alias("parent_dataset")
+        stmt = (
+            select(dataset_versions, datasets_table.c.name.label("dataset_name"))
+            .select_from(
+                p.join(
+                    dataset_versions,
+                    (dataset_versions.c.dataset_id == p.c.dataset_id) & (dataset_versions.c.version == p.c.version),
+                )
+                .join(datasets_table, datasets_table.c.id == p.c.dataset_id)
+                .join(parent, parent.c.id == p.c.parent_dataset_id)
+            )
+            .where(parent.c.name == name, p.c.parent_version == version_number(version))
+            .order_by(datasets_table.c.name, dataset_versions.c.version)
+        )
+        return self._read(lambda conn: self._attach_parents(conn, [(r, r.dataset_name) for r in conn.execute(stmt)]))
+
+    def list_dataset_versions_by_run(self, run_id: str) -> list[DatasetVersion]:
+        stmt = (
+            select(dataset_versions, datasets_table.c.name.label("dataset_name"))
+            .join(datasets_table, datasets_table.c.id == dataset_versions.c.dataset_id)
+            .where(dataset_versions.c.run_id == run_id)
+            .order_by(datasets_table.c.name, dataset_versions.c.version)
+        )
+        return self._read(lambda conn: self._attach_parents(conn, [(r, r.dataset_name) for r in conn.execute(stmt)]))
+
+    # --- integrity (registered on the database) --------------------------------------------
+
+    @staticmethod
+    def _integrity_datasets(conn: Connection) -> list[str]:
         problems: list[str] = []
         v = dataset_versions
         orphans = conn.execute(

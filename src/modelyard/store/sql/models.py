@@ -1,8 +1,9 @@
-"""SQL implementation of ``modelyard.store.models.ModelRegistryStore``, mixed into ``SqlStore``.
+"""``SqlRegistryStore``: ``modelyard.store.models.ModelRegistryStore`` over the shared ``SqlDatabase``.
 
 Tables of this aggregate are in ``models_tables.py`` on ``schema.metadata``; its migration is
-``migrations/versions/m0001_models.py``. Methods use ``self._read(fn)`` / ``self._write(fn)`` from
-``SqlStore`` (one transaction each, transient errors retried).
+``migrations/versions/m0001_models.py``. Methods use ``self._read(fn)`` / ``self._write(fn)`` of
+the shared database (one transaction each, transient errors retried). Checks of other aggregates'
+rows (a run or project exists) read their tables directly, never through their store.
 
 Every write first locks the registered model's row (an UPDATE of ``updated_at``): writers of one
 model take turns, which is what makes version numbers consecutive and "one version in production"
@@ -12,10 +13,10 @@ hold on PostgreSQL's READ COMMITTED as it already does on SQLite's single writer
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, select, update
+from sqlalchemy import Connection, and_, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
@@ -28,11 +29,13 @@ from modelyard.store.models import (
     ModelEvaluationRecord,
     ModelEvent,
     ModelFile,
+    ModelRegistryStore,
     ModelState,
     ModelVersion,
     RegisteredModel,
     RegistryPolicy,
 )
+from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase
 from modelyard.store.sql.models_tables import (
     approval_from_row,
     card_fields_from_row,
@@ -49,20 +52,18 @@ from modelyard.store.sql.models_tables import (
     registered_model_from_row,
     registered_models,
     registry_policies,
+    registry_problems,
     version_from_row,
 )
 from modelyard.store.sql.schema import projects, run_artifacts, runs
 
-T = TypeVar("T")
 
-
-class SqlModelRegistryStoreMixin:
+class SqlRegistryStore(SqlAggregateStore, ModelRegistryStore):
     """The registry's SQL: one transaction per method, the model row locked for every write."""
 
-    if TYPE_CHECKING:
-
-        def _read(self, fn: Callable[[Connection], T]) -> T: ...
-        def _write(self, fn: Callable[[Connection], T]) -> T: ...
+    def __init__(self, db: SqlDatabase) -> None:
+        super().__init__(db)
+        db.register_check("models", registry_problems)
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod
@@ -76,7 +77,7 @@ class SqlModelRegistryStoreMixin:
     def _reg_lock_model(conn: Connection, name: str, at: int) -> Any:
         """Touch the model row (a row lock until commit), then read it."""
         conn.execute(update(registered_models).where(registered_models.c.name == name).values(updated_at=at))
-        return SqlModelRegistryStoreMixin._reg_model_row(conn, name)
+        return SqlRegistryStore._reg_model_row(conn, name)
 
     @staticmethod
     def _reg_version_row(conn: Connection, model: Any, version: int) -> Any:
@@ -628,31 +629,29 @@ class SqlModelRegistryStoreMixin:
 
         return self._write(tx)
 
-    # -- integrity ----------------------------------------------------------------------------
-    def _integrity_models(self, conn: Connection) -> list[str]:
-        """Registry facts that constraints alone do not guarantee."""
-        problems: list[str] = []
-        mv, rm = model_versions, registered_models
-        behind = conn.execute(
-            select(rm.c.name)
-            .join(mv, mv.c.model_id == rm.c.id)
-            .group_by(rm.c.name, rm.c.latest_version)
-            .having(func.max(mv.c.version) > rm.c.latest_version)
-        ).scalars()
-        problems.extend(f"model {n!r} has versions above its version counter" for n in behind)
-        for state in (ModelState.STAGING, ModelState.PRODUCTION):
-            crowded = conn.execute(
-                select(rm.c.name)
-                .join(mv, mv.c.model_id == rm.c.id)
-                .where(mv.c.state == state.value)
-                .group_by(rm.c.name)
-                .having(func.count() > 1)
-            ).scalars()
-            problems.extend(f"model {n!r} has more than one version in {state.value}" for n in crowded)
-        dangling = conn.execute(
-            select(rm.c.name, model_aliases.c.alias)
-            .join(model_aliases, model_aliases.c.model_id == rm.c.id)
-            .where(~exists().where(mv.c.model_id == model_aliases.c.model_id, mv.c.version == model_aliases.c.version))
-        ).all()
-        problems.extend(f"alias {a!r} of model {n!r} points to a missing version" for n, a in dangling)
-        return problems
+    # -- reverse lookup of the lineage graph's downstream walk (index ix_model_versions_run) --
+    def list_model_versions_by_run(self, run_id: str) -> list[ModelVersion]:
+        stmt = (
+            select(model_versions, registered_models.c.name.label("model_name"))
+            .join(registered_models, registered_models.c.id == model_versions.c.model_id)
+            .where(model_versions.c.run_id == run_id)
+            .order_by(registered_models.c.name, model_versions.c.version.desc())
+        )
+
+        def tx(conn: Connection) -> list[ModelVersion]:
+            rows = conn.execute(stmt).mappings().all()
+            aliases: dict[tuple[str, int], list[str]] = {}
+            if rows:
+                found = conn.execute(
+                    select(model_aliases.c.model_id, model_aliases.c.version, model_aliases.c.alias).where(
+                        model_aliases.c.model_id.in_({row["model_id"] for row in rows})
+                    )
+                )
+                for model_id, number, alias in found:
+                    aliases.setdefault((model_id, number), []).append(alias)
+            return [
+                version_from_row(row, row["model_name"], aliases.get((row["model_id"], row["version"]), []))
+                for row in rows
+            ]
+
+        return self._read(tx)

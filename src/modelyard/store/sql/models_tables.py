@@ -19,7 +19,21 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    exists,
+    func,
+    select,
+)
 
 from modelyard.store.models import (
     EventKind,
@@ -244,3 +258,32 @@ def policy_from_row(row: Mapping[Any, Any]) -> RegistryPolicy:
         required_approvals=row["required_approvals"],
         retention_days=row["retention_days"],
     )
+
+
+def registry_problems(conn: Connection) -> list[str]:
+    """Registry facts that constraints alone do not guarantee."""
+    problems: list[str] = []
+    mv, rm = model_versions, registered_models
+    behind = conn.execute(
+        select(rm.c.name)
+        .join(mv, mv.c.model_id == rm.c.id)
+        .group_by(rm.c.name, rm.c.latest_version)
+        .having(func.max(mv.c.version) > rm.c.latest_version)
+    ).scalars()
+    problems.extend(f"model {n!r} has versions above its version counter" for n in behind)
+    for state in (ModelState.STAGING, ModelState.PRODUCTION):
+        crowded = conn.execute(
+            select(rm.c.name)
+            .join(mv, mv.c.model_id == rm.c.id)
+            .where(mv.c.state == state.value)
+            .group_by(rm.c.name)
+            .having(func.count() > 1)
+        ).scalars()
+        problems.extend(f"model {n!r} has more than one version in {state.value}" for n in crowded)
+    dangling = conn.execute(
+        select(rm.c.name, model_aliases.c.alias)
+        .join(model_aliases, model_aliases.c.model_id == rm.c.id)
+        .where(~exists().where(mv.c.model_id == model_aliases.c.model_id, mv.c.version == model_aliases.c.version))
+    ).all()
+    problems.extend(f"alias {a!r} of model {n!r} points to a missing version" for n, a in dangling)
+    return problems

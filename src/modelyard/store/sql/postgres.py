@@ -1,4 +1,4 @@
-"""PostgreSQL engine setup for the SQL store (psycopg 3), and its migration lock.
+"""PostgreSQL engine setup for the SQL database (psycopg 3), and its migration lock.
 
 ``postgresql://`` and ``postgres://`` URIs are accepted and always driven by psycopg 3. Connecting
 times out after a few seconds so that a server that is down is reported promptly as
@@ -13,24 +13,24 @@ from sqlalchemy.exc import ArgumentError
 
 from modelyard.core.errors import InvalidArgument
 from modelyard.core.extras import require_extra
-from modelyard.store.sql.base import SqlStore
+from modelyard.store.sql.database import SqlDatabase
 
 CONNECT_TIMEOUT_SECONDS = 5
 #: Key of the transaction-level advisory lock that serialises migrations (any fixed 64-bit int).
 MIGRATION_LOCK_KEY = 0x6D6F64656C796172  # "modelyar"
 
 
-class PostgresStore(SqlStore):
+class PostgresDatabase(SqlDatabase):
     """``postgresql://user:password@host:port/database`` (also ``postgres://``)."""
 
     def _create_engine(self, uri: str) -> Engine:
         scheme, sep, rest = uri.partition("://")
         if not sep or scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
-            raise InvalidArgument(f"not a PostgreSQL URI: {self._safe_uri()!r}")
+            raise InvalidArgument(f"not a PostgreSQL URI: {self.safe_uri()!r}")
         try:
             url = make_url(f"postgresql+psycopg://{rest}")
         except ArgumentError as exc:
-            raise InvalidArgument(f"invalid PostgreSQL URI {self._safe_uri()!r}: {exc}") from None
+            raise InvalidArgument(f"invalid PostgreSQL URI {self.safe_uri()!r}: {exc}") from None
         require_extra("psycopg", purpose="PostgreSQL stores need psycopg")
         connect_args: dict[str, object] = {}
         if "connect_timeout" not in url.query:
@@ -40,7 +40,7 @@ class PostgresStore(SqlStore):
     def _lock_schema(self, conn: Connection) -> None:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
 
-    def _safe_uri(self) -> str:
+    def safe_uri(self) -> str:
         try:
             scheme, _, rest = self.uri.partition("://")
             return (

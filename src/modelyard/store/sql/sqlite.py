@@ -1,4 +1,4 @@
-"""SQLite engine setup for the SQL store: WAL, busy timeout, BEGIN IMMEDIATE, a migration file lock.
+"""SQLite engine setup for the SQL database: WAL, busy timeout, BEGIN IMMEDIATE, a migration file lock.
 
 Why BEGIN IMMEDIATE: pysqlite starts transactions as DEFERRED, so a transaction that reads then
 writes must upgrade its lock; when two processes do that at once one of them fails at once with
@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from modelyard.core.errors import InvalidArgument, StoreUnavailable
-from modelyard.store.sql.base import SqlStore
+from modelyard.store.sql.database import SqlDatabase
 from modelyard.store.sql.filters import SQLITE_TO_FLOAT_FUNCTION
 
 BUSY_TIMEOUT_SECONDS = 30
@@ -58,7 +58,7 @@ def _on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-class SqliteStore(SqlStore):
+class SqliteDatabase(SqlDatabase):
     """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``sqlite://`` (memory)."""
 
     _path: Path | None = None

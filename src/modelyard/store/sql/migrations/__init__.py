@@ -1,7 +1,7 @@
 """Alembic migrations of the SQL metadata store, driven from code (no alembic.ini).
 
 Alembic is imported only when the schema is behind: a store at ``SCHEMA_HEADS`` opens with one
-cheap query (see ``SqlStore._ensure_schema``), which keeps opening a store in the millisecond range.
+cheap query (see ``SqlDatabase._ensure_schema``), which keeps opening a store in the millisecond range.
 
 Each aggregate has its own branch, rooted on the tracking schema ``0001``: ``d0001_datasets.py``
 (revision ``d0001``, ``down_revision = "0001"``, ``branch_labels = ("datasets",)``), then

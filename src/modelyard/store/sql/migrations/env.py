@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the connection that ``SqlStore.upgrade`` passes in.
+"""Alembic environment: runs migrations on the connection that ``SqlDatabase.upgrade`` passes in.
 
 There is no alembic.ini and no URL here on purpose: the store decides how to connect and which
 lock to hold, so migrations behave the same from the CLI, the server and an installed wheel.
@@ -12,7 +12,7 @@ from modelyard.store.sql.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("modelyard migrations run through SqlStore.upgrade(), which passes a connection")
+    raise RuntimeError("modelyard migrations run through SqlDatabase.upgrade(), which passes a connection")
 
 context.configure(
     connection=connection,

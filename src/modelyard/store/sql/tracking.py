@@ -1,28 +1,24 @@
-"""The SQL metadata store: every query shared by SQLite and PostgreSQL, in one class.
+"""``SqlTrackingStore``: projects, runs, params, tags, inputs, artifacts and metrics over SQL.
 
-The per-database subclasses (sqlite.py, postgres.py) only build the engine and provide the
-migration lock; everything else — transactions with retry, idempotent writes, the bulk loads of
-``search_runs`` — lives here so both backends behave identically under the contract suite.
+The same queries serve SQLite and PostgreSQL, so both backends behave identically under the
+contract suite; the engine, transactions and migrations are the shared ``SqlDatabase``'s
+(database.py). The hot paths — ``log_batch`` and the bulk child loads of ``search_runs`` — run
+straight on the DBAPI cursor.
 
-Transactions: every write runs in ``_write(fn)``, one transaction that is retried with backoff
-when the database says "try again" (SQLite busy/locked, PostgreSQL deadlock or serialization
-failure). That is safe because every write is idempotent: client ids, upserts, and metric points
-whose primary key drops a retried duplicate.
+The run half of the lineage graph's downstream walk is here too: ``find_runs_by_input`` (index
+``ix_run_inputs_name_version``, migration ``0002``) and ``list_child_runs`` (``ix_runs_parent``),
+ordered as the scan they replaced (project name, start time, run id).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import math
-import random
-import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from modelyard.core.entities import (
     ArtifactEntry,
@@ -35,28 +31,24 @@ from modelyard.core.entities import (
     RunStatus,
     now_millis,
 )
-from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, StoreUnavailable
+from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from modelyard.core.filters import parse_filter, parse_order_by
 from modelyard.core.ids import new_id
-from modelyard.core.validation import (
-    validate_entity_name,
-    validate_name,
+from modelyard.core.validation import validate_entity_name, validate_name
+from modelyard.store.interfaces import RunLink, RunQuery, RunsResult, TrackingStore
+from modelyard.store.sql.database import (
+    SqlAggregateStore,
+    SqlDatabase,
+    describe,
+    gc_paused,
+    validated,
+    version_number,
 )
-from modelyard.store.auth import AuthStore
-from modelyard.store.datasets import DatasetStore
-from modelyard.store.interfaces import MetadataStore, RunQuery, RunsResult
-from modelyard.store.models import ModelRegistryStore
-from modelyard.store.sql.auth import SqlAuthStoreMixin
-from modelyard.store.sql.datasets import SqlDatasetStoreMixin
 from modelyard.store.sql.filters import compile_filter, compile_order_by, decode_page_token, encode_page_token
-from modelyard.store.sql.lineage import SqlLineageQueriesMixin
-from modelyard.store.sql.migrations import current_revisions, upgrade_to_head
-from modelyard.store.sql.models import SqlModelRegistryStoreMixin
 from modelyard.store.sql.schema import (
     LATEST_UPSERT_SQL,
     METRICS_INSERT_POSTGRESQL,
     METRICS_INSERT_SQLITE,
-    SCHEMA_HEADS,
     artifact_from_row,
     integrity_problems,
     latest_metric_from_row,
@@ -76,141 +68,21 @@ from modelyard.store.sql.schema import (
     validate_run_id,
 )
 
-T = TypeVar("T")
-E = TypeVar("E", RunInput, ArtifactEntry)
-_MAX_ATTEMPTS = 8  # each attempt may already wait out SQLite's busy timeout
 _MAX_RESULTS = 50_000
+_ACTIVE = LifecycleStage.ACTIVE.value
 
 
-class SqlStore(
-    SqlLineageQueriesMixin,
-    SqlDatasetStoreMixin,
-    SqlModelRegistryStoreMixin,
-    SqlAuthStoreMixin,
-    MetadataStore,
-    DatasetStore,
-    ModelRegistryStore,
-    AuthStore,
-):
-    """Every metadata aggregate over SQLAlchemy Core: tracking here, the others in mixins (one
-    module per aggregate in this package). Subclasses implement ``_create_engine``."""
+class SqlTrackingStore(SqlAggregateStore, TrackingStore):
+    """The tracking aggregate over SQLAlchemy Core (the raw DBAPI cursor on the hot paths)."""
 
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-        self._engine = self._create_engine(uri)
-        self._write_engine = self._engine.execution_options(modelyard_write=True)
-        self._dialect = self._engine.dialect.name
-        self._ph = "?" if self._dialect == "sqlite" else "%s"
-        try:
-            self._ensure_schema()
-        except (DBAPIError, OSError) as exc:
-            self._engine.dispose()
-            raise StoreUnavailable(f"cannot open store {self._safe_uri()}: {_first_line(exc)}") from exc
-
-    # --- hooks for the per-database subclasses -----------------------------------------------
-
-    def _create_engine(self, uri: str) -> Engine:
-        raise NotImplementedError
-
-    def _migration_file_lock(self) -> contextlib.AbstractContextManager[None]:
-        """A lock held around the migration transaction (SQLite: a file lock)."""
-        return contextlib.nullcontext()
-
-    def _lock_schema(self, conn: Connection) -> None:
-        """Take a lock inside the migration transaction (PostgreSQL: an advisory lock)."""
-
-    def _backend_problems(self, conn: Connection) -> list[str]:
-        """Database-specific integrity checks (SQLite: integrity_check, foreign_key_check)."""
-        return []
-
-    def _safe_uri(self) -> str:
-        return self.uri
-
-    @property
-    def engine(self) -> Engine:
-        """The SQLAlchemy engine, for maintenance tools and tests (not for the services)."""
-        return self._engine
-
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def _ensure_schema(self) -> None:
-        """Migrate only when behind: the common case is one query, no Alembic import.
-
-        Several processes opening a brand-new SQLite file at once race on switching it to WAL
-        (that pragma fails at once with "database is locked" instead of waiting), so transient
-        errors are retried here as they are for every other transaction."""
-        delay = 0.005
-        for attempt in range(_MAX_ATTEMPTS):
-            try:
-                with self._engine.connect() as conn:
-                    if current_revisions(conn) == SCHEMA_HEADS:
-                        return
-                self.upgrade()
-                return
-            except DBAPIError as exc:
-                if attempt + 1 < _MAX_ATTEMPTS and _is_transient(exc):
-                    self._engine.dispose()
-                    time.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, 1.0)
-                    continue
-                raise
+    def __init__(self, db: SqlDatabase) -> None:
+        super().__init__(db)
+        self._ph = db.ph
+        db.register_check("tracking", integrity_problems)
 
     def upgrade(self) -> None:
-        """Apply pending migrations, under a lock so concurrent openers migrate once."""
-        with self._migration_file_lock(), self._write_engine.begin() as conn:
-            self._lock_schema(conn)
-            if current_revisions(conn) != SCHEMA_HEADS:
-                upgrade_to_head(conn)
-
-    def check(self) -> list[str]:
-        """Database checks, tracking checks, then every aggregate mixin's ``_integrity_<name>(conn)``."""
-        extra = [getattr(self, name) for name in sorted(dir(self)) if name.startswith("_integrity_")]
-
-        def run_checks(conn: Connection) -> list[str]:
-            problems = self._backend_problems(conn) + integrity_problems(conn)
-            for check in extra:
-                problems.extend(check(conn))
-            return problems
-
-        return self._read(run_checks)
-
-    def close(self) -> None:
-        self._engine.dispose()
-
-    def __enter__(self) -> SqlStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._safe_uri()!r})"
-
-    # --- transactions ------------------------------------------------------------------------
-
-    def _write(self, fn: Callable[[Connection], T]) -> T:
-        return self._run(self._write_engine, fn)
-
-    def _read(self, fn: Callable[[Connection], T]) -> T:
-        return self._run(self._engine, fn)
-
-    def _run(self, engine: Engine, fn: Callable[[Connection], T]) -> T:
-        """One transaction; retried while the database reports a transient conflict. Lost or
-        unusable connections surface as StoreUnavailable, domain errors pass through."""
-        delay = 0.005
-        for attempt in range(_MAX_ATTEMPTS):
-            try:
-                with engine.begin() as conn:
-                    return fn(conn)
-            except DBAPIError as exc:
-                if attempt + 1 < _MAX_ATTEMPTS and _is_transient(exc):
-                    time.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, 1.0)
-                    continue
-                if isinstance(exc, OperationalError | InterfaceError):
-                    raise StoreUnavailable(f"store {self._safe_uri()} failed: {_first_line(exc)}") from exc
-                raise
-        raise AssertionError("unreachable")
+        """Apply pending schema migrations (``modelyard db upgrade``)."""
+        self.db.upgrade()
 
     # --- projects ----------------------------------------------------------------------------
 
@@ -291,7 +163,7 @@ class SqlStore(
                 tags={row["key"]: row["value"] for row in tag_rows},
             )
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise InvalidArgument(f"invalid run: {_describe(exc)}") from None
+            raise InvalidArgument(f"invalid run: {describe(exc)}") from None
 
         def tx(conn: Connection) -> Run | None:
             if conn.execute(select(projects.c.id).where(projects.c.id == project_id)).first() is None:
@@ -433,7 +305,7 @@ class SqlStore(
     def log_inputs(self, run_id: str, inputs: Sequence[RunInput]) -> None:
         rows = []
         for item in inputs:
-            item = _validated(RunInput, item)
+            item = validated(RunInput, item)
             validate_name(item.name, "input name")
             rows.append(
                 {
@@ -456,7 +328,7 @@ class SqlStore(
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
         rows = {}
         for entry in entries:
-            entry = _validated(ArtifactEntry, entry)
+            entry = validated(ArtifactEntry, entry)
             path = entry.path
             if not path or path.startswith("/") or ".." in path.split("/") or entry.size < 0:
                 raise InvalidArgument(f"invalid artifact {path!r}: a relative path without '..', size >= 0")
@@ -632,6 +504,34 @@ class SqlStore(
 
         return self._read(tx)
 
+    # --- reverse lookups of the lineage graph's downstream walk -----------------------------
+
+    def find_runs_by_input(self, name: str, version: int) -> list[RunLink]:
+        number = version_number(version)
+        # The SDK records "v3"; older callers and other tools wrote "3": both name the version.
+        stmt = _live_runs(
+            select(run_inputs.c.run_id, runs.c.project_id, run_inputs.c.context)
+            .select_from(
+                run_inputs.join(runs, runs.c.id == run_inputs.c.run_id).join(
+                    projects, projects.c.id == runs.c.project_id
+                )
+            )
+            .where(run_inputs.c.name == name, run_inputs.c.version.in_([f"v{number}", str(number)]))
+        ).order_by(projects.c.name, runs.c.start_time, runs.c.id, run_inputs.c.version, run_inputs.c.context)
+
+        def tx(conn: Connection) -> list[RunLink]:
+            return [RunLink(run_id, project_id, context or None) for run_id, project_id, context in conn.execute(stmt)]
+
+        return self._read(tx)
+
+    def list_child_runs(self, parent_run_id: str) -> list[RunLink]:
+        stmt = _live_runs(
+            select(runs.c.id, runs.c.project_id)
+            .select_from(runs.join(projects, projects.c.id == runs.c.project_id))
+            .where(runs.c.parent_run_id == parent_run_id)
+        ).order_by(projects.c.name, runs.c.start_time, runs.c.id)
+        return self._read(lambda conn: [RunLink(run_id, project_id) for run_id, project_id in conn.execute(stmt)])
+
     def _runs_with_children(
         self, conn: Connection, rows: Sequence[Any], with_params: bool, with_tags: bool, with_metrics: bool
     ) -> list[Run]:
@@ -649,7 +549,7 @@ class SqlStore(
         else:
             where, arg = "run_id = ANY(%s)", ids  # type: ignore[assignment]
         cursor = conn.connection.cursor()
-        with _gc_paused(len(ids) > 100):
+        with gc_paused(len(ids) > 100):
             try:
 
                 def fetch(sql: str) -> list[Any]:
@@ -685,58 +585,10 @@ class SqlStore(
                 for row in rows
             ]
 
-    def _insert(self, table: Any) -> Any:
-        """The dialect's INSERT, which has ``on_conflict_do_nothing/do_update`` on both backends."""
-        if self._dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            return pg_insert(table)
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table)
-
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _validated(cls: type[E], value: object) -> E:
-    try:
-        return cls.model_validate(value)
-    except ValueError as exc:
-        raise InvalidArgument(f"invalid {cls.__name__}: {_describe(exc)}") from None
-
-
-@contextlib.contextmanager
-def _gc_paused(pause: bool) -> Iterator[None]:
-    """Disable the cyclic GC while building many objects; respects a GC the caller disabled."""
-    if not pause or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def _is_transient(exc: DBAPIError) -> bool:
-    """Errors after which the same transaction succeeds if simply tried again."""
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    if sqlstate in ("40001", "40P01"):  # serialization failure, deadlock detected
-        return True
-    message = str(exc.orig).lower()
-    return "database is locked" in message or "database is busy" in message or "database table is locked" in message
-
-
-def _describe(exc: ValueError) -> str:
-    """A one-line description of a (pydantic) validation error."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in errors())
-    return str(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip()
-    return text.splitlines()[0] if text else type(orig).__name__
+def _live_runs(stmt: Any) -> Any:
+    """Active runs of active projects only, as the project listing and ``search_runs`` show them."""
+    return stmt.where(runs.c.lifecycle_stage == _ACTIVE, projects.c.lifecycle_stage == _ACTIVE)

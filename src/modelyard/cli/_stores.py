@@ -1,0 +1,54 @@
+"""The stores and services of a CLI command, built by ``open_stores`` from the settings
+(``--store`` overriding the store URI) — never by reconfiguring the SDK's session.
+
+One ``Stores`` is kept per process for the last settings asked for, so the commands of one
+process (or one test session driving the CLI in-process) share its connections; asking for other
+settings closes it first.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelyard.data.service import DatasetService
+    from modelyard.settings import Settings
+    from modelyard.store.bundle import Stores
+
+_lock = threading.Lock()
+_opened: tuple[Settings, Stores] | None = None
+
+
+def cli_settings(store: str | None = None) -> Settings:
+    """The environment's settings, with ``store`` (a path or URI) as the store when given."""
+    from modelyard.settings import load_settings, normalize_store_uri
+
+    settings = load_settings()
+    return replace(settings, store_uri=normalize_store_uri(store)) if store else settings
+
+
+def cli_stores(store: str | None = None) -> Stores:
+    """Every store for ``cli_settings(store)``."""
+    global _opened
+    from modelyard.store.bundle import open_stores
+
+    settings = cli_settings(store)
+    with _lock:
+        if _opened is not None and _opened[0] == settings:
+            return _opened[1]
+        if _opened is not None:
+            _opened[1].close()
+            _opened = None
+        stores = open_stores(settings)
+        _opened = (settings, stores)
+        return stores
+
+
+def dataset_service(store: str | None = None) -> DatasetService:
+    """The dataset service over ``cli_stores(store)`` (its stat cache under the home)."""
+    from modelyard.data.service import DatasetService
+
+    stores = cli_stores(store)
+    return DatasetService(stores.datasets, stores.artifacts, cli_settings(store).home / "cache")
