@@ -20,18 +20,19 @@ from modelyard.artifacts.cas import ContentAddressedStore
 from modelyard.cli.main import app
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.data import DatasetService
-from modelyard.store import open_store
+from modelyard.store import open_stores
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[DatasetService]:
-    store = open_store(f"sqlite:///{tmp_path / 'meta.db'}")
-    svc = DatasetService(store, ContentAddressedStore(str(tmp_path / "artifacts")), tmp_path / "cache")  # type: ignore[arg-type]
+    artifacts = ContentAddressedStore(str(tmp_path / "artifacts"))
+    stores = open_stores(f"sqlite:///{tmp_path / 'meta.db'}", artifacts=artifacts)
+    svc = DatasetService(stores.datasets, stores.artifacts, tmp_path / "cache")
     yield svc
     svc.close()
-    store.close()
+    stores.close()
 
 
 @pytest.fixture

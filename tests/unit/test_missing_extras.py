@@ -101,9 +101,9 @@ def _redis_source(tmp_path: Path) -> None:
 
 
 def _postgres_store(tmp_path: Path) -> None:
-    from modelyard.store import open_store
+    from modelyard.store import open_stores
 
-    open_store("postgresql://postgres@127.0.0.1:5432/postgres")
+    open_stores("postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _s3_artifacts(tmp_path: Path) -> None:

@@ -273,8 +273,7 @@ def train_candidate(
 
 def registry() -> modelyard.RegistryClient:
     """The registry over the SDK session's stores (``--store`` included), not a fresh configuration."""
-    client = _sdk._session.client()
-    return modelyard.RegistryClient(stores=client.stores)
+    return modelyard.RegistryClient(stores=_sdk._session.stores())
 
 
 def current_version(reference: str) -> int | None:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.entities import RunInput
-from modelyard.core.errors import InvalidArgument
 from modelyard.data.changes import DatasetDiff
 from modelyard.data.service import DatasetService
 from modelyard.sdk.session import _session

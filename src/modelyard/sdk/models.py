@@ -34,7 +34,7 @@ def current_user() -> str:
         return "unknown"
 
 
-def _stores_of(client: _sdk.TrackingClient) -> Stores:
+def _stores_of(client: tracking.TrackingClient) -> Stores:
     if client.stores is None:
         raise InvalidArgument("this tracking client was given a tracking store only: pass stores= for the registry")
     return client.stores

@@ -132,7 +132,7 @@ class Session:
                 if buffer is not None:
                     buffer.close()
                 if stores is not None:
-                    stores[0].close()
+                    stores.close()
             else:
                 if buffer is not None:
                     buffer.abandon()  # its points are the parent's to write, not written twice
