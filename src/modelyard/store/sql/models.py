@@ -8,6 +8,10 @@ rows (a run or project exists) read their tables directly, never through their s
 Every write first locks the registered model's row (an UPDATE of ``updated_at``): writers of one
 model take turns, which is what makes version numbers consecutive and "one version in production"
 hold on PostgreSQL's READ COMMITTED as it already does on SQLite's single writer.
+
+Kept in one module because it is one aggregate's store (~650 lines): every method shares the row
+helpers and the lock discipline above, and splitting it into mixins would bring back the pattern
+the per-aggregate stores replaced. Its tables are already apart (``models_tables.py``).
 """
 
 from __future__ import annotations
