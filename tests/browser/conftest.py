@@ -75,8 +75,11 @@ def start_server(app: Any, tracking: TrackingService, seeded: Seeded | None) -> 
     return LiveServer(f"http://127.0.0.1:{port}", seeded, tracking, server, thread)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_browser() -> Iterator[Any]:
+    """One browser for the browser tests. Package-scoped, not session-scoped: Playwright's sync
+    API runs an event loop in this thread while it is open, and the tests after these call
+    ``asyncio.run`` (SDK runs in asyncio tasks), which refuses to start inside a running loop."""
     require_service(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
     try:
         from playwright.sync_api import sync_playwright

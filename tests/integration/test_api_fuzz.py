@@ -58,14 +58,15 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         from modelyard.store.models import ModelFile
 
         blob = app.state.services.artifacts.put_bytes(b"fuzz model bytes")
-        store.create_registered_model("fuzzmodel", project.id, created_by="fuzz", at=1)
-        store.create_model_version(
+        registry = app.state.services.stores.registry
+        registry.create_registered_model("fuzzmodel", project.id, created_by="fuzz", at=1)
+        registry.create_model_version(
             "fuzzmodel", manifest_digest=blob.digest, flavor="python", run_id=run.id,
             files=[ModelFile(path="model.pkl", digest=blob.digest, size=blob.size)], created_by="fuzz", at=2,
         )
         data = tmp_path_factory.mktemp("fuzz-data") / "table.csv"
         data.write_text("a,b\n1,2\n")
-        datasets = DatasetService(store, app.state.services.artifacts, tmp_path_factory.mktemp("fuzz-cache"))
+        datasets = DatasetService(app.state.services.stores.datasets, app.state.services.artifacts, tmp_path_factory.mktemp("fuzz-cache"))
         datasets.add(data, name="fuzzdata")
         yield url
 

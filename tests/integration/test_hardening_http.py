@@ -42,19 +42,19 @@ def open_client(tmp_path: Path) -> Iterator[TestClient]:
     app = _app(tmp_path, max_json_bytes=64 * 1024)
     with TestClient(app) as client:
         yield client
-    app.state.services.store.close()
+    app.state.services.stores.close()
 
 
 @pytest.fixture
 def auth_app(tmp_path: Path) -> Iterator[Any]:
     app = _app(tmp_path, auth=True, login_free_failures=2, login_max_backoff_seconds=60)
-    auth = AuthService(app.state.services.store)
+    auth = AuthService(app.state.services.stores.auth)
     auth.create_user("root", password=PASSWORD, is_admin=True)
     auth.create_user("ed", password="ed-password-1")
     app.state.root_token, _ = auth.create_token("root")
     app.state.ed_token, _ = auth.create_token("ed")
     yield app
-    app.state.services.store.close()
+    app.state.services.stores.close()
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -217,7 +217,7 @@ def test_an_artifact_path_that_is_not_utf8_is_refused_and_nothing_recorded(open_
 
 
 def test_failed_logins_back_off_with_429_and_are_audited_without_the_password(auth_app: Any) -> None:
-    store = auth_app.state.services.store
+    store = auth_app.state.services.stores.auth
     with TestClient(auth_app) as client:
         for attempt in range(2):
             wrong = {"username": "root", "password": f"wrong-guess-{attempt}"}
@@ -244,7 +244,7 @@ def test_a_successful_login_clears_the_user_count(auth_app: Any) -> None:
         right = {"username": "ed", "password": "ed-password-1"}
         assert client.post("/api/v1/auth/login", json=right).status_code == 200
     key = throttle.user_key("ed")
-    assert key not in auth_app.state.services.store.login_failures([key])
+    assert key not in auth_app.state.services.stores.auth.login_failures([key])
 
 
 def test_revoking_someone_elses_token_reads_like_an_unknown_id(auth_app: Any) -> None:

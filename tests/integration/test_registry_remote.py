@@ -212,7 +212,8 @@ def test_bad_input_is_a_json_error_and_changes_nothing(sdk: str, registry: Regis
         assert "'..'" in error(http.post("/models/churn/versions", json=escaping), 400, "INVALID_ARGUMENT")
     assert (registry.list_versions("churn"), registry.history("churn")) == before
     assert [m.name for m in registry.list_models()] == ["churn"]
-    assert open_stores(sdk).datasets.list_datasets() == []
+    with open_stores(sdk) as stores:
+        assert stores.datasets.list_datasets() == []
 
 
 def test_the_server_enforces_the_rules_on_raw_store_calls(sdk: str, registry: RegistryService) -> None:
