@@ -66,7 +66,8 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         data = tmp_path_factory.mktemp("fuzz-data") / "table.csv"
         data.write_text("a,b\n1,2\n")
-        datasets = DatasetService(app.state.services.stores.datasets, app.state.services.artifacts, tmp_path_factory.mktemp("fuzz-cache"))
+        cache = tmp_path_factory.mktemp("fuzz-cache")
+        datasets = DatasetService(app.state.services.stores.datasets, app.state.services.artifacts, cache)
         datasets.add(data, name="fuzzdata")
         yield url
 
