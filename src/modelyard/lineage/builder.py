@@ -48,18 +48,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.lineage.graph import (
     DEFAULT_DEPTH,
-    EDGE_KINDS,
     MAX_DEPTH,
-    NODE_KINDS,
     PREFIX_KINDS,
     Direction,
     LineageEdge,
     LineageGraph,
     LineageNode,
     RootKind,
-    dataset_node_id,
-    model_node_id,
-    run_node_id,
 )
 from modelyard.lineage.providers import LineageProvider
 from modelyard.lineage.providers.data import DataLineage
@@ -72,20 +67,7 @@ if TYPE_CHECKING:
     from modelyard.store.interfaces import MetadataStore
     from modelyard.store.models import ModelRegistryStore
 
-__all__ = [
-    "DEFAULT_DEPTH",
-    "EDGE_KINDS",
-    "MAX_DEPTH",
-    "NODE_KINDS",
-    "TAG_REPRODUCTION_OF",
-    "LineageBuilder",
-    "LineageEdge",
-    "LineageGraph",
-    "LineageNode",
-    "dataset_node_id",
-    "model_node_id",
-    "run_node_id",
-]
+__all__ = ["TAG_REPRODUCTION_OF", "LineageBuilder"]  # the package's __init__ is the public list
 
 #: Tag set on runs started by ``modelyard reproduce``: the id of the run being reproduced.
 TAG_REPRODUCTION_OF = sysinfo.TAG_REPRODUCTION_OF
