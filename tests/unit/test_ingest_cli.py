@@ -73,7 +73,14 @@ def test_data_validate(files: Path) -> None:
     out = runner.invoke(app, ["data", "validate", "people@v1", "--suite", suite, "--report", str(report)])
     assert out.exit_code == 1, out.output
     assert "FAIL" in out.output and "failed: 1 of 1 expectations" in out.output
-    assert "plotly" in report.read_text()
+    assert '<script src="plotly.min.js">' in report.read_text() and (files / "plotly.min.js").stat().st_size > 100_000
+    inlined = files / "inlined" / "report.html"
+    args = ["data", "validate", "people@v1", "--suite", suite, "--no-record"]
+    out = runner.invoke(app, [*args, "--report", str(inlined), "--self-contained"])
+    assert out.exit_code == 1 and "plotly.min.js" not in inlined.read_text()
+    assert not (files / "inlined" / "plotly.min.js").exists() and inlined.stat().st_size > 100_000
+    out = runner.invoke(app, [*args, "--self-contained"])
+    assert out.exit_code == 2 and "--self-contained needs --report" in out.output
     out = runner.invoke(app, ["data", "validate", "people", "--suite", suite, "--json"])
     data = json.loads(out.stdout)
     assert out.exit_code == 1 and data["version"] == "people@v1" and data["results"][0]["failing_count"] == 1
