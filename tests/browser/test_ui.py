@@ -208,15 +208,15 @@ def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     app = ensure_ui(create_app(ServerConfig(auth=True, store_uri=f"sqlite:///{root / 'auth.db'}",
                                             artifact_uri=str(root / "artifacts"))))
     services = app.state.services
-    tracking = TrackingService(services.store, services.artifacts)
+    tracking = TrackingService(services.stores.tracking, services.artifacts)
     seeded = seed_demo(tracking, runs=4, steps=10)
     auth = AuthService(services.stores.auth)
     auth.create_user("vera", password="vera-password-1")
-    auth.grant_role("vera", services.store.get_project_by_name("churn").id, "viewer")
+    auth.grant_role("vera", services.stores.tracking.get_project_by_name("churn").id, "viewer")
     server = start_server(app, tracking, seeded)
     yield server
     server.stop()
-    services.store.close()
+    services.stores.tracking.close()
 
 
 def test_log_in_when_auth_is_on(new_page: NewPage, secure_server: LiveServer, screenshot: Shot) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from modelyard.core.entities import LifecycleStage, Project, RunInput
 from modelyard.core.errors import InvalidArgument
-from modelyard.store import MetadataStore
+from modelyard.store import TrackingStore
 from modelyard.store.datasets import DatasetStore, DatasetVersion, DatasetVersionKey, NewDatasetVersion
 from modelyard.store.interfaces import RunLink
 from modelyard.store.models import ModelFile, ModelRegistryStore, ModelState, ModelVersion
@@ -30,7 +30,7 @@ def models(registry_store: ModelRegistryStore) -> ModelRegistryStore:
 
 
 @pytest.fixture
-def projects(store: MetadataStore) -> tuple[Project, Project]:
+def projects(store: TrackingStore) -> tuple[Project, Project]:
     """Created 'b' first so that ordering by project name is not creation order."""
     b = store.create_project("b-team")
     a = store.create_project("a-team")
@@ -64,7 +64,7 @@ def refs(versions: list[DatasetVersion]) -> list[str]:
 # --- runs ---------------------------------------------------------------------------------------
 
 
-def test_find_runs_by_input(store: MetadataStore, projects: tuple[Project, Project]) -> None:
+def test_find_runs_by_input(store: TrackingStore, projects: tuple[Project, Project]) -> None:
     a, b = projects
     late_b = store.create_run(b.id, name="late-b", start_time=T0 + 5)
     early_b = store.create_run(b.id, name="early-b", start_time=T0 + 1)
@@ -104,7 +104,7 @@ def test_find_runs_by_input(store: MetadataStore, projects: tuple[Project, Proje
         store.find_runs_by_input("churn", "v3")  # type: ignore[arg-type]
 
 
-def test_list_child_runs(store: MetadataStore, projects: tuple[Project, Project]) -> None:
+def test_list_child_runs(store: TrackingStore, projects: tuple[Project, Project]) -> None:
     a, b = projects
     parent = store.create_run(b.id, name="study", start_time=T0)
     second = store.create_run(b.id, name="t2", start_time=T0 + 2, parent_run_id=parent.id)
@@ -129,7 +129,7 @@ def test_list_child_runs(store: MetadataStore, projects: tuple[Project, Project]
 
 
 def test_list_model_versions_by_run(
-    store: MetadataStore, models: ModelRegistryStore, projects: tuple[Project, Project]
+    store: TrackingStore, models: ModelRegistryStore, projects: tuple[Project, Project]
 ) -> None:
     a, b = projects
     run = store.create_run(a.id, name="train")
@@ -184,7 +184,7 @@ def test_list_dataset_versions_derived_from(datasets: DatasetStore) -> None:
         datasets.list_dataset_versions_derived_from("raw", "v1")  # type: ignore[arg-type]
 
 
-def test_list_dataset_versions_by_run(store: MetadataStore, datasets: DatasetStore) -> None:
+def test_list_dataset_versions_by_run(store: TrackingStore, datasets: DatasetStore) -> None:
     run_id = store.create_run(store.create_project("p").id).id
     add_dataset(datasets, "zeta", "1", code=f"run:{run_id}")
     add_dataset(datasets, "alpha", "2", code=f"run:{run_id}", parents=[DatasetVersionKey("zeta", 1)])

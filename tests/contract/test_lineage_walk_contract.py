@@ -19,7 +19,7 @@ from modelyard.core.entities import LifecycleStage, Run, RunInput
 from modelyard.core.ids import new_id
 from modelyard.lineage import LineageBuilder, LineageEdge, dataset_node_id, model_node_id, run_node_id
 from modelyard.lineage.providers.data import DataLineage
-from modelyard.store import MetadataStore, Stores
+from modelyard.store import Stores, TrackingStore
 from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
 from modelyard.store.interfaces import RunQuery
 from modelyard.store.models import ModelFile, ModelState
@@ -117,7 +117,7 @@ class ScanningBuilder(LineageBuilder):
 class CountingStore:
     """Passes every call to the store and counts it by method name."""
 
-    def __init__(self, store: MetadataStore) -> None:
+    def __init__(self, store: TrackingStore) -> None:
         self._store = store
         self.calls: Counter[str] = Counter()
 
@@ -133,7 +133,7 @@ class CountingStore:
         return counted
 
 
-def counting_builder(store: MetadataStore) -> tuple[LineageBuilder, CountingStore]:
+def counting_builder(store: TrackingStore) -> tuple[LineageBuilder, CountingStore]:
     counting = CountingStore(store)
     any_store = cast(Any, counting)
     return LineageBuilder(any_store, datasets=any_store, registry=any_store), counting
@@ -142,14 +142,14 @@ def counting_builder(store: MetadataStore) -> tuple[LineageBuilder, CountingStor
 # --- the store the walks run over ---------------------------------------------------------------
 
 
-def dataset(store: MetadataStore, name: str, fill: str, **kw: Any) -> str:
+def dataset(store: TrackingStore, name: str, fill: str, **kw: Any) -> str:
     new = NewDatasetVersion(
         name=name, manifest_digest="sha256:" + fill * 64, kind="file", file_count=1, total_size=1, **kw
     )
     return store.create_dataset_version(new).ref
 
 
-def model_version(store: MetadataStore, name: str, run_id: str | None, fill: str) -> int:
+def model_version(store: TrackingStore, name: str, run_id: str | None, fill: str) -> int:
     digest = "sha256:" + fill * 64
     files = [ModelFile(path="model.pkl", digest=digest, size=1)]
     created = store.create_model_version(
@@ -158,7 +158,7 @@ def model_version(store: MetadataStore, name: str, run_id: str | None, fill: str
     return created.version
 
 
-def populate(store: MetadataStore) -> dict[str, str]:
+def populate(store: TrackingStore) -> dict[str, str]:
     """Datasets derived from each other and from runs, runs reading them (two contexts, a numeric
     version, a deleted run), nested runs across projects, models of two projects with states and
     aliases: every kind of downstream edge, with ties that make the order matter."""
@@ -196,7 +196,7 @@ def populate(store: MetadataStore) -> dict[str, str]:
     return {"study": study.id, "prep": prep.id, "train": train.id, "trial": trial.id}
 
 
-def add_unrelated(store: MetadataStore, runs: int) -> None:
+def add_unrelated(store: TrackingStore, runs: int) -> None:
     """Noise a scan would read and an indexed walk never touches: runs of another project (some
     reading other datasets, some nested), another model, other datasets."""
     noise = store.create_project("noise")
@@ -231,7 +231,7 @@ ROOTS = [
 ]
 
 
-def graphs(builder_type: type[LineageBuilder], store: MetadataStore, ids: dict[str, str]) -> list[dict[str, Any]]:
+def graphs(builder_type: type[LineageBuilder], store: TrackingStore, ids: dict[str, str]) -> list[dict[str, Any]]:
     """The ``to_dict`` of every graph in ROOTS, a run-rooted one and a depth-bounded one."""
 
     def build(reference: str, **kw: Any) -> dict[str, Any]:
@@ -250,11 +250,11 @@ def store(stores: Stores) -> Any:
 
 
 @pytest.fixture
-def ids(store: MetadataStore) -> dict[str, str]:
+def ids(store: TrackingStore) -> dict[str, str]:
     return populate(store)
 
 
-def test_the_walk_draws_the_graph_the_scan_drew(store: MetadataStore, ids: dict[str, str]) -> None:
+def test_the_walk_draws_the_graph_the_scan_drew(store: TrackingStore, ids: dict[str, str]) -> None:
     indexed = graphs(LineageBuilder, store, ids)
     assert indexed == graphs(ScanningBuilder, store, ids)
     raw = indexed[1]
@@ -277,7 +277,7 @@ def test_the_walk_draws_the_graph_the_scan_drew(store: MetadataStore, ids: dict[
     assert from_raw2.nodes["dataset:clean@v2"].attributes["removed"] is True  # removed versions stay in lineage
 
 
-def test_unrelated_rows_change_neither_the_graph_nor_the_calls(store: MetadataStore, ids: dict[str, str]) -> None:
+def test_unrelated_rows_change_neither_the_graph_nor_the_calls(store: TrackingStore, ids: dict[str, str]) -> None:
     before = graphs(LineageBuilder, store, ids)
     builder, counting = counting_builder(store)
     builder.build("raw@v1", kind="dataset", direction="downstream")
@@ -294,7 +294,7 @@ def test_unrelated_rows_change_neither_the_graph_nor_the_calls(store: MetadataSt
     assert counting.calls["list_child_runs"] == len(graph.nodes_of_kind("run"))
 
 
-def test_a_run_rooted_walk_makes_no_scan(store: MetadataStore, ids: dict[str, str]) -> None:
+def test_a_run_rooted_walk_makes_no_scan(store: TrackingStore, ids: dict[str, str]) -> None:
     builder, counting = counting_builder(store)
     graph = builder.build(f"run:{ids['study']}", direction="both")
     assert {f"run:{ids['train']}", "model:churn@1", "model:a/churn@1", "dataset:clean@v2"} <= set(graph.nodes)

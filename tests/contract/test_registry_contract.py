@@ -19,7 +19,7 @@ from modelyard.core.entities import ArtifactEntry, Project
 from modelyard.core.errors import AlreadyExists, Conflict, IntegrityError, InvalidArgument, NotFound
 from modelyard.core.ids import new_id
 from modelyard.registry.service import RegistryService
-from modelyard.store import MetadataStore, Stores
+from modelyard.store import Stores, TrackingStore
 from modelyard.store.models import (
     EventKind,
     ModelFile,
@@ -76,7 +76,7 @@ def models(registry_store: ModelRegistryStore) -> ModelRegistryStore:
 
 
 @pytest.fixture
-def project(store: MetadataStore) -> Project:
+def project(store: TrackingStore) -> Project:
     return store.create_project("registry-contract")
 
 
@@ -129,7 +129,7 @@ def test_wire_names_match_the_store() -> None:
 # --- registered models ------------------------------------------------------------------------
 
 
-def test_registered_models(models: ModelRegistryStore, store: MetadataStore, project: Project) -> None:
+def test_registered_models(models: ModelRegistryStore, store: TrackingStore, project: Project) -> None:
     other = store.create_project("other")
     b = models.create_registered_model("b", project.id, created_by="ana", description="second", at=T0)
     a = models.create_registered_model("team/a", other.id, created_by="bob", at=T0 + 1)
@@ -186,7 +186,7 @@ def test_versions_files_and_retried_registration(models: ModelRegistryStore, pro
     assert models.get_registered_model("churn").latest_version == 2  # the refusals took no number
 
 
-def test_version_linked_to_a_run(models: ModelRegistryStore, store: MetadataStore, project: Project) -> None:
+def test_version_linked_to_a_run(models: ModelRegistryStore, store: TrackingStore, project: Project) -> None:
     run = store.create_run(project.id)
     models.create_registered_model("churn", project.id, created_by="ana", at=T0)
     assert new_version(models, run_id=run.id).run_id == run.id
@@ -221,7 +221,7 @@ def test_transitions_compare_and_set_and_displace(models: ModelRegistryStore, pr
 
 
 def test_decommission_retention_and_purge_marks(
-    models: ModelRegistryStore, store: MetadataStore, project: Project
+    models: ModelRegistryStore, store: TrackingStore, project: Project
 ) -> None:
     models.set_registry_policy(RegistryPolicy(project_id=project.id, retention_days=2))
     models.create_registered_model("churn", project.id, created_by="ana", at=T0)
@@ -334,7 +334,7 @@ def test_model_card_fields(models: ModelRegistryStore, project: Project) -> None
         models.update_model_card_fields("churn", 3, {"notes": "x"}, actor="ana", at=T0)
 
 
-def test_model_evaluations(models: ModelRegistryStore, store: MetadataStore, project: Project) -> None:
+def test_model_evaluations(models: ModelRegistryStore, store: TrackingStore, project: Project) -> None:
     models.create_registered_model("churn", project.id, created_by="ana", at=T0)
     new_version(models)
     new_version(models)

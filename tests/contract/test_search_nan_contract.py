@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from modelyard.core.entities import Metric, Project
-from modelyard.store import MetadataStore
+from modelyard.store import TrackingStore
 from modelyard.store.interfaces import RunQuery
 
 VALUES: dict[str, float | None] = {
@@ -41,7 +41,7 @@ LITERALS = {"0": 0.0, "1": 1.0, "-1": -1.0, "1e999": math.inf, "-1e999": -math.i
 
 
 @pytest.fixture
-def project(store: MetadataStore) -> Project:
+def project(store: TrackingStore) -> Project:
     project = store.create_project("nan-search")
     for i, (name, value) in enumerate(VALUES.items()):
         run = store.create_run(project.id, name=name, start_time=1000 + i)
@@ -53,7 +53,7 @@ def project(store: MetadataStore) -> Project:
     return project
 
 
-def _names(store: MetadataStore, project: Project, flt: str | None = None, order_by: list[str] | None = None) -> list:
+def _names(store: TrackingStore, project: Project, flt: str | None = None, order_by: list[str] | None = None) -> list:
     query = RunQuery(project_ids=[project.id], filter=flt, order_by=order_by or ["name"])
     return [r.name for r in store.search_runs(query).runs]
 
@@ -68,14 +68,14 @@ def _expected(op: str, literal: float, negate: bool = False) -> list[str]:
 @pytest.mark.parametrize("literal", list(LITERALS))
 @pytest.mark.parametrize("op", list(OPS))
 def test_metric_comparisons_follow_float_semantics(
-    store: MetadataStore, project: Project, op: str, literal: str
+    store: TrackingStore, project: Project, op: str, literal: str
 ) -> None:
     assert _names(store, project, f"metrics.x {op} {literal}") == _expected(op, LITERALS[literal])
     # NOT negates the whole condition: the runs the comparison did not match, missing ones included.
     assert _names(store, project, f"NOT metrics.x {op} {literal}") == _expected(op, LITERALS[literal], negate=True)
 
 
-def test_the_reported_cases(store: MetadataStore, project: Project) -> None:
+def test_the_reported_cases(store: TrackingStore, project: Project) -> None:
     assert "nan" in _names(store, project, "metrics.x != 0")  # NaN != 0 is true
     assert "nan" not in _names(store, project, "metrics.x = 0")  # stored as 0.0, but it is not 0
     assert "missing" not in _names(store, project, "metrics.x != 0")
@@ -83,17 +83,17 @@ def test_the_reported_cases(store: MetadataStore, project: Project) -> None:
     assert _names(store, project, "metrics.x < -1") == ["neg_inf"]
 
 
-def test_in_and_not_in(store: MetadataStore, project: Project) -> None:
+def test_in_and_not_in(store: TrackingStore, project: Project) -> None:
     assert _names(store, project, "metrics.x IN (0, 1e999)") == ["pos_inf", "zero"]
     assert _names(store, project, "metrics.x NOT IN (0, 1e999)") == ["minus_one", "nan", "neg_inf", "one"]
 
 
-def test_is_null_and_is_not_null(store: MetadataStore, project: Project) -> None:
+def test_is_null_and_is_not_null(store: TrackingStore, project: Project) -> None:
     assert _names(store, project, "metrics.x IS NULL") == ["missing"]
     assert _names(store, project, "metrics.x IS NOT NULL") == sorted(n for n in VALUES if n != "missing")
 
 
-def test_order_by_numbers_then_nan_then_missing(store: MetadataStore, project: Project) -> None:
+def test_order_by_numbers_then_nan_then_missing(store: TrackingStore, project: Project) -> None:
     numbers = [n for n, v in VALUES.items() if v is not None and not math.isnan(v)]
     by_value = sorted(numbers, key=lambda n: VALUES[n])  # type: ignore[arg-type,return-value]
     assert _names(store, project, order_by=["metrics.x ASC"]) == [*by_value, "nan", "missing"]
@@ -101,7 +101,7 @@ def test_order_by_numbers_then_nan_then_missing(store: MetadataStore, project: P
     assert by_value[0] == "neg_inf" and by_value[-1] == "pos_inf"
 
 
-def test_order_by_is_stable_under_paging(store: MetadataStore, project: Project) -> None:
+def test_order_by_is_stable_under_paging(store: TrackingStore, project: Project) -> None:
     full = _names(store, project, order_by=["metrics.x DESC"])
     seen: list[str] = []
     token = None

@@ -19,7 +19,7 @@ from modelyard.core.errors import (
     StoreUnavailable,
 )
 from modelyard.core.ids import new_id
-from modelyard.store import MetadataStore
+from modelyard.store import TrackingStore
 from modelyard.store.interfaces import RunQuery
 from modelyard.store.sql.migrations import head_revisions
 from modelyard.store.sql.schema import SCHEMA_HEADS, metadata
@@ -28,16 +28,16 @@ from tests.contract.conftest import stores_for
 
 
 @pytest.fixture
-def project(store: MetadataStore) -> Project:
+def project(store: TrackingStore) -> Project:
     return store.create_project("contract")
 
 
 @pytest.fixture
-def run(store: MetadataStore, project: Project) -> Run:
+def run(store: TrackingStore, project: Project) -> Run:
     return store.create_run(project.id, name="r")
 
 
-def search(store: MetadataStore, project: Project, flt: str | None = None, **kw: object) -> list[Run]:
+def search(store: TrackingStore, project: Project, flt: str | None = None, **kw: object) -> list[Run]:
     return store.search_runs(RunQuery(project_ids=[project.id], filter=flt, **kw)).runs  # type: ignore[arg-type]
 
 
@@ -48,7 +48,7 @@ def names(runs: list[Run]) -> list[str | None]:
 # --- projects --------------------------------------------------------------------------------
 
 
-def test_projects_create_get_list(store: MetadataStore) -> None:
+def test_projects_create_get_list(store: TrackingStore) -> None:
     b = store.create_project("b", description="second")
     a = store.create_project("a", project_id="myproject")
     assert store.get_project(b.id) == b
@@ -58,7 +58,7 @@ def test_projects_create_get_list(store: MetadataStore) -> None:
     assert a.created_at > 0
 
 
-def test_project_errors(store: MetadataStore) -> None:
+def test_project_errors(store: TrackingStore) -> None:
     store.create_project("p")
     with pytest.raises(AlreadyExists):
         store.create_project("p")
@@ -70,7 +70,7 @@ def test_project_errors(store: MetadataStore) -> None:
         store.create_project("")
 
 
-def test_get_or_create_project_is_safe_under_concurrency(store: MetadataStore) -> None:
+def test_get_or_create_project_is_safe_under_concurrency(store: TrackingStore) -> None:
     results: list[str] = []
     errors: list[BaseException] = []
 
@@ -93,7 +93,7 @@ def test_get_or_create_project_is_safe_under_concurrency(store: MetadataStore) -
 # --- runs ------------------------------------------------------------------------------------
 
 
-def test_create_and_get_run(store: MetadataStore, project: Project) -> None:
+def test_create_and_get_run(store: TrackingStore, project: Project) -> None:
     created = store.create_run(project.id, name="first", start_time=123, tags={"team": "x"})
     got = store.get_run(created.id)
     assert got == created
@@ -101,7 +101,7 @@ def test_create_and_get_run(store: MetadataStore, project: Project) -> None:
     assert got.lifecycle_stage == LifecycleStage.ACTIVE and got.end_time is None
 
 
-def test_create_run_is_idempotent_on_run_id(store: MetadataStore, project: Project) -> None:
+def test_create_run_is_idempotent_on_run_id(store: TrackingStore, project: Project) -> None:
     first = store.create_run(project.id, run_id="abc123", name="x")
     again = store.create_run(project.id, run_id="abc123", name="x")
     assert again == first
@@ -110,7 +110,7 @@ def test_create_run_is_idempotent_on_run_id(store: MetadataStore, project: Proje
         store.create_run(other.id, run_id="abc123")
 
 
-def test_run_errors(store: MetadataStore, project: Project) -> None:
+def test_run_errors(store: TrackingStore, project: Project) -> None:
     with pytest.raises(NotFound, match="run 'abc' not found"):
         store.get_run("abc")
     with pytest.raises(NotFound):
@@ -123,7 +123,7 @@ def test_run_errors(store: MetadataStore, project: Project) -> None:
         store.create_run(project.id, parent_run_id="missing")
 
 
-def test_update_run(store: MetadataStore, run: Run) -> None:
+def test_update_run(store: TrackingStore, run: Run) -> None:
     updated = store.update_run(run.id, status=RunStatus.FINISHED, end_time=999, name="renamed", notes="hi")
     assert (updated.status, updated.end_time, updated.name, updated.notes) == (RunStatus.FINISHED, 999, "renamed", "hi")
     assert store.get_run(run.id) == updated
@@ -132,7 +132,7 @@ def test_update_run(store: MetadataStore, run: Run) -> None:
     assert store.get_run(run.id).metrics["late"].value == 1.0
 
 
-def test_soft_delete_and_restore(store: MetadataStore, project: Project, run: Run) -> None:
+def test_soft_delete_and_restore(store: TrackingStore, project: Project, run: Run) -> None:
     keep = store.create_run(project.id, name="keep")
     store.set_run_lifecycle(run.id, LifecycleStage.DELETED)
     assert store.get_run(run.id).lifecycle_stage == LifecycleStage.DELETED
@@ -153,7 +153,7 @@ def test_soft_delete_and_restore(store: MetadataStore, project: Project, run: Ru
     assert keep.id != run.id
 
 
-def test_nested_runs(store: MetadataStore, project: Project, run: Run) -> None:
+def test_nested_runs(store: TrackingStore, project: Project, run: Run) -> None:
     child = store.create_run(project.id, name="child", parent_run_id=run.id)
     assert store.get_run(child.id).parent_run_id == run.id
     assert names(search(store, project, f"parent_run_id = '{run.id}'")) == ["child"]
@@ -163,7 +163,7 @@ def test_nested_runs(store: MetadataStore, project: Project, run: Run) -> None:
 # --- params and tags -------------------------------------------------------------------------
 
 
-def test_params_are_immutable(store: MetadataStore, run: Run) -> None:
+def test_params_are_immutable(store: TrackingStore, run: Run) -> None:
     store.log_params(run.id, {"lr": "0.1", "depth": 3})  # type: ignore[dict-item]
     store.log_params(run.id, {"lr": "0.1"})  # same value: no-op
     with pytest.raises(Conflict) as info:
@@ -172,7 +172,7 @@ def test_params_are_immutable(store: MetadataStore, run: Run) -> None:
     assert store.get_run(run.id).params == {"lr": "0.1", "depth": "3"}  # "new" was not written
 
 
-def test_log_batch_conflict_writes_nothing(store: MetadataStore, run: Run) -> None:
+def test_log_batch_conflict_writes_nothing(store: TrackingStore, run: Run) -> None:
     store.log_params(run.id, {"lr": "0.1"})
     with pytest.raises(Conflict):
         store.log_batch(run.id, params={"lr": "9"}, tags={"t": "v"}, metrics=[Metric("m", 1.0, 0, 1)])
@@ -183,7 +183,7 @@ def test_log_batch_conflict_writes_nothing(store: MetadataStore, run: Run) -> No
     assert got.params == {"lr": "0.1", "b": "2"} and got.tags == {"t": "v"} and "m" in got.metrics
 
 
-def test_invalid_keys(store: MetadataStore, run: Run) -> None:
+def test_invalid_keys(store: TrackingStore, run: Run) -> None:
     with pytest.raises(InvalidArgument):
         store.log_params(run.id, {"bad\nkey": "1"})
     with pytest.raises(InvalidArgument):
@@ -194,7 +194,7 @@ def test_invalid_keys(store: MetadataStore, run: Run) -> None:
         store.log_metrics(run.id, [Metric("m", "abc", 0, 1)])  # type: ignore[arg-type]
 
 
-def test_tags_upsert_and_delete(store: MetadataStore, run: Run) -> None:
+def test_tags_upsert_and_delete(store: TrackingStore, run: Run) -> None:
     store.set_tags(run.id, {"a": "1", "b": "2"})
     store.set_tags(run.id, {"a": "changed"})
     assert store.get_run(run.id).tags == {"a": "changed", "b": "2"}
@@ -209,7 +209,7 @@ def test_tags_upsert_and_delete(store: MetadataStore, run: Run) -> None:
 # --- metrics ---------------------------------------------------------------------------------
 
 
-def test_nan_and_inf_round_trip(store: MetadataStore, run: Run) -> None:
+def test_nan_and_inf_round_trip(store: TrackingStore, run: Run) -> None:
     points = [Metric("m", math.nan, 0, 10), Metric("m", math.inf, 1, 11), Metric("m", -math.inf, 2, 12)]
     store.log_metrics(run.id, points)
     history = store.get_metric_history(run.id, "m")
@@ -221,7 +221,7 @@ def test_nan_and_inf_round_trip(store: MetadataStore, run: Run) -> None:
     assert len(store.get_metric_history(run.id, "n")) == 1
 
 
-def test_history_is_ordered_by_step_then_timestamp(store: MetadataStore, run: Run) -> None:
+def test_history_is_ordered_by_step_then_timestamp(store: TrackingStore, run: Run) -> None:
     store.log_metrics(run.id, [Metric("m", 3.0, 2, 1), Metric("m", 1.0, 0, 5), Metric("m", 2.0, 0, 7)])
     store.log_metrics(run.id, [Metric("m", 0.5, 1, 0), Metric("other", 9.0, 0, 0)])
     assert [(p.step, p.timestamp, p.value) for p in store.get_metric_history(run.id, "m")] == [
@@ -235,7 +235,7 @@ def test_history_is_ordered_by_step_then_timestamp(store: MetadataStore, run: Ru
         store.get_metric_history("missing", "m")
 
 
-def test_latest_metric_keeps_highest_step_then_latest_timestamp(store: MetadataStore, run: Run) -> None:
+def test_latest_metric_keeps_highest_step_then_latest_timestamp(store: TrackingStore, run: Run) -> None:
     store.log_metrics(run.id, [Metric("m", 1.0, 10, 100)])
     store.log_metrics(run.id, [Metric("m", 2.0, 5, 999)])  # later but lower step: ignored
     latest = store.get_run(run.id).metrics["m"]
@@ -247,7 +247,7 @@ def test_latest_metric_keeps_highest_step_then_latest_timestamp(store: MetadataS
     assert store.get_run(run.id).metrics["m"].value == 5.0
 
 
-def test_retried_batch_adds_nothing(store: MetadataStore, run: Run) -> None:
+def test_retried_batch_adds_nothing(store: TrackingStore, run: Run) -> None:
     batch = [Metric("m", float(i), i, 1000 + i) for i in range(100)]
     store.log_metrics(run.id, batch)
     store.log_metrics(run.id, batch)
@@ -260,7 +260,7 @@ def test_retried_batch_adds_nothing(store: MetadataStore, run: Run) -> None:
         store.count_metric_points("missing")
 
 
-def test_count_metric_points_over_runs(store: MetadataStore, project: Project, run: Run) -> None:
+def test_count_metric_points_over_runs(store: TrackingStore, project: Project, run: Run) -> None:
     other = store.create_run(project.id)
     store.log_metrics(run.id, [Metric("a", 1.0, 0, 1), Metric("b", 1.0, 0, 1)])
     store.log_metrics(other.id, [Metric("a", 1.0, 0, 1)])
@@ -268,7 +268,7 @@ def test_count_metric_points_over_runs(store: MetadataStore, project: Project, r
     assert store.count_metric_points() == 3
 
 
-def test_log_metrics_to_missing_run(store: MetadataStore) -> None:
+def test_log_metrics_to_missing_run(store: TrackingStore) -> None:
     with pytest.raises(NotFound, match="run 'nope' not found"):
         store.log_metrics("nope", [Metric("m", 1.0, 0, 1)])
 
@@ -276,7 +276,7 @@ def test_log_metrics_to_missing_run(store: MetadataStore) -> None:
 # --- inputs and artifacts --------------------------------------------------------------------
 
 
-def test_inputs(store: MetadataStore, run: Run) -> None:
+def test_inputs(store: TrackingStore, run: Run) -> None:
     train = RunInput(name="iris", version="v1", digest="sha256:aa", context="training")
     test = RunInput(name="iris", version="v1", digest="sha256:aa", context="test")
     store.log_inputs(run.id, [train, test])
@@ -289,7 +289,7 @@ def test_inputs(store: MetadataStore, run: Run) -> None:
     ]
 
 
-def test_artifacts(store: MetadataStore, run: Run) -> None:
+def test_artifacts(store: TrackingStore, run: Run) -> None:
     entries = [
         ArtifactEntry(path="model/model.pkl", digest="sha256:1", size=10),
         ArtifactEntry(path="model/conda.yaml", digest="sha256:2", size=20),
@@ -314,7 +314,7 @@ def test_artifacts(store: MetadataStore, run: Run) -> None:
 
 
 @pytest.fixture
-def populated(store: MetadataStore, project: Project) -> Project:
+def populated(store: TrackingStore, project: Project) -> Project:
     """Six runs: a..f. lr is a param ('abc' for f, missing for e), acc a metric (missing for d)."""
     spec = {
         "a": ({"lr": "0.1", "opt": "adam"}, {"acc": 0.9, "loss": 0.1}, {"team": "vision"}, "FINISHED"),
@@ -374,12 +374,12 @@ def populated(store: MetadataStore, project: Project) -> Project:
         ("NOT (status = 'FINISHED' OR status = 'RUNNING')", "cf"),
     ],
 )
-def test_search_filters(store: MetadataStore, populated: Project, flt: str, expected: str) -> None:
+def test_search_filters(store: TrackingStore, populated: Project, flt: str, expected: str) -> None:
     found = search(store, populated, flt, order_by=["name"])
     assert "".join(str(n) for n in names(found)) == expected
 
 
-def test_search_by_run_id_and_project(store: MetadataStore, populated: Project) -> None:
+def test_search_by_run_id_and_project(store: TrackingStore, populated: Project) -> None:
     everything = search(store, populated)
     first = everything[0]
     assert search(store, populated, f"run_id = '{first.id}'") == [first]
@@ -388,7 +388,7 @@ def test_search_by_run_id_and_project(store: MetadataStore, populated: Project) 
     assert "elsewhere" in names(all_projects) and len(all_projects) == 7
 
 
-def test_search_errors(store: MetadataStore, populated: Project) -> None:
+def test_search_errors(store: TrackingStore, populated: Project) -> None:
     with pytest.raises(InvalidArgument):
         search(store, populated, "metrics.acc = 'abc'")
     with pytest.raises(InvalidArgument):
@@ -401,7 +401,7 @@ def test_search_errors(store: MetadataStore, populated: Project) -> None:
         search(store, populated, max_results=0)
 
 
-def test_search_order(store: MetadataStore, populated: Project) -> None:
+def test_search_order(store: TrackingStore, populated: Project) -> None:
     assert names(search(store, populated)) == list("fedcba")  # default: start_time DESC
     assert names(search(store, populated, order_by=["start_time"])) == list("abcdef")
     # runs without the key (d) and with a NaN latest value (f) sort last in both directions
@@ -414,12 +414,12 @@ def test_search_order(store: MetadataStore, populated: Project) -> None:
     assert names(search(store, populated, order_by=["tags.team", "name DESC"])) == list("ebcafd")
 
 
-def test_search_ties_break_by_run_id(store: MetadataStore, project: Project) -> None:
+def test_search_ties_break_by_run_id(store: TrackingStore, project: Project) -> None:
     ids = [store.create_run(project.id, start_time=5).id for _ in range(5)]
     assert [r.id for r in search(store, project)] == sorted(ids)
 
 
-def test_paging_covers_every_run_once(store: MetadataStore, project: Project) -> None:
+def test_paging_covers_every_run_once(store: TrackingStore, project: Project) -> None:
     ids = {store.create_run(project.id, start_time=i % 3).id for i in range(11)}
     seen: list[str] = []
     token = None
@@ -434,7 +434,7 @@ def test_paging_covers_every_run_once(store: MetadataStore, project: Project) ->
     assert pages == 4 and len(seen) == 11 and set(seen) == ids
 
 
-def test_search_include_flags(store: MetadataStore, populated: Project) -> None:
+def test_search_include_flags(store: TrackingStore, populated: Project) -> None:
     query = RunQuery(
         project_ids=[populated.id],
         filter="name = 'a'",
@@ -452,11 +452,11 @@ def test_search_include_flags(store: MetadataStore, populated: Project) -> None:
 # --- maintenance and errors ------------------------------------------------------------------
 
 
-def test_check_healthy_store(store: MetadataStore, populated: Project) -> None:
+def test_check_healthy_store(store: TrackingStore, populated: Project) -> None:
     assert store.check() == []
 
 
-def test_check_detects_orphans(store: MetadataStore, store_uri: str, populated: Project) -> None:
+def test_check_detects_orphans(store: TrackingStore, store_uri: str, populated: Project) -> None:
     if store_uri.startswith("sqlite"):
         import sqlite3
 
@@ -476,7 +476,7 @@ def test_check_detects_orphans(store: MetadataStore, store_uri: str, populated: 
     assert any("params" in p for p in problems), problems
 
 
-def test_reopen_is_cheap_and_keeps_data(store: MetadataStore, store_uri: str, run: Run, tmp_path: Path) -> None:
+def test_reopen_is_cheap_and_keeps_data(store: TrackingStore, store_uri: str, run: Run, tmp_path: Path) -> None:
     store.log_params(run.id, {"a": "1"})
     again = stores_for(store_uri, tmp_path / "again").tracking
     try:
@@ -504,7 +504,7 @@ def test_unreachable_uri_is_store_unavailable(backend: str, tmp_path: Path) -> N
 # --- SQL backends: migrations ----------------------------------------------------------------
 
 
-def _sql_store(store: MetadataStore) -> SqlTrackingStore:
+def _sql_store(store: TrackingStore) -> SqlTrackingStore:
     if not isinstance(store, SqlTrackingStore):
         pytest.skip("SQL backends only")
     return store
@@ -514,7 +514,7 @@ def test_schema_revision_is_the_migrations_head() -> None:
     assert head_revisions() == SCHEMA_HEADS
 
 
-def test_migrated_schema_matches_table_definitions(store: MetadataStore) -> None:
+def test_migrated_schema_matches_table_definitions(store: TrackingStore) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -524,7 +524,7 @@ def test_migrated_schema_matches_table_definitions(store: MetadataStore) -> None
     assert diff == []
 
 
-def test_upgrade_is_idempotent(store: MetadataStore, project: Project) -> None:
+def test_upgrade_is_idempotent(store: TrackingStore, project: Project) -> None:
     sql_store = _sql_store(store)
     sql_store.upgrade()
     sql_store.upgrade()
@@ -539,7 +539,7 @@ def test_concurrent_first_opens_migrate_once(backend: str, request: pytest.Fixtu
         uri = str(request.getfixturevalue("postgres_empty_uri"))
     else:
         pytest.skip("SQL backends only")
-    opened: list[MetadataStore] = []
+    opened: list[TrackingStore] = []
     errors: list[BaseException] = []
 
     def open_one() -> None:
@@ -559,7 +559,7 @@ def test_concurrent_first_opens_migrate_once(backend: str, request: pytest.Fixtu
         each.close()
 
 
-def test_import_runs_writes_whole_runs_once(store: MetadataStore, project: Project, run: Run) -> None:
+def test_import_runs_writes_whole_runs_once(store: TrackingStore, project: Project, run: Run) -> None:
     def record(name: str, value: float) -> tuple[Run, list[Metric]]:
         imported = Run(id=new_id(), project_id=project.id, name=name, status=RunStatus.FINISHED, start_time=1000,
                        end_time=2000, parent_run_id=run.id, params={"x": str(value)}, tags={"kind": "trial"})

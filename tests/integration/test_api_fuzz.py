@@ -46,7 +46,7 @@ RUN_STRICT = load_settings().extra.get("MODELYARD_TEST_FUZZ_NEGATIVE") == "1"
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with sqlite_server(tmp_path_factory.mktemp("fuzz"), max_upload_bytes=1 << 20) as (url, app):
         # Something to find: a project and a run with a metric and an artifact.
-        store = app.state.services.store
+        store = app.state.services.stores.tracking
         project = store.create_project("fuzz", project_id="fuzzproject")
         run = store.create_run(project.id, run_id="fuzzrun", name="r")
         from modelyard.core.entities import Metric

@@ -29,13 +29,13 @@ def _test_router() -> APIRouter:
     @router.get("/projects/{project_id}/notes")
     def read(project_id: str, request: Request, principal: Principal = Depends(current_principal)) -> Any:
         authorize(request, principal, project_id, "viewer")
-        store = request.app.state.services.store
+        store = request.app.state.services.stores.tracking
         return {"runs": [r.name for r in store.search_runs(_query(project_id)).runs]}
 
     @router.post("/projects/{project_id}/notes", status_code=201)
     def write(project_id: str, request: Request, principal: Principal = Depends(current_principal)) -> Any:
         authorize(request, principal, project_id, "editor")
-        run = request.app.state.services.store.create_run(project_id, name="note")
+        run = request.app.state.services.stores.tracking.create_run(project_id, name="note")
         audit(request, principal, "run.create", "run", run.id, {"project_id": project_id})
         return {"run_id": run.id}
 

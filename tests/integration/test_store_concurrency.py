@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from modelyard.core.entities import Metric
-from modelyard.store import MetadataStore
+from modelyard.store import TrackingStore
 from modelyard.store.interfaces import RunQuery
 from tests.fixtures.stores import joined_store
 
@@ -28,7 +28,7 @@ SHARED_POINTS_PER_BATCH = 20
 
 
 def _thread_work(
-    uri: str, process_store: MetadataStore, shared_run_id: str, worker: int, thread: int, errors: list[str]
+    uri: str, process_store: TrackingStore, shared_run_id: str, worker: int, thread: int, errors: list[str]
 ) -> None:
     store = joined_store(uri) if thread % 2 else None  # half the threads share the process's store
     try:

@@ -372,11 +372,11 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
     catalog = seed_catalog(TrackingService(Joined(services.stores), services.artifacts), root / "work")
     auth = AuthService(services.stores.auth)
     auth.create_user("vera", password="vera-password-1")
-    auth.grant_role("vera", services.store.get_project_by_name("churn").id, "viewer")
+    auth.grant_role("vera", services.stores.tracking.get_project_by_name("churn").id, "viewer")
     auth.create_user("nora", password="nora-password-1")  # no role anywhere
     with TestClient(app) as client:
         yield client, catalog
-    services.store.close()
+    services.stores.tracking.close()
 
 
 def _login(client: TestClient, user: str) -> None:

@@ -351,13 +351,13 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
     app = ensure_ui(create_app(ServerConfig(auth=True, store_uri=f"sqlite:///{root / 'auth.db'}",
                                             artifact_uri=str(root / "artifacts"))))
     services = app.state.services
-    seeded = seed_demo(TrackingService(services.store, services.artifacts), runs=3, steps=5)
+    seeded = seed_demo(TrackingService(services.stores.tracking, services.artifacts), runs=3, steps=5)
     auth = AuthService(services.stores.auth)
     auth.create_user("vera", password="vera-password-1")
-    auth.grant_role("vera", services.store.get_project_by_name("churn").id, "viewer")
+    auth.grant_role("vera", services.stores.tracking.get_project_by_name("churn").id, "viewer")
     with TestClient(app) as client:
         yield client, seeded
-    services.store.close()
+    services.stores.tracking.close()
 
 
 def test_with_auth_on_pages_redirect_to_login_and_data_routes_refuse(secured: tuple[TestClient, Seeded]) -> None:

@@ -17,7 +17,7 @@ from modelyard.core.errors import InvalidArgument
 from modelyard.store import NotServed, Stores, open_stores
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "modelyard"
-CAPABILITY_CHECK = re.compile(r"isinstance\([^)]*\b(?:ModelRegistryStore|DatasetStore|AuthStore|MetadataStore)\b")
+CAPABILITY_CHECK = re.compile(r"isinstance\([^)]*\b(?:ModelRegistryStore|DatasetStore|AuthStore|TrackingStore)\b")
 CONCRETE = re.compile(
     r"\b(?:Sql(?:Tracking|Registry|Dataset|Auth)Store|SqliteDatabase|PostgresDatabase|"
     r"Http(?:Tracking|Registry|Dataset|Artifact)Store|SqliteStore|PostgresStore|SqlStore|HttpStore)\("

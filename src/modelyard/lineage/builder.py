@@ -64,7 +64,7 @@ from modelyard.tracking import sysinfo
 
 if TYPE_CHECKING:
     from modelyard.store.datasets import DatasetStore
-    from modelyard.store.interfaces import MetadataStore
+    from modelyard.store.interfaces import TrackingStore
     from modelyard.store.models import ModelRegistryStore
 
 __all__ = ["TAG_REPRODUCTION_OF", "LineageBuilder"]  # the package's __init__ is the public list
@@ -87,7 +87,7 @@ class _StoresLike(Protocol):
     """The part of the ``Stores`` bundle the builder reads."""
 
     @property
-    def tracking(self) -> MetadataStore: ...
+    def tracking(self) -> TrackingStore: ...
     @property
     def datasets(self) -> DatasetStore: ...
     @property
@@ -106,7 +106,7 @@ class LineageBuilder:
 
     def __init__(
         self,
-        tracking: MetadataStore,
+        tracking: TrackingStore,
         *,
         datasets: DatasetStore | None = None,
         registry: ModelRegistryStore | None = None,

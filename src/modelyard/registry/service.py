@@ -49,7 +49,7 @@ from modelyard.store.models import (
 if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore
     from modelyard.registry import packaging
-    from modelyard.store.interfaces import MetadataStore
+    from modelyard.store.interfaces import TrackingStore
 
 MaintainerCheck = Callable[[str, str], bool]
 DecommissionHook = Callable[[ModelVersion], None]
@@ -93,7 +93,7 @@ class RegistryService:
     def __init__(
         self,
         store: ModelRegistryStore,
-        tracking: MetadataStore,
+        tracking: TrackingStore,
         artifacts: ArtifactStore | None = None,
         *,
         is_maintainer: MaintainerCheck = allow_everyone,

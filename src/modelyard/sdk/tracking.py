@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from modelyard.artifacts.interfaces import ArtifactStore
     from modelyard.store.bundle import Stores
-    from modelyard.store.interfaces import MetadataStore
+    from modelyard.store.interfaces import TrackingStore
 
 
 class TrackingClient(TrackingService):
@@ -42,7 +42,7 @@ class TrackingClient(TrackingService):
         store_uri: str | None = None,
         artifact_uri: str | None = None,
         *,
-        store: MetadataStore | None = None,
+        store: TrackingStore | None = None,
         artifacts: ArtifactStore | None = None,
         stores: Stores | None = None,
     ) -> None:

@@ -15,7 +15,6 @@ from modelyard.server.metrics import install_metrics
 if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore
     from modelyard.store.bundle import Stores
-    from modelyard.store.interfaces import TrackingStore
 
 
 @dataclass
@@ -41,11 +40,6 @@ class Services:
 
     stores: Stores
     config: ServerConfig
-
-    @property
-    def store(self) -> TrackingStore:
-        """The tracking store (most routes need only it)."""
-        return self.stores.tracking
 
     @property
     def artifacts(self) -> ArtifactStore:

@@ -1,10 +1,9 @@
 """Storage layer: one interface per aggregate, and ``open_stores``, which builds them all by URI."""
 
 from modelyard.store.bundle import NotServed, Stores, open_stores, register_store_scheme
-from modelyard.store.interfaces import MetadataStore, MetricStore, ProjectStore, RunStore, TrackingStore
+from modelyard.store.interfaces import MetricStore, ProjectStore, RunStore, TrackingStore
 
 __all__ = [
-    "MetadataStore",
     "MetricStore",
     "NotServed",
     "ProjectStore",

@@ -222,6 +222,3 @@ class TrackingStore(ProjectStore, RunStore, MetricStore, ABC):
             if run.end_time is not None or run.status.is_terminal:
                 self.update_run(run.id, status=run.status, end_time=run.end_time)
 
-
-#: The tracking store's former name (when it was the one store that did everything).
-MetadataStore = TrackingStore

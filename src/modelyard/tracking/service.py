@@ -31,7 +31,7 @@ from modelyard.core.validation import (
     validate_key,
     validate_name,
 )
-from modelyard.store.interfaces import MetadataStore, RunQuery
+from modelyard.store.interfaces import RunQuery, TrackingStore
 from modelyard.tracking import sysinfo
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 class TrackingService:
     """Explicit (non-fluent) tracking API over a metadata store and an artifact store."""
 
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore | None = None) -> None:
+    def __init__(self, store: TrackingStore, artifacts: ArtifactStore | None = None) -> None:
         self.store = store
         self._artifacts = artifacts
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import optuna
 
     from modelyard.compute import Executor
-    from modelyard.store.interfaces import MetadataStore
+    from modelyard.store.interfaces import TrackingStore
 
 TAG_TRIAL = "modelyard.tune.trial"
 TAG_STATE = "modelyard.tune.state"
@@ -139,7 +139,7 @@ class _TrialRecorder:
     FLUSH_EVERY = 100
     FLUSH_SECONDS = 1.0
 
-    def __init__(self, store: MetadataStore, project_id: str, parent_run_id: str, metric: str) -> None:
+    def __init__(self, store: TrackingStore, project_id: str, parent_run_id: str, metric: str) -> None:
         self.store = store
         self.project_id = project_id
         self.parent_run_id = parent_run_id
@@ -222,7 +222,7 @@ def _value_of(result: Any) -> float:
 def run_study(
     objective: Callable[..., Any],
     *,
-    store: MetadataStore,
+    store: TrackingStore,
     project_id: str,
     parent_run_id: str,
     search_space: Mapping[str, Any] | None = None,

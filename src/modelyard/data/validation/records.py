@@ -28,7 +28,7 @@ from modelyard.data.validation.expectations import ExpectationResult
 from modelyard.data.validation.profile import ColumnProfile, Profile
 from modelyard.data.validation.suite import Suite, ValidationReport
 from modelyard.store.datasets import DatasetVersion
-from modelyard.store.interfaces import MetadataStore, RunQuery
+from modelyard.store.interfaces import RunQuery, TrackingStore
 
 __all__ = [
     "REPORT_ARTIFACT",
@@ -68,7 +68,7 @@ def _document(
 
 
 def record_validation(
-    store: MetadataStore,
+    store: TrackingStore,
     artifacts: ArtifactStore,
     version: DatasetVersion,
     report: ValidationReport,
@@ -114,7 +114,7 @@ def record_validation(
 
 
 def find_validation_runs(
-    store: MetadataStore, version: DatasetVersion, project_ids: Sequence[str], *, max_results: int = 200
+    store: TrackingStore, version: DatasetVersion, project_ids: Sequence[str], *, max_results: int = 200
 ) -> list[Run]:
     """The runs that recorded a validation of ``version`` in ``project_ids``, newest first."""
     if not project_ids:
@@ -132,7 +132,7 @@ def find_validation_runs(
     return result.runs
 
 
-def load_report_document(store: MetadataStore, artifacts: ArtifactStore, run_id: str) -> dict[str, Any]:
+def load_report_document(store: TrackingStore, artifacts: ArtifactStore, run_id: str) -> dict[str, Any]:
     """The stored report of a validation run (its bytes verified by the artifact store)."""
     entries = [e for e in store.list_artifacts(run_id, prefix="validation") if e.path == REPORT_ARTIFACT]
     if not entries:

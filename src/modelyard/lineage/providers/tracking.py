@@ -14,7 +14,7 @@ from modelyard.tracking import sysinfo
 if TYPE_CHECKING:
     from modelyard.core.entities import Run, RunInput
     from modelyard.lineage.providers.data import DataLineage
-    from modelyard.store.interfaces import MetadataStore
+    from modelyard.store.interfaces import TrackingStore
 
 __all__ = ["TrackingLineage"]
 
@@ -26,7 +26,7 @@ class TrackingLineage(LineageProvider):
     prefixes = ("run",)
     root_kind = "run"
 
-    def __init__(self, store: MetadataStore, *, data: DataLineage | None = None) -> None:
+    def __init__(self, store: TrackingStore, *, data: DataLineage | None = None) -> None:
         self.store = store
         self.data = data
         self._runs: dict[str, Run | None] = {}

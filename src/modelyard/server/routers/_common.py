@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from modelyard.core.errors import IntegrityError, InvalidArgument, PermissionDenied
 from modelyard.server.app import Services
 from modelyard.server.deps import Principal, audit, auth_enabled, authorize, current_principal, get_services
-from modelyard.store.interfaces import MetadataStore
+from modelyard.store.bundle import Stores
 
 M = TypeVar("M", bound=BaseModel)
 logger = logging.getLogger("modelyard.server")
@@ -57,8 +57,8 @@ class Call:
     services: Services
 
     @property
-    def store(self) -> MetadataStore:
-        return self.services.store
+    def stores(self) -> Stores:
+        return self.services.stores
 
     def allow(self, project_id: str | None, role: str) -> None:
         authorize(self.request, self.principal, project_id, role)
@@ -79,7 +79,7 @@ class Call:
             visible: set[str] | None = authenticator.visible_project_ids(self.principal)
             return visible
         return None if self.can(None, "viewer") else {
-            p.id for p in self.store.list_projects(include_deleted=True) if self.can(p.id, "viewer")
+            p.id for p in self.stores.tracking.list_projects(include_deleted=True) if self.can(p.id, "viewer")
         }
 
     def allow_somewhere(self, role: str) -> None:
@@ -97,7 +97,7 @@ class Call:
         # signed-in user has (the list is filtered); a user with no role anywhere gets nothing.
         candidates = self.visible_projects()
         if candidates is None:
-            candidates = {p.id for p in self.store.list_projects()}
+            candidates = {p.id for p in self.stores.tracking.list_projects()}
         if any(self.can(project_id, role) for project_id in sorted(candidates)):
             return
         raise PermissionDenied(f"user {self.principal.user!r} has no {role} role on any project; this needs one")
@@ -105,7 +105,7 @@ class Call:
     def allow_run(self, run_id: str, role: str) -> None:
         """Authorize on the run's project; the run is only looked up when auth is on."""
         if auth_enabled(self.request):
-            self.allow(self.store.get_run(run_id).project_id, role)
+            self.allow(self.stores.tracking.get_run(run_id).project_id, role)
 
     def audit(self, action: str, object_type: str, object_id: str | None, **details: Any) -> None:
         audit(self.request, self.principal, action, object_type, object_id, details)

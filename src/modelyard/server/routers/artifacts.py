@@ -62,7 +62,7 @@ def _stream(c: Call, digest: str, size: int | None) -> StreamingResponse:
 def list_artifacts(run_id: str, prefix: str | None = None, c: Call = Depends(get_call)) -> Any:
     """Artifacts of a run ordered by path, optionally under a directory ``prefix``."""
     c.allow_run(run_id, "viewer")
-    entries = c.store.list_artifacts(run_id, prefix)
+    entries = c.stores.tracking.list_artifacts(run_id, prefix)
     return WireJSONResponse({"artifacts": [e.model_dump() for e in entries]})
 
 
@@ -71,21 +71,21 @@ async def upload_artifact(run_id: str, path: str, request: Request, c: Call = De
     """Store the body as the artifact ``path`` of the run (replacing an earlier one)."""
     name = safe_relpath(path)
     await run_in_threadpool(c.allow_run, run_id, "editor")
-    await run_in_threadpool(c.store.get_run, run_id)  # 404 before receiving a byte
+    await run_in_threadpool(c.stores.tracking.get_run, run_id)  # 404 before receiving a byte
     spooled = await spool_body(request, c.services.config.max_upload_bytes, _store_algorithm(c))
     try:
         ref = await run_in_threadpool(c.services.artifacts.put_file, spooled.path)
     finally:
         spooled.remove()
     entry = ArtifactEntry(path=name, digest=ref.digest, size=ref.size)
-    await run_in_threadpool(c.store.add_artifacts, run_id, [entry])
+    await run_in_threadpool(c.stores.tracking.add_artifacts, run_id, [entry])
     await run_in_threadpool(c.audit, "log_artifact", "run", run_id, path=name, digest=ref.digest)
     return WireJSONResponse(entry.model_dump())
 
 
 def _find_artifact(c: Call, run_id: str, path: str) -> ArtifactEntry:
     name = safe_relpath(path)
-    for entry in c.store.list_artifacts(run_id, name):
+    for entry in c.stores.tracking.list_artifacts(run_id, name):
         if entry.path == name:
             return entry
     raise NotFound(f"artifact {name!r} not found in run {run_id!r}")

@@ -127,7 +127,9 @@ def governed(c: Call, registry: ModelRegistryStore, at: int | None) -> RegistryS
     def clock() -> int:
         return moment  # one instant per request: a change and its audit events share it
 
-    return RegistryService(registry, c.store, c.services.artifacts, is_maintainer=maintainer_check(c), clock=clock)
+    return RegistryService(
+        registry, c.stores.tracking, c.services.artifacts, is_maintainer=maintainer_check(c), clock=clock
+    )
 
 
 def _ok(entity: Any, status_code: int = 200) -> WireJSONResponse:
@@ -162,7 +164,7 @@ def create_registered_model(body: RegisteredModelCreate, c: Call = Depends(get_c
         raise InvalidArgument(
             f"model name {body.name!r} cannot be served over the API: it ends like the route {shadow}"
         )
-    project = c.store.get_project(body.project_id)
+    project = c.stores.tracking.get_project(body.project_id)
     model = governed(c, registry, body.at).create_model(
         body.name, project=project.name, actor=who(c, body.created_by), description=body.description
     )

@@ -25,7 +25,7 @@ def _project(project: Project) -> WireJSONResponse:
 def create_project(body: ProjectCreate, c: Call = Depends(get_call)) -> Any:
     """Create a project; 409 if the name is taken."""
     c.allow(None, "editor")
-    project = c.store.create_project(body.name, project_id=body.id, description=body.description)
+    project = c.stores.tracking.create_project(body.name, project_id=body.id, description=body.description)
     c.audit("create_project", "project", project.id, name=project.name)
     return WireJSONResponse(project.model_dump(), status_code=201)
 
@@ -38,10 +38,10 @@ def get_or_create_project(body: ProjectName, c: Call = Depends(get_call)) -> Any
     it starts, and the run itself is checked for "editor"); creating one needs "editor" on no
     single project, like ``POST /projects``."""
     try:
-        project = c.store.get_project_by_name(body.name)
+        project = c.stores.tracking.get_project_by_name(body.name)
     except NotFound:
         c.allow(None, "editor")
-        project = c.store.get_or_create_project(body.name)
+        project = c.stores.tracking.get_or_create_project(body.name)
         c.audit("get_or_create_project", "project", project.id, name=project.name)
     else:
         c.allow(project.id, "viewer")
@@ -51,14 +51,14 @@ def get_or_create_project(body: ProjectName, c: Call = Depends(get_call)) -> Any
 @router.get("", response_model=ProjectList)
 def list_projects(include_deleted: bool = False, c: Call = Depends(get_call)) -> Any:
     """All projects the caller may see, ordered by name."""
-    projects = c.store.list_projects(include_deleted=include_deleted)
+    projects = c.stores.tracking.list_projects(include_deleted=include_deleted)
     visible = c.visible_projects()
     return WireJSONResponse({"projects": [p.model_dump() for p in projects if visible is None or p.id in visible]})
 
 
 @router.get("/by-name/{name:path}", response_model=ProjectBody)
 def get_project_by_name(name: str, c: Call = Depends(get_call)) -> Any:
-    project = c.store.get_project_by_name(name)
+    project = c.stores.tracking.get_project_by_name(name)
     c.allow(project.id, "viewer")
     return _project(project)
 
@@ -66,7 +66,7 @@ def get_project_by_name(name: str, c: Call = Depends(get_call)) -> Any:
 @router.get("/{project_id}", response_model=ProjectBody)
 def get_project(project_id: str, c: Call = Depends(get_call)) -> Any:
     c.allow(project_id, "viewer")
-    return _project(c.store.get_project(project_id))
+    return _project(c.stores.tracking.get_project(project_id))
 
 
 def register(app: FastAPI) -> None:

@@ -74,7 +74,7 @@ def _count_points(request: Request, n: int) -> None:
 def create_run(body: RunCreate, c: Call = Depends(get_call)) -> Any:
     """Create a run; with a ``run_id`` that already exists in the project, return it (idempotent)."""
     c.allow(body.project_id, "editor")
-    run = c.store.create_run(
+    run = c.stores.tracking.create_run(
         body.project_id,
         run_id=body.run_id,
         name=body.name,
@@ -99,7 +99,7 @@ def search_runs(body: SearchRuns, c: Call = Depends(get_call)) -> Any:
         project_ids = sorted(visible)
         if not project_ids:
             return WireJSONResponse({"runs": [], "next_page_token": None, "total": 0})
-    result = c.store.search_runs(
+    result = c.stores.tracking.search_runs(
         RunQuery(
             project_ids=project_ids,
             filter=body.filter,
@@ -142,7 +142,7 @@ def find_runs_by_input(name: DatasetName, version: DatasetVersionNumber, c: Call
     a run that read it in two contexts is listed twice), ordered by project name, start time
     and run id; only runs of projects the caller may read, deleted runs left out. It is a runs
     query under the dataset's URL, so the caller's project roles filter it, not the dataset rule."""
-    return _links(c, c.store.find_runs_by_input(name, version))
+    return _links(c, c.stores.tracking.find_runs_by_input(name, version))
 
 
 @router.get("/runs/{run_id}/children", response_model=RunLinkList)
@@ -151,12 +151,12 @@ def list_child_runs(run_id: str, c: Call = Depends(get_call)) -> Any:
     name, start time and id; needs read access to the parent's project, and children in projects
     the caller cannot read are left out."""
     c.allow_run(run_id, "viewer")
-    return _links(c, c.store.list_child_runs(run_id))
+    return _links(c, c.stores.tracking.list_child_runs(run_id))
 
 
 @router.get("/runs/{run_id}", response_model=RunBody)
 def get_run(run_id: str, c: Call = Depends(get_call)) -> Any:
-    run = c.store.get_run(run_id)
+    run = c.stores.tracking.get_run(run_id)
     c.allow(run.project_id, "viewer")
     return WireJSONResponse(run.model_dump())
 
@@ -165,7 +165,9 @@ def get_run(run_id: str, c: Call = Depends(get_call)) -> Any:
 def update_run(run_id: str, body: RunUpdate, c: Call = Depends(get_call)) -> Any:
     """Change a run's status, end time, name or notes."""
     c.allow_run(run_id, "editor")
-    run = c.store.update_run(run_id, status=body.status, end_time=body.end_time, name=body.name, notes=body.notes)
+    run = c.stores.tracking.update_run(
+        run_id, status=body.status, end_time=body.end_time, name=body.name, notes=body.notes
+    )
     c.audit("update_run", "run", run_id, **body.model_dump(exclude_none=True, mode="json"))
     return WireJSONResponse(run.model_dump())
 
@@ -174,7 +176,7 @@ def update_run(run_id: str, body: RunUpdate, c: Call = Depends(get_call)) -> Any
 def set_run_lifecycle(run_id: str, body: LifecycleBody, c: Call = Depends(get_call)) -> Response:
     """Soft-delete (``deleted``) or restore (``active``) a run."""
     c.allow_run(run_id, "editor")
-    c.store.set_run_lifecycle(run_id, body.stage)
+    c.stores.tracking.set_run_lifecycle(run_id, body.stage)
     c.audit("delete_run" if body.stage == LifecycleStage.DELETED else "restore_run", "run", run_id)
     return Response(status_code=204)
 
@@ -184,7 +186,7 @@ def set_run_lifecycle(run_id: str, body: LifecycleBody, c: Call = Depends(get_ca
 def log_params(run_id: str, body: ParamsBody, c: Call = Depends(get_call)) -> Response:
     """Params are immutable: the same value again is a no-op, another value 409 (nothing written)."""
     c.allow_run(run_id, "editor")
-    c.store.log_params(run_id, body.params)
+    c.stores.tracking.log_params(run_id, body.params)
     c.audit("log_params", "run", run_id, keys=sorted(body.params))
     return Response(status_code=204)
 
@@ -192,7 +194,7 @@ def log_params(run_id: str, body: ParamsBody, c: Call = Depends(get_call)) -> Re
 @router.post("/runs/{run_id}/tags", status_code=204, response_class=Response)
 def set_tags(run_id: str, body: TagsBody, c: Call = Depends(get_call)) -> Response:
     c.allow_run(run_id, "editor")
-    c.store.set_tags(run_id, body.tags)
+    c.stores.tracking.set_tags(run_id, body.tags)
     c.audit("set_tags", "run", run_id, keys=sorted(body.tags))
     return Response(status_code=204)
 
@@ -200,7 +202,7 @@ def set_tags(run_id: str, body: TagsBody, c: Call = Depends(get_call)) -> Respon
 @router.delete("/runs/{run_id}/tags/{key:path}", status_code=204, response_class=Response)
 def delete_tag(run_id: str, key: str, c: Call = Depends(get_call)) -> Response:
     c.allow_run(run_id, "editor")
-    c.store.delete_tag(run_id, key)
+    c.stores.tracking.delete_tag(run_id, key)
     c.audit("delete_tag", "run", run_id, key=key)
     return Response(status_code=204)
 
@@ -209,7 +211,7 @@ def delete_tag(run_id: str, key: str, c: Call = Depends(get_call)) -> Response:
 def log_inputs(run_id: str, body: InputsBody, c: Call = Depends(get_call)) -> Response:
     """Record dataset versions the run read (idempotent on name + version + context)."""
     c.allow_run(run_id, "editor")
-    c.store.log_inputs(run_id, [RunInput(**item.model_dump()) for item in body.inputs])
+    c.stores.tracking.log_inputs(run_id, [RunInput(**item.model_dump()) for item in body.inputs])
     c.audit("log_inputs", "run", run_id, inputs=[i.name for i in body.inputs])
     return Response(status_code=204)
 
@@ -219,7 +221,7 @@ def record_artifacts(run_id: str, body: ArtifactsRecord, c: Call = Depends(get_c
     """Record files whose blobs are already stored (``PUT /blobs/{digest}``) on the run."""
     c.allow_run(run_id, "editor")
     entries = [ArtifactEntry(**e.model_dump()) for e in body.artifacts]
-    c.store.add_artifacts(run_id, entries)
+    c.stores.tracking.add_artifacts(run_id, entries)
     c.audit("log_artifacts", "run", run_id, paths=[e.path for e in entries])
     return Response(status_code=204)
 
@@ -234,7 +236,7 @@ def log_metrics(
     """Append one batch of ``[key, value, step, timestamp]`` points in one transaction; a retried
     batch adds nothing. NaN and infinities are the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
     c.allow_run(run_id, "editor")
-    c.store.log_metrics(run_id, _points(body.metrics))
+    c.stores.tracking.log_metrics(run_id, _points(body.metrics))
     _count_points(request, len(body.metrics))
     c.audit("log_metrics", "run", run_id, points=len(body.metrics))
     return Response(status_code=204)
@@ -248,7 +250,7 @@ def log_batch(
 ) -> Response:
     """Params, tags and metrics in one transaction: a param conflict writes nothing at all."""
     c.allow_run(run_id, "editor")
-    c.store.log_batch(run_id, metrics=_points(body.metrics), params=body.params, tags=body.tags)
+    c.stores.tracking.log_batch(run_id, metrics=_points(body.metrics), params=body.params, tags=body.tags)
     _count_points(request, len(body.metrics))
     c.audit("log_batch", "run", run_id, points=len(body.metrics), params=sorted(body.params), tags=sorted(body.tags))
     return Response(status_code=204)
@@ -258,7 +260,7 @@ def log_batch(
 def get_metric_history(run_id: str, key: Annotated[str, Query(min_length=1)], c: Call = Depends(get_call)) -> Any:
     """Every point of one metric as ``[value, step, timestamp]``, ordered by step then timestamp."""
     c.allow_run(run_id, "viewer")
-    history = c.store.get_metric_history(run_id, key)
+    history = c.stores.tracking.get_metric_history(run_id, key)
     return WireJSONResponse({"key": key, "points": [(m.value, m.step, m.timestamp) for m in history]})
 
 
@@ -269,14 +271,14 @@ def count_metric_points(run_id: str | None = None, c: Call = Depends(get_call)) 
         c.allow(None, "viewer")
     else:
         c.allow_run(run_id, "viewer")
-    return WireJSONResponse({"count": c.store.count_metric_points(run_id)})
+    return WireJSONResponse({"count": c.stores.tracking.count_metric_points(run_id)})
 
 
 @router.get("/store/check", response_model=CheckResult, tags=["maintenance"])
 def check_store(c: Call = Depends(get_call)) -> Any:
     """Integrity check of the metadata store (admin)."""
     c.allow(None, "admin")
-    return WireJSONResponse({"problems": c.store.check()})
+    return WireJSONResponse({"problems": c.stores.tracking.check()})
 
 
 def register(app: FastAPI) -> None:

@@ -53,7 +53,7 @@ def dataset_service(services: Services) -> DatasetService:
 
 def registry_service(services: Services) -> RegistryService:
     """The registry service over the app's stores (pages only read: no maintainer check needed)."""
-    return RegistryService(model_store(services), services.store, services.artifacts)
+    return RegistryService(model_store(services), services.stores.tracking, services.artifacts)
 
 
 # --- access ------------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ def registry_service(services: Services) -> RegistryService:
 def readable_project_ids(request: Request, principal: Principal, services: Services) -> list[str]:
     """Ids of the projects ``principal`` may read (every project with auth off)."""
     visible = visible_project_ids(request, principal)
-    projects = services.store.list_projects()
+    projects = services.stores.tracking.list_projects()
     return [p.id for p in projects if visible is None or p.id in visible]
 
 

@@ -119,9 +119,9 @@ def build_router() -> APIRouter:
         services: Services = Depends(get_services),
     ) -> Response:
         """The HTML report of a recorded validation, rendered from its stored JSON."""
-        found = services.store.get_run(run)
+        found = services.stores.tracking.get_run(run)
         can_read(request, principal, found.project_id)
-        document = records.load_report_document(services.store, services.artifacts, found.id)
+        document = records.load_report_document(services.stores.tracking, services.artifacts, found.id)
         dataset = document.get("dataset", {}).get("ref", "")
         report = records.report_from_document(document)
         html = render_html(report, title=f"Validation of {dataset} against {report.suite}",

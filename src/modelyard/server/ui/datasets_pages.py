@@ -58,7 +58,7 @@ def _metric(run: Run, key: str) -> int | None:
 
 
 def _validation_rows(services: Services, runs: list[Run]) -> list[ValidationRow]:
-    names = {p.id: p.name for p in services.store.list_projects()}
+    names = {p.id: p.name for p in services.stores.tracking.list_projects()}
     out = []
     for run in runs:
         verdict = run.tags.get(records.TAG_SUCCESS)
@@ -223,7 +223,8 @@ def _overview(request: Request, principal: Principal, services: Services, versio
 
 def _validation(request: Request, principal: Principal, services: Services, version: DatasetVersion,
                 selected: str | None) -> dict[str, Any]:
-    runs = records.find_validation_runs(services.store, version, readable_project_ids(request, principal, services))
+    readable = readable_project_ids(request, principal, services)
+    runs = records.find_validation_runs(services.stores.tracking, version, readable)
     rows = _validation_rows(services, runs)
     chosen = next((r for r in rows if r.run.id == selected), None) if selected else (rows[0] if rows else None)
     if selected and chosen is None:
@@ -231,7 +232,7 @@ def _validation(request: Request, principal: Principal, services: Services, vers
     document = None
     if chosen is not None:
         try:
-            document = records.load_report_document(services.store, services.artifacts, chosen.run.id)
+            document = records.load_report_document(services.stores.tracking, services.artifacts, chosen.run.id)
         except (InvalidArgument, NotFound) as exc:
             document = {"error": str(exc)}
     return {"validations": rows, "chosen": chosen, "document": document}

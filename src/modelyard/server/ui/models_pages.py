@@ -161,7 +161,7 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
     ) -> HTMLResponse:
         registry = registry_service(services)
         visible = visible_project_ids(request, principal)
-        names = {p.id: p.name for p in services.store.list_projects()}
+        names = {p.id: p.name for p in services.stores.tracking.list_projects()}
         summaries = [_summary(registry, m, names.get(m.project_id, m.project_id)) for m in registry.list_models()
                      if visible is None or m.project_id in visible]
         return render(env, request, "models.html", principal=principal, summaries=summaries, model_url=model_url)
@@ -181,7 +181,7 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         name, selector = split_ref(ref)
         model = registry.get_model(name)
         can_read(request, principal, model.project_id)
-        project = services.store.get_project(model.project_id)
+        project = services.stores.tracking.get_project(model.project_id)
         if selector is None:
             return _model_page(request, principal, registry, model, project.name)
         version = registry.resolve(ref)

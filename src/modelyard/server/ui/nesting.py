@@ -80,7 +80,7 @@ def group_page(
     condition = f"parent_run_id IN ({ids})"
     if user_filter:
         condition = f"({user_filter}) AND {condition}"
-    result = services.store.search_runs(
+    result = services.stores.tracking.search_runs(
         RunQuery(project_ids=[project_id], filter=condition, order_by=("parent_run_id ASC", order),
                  max_results=PAGE_CHILDREN_LIMIT)
     )
@@ -112,7 +112,7 @@ def group_page(
 def parent_names(services: Services, project_id: str, parent_ids: set[str]) -> dict[str, str]:
     """Run names of ``parent_ids`` in one query (deleted runs included; unnamed runs: short id)."""
     ids = ", ".join(quote_string(i) for i in sorted(parent_ids))
-    result = services.store.search_runs(
+    result = services.stores.tracking.search_runs(
         RunQuery(project_ids=[project_id], filter=f"run_id IN ({ids})", max_results=max(len(parent_ids), 1),
                  lifecycle=None, include_metrics=False, include_params=False, include_tags=False)
     )
@@ -131,13 +131,13 @@ class Children:
 
 def run_children(services: Services, run: Run, project_name: str) -> Children:
     """The children of ``run`` for its page, oldest first (trial order)."""
-    result = services.store.search_runs(
+    result = services.stores.tracking.search_runs(
         RunQuery(project_ids=[run.project_id], filter=children_filter(run.id), order_by=("start_time ASC",),
                  max_results=RUN_PAGE_CHILDREN_LIMIT)
     )
     total = len(result.runs)
     if result.next_page_token:
-        total = len(services.store.list_child_runs(run.id))
+        total = len(services.stores.tracking.list_child_runs(run.id))
     keys = sorted({k for child in result.runs for k in child.metrics})
     return Children(result.runs, total, keys[:CHILD_METRIC_COLUMNS], children_url(project_name, run.id))
 
@@ -147,6 +147,6 @@ def parent_of(services: Services, run: Run) -> Run | None:
     if not run.parent_run_id:
         return None
     try:
-        return services.store.get_run(run.parent_run_id)
+        return services.stores.tracking.get_run(run.parent_run_id)
     except NotFound:
         return None

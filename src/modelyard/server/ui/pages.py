@@ -48,7 +48,7 @@ class ProjectSummary:
 def _summarise(services: Services, project: Project) -> ProjectSummary:
     """Run count and last activity with the lightest query the store interface offers: runs
     without params, tags or metrics, newest first, at most ``RUN_COUNT_LIMIT`` of them."""
-    result = services.store.search_runs(
+    result = services.stores.tracking.search_runs(
         RunQuery(
             project_ids=[project.id],
             order_by=("start_time DESC",),
