@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from modelyard._version import __version__
-from modelyard.cli import _boundary, auth_cmd, cards_cmd, data_cmd, ingest_cmd, lineage_cmd, models_cmd, server_cmd
+from modelyard.cli import (
+    _boundary,
+    auth_cmd,
+    cards_cmd,
+    data_cmd,
+    ingest_cmd,
+    lineage_cmd,
+    models_cmd,
+    predict_cmd,
+    server_cmd,
+)
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
 from modelyard.cli._parsers import count_option
 
@@ -263,7 +273,7 @@ def quickstart(
         run_quickstart(project=project, store=store)
 
 
-for _module in (server_cmd, auth_cmd, data_cmd, ingest_cmd, models_cmd, cards_cmd, lineage_cmd):
+for _module in (server_cmd, auth_cmd, data_cmd, ingest_cmd, models_cmd, cards_cmd, lineage_cmd, predict_cmd):
     _module.register(app)
 
 

@@ -21,6 +21,7 @@ kind            from -> to               reads
 ``produced``      run -> dataset version   the dataset version was added inside the run
 ``parent_of``     run -> child run         a nested run (tuning trials, steps)
 ``alias``         model version -> alias   an alias or a state (production, staging)
+``used_by``       model version -> run     the run predicted with it (batch scoring)
 ==============  =======================  ===========================================
 
 Walking **upstream** from a node follows edges backwards (a model version's run, that run's
@@ -75,7 +76,7 @@ ROOT_KINDS = ("model", "dataset", "run")
 _NO_STORE = {"model": "this store has no model registry", "dataset": "this store keeps no datasets"}
 # The fixed order of a node's edges (see the module docstring); anything unlisted comes last.
 _UPSTREAM_SOURCES = ("dataset", "run", "model", "alias", "state")
-_DOWNSTREAM_KINDS = ("read_by", "produced", "derived_from", "parent_of", "alias")
+_DOWNSTREAM_KINDS = ("read_by", "produced", "derived_from", "parent_of", "alias", "used_by")
 _DOWNSTREAM_TARGETS = ("model", "dataset", "state", "alias", "run")
 
 

@@ -32,11 +32,11 @@ __all__ = [
 ]
 
 NodeKind = Literal["dataset_version", "run", "model_version", "alias", "state", "deployment"]
-EdgeKind = Literal["derived_from", "read_by", "produced", "parent_of", "alias"]
+EdgeKind = Literal["derived_from", "read_by", "produced", "parent_of", "alias", "used_by"]
 Direction = Literal["upstream", "downstream", "both"]
 RootKind = Literal["model", "dataset", "run"]
 NODE_KINDS: tuple[str, ...] = ("dataset_version", "run", "model_version", "alias", "state", "deployment")
-EDGE_KINDS: tuple[str, ...] = ("derived_from", "read_by", "produced", "parent_of", "alias")
+EDGE_KINDS: tuple[str, ...] = ("derived_from", "read_by", "produced", "parent_of", "alias", "used_by")
 DEFAULT_DEPTH = 10
 MAX_DEPTH = 100
 #: Node id prefix -> the node kind drawn for it (a node no provider can find is drawn as missing).

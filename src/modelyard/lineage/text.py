@@ -104,6 +104,7 @@ def _verb(edge: LineageEdge, upstream: bool) -> str:
             "produced": "produced by",
             "parent_of": "child of",
             "alias": "aliased from",
+            "used_by": "used",
         }.get(edge.kind, edge.kind)
     return {
         "derived_from": "derives",
@@ -111,6 +112,7 @@ def _verb(edge: LineageEdge, upstream: bool) -> str:
         "produced": "produced",
         "parent_of": "parent of",
         "alias": "known as",
+        "used_by": "used by",
     }.get(edge.kind, edge.kind)
 
 

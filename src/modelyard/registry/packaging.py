@@ -19,7 +19,7 @@ import hashlib
 import json
 import platform
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -167,6 +167,22 @@ class LoadedModel:
             data = self.signature.enforce(data)
         return self._flavor.predict(self.native, data)
 
+    @property
+    def has_proba(self) -> bool:
+        """Whether ``predict_proba`` works for this model (a classifier of the scikit-learn API)."""
+        return self._flavor.has_proba(self.native)
+
+    def predict_proba(self, data: Any) -> Any:
+        """Class probabilities (one column per class of ``class_labels``), the input checked as
+        for ``predict``; ``InvalidArgument`` for a model without them."""
+        if self.signature is not None:
+            data = self.signature.enforce(data)
+        return self._flavor.predict_proba(self.native, data)
+
+    @property
+    def class_labels(self) -> list[Any] | None:
+        return self._flavor.class_labels(self.native)
+
     def __repr__(self) -> str:
         return f"<LoadedModel flavor={self.flavor} digest={self.digest}>"
 
@@ -210,6 +226,43 @@ def load_directory(directory: str | Path, digest: str | None = None) -> LoadedMo
     section = dict(mlmodel["flavor"])
     flavor = get_flavor(str(section.pop("name")))
     return LoadedModel(flavor.load(path, section), flavor, mlmodel, digest)
+
+
+def package_files_digest(files: Mapping[str, bytes], algorithm: str = "sha256") -> str:
+    """The manifest digest an artifact store gives a directory holding ``files`` (path -> bytes):
+    what a model version is registered under, computed without a store."""
+    from modelyard.artifacts.interfaces import ManifestEntry
+    from modelyard.artifacts.manifest import build_manifest, manifest_to_bytes
+
+    entries = [
+        ManifestEntry(path=path, digest=f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}", size=len(data))
+        for path, data in files.items()
+    ]
+    return f"{algorithm}:{hashlib.new(algorithm, manifest_to_bytes(build_manifest(entries))).hexdigest()}"
+
+
+def load_package_files(files: Mapping[str, bytes], manifest_digest: str) -> LoadedModel:
+    """Load a package sent as bytes (to a worker that has no store: a Ray task). The files must
+    hash to the registered ``manifest_digest`` before anything is written; then they are verified
+    again file by file against ``MLmodel.json`` and loaded, as from the store."""
+    from modelyard.artifacts.paths import parse_digest, safe_relpath
+
+    algorithm, _ = parse_digest(manifest_digest)
+    actual = package_files_digest(files, algorithm)
+    if actual != manifest_digest:
+        raise IntegrityError(f"model package files hash to {actual}, the registered version is {manifest_digest}")
+    with tempfile.TemporaryDirectory(prefix="modelyard-load-") as tmp:
+        for name, data in files.items():
+            target = Path(tmp, safe_relpath(name))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return load_directory(tmp, manifest_digest)
+
+
+def read_package_files(directory: str | Path) -> dict[str, bytes]:
+    """Every file of a package directory (``RegistryService.export`` verified it), path -> bytes."""
+    root = Path(directory)
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def load_stored(artifacts: ArtifactStore, manifest_digest: str) -> LoadedModel:

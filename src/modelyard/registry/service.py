@@ -28,6 +28,7 @@ retention period; ``purge_expired`` deletes blobs no other version or run still 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.entities import now_millis
@@ -240,6 +241,24 @@ class RegistryService:
         if version.state is ModelState.DECOMMISSIONED and not allow_decommissioned:
             raise InvalidArgument(f"version {version.version} of model {version.model_name!r} is decommissioned")
         return packaging.load_stored(self.artifacts, version.manifest_digest)
+
+    def export(self, reference: str | ModelRef, directory: str | Path) -> ModelVersion:
+        """Write the package of the version ``reference`` names into ``directory`` (which must be
+        empty or absent), each blob re-hashed by the store and then every file checked against
+        ``MLmodel.json``: what a container build or a remote worker is given. Nothing is
+        deserialised. Decommissioned versions are refused."""
+        from modelyard.registry import packaging
+
+        version = self.resolve(reference)
+        if version.state is ModelState.DECOMMISSIONED:
+            raise InvalidArgument(f"version {version.version} of model {version.model_name!r} is decommissioned")
+        target = Path(directory)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise InvalidArgument(f"{target} is not an empty directory")
+        target.mkdir(parents=True, exist_ok=True)
+        self.artifacts.get_directory(version.manifest_digest, target)
+        packaging.verify_package(target, packaging.read_mlmodel(target))
+        return version
 
     # -- lifecycle ----------------------------------------------------------------------------
     def transition(

@@ -33,6 +33,9 @@ TAG_ENVIRONMENT = "modelyard.environment.digest"
 TAG_PARENT = "modelyard.parent_run_id"
 #: Set on runs started by ``modelyard reproduce``: the id of the run being reproduced.
 TAG_REPRODUCTION_OF = "modelyard.reproduction_of"
+#: Set on runs that predicted with a registered model version (batch scoring): ``NAME@N``.
+#: Lineage draws it as the edge model version -> run (``used_by``).
+TAG_MODEL_VERSION_USED = "modelyard.model_version_used"
 _MAX_ARGS_LENGTH = 8000
 
 

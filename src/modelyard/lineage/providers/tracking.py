@@ -1,5 +1,6 @@
 """The tracking subsystem's lineage: runs (commit, params, environment), the dataset versions they
-read (``read_by``, with the input's context) and their parent and child runs."""
+read (``read_by``, with the input's context), their parent and child runs, and the model versions
+they predicted with (``used_by``: batch scoring tags its run ``modelyard.model_version_used``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import NotFound
-from modelyard.lineage.graph import LineageEdge, LineageNode, dataset_node_id, run_node_id
+from modelyard.lineage.graph import LineageEdge, LineageNode, dataset_node_id, model_node_id, run_node_id
 from modelyard.lineage.providers import LineageProvider
+from modelyard.store.interfaces import RunQuery
 from modelyard.tracking import sysinfo
 
 if TYPE_CHECKING:
@@ -81,6 +83,9 @@ class TrackingLineage(LineageProvider):
             yield LineageEdge(self._input(item), node_id, "read_by", item.context)
         if run.parent_run_id:
             yield LineageEdge(run_node_id(run.parent_run_id), node_id, "parent_of")
+        used = _model_node(run.tags.get(sysinfo.TAG_MODEL_VERSION_USED))
+        if used is not None:
+            yield LineageEdge(used, node_id, "used_by")
 
     def downstream(self, node_id: str) -> Iterator[LineageEdge]:
         kind, _, key = node_id.partition(":")
@@ -97,6 +102,32 @@ class TrackingLineage(LineageProvider):
                 children = []
             for child in children:
                 yield LineageEdge(node_id, run_node_id(child), "parent_of")
+        elif kind == "model":
+            for user in self._runs_using(key):
+                yield LineageEdge(node_id, run_node_id(user), "used_by")
+
+    def _runs_using(self, model_version: str) -> list[str]:
+        """Runs tagged with ``model_version`` (``NAME@N``), searched in every project the caller
+        may read (a tag is not a reverse index: one search per model version reached)."""
+        quoted = model_version.replace("\\", "\\\\").replace("'", "\\'")
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            page = self.store.search_runs(
+                RunQuery(
+                    project_ids=(),
+                    filter=f"tags.`{sysinfo.TAG_MODEL_VERSION_USED}` = '{quoted}'",
+                    order_by=("start_time ASC",),
+                    page_token=token,
+                    include_metrics=False,
+                    include_params=False,
+                    include_tags=False,
+                )
+            )
+            found.extend(run.id for run in page.runs)
+            token = page.next_page_token
+            if not token:
+                return found
 
     def run(self, run_id: str) -> Run | None:
         if run_id not in self._runs:
@@ -112,3 +143,11 @@ class TrackingLineage(LineageProvider):
             node_id, {"name": item.name, "version": item.version, "digest": item.digest, "source": item.source}
         )
         return node_id
+
+
+def _model_node(text: str | None) -> str | None:
+    """``model:NAME@N`` for a ``NAME@N`` tag value; None when there is none or it is not one."""
+    if not text:
+        return None
+    name, _, number = text.rpartition("@")
+    return model_node_id(name, int(number)) if name and number.isdigit() else None

@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+from modelyard.core.errors import InvalidArgument
+
 PICKLE_FILE = "model.pkl"
 
 
@@ -38,6 +40,23 @@ class Flavor(ABC):
     def predict(self, model: Any, data: Any) -> Any:
         """Run the native model on data already checked against the signature."""
         return model.predict(data)
+
+    def has_proba(self, model: Any) -> bool:
+        """Does the native model give class probabilities? (The scikit-learn API's
+        ``predict_proba``: classifiers of scikit-learn, XGBoost and LightGBM have it.)"""
+        return hasattr(model, "predict_proba")
+
+    def predict_proba(self, model: Any, data: Any) -> Any:
+        """Class probabilities, one column per class (``InvalidArgument`` when the model has none)."""
+        if not self.has_proba(model):
+            raise InvalidArgument(f"this {self.name} model ({type(model).__name__}) gives no class probabilities")
+        return model.predict_proba(data)
+
+    def class_labels(self, model: Any) -> list[Any] | None:
+        """The classes the columns of ``predict_proba`` stand for, in order, when the model says."""
+        if not hasattr(model, "classes_"):
+            return None
+        return [c.item() if hasattr(c, "item") else c for c in model.classes_]
 
 
 def top_module(model: Any) -> str:
