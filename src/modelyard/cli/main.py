@@ -11,6 +11,7 @@ from modelyard._version import __version__
 from modelyard.cli import (
     _boundary,
     auth_cmd,
+    build_cmd,
     cards_cmd,
     data_cmd,
     ingest_cmd,
@@ -273,7 +274,7 @@ def quickstart(
         run_quickstart(project=project, store=store)
 
 
-for _module in (server_cmd, auth_cmd, data_cmd, ingest_cmd, models_cmd, cards_cmd, lineage_cmd, predict_cmd):
+for _module in (server_cmd, auth_cmd, data_cmd, ingest_cmd, models_cmd, cards_cmd, lineage_cmd, predict_cmd, build_cmd):
     _module.register(app)
 
 

@@ -1,0 +1,358 @@
+"""Container builds: ``modelyard build NAME@VERSION --out DIR`` writes what it takes to run a model
+version on Kubernetes, without a Docker engine or a cluster at hand.
+
+``DIR/context/`` is the Docker build context and holds nothing else than:
+
+- ``model/``: the version's package, exported by the registry (every blob re-hashed by the
+  artifact store, every file checked against ``MLmodel.json``);
+- ``requirements.txt``: the package's pinned environment, with ``modelyard`` pinned to the version
+  that wrote the build (the one whose ``modelyard serve`` the image runs);
+- ``entrypoint.py``: at image build, ``prepare`` stores the package in the image's own store and
+  registers it (refusing a package that does not hash to the source version's manifest digest);
+  at run time it executes ``modelyard serve`` on it;
+- ``Dockerfile``: a ``python:<major.minor>-slim`` image of the package's Python, a non-root user,
+  the requirements in their own layer.
+
+``DIR/kubernetes/`` holds ``deployment.yaml`` (replicas, resource requests and limits, readiness
+on ``/readyz``, liveness on ``/healthz``, a non-root security context), ``service.yaml`` and
+``hpa.yaml`` (autoscaling/v2 on CPU utilisation).
+
+The image's store numbers the version 1; the source version (``NAME@N``) and its digest are in
+the image's labels, the pod's annotations and the registered version's description.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from modelyard import _version
+from modelyard.core.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from modelyard.registry.service import RegistryService
+    from modelyard.store.models import ModelVersion
+
+__all__ = ["BuildOptions", "BuildResult", "build_image_context", "kubernetes_name"]
+
+CONTAINER_ROOT = "/srv/modelyard"
+_CPU = re.compile(r"^(?:[0-9]+m|[0-9]+(?:\.[0-9]{1,3})?)$")
+_MEMORY = re.compile(r"^[0-9]+(?:Ki|Mi|Gi|Ti|K|M|G|T)?$")
+# registry[:port]/path[:tag]: lowercase path components, an optional tag (no digests here).
+_IMAGE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+)
+_PYTHON = re.compile(r"^(3)\.([0-9]{1,2})")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    replicas: int = 2
+    max_replicas: int | None = None  # default: 4 × replicas
+    port: int = 8080
+    image_name: str | None = None  # default: modelyard/<name>:<version>
+    cpu: str = "500m"  # requests and limits: Guaranteed QoS, predictable latency
+    memory: str = "1Gi"
+    target_cpu_percent: int = 70
+    workers: int = 1  # server worker processes per pod
+
+    def checked(self) -> BuildOptions:
+        if not 1 <= self.replicas <= 1000:
+            raise InvalidArgument(f"replicas must be from 1 to 1000, got {self.replicas}")
+        top = self.max_replicas if self.max_replicas is not None else 4 * self.replicas
+        if not self.replicas <= top <= 10_000:
+            raise InvalidArgument(f"max replicas must be from {self.replicas} to 10000, got {top}")
+        if not 1 <= self.port <= 65535:
+            raise InvalidArgument(f"port must be from 1 to 65535, got {self.port}")
+        if not _CPU.match(self.cpu) or self.cpu in ("0", "0m"):
+            raise InvalidArgument(f"invalid CPU quantity {self.cpu!r}: e.g. 500m, 1, 2.5")
+        if not _MEMORY.match(self.memory) or int(re.sub(r"\D", "", self.memory)) == 0:
+            raise InvalidArgument(f"invalid memory quantity {self.memory!r}: e.g. 512Mi, 2Gi")
+        if self.image_name is not None and not _IMAGE.match(self.image_name):
+            raise InvalidArgument(
+                f"invalid image name {self.image_name!r}: expected [registry/]path[:tag], lowercase path"
+            )
+        if not 1 <= self.target_cpu_percent <= 100:
+            raise InvalidArgument(f"target CPU must be from 1 to 100 percent, got {self.target_cpu_percent}")
+        if not 1 <= self.workers <= 256:
+            raise InvalidArgument(f"workers must be from 1 to 256, got {self.workers}")
+        return BuildOptions(
+            self.replicas, top, self.port, self.image_name, self.cpu, self.memory, self.target_cpu_percent, self.workers
+        )
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    model: str  # NAME@N
+    digest: str
+    image: str
+    context: Path
+    manifests: tuple[Path, ...]
+    context_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "digest": self.digest,
+            "image": self.image,
+            "context": str(self.context),
+            "manifests": [str(p) for p in self.manifests],
+            "context_bytes": self.context_bytes,
+            "build": f"docker build -t {self.image} {self.context}",
+            "deploy": f"kubectl apply -f {self.context.parent / 'kubernetes'}",
+        }
+
+
+def kubernetes_name(model_name: str) -> str:
+    """A DNS-1123 label for a model name (``Team/Churn_v2`` -> ``team-churn-v2``), at most 63
+    characters, prefixed when it would not start with a letter."""
+    slug = re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-")
+    if not slug or not slug[0].isalpha():
+        slug = f"model-{slug}".rstrip("-")
+    return slug[:63].rstrip("-")
+
+
+def build_image_context(
+    registry: RegistryService, reference: str, out: str | os.PathLike[str], options: BuildOptions | None = None
+) -> BuildResult:
+    """Write ``out/context`` and ``out/kubernetes`` for the model version ``reference`` names.
+    ``out`` must be empty or absent; it is written in a temporary directory beside it and renamed
+    into place, so a failure leaves nothing."""
+    chosen = (options or BuildOptions()).checked()
+    target = Path(out)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidArgument(f"--out {os.fspath(target)!r} must be an empty or new directory")
+    if not target.parent.is_dir():
+        raise InvalidArgument(f"the parent of --out {os.fspath(target)!r} does not exist")
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.build-"))
+    try:
+        context = staging / "context"
+        version = registry.export(reference, context / "model")
+        mlmodel = json.loads((context / "model" / "MLmodel.json").read_text())
+        source = f"{version.model_name}@{version.version}"
+        slug = kubernetes_name(version.model_name)
+        image = chosen.image_name or f"modelyard/{slug}:{version.version}"
+        environment = dict(mlmodel.get("environment") or {})
+        (context / "requirements.txt").write_text(_requirements(environment))
+        (context / "entrypoint.py").write_text(_entrypoint(version, source))
+        (context / "Dockerfile").write_text(_dockerfile(version, source, environment, chosen))
+        kube = staging / "kubernetes"
+        kube.mkdir()
+        written = []
+        for kind, document in _manifests(version, source, slug, image, chosen).items():
+            path = kube / f"{kind}.yaml"
+            path.write_text(yaml.safe_dump(document, sort_keys=False))
+            written.append(path)
+        size = sum(p.stat().st_size for p in context.rglob("*") if p.is_file())
+        if target.exists():
+            target.rmdir()
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuildResult(
+        model=source,
+        digest=version.manifest_digest,
+        image=image,
+        context=target / "context",
+        manifests=tuple(target / "kubernetes" / p.name for p in written),
+        context_bytes=size,
+    )
+
+
+def _requirements(environment: dict[str, Any]) -> str:
+    pins = [str(p) for p in environment.get("requirements") or [] if not str(p).startswith("modelyard==")]
+    return "\n".join([f"modelyard=={_version.__version__}", *pins]) + "\n"
+
+
+def _python_tag(environment: dict[str, Any]) -> str:
+    match = _PYTHON.match(str(environment.get("python") or ""))
+    return f"{match.group(1)}.{match.group(2)}" if match else "3.11"
+
+
+def _dockerfile(version: ModelVersion, source: str, environment: dict[str, Any], options: BuildOptions) -> str:
+    labels = {
+        "org.opencontainers.image.title": source,
+        "org.opencontainers.image.description": f"modelyard serve {source}",
+        "ai.modelyard.model": version.model_name,
+        "ai.modelyard.version": str(version.version),
+        "ai.modelyard.digest": version.manifest_digest,
+        "ai.modelyard.flavor": version.flavor,
+    }
+    label_lines = " \\\n      ".join(f"{key}={json.dumps(value)}" for key, value in labels.items())
+    return f"""# Written by modelyard build {_version.__version__} for {source}.
+# docker build -t IMAGE .
+FROM python:{_python_tag(environment)}-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \\
+    PYTHONUNBUFFERED=1 \\
+    PIP_NO_CACHE_DIR=1 \\
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+    MODELYARD_HOME={CONTAINER_ROOT}/home \\
+    PORT={options.port} \\
+    MODELYARD_WORKERS={options.workers}
+LABEL {label_lines}
+
+RUN useradd --create-home --uid 10001 --user-group modelyard
+WORKDIR {CONTAINER_ROOT}
+
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY model/ model/
+COPY entrypoint.py ./
+RUN python entrypoint.py prepare && chown -R modelyard:modelyard {CONTAINER_ROOT}/home
+
+USER 10001
+EXPOSE {options.port}
+ENTRYPOINT ["python", "{CONTAINER_ROOT}/entrypoint.py"]
+"""
+
+
+def _entrypoint(version: ModelVersion, source: str) -> str:
+    return f'''"""Entrypoint of the modelyard image of {source} (written by modelyard build {_version.__version__}).
+
+``prepare`` (at image build): store the model package in the image's own store (MODELYARD_HOME)
+and register it, refusing a package that does not hash to {source}'s manifest digest.
+No argument (the container's command): ``modelyard serve`` on it, on PORT with MODELYARD_WORKERS.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+MODEL = {version.model_name!r}
+SOURCE = {source!r}
+DIGEST = {version.manifest_digest!r}
+PACKAGE = Path(__file__).resolve().parent / "model"
+
+
+def prepare() -> None:
+    from modelyard.registry.packaging import StoredPackage, read_mlmodel
+    from modelyard.registry.service import RegistryService
+    from modelyard.settings import load_settings
+    from modelyard.store.bundle import open_stores
+
+    with open_stores(load_settings()) as stores:
+        manifest = stores.artifacts.put_directory(PACKAGE)
+        if manifest.digest != DIGEST:
+            sys.exit(f"error: the model package hashes to {{manifest.digest}}, {{SOURCE}} is {{DIGEST}}")
+        registry = RegistryService(stores.registry, stores.tracking, stores.artifacts)
+        package = StoredPackage(manifest=manifest, mlmodel=read_mlmodel(PACKAGE))
+        registered = registry.register_package(
+            MODEL, package, actor="modelyard-build", project="serving", description=f"{{SOURCE}} ({{DIGEST}})"
+        )
+        print(f"registered {{SOURCE}} as {{MODEL}}@{{registered.version}} in {{stores.artifacts.uri}}")
+
+
+def serve() -> None:
+    port = os.environ.get("PORT", "8080")
+    workers = os.environ.get("MODELYARD_WORKERS", "1")
+    command = ["modelyard", "serve", f"{{MODEL}}@1", "--host", "0.0.0.0", "--port", port, "--workers", workers]
+    os.execvp(command[0], command)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["prepare"]:
+        prepare()
+    else:
+        serve()
+'''
+
+
+def _manifests(
+    version: ModelVersion, source: str, slug: str, image: str, options: BuildOptions
+) -> dict[str, dict[str, Any]]:
+    labels = {
+        "app.kubernetes.io/name": slug,
+        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/managed-by": "modelyard",
+    }
+    pod_labels = {**labels, "modelyard.ai/version": str(version.version)}
+    annotations = {"modelyard.ai/model": source, "modelyard.ai/digest": version.manifest_digest}
+    resources = {"cpu": options.cpu, "memory": options.memory}
+
+    def probe(path: str, period: int, failures: int) -> dict[str, Any]:
+        return {
+            "httpGet": {"path": path, "port": "http"},
+            "periodSeconds": period,
+            "timeoutSeconds": 2,
+            "failureThreshold": failures,
+        }
+
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": slug, "labels": labels, "annotations": annotations},
+        "spec": {
+            "replicas": options.replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": slug}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": annotations},
+                "spec": {
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001},
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [
+                        {
+                            "name": "model-server",
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "ports": [{"name": "http", "containerPort": options.port, "protocol": "TCP"}],
+                            "env": [
+                                {"name": "PORT", "value": str(options.port)},
+                                {"name": "MODELYARD_WORKERS", "value": str(options.workers)},
+                            ],
+                            "resources": {"requests": dict(resources), "limits": dict(resources)},
+                            "startupProbe": probe("/healthz", 2, 60),
+                            "readinessProbe": probe("/readyz", 5, 3),
+                            "livenessProbe": probe("/healthz", 10, 3),
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": slug, "labels": labels, "annotations": annotations},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {"app.kubernetes.io/name": slug},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": slug, "labels": labels},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": slug},
+            "minReplicas": options.replicas,
+            "maxReplicas": options.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": options.target_cpu_percent},
+                    },
+                }
+            ],
+        },
+    }
+    return {"deployment": deployment, "service": service, "hpa": hpa}
