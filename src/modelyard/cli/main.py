@@ -18,6 +18,7 @@ from modelyard.cli import (
     lineage_cmd,
     models_cmd,
     predict_cmd,
+    serve_cmd,
     server_cmd,
 )
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
@@ -274,7 +275,18 @@ def quickstart(
         run_quickstart(project=project, store=store)
 
 
-for _module in (server_cmd, auth_cmd, data_cmd, ingest_cmd, models_cmd, cards_cmd, lineage_cmd, predict_cmd, build_cmd):
+for _module in (
+    server_cmd,
+    serve_cmd,
+    auth_cmd,
+    data_cmd,
+    ingest_cmd,
+    models_cmd,
+    cards_cmd,
+    lineage_cmd,
+    predict_cmd,
+    build_cmd,
+):
     _module.register(app)
 
 

@@ -1,5 +1,7 @@
-"""The serving subsystem: batch scoring, container builds and scale-out on Ray Serve (and the model
-server, deployments and prediction logs).
+"""The serving room: the model server (``app.py``: modelyard's own protocol, MLflow's scoring protocol
+and the Open Inference Protocol (KServe V2) over the same endpoints, with micro-batching in
+``batching.py`` and Prometheus metrics), the endpoint/variant interfaces deployments plug into
+(``endpoint.py``), batch scoring, container builds and scale-out on Ray Serve.
 
 Above ``evaluation`` and ``registry`` in the layers: models load only through the registry's
 hash-verified ``RegistryService.load``. Names are loaded on first use (PEP 562), so importing the
@@ -14,6 +16,23 @@ from typing import Any
 _EXPORTS = {
     "BatchResult": "modelyard.serving.batch",
     "BatchScorer": "modelyard.serving.batch",
+    "BatchConfig": "modelyard.serving.batching",
+    "CostModel": "modelyard.serving.batching",
+    "MicroBatcher": "modelyard.serving.batching",
+    "Overloaded": "modelyard.serving.batching",
+    "Endpoint": "modelyard.serving.endpoint",
+    "PredictionRecord": "modelyard.serving.endpoint",
+    "PredictionSink": "modelyard.serving.endpoint",
+    "ServedVariant": "modelyard.serving.endpoint",
+    "ServingState": "modelyard.serving.endpoint",
+    "InputSpec": "modelyard.serving.host",
+    "ModelHost": "modelyard.serving.host",
+    "ServingApp": "modelyard.serving.app",
+    "create_serving_app": "modelyard.serving.app",
+    "load_endpoints": "modelyard.serving.app",
+    "ServingMetrics": "modelyard.serving.metrics",
+    "ServeConfig": "modelyard.serving.workers",
+    "serve": "modelyard.serving.workers",
 }
 
 __all__ = sorted(_EXPORTS)

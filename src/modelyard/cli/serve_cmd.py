@@ -1,0 +1,94 @@
+"""``modelyard serve NAME@ALIAS [NAME2@ALIAS ...]``: the model server (serving/app.py) under uvicorn.
+
+Every model is loaded (from hash-verified artifacts) before the server listens: a reference that
+does not resolve, or an artifact that fails verification, is one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelyard.cli._parsers import validate_host
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    refs: Annotated[list[str], typer.Argument(help="Models to serve: NAME@VERSION, NAME@ALIAS, NAME@production...")],
+    host: Annotated[
+        str, typer.Option("--host", callback=validate_host, help="Interface to listen on (an address or host name).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on (0: any free one).")
+    ] = 8080,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=256, help="Worker processes.")] = 1,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Metadata store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
+    ] = None,
+    artifacts: Annotated[
+        str | None, typer.Option("--artifacts", help="Artifact store URI (default: MODELYARD_ARTIFACT_URI).")
+    ] = None,
+    batch: Annotated[bool, typer.Option("--batch/--no-batch", help="Adaptive micro-batching.")] = False,
+    max_batch_rows: Annotated[
+        int, typer.Option("--max-batch-rows", min=1, max=1_000_000, help="Most rows per model call (batching).")
+    ] = 64,
+    max_latency_ms: Annotated[
+        float,
+        typer.Option(
+            "--max-latency-ms", min=0.1, max=600_000, help="Latency budget per request (batching): later means 503."
+        ),
+    ] = 100.0,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", min=0, max=600_000, help="Hold an idle batch this long to let it fill.")
+    ] = 0.0,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1024, max=2**34, help="Largest request body (default 32 MiB).")
+    ] = 32 * 1024**2,
+    onnx: Annotated[
+        bool, typer.Option("--onnx", help="Run scikit-learn models on ONNX Runtime (checked equal at load).")
+    ] = False,
+    sink: Annotated[
+        str | None, typer.Option("--sink", help="Prediction sink factory, module:callable (called with the stores).")
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve registered models over modelyard's protocol (/v1), MLflow's (/invocations) and KServe V2 (/v2)."""
+    from dataclasses import replace
+
+    from modelyard.cli._output import console, errors_as_exit
+    from modelyard.cli._stores import cli_settings
+
+    with errors_as_exit():
+        from modelyard.serving.batching import BatchConfig
+        from modelyard.serving.workers import ServeConfig
+        from modelyard.serving.workers import serve as run
+
+        settings = cli_settings(store)
+        if artifacts:
+            settings = replace(settings, artifact_uri=artifacts, artifact_uri_explicit=True)
+        batching = (
+            BatchConfig(max_batch_rows=max_batch_rows, max_latency_ms=max_latency_ms, max_wait_ms=max_wait_ms)
+            if batch
+            else None
+        )
+        config = ServeConfig(
+            refs=tuple(refs),
+            settings=settings,
+            host=host,
+            port=port,
+            workers=workers,
+            batching=batching,
+            max_body_bytes=max_body_bytes,
+            onnx=onnx,
+            log_level=log_level,
+            sink=sink,
+        )
+        def announce(line: str) -> None:
+            console.print(line, highlight=False, soft_wrap=True)
+            console.file.flush()  # seen at once by whoever started the server, even through a pipe
+
+        run(config, announce=announce)

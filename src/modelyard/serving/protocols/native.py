@@ -1,0 +1,131 @@
+"""modelyard's own protocol.
+
+``POST /v1/models/{name}/predict`` takes:
+
+- JSON: ``[{"col": v, ...}, ...]`` or ``{"records": [...]}`` (records), ``{"columns": {"col": [...]}}``
+  (column-oriented), ``[[v, ...], ...]`` or ``{"ndarray": [[...]]}`` (rows in the signature's column
+  order, or a tensor);
+- ``text/csv`` (a header row naming the columns) and ``application/vnd.apache.parquet`` bodies.
+
+``?output=proba`` answers ``predict_proba`` (with ``classes``). The answer:
+``{"predictions": [...], "model": NAME, "version": N, "variant": V, "request_id": ID}``.
+Errors: ``{"error": {"code", "message", "details": [{"field", "expected"}]}}`` (400 bad input
+naming the field, 404 unknown model, 413 too large, 415 unreadable content type, 503 overloaded).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelyard.core.errors import InvalidArgument
+from modelyard.serving import decode
+from modelyard.serving.app import Request, Response, error_parts, json_response, retry_headers
+from modelyard.serving.protocols._common import (
+    CSV_TYPES,
+    JSON_TYPES,
+    PARQUET_TYPES,
+    UnsupportedMediaType,
+    jsonable,
+    one_of,
+)
+
+if TYPE_CHECKING:
+    from modelyard.serving.app import Decoder, ServingApp
+
+
+def error_response(exc: BaseException) -> Response:
+    status, code, message, detail = error_parts(exc)
+    if isinstance(exc, UnsupportedMediaType):
+        status = 415
+    body: dict[str, Any] = {"code": code, "message": message}
+    if detail is not None:
+        body["details"] = [detail]
+    return json_response(status, {"error": body}, retry_headers(exc))
+
+
+def decoder(request: Request) -> Decoder:
+    body, content_type = request.body, request.content_type
+    if content_type in CSV_TYPES:
+        return lambda spec: decode.from_csv(spec, body)
+    if content_type in PARQUET_TYPES:
+        return lambda spec: decode.from_parquet(spec, body)
+    if content_type not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"unsupported content type {content_type.decode('latin-1')!r}: send application/json, text/csv "
+            "or application/vnd.apache.parquet"
+        )
+    payload = decode.parse_json(body)
+    maybe_bool = decode.may_hold_bool(body)
+    if isinstance(payload, list):
+        if payload and isinstance(payload[0], dict):
+            return lambda spec: decode.from_records(spec, payload, maybe_bool=maybe_bool)
+        return lambda spec: decode.from_rows(spec, payload, maybe_bool=maybe_bool)
+    if not isinstance(payload, dict):
+        raise InvalidArgument("the body must be a JSON list of records or rows, or an object")
+    key = one_of(payload, ("records", "columns", "ndarray"))
+    value = payload[key]
+    if key == "records":
+        return lambda spec: decode.from_records(spec, value, maybe_bool=maybe_bool)
+    if key == "columns":
+        return lambda spec: decode.from_columns(spec, value, maybe_bool=maybe_bool)
+    return lambda spec: decode.from_rows(spec, value, maybe_bool=maybe_bool)
+
+
+async def route(app: ServingApp, request: Request, parts: list[str]) -> Response:
+    try:
+        if len(parts) >= 2 and parts[1] == "models":
+            if len(parts) == 4 and parts[3] == "predict":
+                if request.method != "POST":
+                    return _method_not_allowed("POST")
+                return await predict(app, request, parts[2])
+            if request.method != "GET":
+                return _method_not_allowed("GET")
+            if len(parts) == 2:
+                return json_response(200, {"models": [describe(e) for e in app.state.endpoints()]})
+            if len(parts) == 3:
+                return json_response(200, describe(app.state.get(parts[2])))
+            if len(parts) == 4 and parts[3] == "openapi.json":
+                from modelyard.serving.openapi import openapi_document
+
+                return json_response(200, openapi_document(app.state.get(parts[2])))
+        return json_response(404, {"error": {"code": "NOT_FOUND", "message": f"no route {request.path}"}})
+    except Exception as exc:
+        return error_response(exc)
+
+
+async def predict(app: ServingApp, request: Request, name: str) -> Response:
+    output = request.arg("output")
+    if output not in (None, "predict", "proba"):
+        raise InvalidArgument(f"output must be 'predict' or 'proba', got {output!r}")
+    proba = output == "proba"
+    prediction = await app.predict(request, name, decoder(request), proba=proba, protocol="native")
+    variant = prediction.variant
+    body: dict[str, Any] = {
+        "predictions": jsonable(prediction.outputs),
+        "model": variant.model_name,
+        "version": variant.model_version,
+        "variant": variant.name,
+        "request_id": prediction.request_id,
+    }
+    if proba:
+        body["classes"] = variant.host.classes
+    return json_response(200, body, ((b"x-request-id", prediction.request_id.encode("latin-1")),))
+
+
+def describe(endpoint: Any) -> dict[str, Any]:
+    return {
+        "name": endpoint.name,
+        "sticky_key": endpoint.sticky_key,
+        "variants": [
+            {"name": v.name, "weight": v.weight, "shadow": v.shadow, "model": v.host.describe()}
+            for v in endpoint.variants
+        ],
+    }
+
+
+def _method_not_allowed(allowed: str) -> Response:
+    return json_response(
+        405,
+        {"error": {"code": "METHOD_NOT_ALLOWED", "message": f"use {allowed}"}},
+        ((b"allow", allowed.encode()),),
+    )
