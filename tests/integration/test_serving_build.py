@@ -101,7 +101,9 @@ def test_the_dockerfile_copies_the_whole_context_and_runs_the_server_unprivilege
     assert copied.index("requirements.txt") < copied.index("model")
     assert instructions[kinds.index("USER")][1] == "10001" and kinds.index("USER") > kinds.index("RUN")
     assert ("EXPOSE", "9000") in instructions
-    assert parser.envs["PORT"] == "9000" and parser.envs["MODELYARD_WORKERS"] == "3"
+    assert parser.envs["MODELYARD_HOME"] == "/srv/modelyard/home"
+    entrypoint = (context / "entrypoint.py").read_text()
+    assert "PORT = '9000'" in entrypoint and "WORKERS = '3'" in entrypoint
     assert parser.labels["ai.modelyard.digest"].startswith("sha256:")
     assert parser.labels["org.opencontainers.image.title"] == "Team/Churn_Model@2"
 

@@ -143,7 +143,7 @@ def build_image_context(
         image = chosen.image_name or f"modelyard/{slug}:{version.version}"
         environment = dict(mlmodel.get("environment") or {})
         (context / "requirements.txt").write_text(_requirements(environment))
-        (context / "entrypoint.py").write_text(_entrypoint(version, source))
+        (context / "entrypoint.py").write_text(_entrypoint(version, source, chosen))
         (context / "Dockerfile").write_text(_dockerfile(version, source, environment, chosen))
         kube = staging / "kubernetes"
         kube.mkdir()
@@ -197,9 +197,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \\
     PYTHONUNBUFFERED=1 \\
     PIP_NO_CACHE_DIR=1 \\
     PIP_DISABLE_PIP_VERSION_CHECK=1 \\
-    MODELYARD_HOME={CONTAINER_ROOT}/home \\
-    PORT={options.port} \\
-    MODELYARD_WORKERS={options.workers}
+    MODELYARD_HOME={CONTAINER_ROOT}/home
 LABEL {label_lines}
 
 RUN useradd --create-home --uid 10001 --user-group modelyard
@@ -218,12 +216,13 @@ ENTRYPOINT ["python", "{CONTAINER_ROOT}/entrypoint.py"]
 """
 
 
-def _entrypoint(version: ModelVersion, source: str) -> str:
+def _entrypoint(version: ModelVersion, source: str, options: BuildOptions) -> str:
     return f'''"""Entrypoint of the modelyard image of {source} (written by modelyard build {_version.__version__}).
 
 ``prepare`` (at image build): store the model package in the image's own store (MODELYARD_HOME)
 and register it, refusing a package that does not hash to {source}'s manifest digest.
-No argument (the container's command): ``modelyard serve`` on it, on PORT with MODELYARD_WORKERS.
+Otherwise (the container's command): ``modelyard serve`` on it, on port {options.port} with
+{options.workers} worker process(es); arguments given to the container are appended.
 """
 
 import os
@@ -234,6 +233,8 @@ MODEL = {version.model_name!r}
 SOURCE = {source!r}
 DIGEST = {version.manifest_digest!r}
 PACKAGE = Path(__file__).resolve().parent / "model"
+PORT = {str(options.port)!r}
+WORKERS = {str(options.workers)!r}
 
 
 def prepare() -> None:
@@ -254,18 +255,17 @@ def prepare() -> None:
         print(f"registered {{SOURCE}} as {{MODEL}}@{{registered.version}} in {{stores.artifacts.uri}}")
 
 
-def serve() -> None:
-    port = os.environ.get("PORT", "8080")
-    workers = os.environ.get("MODELYARD_WORKERS", "1")
-    command = ["modelyard", "serve", f"{{MODEL}}@1", "--host", "0.0.0.0", "--port", port, "--workers", workers]
-    os.execvp(command[0], command)
+def serve(extra: list[str]) -> None:
+    """``modelyard serve`` on the model; arguments given to the container come last (they win)."""
+    command = ["modelyard", "serve", f"{{MODEL}}@1", "--host", "0.0.0.0", "--port", PORT, "--workers", WORKERS]
+    os.execvp(command[0], [*command, *extra])
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["prepare"]:
         prepare()
     else:
-        serve()
+        serve(sys.argv[1:])
 '''
 
 
@@ -308,10 +308,6 @@ def _manifests(
                             "image": image,
                             "imagePullPolicy": "IfNotPresent",
                             "ports": [{"name": "http", "containerPort": options.port, "protocol": "TCP"}],
-                            "env": [
-                                {"name": "PORT", "value": str(options.port)},
-                                {"name": "MODELYARD_WORKERS", "value": str(options.workers)},
-                            ],
                             "resources": {"requests": dict(resources), "limits": dict(resources)},
                             "startupProbe": probe("/healthz", 2, 60),
                             "readinessProbe": probe("/readyz", 5, 3),
