@@ -13,7 +13,6 @@ reachable too, but their insides may move.
 import sys as _sys
 
 from modelyard._version import __version__
-from modelyard.core.entities import Metric, Project, Run, RunInput, RunStatus
 from modelyard.core.errors import (
     AlreadyExists,
     Conflict,
@@ -25,6 +24,8 @@ from modelyard.core.errors import (
     PermissionDenied,
     StoreUnavailable,
 )
+from modelyard.core.registry import ModelState, ModelVersion, RegisteredModel
+from modelyard.core.tracking import Metric, Project, Run, RunInput, RunStatus
 from modelyard.registry.errors import ApprovalRequired, IllegalTransition, SignatureError
 from modelyard.sdk import datasets
 from modelyard.sdk._autolog_common import AutologgingWarning
@@ -62,7 +63,6 @@ from modelyard.sdk.tracking import (
     start_run,
 )
 from modelyard.sdk.tuning import tune
-from modelyard.store.models import ModelState, ModelVersion, RegisteredModel
 from modelyard.tracking.tuning import TuneResult
 
 # ``modelyard.datasets`` is the namespace ``modelyard.datasets.add(...)``; registering the module

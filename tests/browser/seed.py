@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.core.entities import Metric, RunInput, RunStatus
+from modelyard.core.tracking import Metric, RunInput, RunStatus
 from modelyard.tracking.service import TrackingService
 
 T0 = 1_763_800_000_000  # a fixed start time (ms), so the pages are the same on every run

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelyard.core.entities import RunInput
+from modelyard.core.tracking import RunInput
 from modelyard.data.service import DatasetService
 from modelyard.data.validation import Suite, validate
 from modelyard.data.validation.records import record_validation

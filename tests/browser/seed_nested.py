@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from modelyard.core.entities import Metric
+from modelyard.core.tracking import Metric
 from modelyard.tracking.service import TrackingService
 from tests.browser.seed import T0
 

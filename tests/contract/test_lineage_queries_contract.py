@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard.core.entities import LifecycleStage, Project, RunInput
+from modelyard.core.datasets import DatasetVersion, DatasetVersionKey, NewDatasetVersion
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.registry import ModelFile, ModelState, ModelVersion
+from modelyard.core.tracking import LifecycleStage, Project, RunInput, RunLink
 from modelyard.store import TrackingStore
-from modelyard.store.datasets import DatasetStore, DatasetVersion, DatasetVersionKey, NewDatasetVersion
-from modelyard.store.interfaces import RunLink
-from modelyard.store.models import ModelFile, ModelRegistryStore, ModelState, ModelVersion
+from modelyard.store.datasets import DatasetStore
+from modelyard.store.models import ModelRegistryStore
 
 T0 = 1_700_000_000_000
 

@@ -15,14 +15,13 @@ from typing import Any, cast
 
 import pytest
 
-from modelyard.core.entities import LifecycleStage, Run, RunInput
+from modelyard.core.datasets import DatasetVersionKey, NewDatasetVersion
 from modelyard.core.ids import new_id
+from modelyard.core.registry import ModelFile, ModelState
+from modelyard.core.tracking import LifecycleStage, Run, RunInput, RunQuery
 from modelyard.lineage import LineageBuilder, LineageEdge, dataset_node_id, model_node_id, run_node_id
 from modelyard.lineage.providers.data import DataLineage
 from modelyard.store import Stores, TrackingStore
-from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
-from modelyard.store.interfaces import RunQuery
-from modelyard.store.models import ModelFile, ModelState
 from tests.contract.conftest import Joined
 
 T0 = 1_700_000_000_000

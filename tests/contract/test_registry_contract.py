@@ -15,19 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelyard.core.entities import ArtifactEntry, Project
 from modelyard.core.errors import AlreadyExists, Conflict, IntegrityError, InvalidArgument, NotFound
 from modelyard.core.ids import new_id
+from modelyard.core.registry import EventKind, ModelFile, ModelState, ModelVersion, RegistryPolicy
+from modelyard.core.tracking import ArtifactEntry, Project
 from modelyard.registry.service import RegistryService
 from modelyard.store import Stores, TrackingStore
-from modelyard.store.models import (
-    EventKind,
-    ModelFile,
-    ModelRegistryStore,
-    ModelState,
-    ModelVersion,
-    RegistryPolicy,
-)
+from modelyard.store.models import ModelRegistryStore
 from modelyard.wire.models import EventKindName, ModelStateName
 
 # The registry service's checks, run here against every contract backend (the module's

@@ -15,9 +15,8 @@ from collections.abc import Callable
 
 import pytest
 
-from modelyard.core.entities import Metric, Project
+from modelyard.core.tracking import Metric, Project, RunQuery
 from modelyard.store import TrackingStore
-from modelyard.store.interfaces import RunQuery
 
 VALUES: dict[str, float | None] = {
     "neg_inf": -math.inf,

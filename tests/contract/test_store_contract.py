@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.core.entities import ArtifactEntry, LifecycleStage, Metric, Project, Run, RunInput, RunStatus
 from modelyard.core.errors import (
     AlreadyExists,
     Conflict,
@@ -19,8 +18,8 @@ from modelyard.core.errors import (
     StoreUnavailable,
 )
 from modelyard.core.ids import new_id
+from modelyard.core.tracking import ArtifactEntry, LifecycleStage, Metric, Project, Run, RunInput, RunQuery, RunStatus
 from modelyard.store import TrackingStore
-from modelyard.store.interfaces import RunQuery
 from modelyard.store.sql.migrations import head_revisions
 from modelyard.store.sql.schema import SCHEMA_HEADS, metadata
 from modelyard.store.sql.tracking import SqlTrackingStore

@@ -117,7 +117,7 @@ def test_ray_backend_lands_the_same_results_in_the_store() -> None:
 
 
 def test_trial_records_survive_a_failed_write() -> None:
-    from modelyard.core.entities import RunStatus
+    from modelyard.core.tracking import RunStatus
     from modelyard.tracking.tuning import _TrialRecorder
 
     class FlakyStore:

@@ -49,13 +49,13 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         store = app.state.services.stores.tracking
         project = store.create_project("fuzz", project_id="fuzzproject")
         run = store.create_run(project.id, run_id="fuzzrun", name="r")
-        from modelyard.core.entities import Metric
+        from modelyard.core.tracking import Metric
 
         store.log_metrics(run.id, [Metric("loss", 0.5, 0, 1)])
         # ...a registered model with a version, and a dataset version, so the registry and
         # dataset routes are exercised past their 404s.
+        from modelyard.core.registry import ModelFile
         from modelyard.data import DatasetService
-        from modelyard.store.models import ModelFile
 
         blob = app.state.services.artifacts.put_bytes(b"fuzz model bytes")
         registry = app.state.services.stores.registry

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.testclient import TestClient
 
 from modelyard.auth import AuthService
+from modelyard.core.auth import AuditQuery
 from modelyard.server import ServerConfig, create_app
 from modelyard.server.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, install_auth
 from modelyard.server.deps import Principal, audit, authorize, current_principal
-from modelyard.store.auth import AuditQuery
 from tests.fixtures.stores import Joined
 
 
@@ -43,7 +43,7 @@ def _test_router() -> APIRouter:
 
 
 def _query(project_id: str) -> Any:
-    from modelyard.store.interfaces import RunQuery
+    from modelyard.core.tracking import RunQuery
 
     return RunQuery(project_ids=[project_id])
 

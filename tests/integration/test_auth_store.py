@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from modelyard.auth import AuditLog, AuthService, Unauthenticated
+from modelyard.core.auth import AuditQuery
 from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
-from modelyard.store.auth import AuditQuery
 from tests.fixtures.stores import joined_store
 
 
@@ -216,7 +216,7 @@ def test_audit_verify_detects_an_edited_row(store: Any) -> None:
 
 def test_audit_verify_detects_a_rehashed_edit(store: Any) -> None:
     """Recomputing the edited row's own hash does not help: the next row no longer chains."""
-    from modelyard.store.auth import audit_entry_hash
+    from modelyard.core.auth import audit_entry_hash
 
     clock = Clock()
     log = AuditLog(store, clock=clock)
@@ -240,7 +240,7 @@ def test_audit_verify_detects_a_rehashed_edit(store: Any) -> None:
 
 def test_a_rechained_forgery_is_caught_by_a_recorded_head(store: Any) -> None:
     """Rewriting a row and recomputing every later hash yields a valid chain with another head."""
-    from modelyard.store.auth import GENESIS_HASH, audit_entry_hash
+    from modelyard.core.auth import GENESIS_HASH, audit_entry_hash
 
     clock = Clock()
     log = AuditLog(store, clock=clock)

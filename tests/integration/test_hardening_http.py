@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from modelyard.auth import AuthService
 from modelyard.core._filter_parser import MAX_COMPARISONS
+from modelyard.core.auth import AuditQuery
 from modelyard.server import ServerConfig, create_app
 from modelyard.server.limits import MAX_LOGIN_BYTES, RequestLimits
-from modelyard.store.auth import AuditQuery
 from tests.fixtures.live_server import live_server
 
 PASSWORD = "root-password-1"

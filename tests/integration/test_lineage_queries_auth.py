@@ -14,12 +14,11 @@ import httpx
 import pytest
 
 from modelyard.auth import AuthService
-from modelyard.core.entities import RunInput
+from modelyard.core.datasets import DatasetVersionKey, NewDatasetVersion
 from modelyard.core.errors import PermissionDenied
+from modelyard.core.registry import ModelFile
+from modelyard.core.tracking import RunInput, RunLink
 from modelyard.lineage import LineageBuilder
-from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
-from modelyard.store.interfaces import RunLink
-from modelyard.store.models import ModelFile
 from tests.fixtures.live_server import sqlite_server
 from tests.fixtures.stores import Joined, http_store
 
@@ -55,7 +54,9 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
     with sqlite_server(tmp_path / "server", auth=True) as (url, app):
         store = Joined(app.state.services.stores)
         shared, secret = store.create_project("shared"), store.create_project("secret")
-        store.create_dataset_version(NewDatasetVersion("raw", "sha256:" + "1" * 64, "file", 1, 1))
+        store.create_dataset_version(
+            NewDatasetVersion(name="raw", manifest_digest="sha256:" + "1" * 64, kind="file", file_count=1, total_size=1)
+        )
         parent = store.create_run(shared.id, name="parent", start_time=T0)
         reader = store.create_run(shared.id, name="reader", start_time=T0 + 1, parent_run_id=parent.id)
         hidden = store.create_run(secret.id, name="hidden", start_time=T0 + 2, parent_run_id=parent.id)
@@ -65,11 +66,11 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
         _register(store, "secret-model", secret.id, reader.id, "b")  # registered from a shared run
         store.create_dataset_version(
             NewDatasetVersion(
-                "clean",
-                "sha256:" + "2" * 64,
-                "file",
-                1,
-                1,
+                name="clean",
+                manifest_digest="sha256:" + "2" * 64,
+                kind="file",
+                file_count=1,
+                total_size=1,
                 code=f"run:{hidden.id}",
                 parents=[DatasetVersionKey("raw", 1)],
             )

@@ -16,12 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from modelyard.cli.main import app
-from modelyard.core.entities import RunInput
 from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.registry import EventKind
+from modelyard.core.tracking import RunInput
 from modelyard.evaluation import EVALUATION_ARTIFACT, evaluate, latest_evaluation
 from modelyard.reports.cards import build_card, update_card
 from modelyard.sdk.models import RegistryClient
-from modelyard.store.models import EventKind
 from modelyard.tracking.service import TrackingService
 
 runner = CliRunner()

@@ -26,11 +26,11 @@ import modelyard
 from modelyard.auth import AuthService
 from modelyard.client import HttpRegistryStore
 from modelyard.core.errors import IntegrityError, InvalidArgument, PermissionDenied
+from modelyard.core.registry import ModelState
 from modelyard.registry.errors import ApprovalRequired
 from modelyard.registry.packaging import store_model
 from modelyard.registry.service import RegistryService
 from modelyard.store import open_stores
-from modelyard.store.models import ModelState
 from tests.fixtures.live_server import sqlite_server
 from tests.fixtures.stores import Joined, http_store
 
@@ -326,6 +326,6 @@ def test_auth_gates_registry_writes_transitions_and_approvals(auth_env: AuthEnv)
 
 
 def _audit_query() -> Any:
-    from modelyard.store.auth import AuditQuery
+    from modelyard.core.auth import AuditQuery
 
     return AuditQuery(limit=1000)

@@ -13,9 +13,9 @@ import pytest
 
 from modelyard.artifacts import open_artifact_store
 from modelyard.core.errors import Conflict, IntegrityError, InvalidArgument, NotFound, PermissionDenied
+from modelyard.core.registry import EventKind, ModelState
 from modelyard.registry.service import ApprovalRequired, IllegalTransition, RegistryService
 from modelyard.registry.signature import SignatureError
-from modelyard.store.models import EventKind, ModelState
 from tests.fixtures.stores import joined_store
 
 DAY = 86_400_000

@@ -21,9 +21,9 @@ from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner
 
 from modelyard.cli.main import app
+from modelyard.core.datasets import NewDatasetVersion
+from modelyard.core.tracking import RunLink
 from modelyard.lineage import LineageBuilder
-from modelyard.store.datasets import NewDatasetVersion
-from modelyard.store.interfaces import RunLink
 from modelyard.store.sql.migrations import alembic_config, current_revisions
 from modelyard.store.sql.schema import SCHEMA_HEADS, metadata
 from tests.fixtures.stores import joined_store
@@ -102,8 +102,12 @@ def test_a_database_at_the_old_heads_upgrades(empty_uri: str) -> None:
 def test_check_reports_a_run_id_that_disagrees_with_the_code(empty_uri: str) -> None:
     store = joined_store(empty_uri)
     try:
-        store.create_dataset_version(NewDatasetVersion("a", "sha256:" + "1" * 64, "file", 1, 1, code=f"run:{RUN}"))
-        store.create_dataset_version(NewDatasetVersion("b", "sha256:" + "2" * 64, "file", 1, 1, code="prep.py"))
+        store.create_dataset_version(NewDatasetVersion(
+            name="a", manifest_digest="sha256:" + "1" * 64, kind="file", file_count=1, total_size=1, code=f"run:{RUN}"
+        ))
+        store.create_dataset_version(NewDatasetVersion(
+            name="b", manifest_digest="sha256:" + "2" * 64, kind="file", file_count=1, total_size=1, code="prep.py"
+        ))
         assert store.check() == []
         with store.engine.begin() as conn:
             conn.execute(text("UPDATE dataset_versions SET run_id = NULL WHERE code LIKE 'run:%'"))

@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from modelyard.client import HttpArtifactStore
-from modelyard.core.entities import Metric, Project, Run
 from modelyard.core.errors import (
     Conflict,
     FilterSyntaxError,
@@ -27,8 +26,8 @@ from modelyard.core.errors import (
     PermissionDenied,
     StoreUnavailable,
 )
+from modelyard.core.tracking import Metric, Project, Run, RunQuery
 from modelyard.server.deps import Principal
-from modelyard.store.interfaces import RunQuery
 from tests.fixtures.live_server import sqlite_server
 from tests.fixtures.stores import Joined, http_store
 
@@ -438,7 +437,7 @@ def test_http_store_with_auth_on(tmp_path: Path) -> None:
     """With the real auth module: anonymous refused, a project editor can do everything the SDK
     does (find the project, create a run, log metrics, store blobs), a viewer reads only."""
     auth_service = pytest.importorskip("modelyard.auth.service")
-    from modelyard.store.auth import AuditQuery
+    from modelyard.core.auth import AuditQuery
 
     with sqlite_server(tmp_path / "server", auth=True) as (url, app):
         backend = Joined(app.state.services.stores)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.core.entities import Metric
+from modelyard.core.tracking import Metric, RunQuery
 from modelyard.store import TrackingStore
-from modelyard.store.interfaces import RunQuery
 from tests.fixtures.stores import joined_store
 
 PROCESSES = 8

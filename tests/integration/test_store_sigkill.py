@@ -23,7 +23,7 @@ KILL_AFTER = 15
 CHILD = textwrap.dedent(
     f"""
     import sys
-    from modelyard.core.entities import Metric
+    from modelyard.core.tracking import Metric
     from modelyard.store import open_stores
 
     store = open_stores(sys.argv[1]).tracking

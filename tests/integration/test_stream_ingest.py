@@ -23,11 +23,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelyard.artifacts.cas import ContentAddressedStore
+from modelyard.core.datasets import DatasetVersion
 from modelyard.core.errors import NotFound
 from modelyard.data import DatasetService
 from modelyard.data.streaming import MESSAGE_ID_COLUMN, MessageParser, SealedBatch, StreamIngestor
 from modelyard.data.streaming.redis_source import RedisStreamSource
-from modelyard.store.datasets import DatasetVersion
 from tests.fixtures.stores import joined_store
 
 GROUP = "ingest"

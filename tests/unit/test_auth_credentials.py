@@ -13,8 +13,8 @@ from modelyard.auth.credentials import (
     verify_password,
 )
 from modelyard.auth.service import validate_role, validate_username
+from modelyard.core.auth import GENESIS_HASH, ROLES, audit_entry_hash, canonical_details, role_rank
 from modelyard.core.errors import InvalidArgument
-from modelyard.store.auth import GENESIS_HASH, ROLES, audit_entry_hash, canonical_details, role_rank
 
 
 def test_password_hash_is_salted_and_verifies() -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from modelyard.artifacts.cas import ContentAddressedStore
+from modelyard.core.datasets import DatasetVersionKey, NewDatasetVersion
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.data import DatasetService
 from modelyard.data.statcache import RACY_NS
-from modelyard.store.datasets import DatasetVersionKey, NewDatasetVersion
 from tests.fixtures.stores import joined_store
 
 

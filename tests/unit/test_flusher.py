@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from modelyard.core.entities import Metric
+from modelyard.core.tracking import Metric
 from modelyard.tracking.flusher import MetricBuffer
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelyard.core.errors import InvalidArgument
-from modelyard.store.models import ModelFile
+from modelyard.core.registry import ModelFile
 from tests.fixtures.stores import joined_store
 
 

@@ -10,7 +10,6 @@ import pytest
 from pydantic import ValidationError
 
 from modelyard.client.store import encode_metrics
-from modelyard.core.entities import Metric
 from modelyard.core.errors import (
     Conflict,
     FilterSyntaxError,
@@ -19,6 +18,7 @@ from modelyard.core.errors import (
     PermissionDenied,
     StoreUnavailable,
 )
+from modelyard.core.tracking import Metric
 from modelyard.wire import MetricBatch, ParamsBody, RunBody, encode_float, error_from_body
 
 

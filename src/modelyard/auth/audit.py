@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from modelyard.core.entities import now_millis
+from modelyard.core.auth import AuditEntry, AuditQuery, AuditVerification
 from modelyard.core.errors import InvalidArgument
-from modelyard.store.auth import AuditEntry, AuditQuery, AuditVerification, AuthStore
+from modelyard.core.tracking import now_millis
+from modelyard.store.auth import AuthStore
 
 
 class AuditLog:

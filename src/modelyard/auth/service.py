@@ -27,18 +27,10 @@ from modelyard.auth.credentials import (
     sha256_hex,
     verify_password,
 )
-from modelyard.core.entities import now_millis
+from modelyard.core.auth import ALL_PROJECTS, ROLES, ApiToken, RoleBinding, SessionCredential, User, role_rank
 from modelyard.core.errors import AlreadyExists, InvalidArgument, ModelyardError, PermissionDenied
-from modelyard.store.auth import (
-    ALL_PROJECTS,
-    ROLES,
-    ApiToken,
-    AuthStore,
-    RoleBinding,
-    SessionCredential,
-    User,
-    role_rank,
-)
+from modelyard.core.tracking import now_millis
+from modelyard.store.auth import AuthStore
 
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 DEFAULT_SESSION_TTL_MS = 12 * 3600 * 1000

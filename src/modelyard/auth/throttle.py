@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelyard.core.entities import now_millis
 from modelyard.core.errors import ModelyardError
+from modelyard.core.tracking import now_millis
 from modelyard.store.auth import AuthStore
 
 #: How much more failure an address is allowed than a single user name.

@@ -85,8 +85,8 @@ def _cli_actor() -> str:
 
 def _project_id(ctx: _Ctx, project: str) -> str:
     """'*', a project id, or a project name -> the id roles are stored under."""
+    from modelyard.core.auth import ALL_PROJECTS
     from modelyard.core.errors import NotFound
-    from modelyard.store.auth import ALL_PROJECTS
 
     if project == ALL_PROJECTS:
         return project
@@ -309,7 +309,7 @@ def audit_list(
 ) -> None:
     """List audit entries, newest first."""
     from modelyard.auth.timeparse import parse_time_ms
-    from modelyard.store.auth import AuditQuery
+    from modelyard.core.auth import AuditQuery
 
     with _opened(store) as ctx, errors_as_exit():
         now = ctx.auth.clock()

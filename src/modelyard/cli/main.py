@@ -203,7 +203,7 @@ def runs_compare(
 
 def _set_lifecycle(run_ids: list[str], store: str | None, stage: str) -> None:
     """Check every id first, so that one unknown id changes nothing, then move them all."""
-    from modelyard.core.entities import LifecycleStage
+    from modelyard.core.tracking import LifecycleStage
 
     client = _client(store)
     run_ids = list(dict.fromkeys(run_ids))  # an id given twice is one run, counted once

@@ -26,9 +26,9 @@ from modelyard.sdk import tracking as _sdk
 if TYPE_CHECKING:
     import pandas as pd
 
+    from modelyard.core.registry import ModelVersion
     from modelyard.data.validation import ValidationReport
     from modelyard.evaluation import EvaluationResult
-    from modelyard.store.models import ModelVersion
 
 MODEL_NAME = "breast-cancer"
 TRAIN_DATASET = "breast-cancer-train"

@@ -20,15 +20,9 @@ import orjson
 
 from modelyard.client._transport import HttpAggregateStore
 from modelyard.client.models import name_path
+from modelyard.core.datasets import DatasetKind, DatasetSummary, DatasetVersion, DatasetVersionKey, NewDatasetVersion
 from modelyard.core.errors import InvalidArgument
-from modelyard.store.datasets import (
-    DatasetKind,
-    DatasetStore,
-    DatasetSummary,
-    DatasetVersion,
-    DatasetVersionKey,
-    NewDatasetVersion,
-)
+from modelyard.store.datasets import DatasetStore
 
 __all__ = ["HttpDatasetStore"]
 

@@ -29,18 +29,18 @@ from pydantic import BaseModel, ConfigDict
 
 from modelyard.client._transport import HttpAggregateStore
 from modelyard.core.ids import new_id
-from modelyard.store.models import (
+from modelyard.core.registry import (
     ModelApproval,
     ModelCardFields,
     ModelEvaluationRecord,
     ModelEvent,
     ModelFile,
-    ModelRegistryStore,
     ModelState,
     ModelVersion,
     RegisteredModel,
     RegistryPolicy,
 )
+from modelyard.store.models import ModelRegistryStore
 
 __all__ = ["HttpRegistryStore", "name_path"]
 

@@ -23,7 +23,9 @@ from pydantic import BaseModel, ConfigDict
 
 from modelyard.client._transport import HttpAggregateStore
 from modelyard.client.models import name_path
-from modelyard.core.entities import (
+from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
+from modelyard.core.ids import new_id
+from modelyard.core.tracking import (
     ArtifactEntry,
     LatestMetric,
     LifecycleStage,
@@ -31,12 +33,13 @@ from modelyard.core.entities import (
     Project,
     Run,
     RunInput,
+    RunLink,
+    RunQuery,
+    RunsResult,
     RunStatus,
 )
-from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
-from modelyard.core.ids import new_id
 from modelyard.core.validation import metric_step, metric_value
-from modelyard.store.interfaces import RunLink, RunQuery, RunsResult, TrackingStore
+from modelyard.store.interfaces import TrackingStore
 from modelyard.wire import encode_float
 
 __all__ = ["HttpTrackingStore"]

@@ -32,19 +32,14 @@ import orjson
 from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, Manifest, ManifestEntry
 from modelyard.artifacts.manifest import manifest_to_bytes
 from modelyard.artifacts.paths import parse_digest, safe_relpath
+from modelyard.core.datasets import DatasetSummary, DatasetVersion, DatasetVersionKey, NewDatasetVersion
 from modelyard.core.errors import IntegrityError, InvalidArgument, NotFound
 from modelyard.data.changes import DatasetDiff, compare, read_manifest_entries
 from modelyard.data.refs import DatasetRef, parse_ref, validate_dataset_name
 from modelyard.data.scan import FileStat, hash_files, scan, stat_snapshot
 from modelyard.data.statcache import RACY_NS, StatCache
 from modelyard.data.tabular import read_schema, table_format
-from modelyard.store.datasets import (
-    DatasetStore,
-    DatasetSummary,
-    DatasetVersion,
-    DatasetVersionKey,
-    NewDatasetVersion,
-)
+from modelyard.store.datasets import DatasetStore
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -39,8 +39,8 @@ from modelyard.evaluation.record import _log
 from modelyard.evaluation.result import ChampionComparison, EvaluationResult, _jsonable
 
 if TYPE_CHECKING:
+    from modelyard.core.registry import ModelVersion
     from modelyard.registry.service import RegistryService
-    from modelyard.store.models import ModelVersion
 
 MAX_CURVE_POINTS = 1000
 

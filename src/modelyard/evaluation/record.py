@@ -12,8 +12,8 @@ from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.evaluation.result import EvaluationResult
 
 if TYPE_CHECKING:
+    from modelyard.core.registry import ModelVersion
     from modelyard.registry.service import RegistryService
-    from modelyard.store.models import ModelVersion
 
 TAG_EVALUATED_MODEL = "modelyard.evaluation.model"
 TAG_CHAMPION = "modelyard.evaluation.champion"

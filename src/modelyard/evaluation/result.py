@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from modelyard.core.entities import now_millis
 from modelyard.core.ids import new_id
+from modelyard.core.tracking import now_millis
 from modelyard.evaluation.metrics import Task
 
 # --- the result ------------------------------------------------------------------------------

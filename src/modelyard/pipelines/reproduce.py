@@ -36,17 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from modelyard.core.entities import Run, RunInput, now_millis
 from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.store.interfaces import RunQuery
+from modelyard.core.tracking import Run, RunInput, RunQuery, now_millis
 from modelyard.tracking import sysinfo
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from modelyard.core.registry import ModelVersion
     from modelyard.data.service import DatasetService
     from modelyard.registry.service import RegistryService
-    from modelyard.store.models import ModelVersion
 
 __all__ = ["EVALUATION_CONTEXTS", "ReproductionReport", "reproduce"]
 

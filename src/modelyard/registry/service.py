@@ -31,21 +31,21 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.entities import now_millis
 from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
-from modelyard.core.validation import validate_entity_name, validate_name
-from modelyard.registry.errors import ApprovalRequired, IllegalTransition
-from modelyard.registry.uri import ModelRef, parse_model_ref, validate_alias
-from modelyard.store.models import (
+from modelyard.core.registry import (
     ModelApproval,
     ModelEvent,
     ModelFile,
-    ModelRegistryStore,
     ModelState,
     ModelVersion,
     RegisteredModel,
     RegistryPolicy,
 )
+from modelyard.core.tracking import now_millis
+from modelyard.core.validation import validate_entity_name, validate_name
+from modelyard.registry.errors import ApprovalRequired, IllegalTransition
+from modelyard.registry.uri import ModelRef, parse_model_ref, validate_alias
+from modelyard.store.models import ModelRegistryStore
 
 if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore

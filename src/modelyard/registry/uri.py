@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.registry import ModelState
 from modelyard.core.validation import MAX_VERSION, bounded_int
-from modelyard.store.models import ModelState
 
 PREFIX = "models:/"
 LATEST = "latest"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from modelyard.core.entities import RunStatus
+from modelyard.core.tracking import RunStatus
 from modelyard.core.validation import MAX_PARAM_VALUE_LENGTH
 from modelyard.sdk import tracking as _sdk
 

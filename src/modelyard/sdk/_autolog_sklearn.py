@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from modelyard.core.entities import LifecycleStage, Metric, Run, RunStatus, now_millis
 from modelyard.core.ids import new_id
+from modelyard.core.tracking import LifecycleStage, Metric, Run, RunStatus, now_millis
 from modelyard.sdk import _autolog_common as common
 
 METHODS = ("fit", "fit_transform", "fit_predict")

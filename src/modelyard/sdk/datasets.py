@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.entities import RunInput
+from modelyard.core.datasets import DatasetSummary
+from modelyard.core.datasets import DatasetVersion as DatasetVersionRecord
+from modelyard.core.tracking import RunInput
 from modelyard.data.changes import DatasetDiff
 from modelyard.data.service import DatasetService
 from modelyard.sdk.session import _session
-from modelyard.store.datasets import DatasetSummary
-from modelyard.store.datasets import DatasetVersion as DatasetVersionRecord
 
 if TYPE_CHECKING:
     import pandas as pd

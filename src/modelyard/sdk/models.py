@@ -14,10 +14,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import IntegrityError, InvalidArgument
+from modelyard.core.registry import ModelState, ModelVersion, RegisteredModel
 from modelyard.registry.service import MaintainerCheck, RegistryService, allow_everyone
 from modelyard.sdk import tracking
 from modelyard.sdk.session import _session
-from modelyard.store.models import ModelState, ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore

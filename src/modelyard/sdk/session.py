@@ -25,8 +25,8 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from modelyard.core.entities import Metric
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.tracking import Metric
 from modelyard.core.validation import metric_step, metric_value, validate_key
 from modelyard.settings import Settings, load_settings, normalize_store_uri
 from modelyard.tracking.flusher import MetricBuffer

@@ -16,8 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.entities import ArtifactEntry, Metric, Run, RunInput, RunStatus
 from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.tracking import ArtifactEntry, Metric, Run, RunInput, RunStatus
 from modelyard.sdk.session import Session, _open_stores, _session, caller
 from modelyard.tracking.service import TrackingService, runs_to_frame
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.entities import Metric, RunStatus, now_millis
+from modelyard.core.tracking import Metric, RunStatus, now_millis
 from modelyard.sdk import tracking
 from modelyard.sdk.session import _session
 from modelyard.tracking.tuning import TuneResult, run_study, summary_tags

@@ -37,11 +37,11 @@ from modelyard.auth.audit import AuditLog
 from modelyard.auth.service import AuthService, Unauthenticated
 from modelyard.auth.throttle import LoginPolicy, LoginThrottle, LoginThrottled
 from modelyard.auth.timeparse import parse_time_ms
+from modelyard.core.auth import AuditQuery
 from modelyard.core.errors import InvalidArgument, ModelyardError, NotFound, PermissionDenied
 from modelyard.core.validation import INT64_MAX, bounded_int
 from modelyard.server.deps import Principal, current_principal
 from modelyard.server.errors import error_body, status_for
-from modelyard.store.auth import AuditQuery
 
 SESSION_COOKIE = "modelyard_session"
 CSRF_COOKIE = "modelyard_csrf"

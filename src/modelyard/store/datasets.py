@@ -10,92 +10,14 @@ Versions are immutable and numbered 1, 2, 3... per dataset. A number is never re
 after ``remove_dataset_version`` (which hides a version but keeps its row, so lineage that points
 at it stays resolvable).
 
-The entities live here rather than in ``core/entities.py`` while the aggregate settles; they are
-plain frozen dataclasses with no behaviour beyond formatting a reference.
+The entities are in ``modelyard.core.datasets``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
 
-DatasetKind = Literal["file", "directory"]
-
-
-@dataclass(frozen=True)
-class DatasetVersionKey:
-    """``NAME@vN``: how one version refers to another (lineage parents)."""
-
-    name: str
-    version: int
-
-    def __str__(self) -> str:
-        return f"{self.name}@v{self.version}"
-
-
-@dataclass(frozen=True)
-class DatasetVersion:
-    name: str
-    version: int
-    manifest_digest: str  # the artifact-store address of the version's manifest
-    kind: DatasetKind  # "file": a one-entry manifest whose entry is the file's name
-    file_count: int
-    total_size: int
-    created_at: int  # ms since the epoch
-    message: str | None = None
-    source: str | None = None  # the path (or URI) it was added from, for `status` defaults
-    code: str | None = None  # what derived it: a script, a commit, a pipeline step
-    params: Mapping[str, str] = field(default_factory=dict)
-    parents: tuple[DatasetVersionKey, ...] = ()
-    removed_at: int | None = None
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@v{self.version}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "digest": self.manifest_digest,
-            "kind": self.kind,
-            "file_count": self.file_count,
-            "total_size": self.total_size,
-            "created_at": self.created_at,
-            "message": self.message,
-            "source": self.source,
-            "code": self.code,
-            "params": dict(self.params),
-            "parents": [str(p) for p in self.parents],
-            "removed_at": self.removed_at,
-        }
-
-
-@dataclass(frozen=True)
-class DatasetSummary:
-    name: str
-    created_at: int
-    version_count: int  # versions not removed
-    latest: DatasetVersion | None  # the newest version not removed
-
-
-@dataclass(frozen=True)
-class NewDatasetVersion:
-    """What ``create_dataset_version`` records (the number is allocated by the store)."""
-
-    name: str
-    manifest_digest: str
-    kind: DatasetKind
-    file_count: int
-    total_size: int
-    message: str | None = None
-    source: str | None = None
-    code: str | None = None
-    params: Mapping[str, str] = field(default_factory=dict)
-    parents: Sequence[DatasetVersionKey] = ()
+from modelyard.core.datasets import DatasetSummary, DatasetVersion, NewDatasetVersion
 
 
 class DatasetStore(ABC):

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from modelyard.core.entities import (
+from modelyard.core.errors import NotFound
+from modelyard.core.tracking import (
     ArtifactEntry,
     LifecycleStage,
     Metric,
     Project,
     Run,
     RunInput,
+    RunLink,
+    RunQuery,
+    RunsResult,
     RunStatus,
 )
-from modelyard.core.errors import NotFound
 
 
 class ProjectStore(ABC):
@@ -44,40 +46,6 @@ class ProjectStore(ABC):
     @abstractmethod
     def list_projects(self, *, include_deleted: bool = False) -> list[Project]:
         """All projects, ordered by name."""
-
-
-@dataclass(frozen=True)
-class RunQuery:
-    """What ``search_runs`` asks for. ``filter`` and ``order_by`` use the language in core.filters."""
-
-    project_ids: Sequence[str]
-    filter: str | None = None
-    order_by: Sequence[str] = ()
-    max_results: int = 1000
-    page_token: str | None = None
-    lifecycle: LifecycleStage | None = LifecycleStage.ACTIVE  # None: active and deleted
-    include_metrics: bool = True
-    include_params: bool = True
-    include_tags: bool = True
-
-
-@dataclass
-class RunsResult:
-    runs: list[Run]
-    next_page_token: str | None = None
-    total: int | None = field(default=None)
-
-
-@dataclass(frozen=True)
-class RunLink:
-    """A run found by a reverse lineage query (``find_runs_by_input``, ``list_child_runs``).
-
-    It carries the run's project so that a server can drop the runs a caller may not read
-    without loading each run, and, for a reader of a dataset version, the input's context."""
-
-    run_id: str
-    project_id: str
-    context: str | None = None
 
 
 class RunStore(ABC):

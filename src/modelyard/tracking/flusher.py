@@ -16,7 +16,7 @@ import weakref
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 
-from modelyard.core.entities import Metric
+from modelyard.core.tracking import Metric
 
 WriteBatch = Callable[[str, Sequence[Metric]], None]
 

@@ -12,17 +12,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.entities import (
+from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.tracking import (
     ArtifactEntry,
     LifecycleStage,
     Metric,
     Project,
     Run,
     RunInput,
+    RunQuery,
     RunStatus,
     now_millis,
 )
-from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.core.validation import (
     metric_step,
     metric_value,
@@ -31,7 +32,7 @@ from modelyard.core.validation import (
     validate_key,
     validate_name,
 )
-from modelyard.store.interfaces import RunQuery, TrackingStore
+from modelyard.store.interfaces import TrackingStore
 from modelyard.tracking import sysinfo
 
 if TYPE_CHECKING:

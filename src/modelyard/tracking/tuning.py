@@ -27,9 +27,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.entities import LifecycleStage, Metric, Run, RunStatus, now_millis
 from modelyard.core.errors import InvalidArgument
 from modelyard.core.ids import new_id
+from modelyard.core.tracking import LifecycleStage, Metric, Run, RunStatus, now_millis
 from modelyard.core.validation import param_value_to_str
 
 if TYPE_CHECKING:

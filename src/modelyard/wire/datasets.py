@@ -1,6 +1,6 @@
 """v1 request and response bodies of the dataset catalogue API (dataset versions and lineage).
 
-Responses mirror ``modelyard.store.datasets.DatasetVersion`` and ``DatasetSummary`` field for
+Responses mirror ``modelyard.core.datasets.DatasetVersion`` and ``DatasetSummary`` field for
 field. Only small facts travel here: a version's files and its manifest are blobs, uploaded
 through ``PUT /api/v1/blobs/{digest}`` before the version is recorded.
 """

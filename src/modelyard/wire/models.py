@@ -1,7 +1,7 @@
 """v1 request and response bodies of the model registry API (models, versions, transitions,
 aliases, approvals, history, policies, model cards, evaluations, retention).
 
-Responses mirror the entities of ``modelyard.store.models`` field for field, so the client reads
+Responses mirror the entities of ``modelyard.core.registry`` field for field, so the client reads
 them straight back into those entities. The wire layer may not import the store layer (they are
 siblings), so the state and event names are spelled out here as literals; a contract test checks
 that they match ``ModelState`` and ``EventKind``.
@@ -51,9 +51,9 @@ __all__ = [
     "TransitionRequest",
 ]
 
-#: ``modelyard.store.models.ModelState`` values.
+#: ``modelyard.core.registry.ModelState`` values.
 ModelStateName = Literal["draft", "staging", "production", "archived", "decommissioned"]
-#: ``modelyard.store.models.EventKind`` values.
+#: ``modelyard.core.registry.EventKind`` values.
 EventKindName = Literal[
     "registered", "transition", "alias_set", "alias_removed", "approved", "purged", "card_updated", "evaluated"
 ]

@@ -1,6 +1,6 @@
 """v1 request and response bodies of the tracking API (projects, runs, metrics, artifacts, search).
 
-Responses mirror the entities of ``modelyard.core.entities`` field for field, so the client reads
+Responses mirror the entities of ``modelyard.core.tracking`` field for field, so the client reads
 them straight back into those entities; they exist as separate models because the wire spells
 non-finite floats as strings (see ``_base``) and because the OpenAPI schema is generated from them.
 """
@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, WithJsonSchema
 
-from modelyard.core.entities import LifecycleStage, RunStatus
+from modelyard.core.tracking import LifecycleStage, RunStatus
 from modelyard.wire._base import Int64, Millis, WireFloat, WireModel
 
 __all__ = [

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from modelyard.core.datasets import DatasetVersion
 from modelyard.core.errors import Conflict, InvalidArgument, ModelyardError, NotFound
 from modelyard.data.ingest.checks import validate_frame
 from modelyard.data.ingest.connectors import MalformedRow, Progress, Source, WatermarkFilter
@@ -39,7 +40,6 @@ from modelyard.data.ingest.watermark import Watermark, filter_newer, max_waterma
 from modelyard.data.refs import validate_dataset_name
 from modelyard.data.service import DatasetService
 from modelyard.data.validation import FAILED_COLUMN, Suite, ValidationReport, split_failing_rows
-from modelyard.store.datasets import DatasetVersion
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelyard.core.datasets import DatasetVersion
 from modelyard.data.service import DatasetService
 from modelyard.data.validation import Suite, ValidationReport
 from modelyard.data.validation.expectations import Distribution, Expectation, ExpectationResult
 from modelyard.data.validation.profile import Profile, profile
-from modelyard.store.datasets import DatasetVersion
 
 if TYPE_CHECKING:
     import pandas as pd

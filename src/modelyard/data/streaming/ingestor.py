@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from modelyard.core.datasets import DatasetVersion
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.data.refs import validate_dataset_name
 from modelyard.data.service import DatasetService
@@ -42,7 +43,6 @@ from modelyard.data.streaming.parsing import (
     dead_letter_table,
 )
 from modelyard.data.streaming.source import StreamSource
-from modelyard.store.datasets import DatasetVersion
 
 if TYPE_CHECKING:
     import pyarrow as pa

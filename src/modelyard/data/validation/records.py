@@ -22,13 +22,13 @@ from typing import Any
 import orjson
 
 from modelyard.artifacts.interfaces import ArtifactStore
-from modelyard.core.entities import ArtifactEntry, Metric, Run, RunInput, RunStatus, now_millis
+from modelyard.core.datasets import DatasetVersion
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.tracking import ArtifactEntry, Metric, Run, RunInput, RunQuery, RunStatus, now_millis
 from modelyard.data.validation.expectations import ExpectationResult
 from modelyard.data.validation.profile import ColumnProfile, Profile
 from modelyard.data.validation.suite import Suite, ValidationReport
-from modelyard.store.datasets import DatasetVersion
-from modelyard.store.interfaces import RunQuery, TrackingStore
+from modelyard.store.interfaces import TrackingStore
 
 __all__ = [
     "REPORT_ARTIFACT",

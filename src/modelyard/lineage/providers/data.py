@@ -11,8 +11,9 @@ from modelyard.lineage.graph import LineageEdge, LineageNode, dataset_node_id, r
 from modelyard.lineage.providers import LineageProvider
 
 if TYPE_CHECKING:
-    from modelyard.core.entities import RunInput
-    from modelyard.store.datasets import DatasetStore, DatasetVersion
+    from modelyard.core.datasets import DatasetVersion
+    from modelyard.core.tracking import RunInput
+    from modelyard.store.datasets import DatasetStore
 
 __all__ = ["DataLineage"]
 

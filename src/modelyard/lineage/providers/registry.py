@@ -8,12 +8,13 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import NotFound
+from modelyard.core.registry import ModelState
 from modelyard.lineage.graph import LineageEdge, LineageNode, model_node_id, run_node_id
 from modelyard.lineage.providers import LineageProvider
-from modelyard.store.models import ModelState
 
 if TYPE_CHECKING:
-    from modelyard.store.models import ModelRegistryStore, ModelVersion
+    from modelyard.core.registry import ModelVersion
+    from modelyard.store.models import ModelRegistryStore
 
 __all__ = ["RegistryLineage"]
 

@@ -14,7 +14,7 @@ from modelyard.store.interfaces import RunQuery
 from modelyard.tracking import sysinfo
 
 if TYPE_CHECKING:
-    from modelyard.core.entities import Run, RunInput
+    from modelyard.core.tracking import Run, RunInput
     from modelyard.lineage.providers.data import DataLineage
     from modelyard.store.interfaces import TrackingStore
 

@@ -21,8 +21,8 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.artifacts.paths import parse_digest, safe_relpath
-from modelyard.core.entities import ArtifactEntry
 from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.tracking import ArtifactEntry
 from modelyard.server.routers._common import (
     Call,
     WireJSONResponse,

@@ -16,9 +16,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
 
+from modelyard.core.datasets import DatasetVersion, DatasetVersionKey, NewDatasetVersion
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
 from modelyard.server.routers.projects import ERRORS
-from modelyard.store.datasets import DatasetStore, DatasetVersion, DatasetVersionKey, NewDatasetVersion
+from modelyard.store.datasets import DatasetStore
 from modelyard.wire import (
     API_PREFIX,
     DatasetList,

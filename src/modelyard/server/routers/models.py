@@ -25,13 +25,14 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from modelyard.artifacts.paths import parse_digest, safe_relpath
-from modelyard.core.entities import now_millis
 from modelyard.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from modelyard.core.registry import ModelFile, RegistryPolicy
+from modelyard.core.tracking import now_millis
 from modelyard.registry.service import MaintainerCheck, RegistryService, allow_everyone, parse_state
 from modelyard.server.deps import Principal, auth_enabled, authorize
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
 from modelyard.server.routers.projects import ERRORS
-from modelyard.store.models import ModelFile, ModelRegistryStore, RegistryPolicy
+from modelyard.store.models import ModelRegistryStore
 from modelyard.wire import (
     API_PREFIX,
     AliasRemove,

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from modelyard.core.entities import Project
 from modelyard.core.errors import NotFound
+from modelyard.core.tracking import Project
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
 from modelyard.wire import API_PREFIX, ErrorResponse, ProjectBody, ProjectCreate, ProjectList, ProjectName
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
-from modelyard.core.entities import ArtifactEntry, LifecycleStage, Metric, RunInput
+from modelyard.core.tracking import ArtifactEntry, LifecycleStage, Metric, RunInput, RunLink, RunQuery
 from modelyard.server.routers._common import (
     Call,
     WireJSONResponse,
@@ -23,7 +23,6 @@ from modelyard.server.routers._common import (
     parse_json_body,
 )
 from modelyard.server.routers.projects import ERRORS
-from modelyard.store.interfaces import RunLink, RunQuery
 from modelyard.wire import (
     API_PREFIX,
     ArtifactsRecord,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from modelyard.core.entities import Metric, Run
+from modelyard.core.tracking import Metric, Run
 from modelyard.server.ui._common import json_safe
 from modelyard.server.ui.downsample import DEFAULT_MAX_POINTS, downsample_series
 

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.artifacts.interfaces import ArtifactStore
+from modelyard.core.datasets import DatasetVersion
 from modelyard.core.errors import InvalidArgument
 from modelyard.data.tabular import table_format
 from modelyard.data.validation.profile import ColumnProfile, Profile, profile
 from modelyard.server.ui._common import fmt_size, json_safe
-from modelyard.store.datasets import DatasetVersion
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from modelyard.core.entities import Run
+from modelyard.core.datasets import DatasetVersion
 from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.tracking import Run
 from modelyard.data.changes import DatasetDiff
 from modelyard.data.service import DatasetService
 from modelyard.data.validation import records
@@ -34,7 +35,6 @@ from modelyard.server.ui.catalog import (
     readable_project_ids,
     split_ref,
 )
-from modelyard.store.datasets import DatasetVersion
 
 FILES_PAGE_SIZE = 100
 DIFF_LIST_LIMIT = 500  # changed files listed per kind; the counts are always complete

@@ -20,8 +20,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from modelyard.core.entities import now_millis
 from modelyard.core.errors import NotFound
+from modelyard.core.registry import EventKind, ModelEvent, ModelState, ModelVersion, RegisteredModel
+from modelyard.core.tracking import now_millis
 from modelyard.evaluation import EvaluationResult
 from modelyard.evaluation import plots as evaluation_plots
 from modelyard.registry.service import RegistryService
@@ -39,7 +40,6 @@ from modelyard.server.ui.catalog import (
     registry_service,
     split_ref,
 )
-from modelyard.store.models import EventKind, ModelEvent, ModelState, ModelVersion, RegisteredModel
 
 _STATE_COLORS = {
     "draft": "#94a3b8", "staging": "#2563eb", "production": "#16a34a", "archived": "#d97706",

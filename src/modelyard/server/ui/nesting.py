@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from modelyard.core.entities import Run
 from modelyard.core.errors import NotFound
+from modelyard.core.tracking import Run, RunQuery
 from modelyard.server.app import Services
 from modelyard.server.ui._common import url_with
-from modelyard.store.interfaces import RunQuery
 
 TOP_LEVEL_FILTER = "parent_run_id IS NULL"
 #: Children fetched for one page of the table; past it the last parents say "N+".

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from modelyard.core.entities import Project, Run
 from modelyard.core.errors import FilterSyntaxError, InvalidArgument, NotFound
+from modelyard.core.registry import ModelVersion
+from modelyard.core.tracking import Project, Run, RunQuery
 from modelyard.server.app import Services
 from modelyard.server.deps import Principal, get_services
 from modelyard.server.ui import catalog, charts, nesting, previews
@@ -30,8 +31,6 @@ from modelyard.server.ui.runs_table import (
     available_columns,
     default_columns,
 )
-from modelyard.store.interfaces import RunQuery
-from modelyard.store.models import ModelVersion
 
 #: Counting runs loads their rows without children; past this many the list says "10,000+".
 RUN_COUNT_LIMIT = 10_000

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from modelyard.artifacts.interfaces import ArtifactStore
-from modelyard.core.entities import ArtifactEntry
+from modelyard.core.tracking import ArtifactEntry
 
 TEXT_PREVIEW_BYTES = 64 * 1024
 TABLE_PREVIEW_ROWS = 50

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from modelyard.core.entities import Run
+from modelyard.core.tracking import Run
 from modelyard.server.ui._common import SYSTEM_TAG_PREFIX, url_with
 
 PAGE_SIZES = (25, 50, 100, 200)

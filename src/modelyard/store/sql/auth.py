@@ -19,16 +19,12 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.core.entities import now_millis
-from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
-from modelyard.core.ids import new_id
-from modelyard.store.auth import (
+from modelyard.core.auth import (
     GENESIS_HASH,
     ApiToken,
     AuditEntry,
     AuditQuery,
     AuditVerification,
-    AuthStore,
     RoleBinding,
     SessionCredential,
     TokenCredential,
@@ -36,6 +32,10 @@ from modelyard.store.auth import (
     audit_entry_hash,
     canonical_details,
 )
+from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
+from modelyard.core.ids import new_id
+from modelyard.core.tracking import now_millis
+from modelyard.store.auth import AuthStore
 from modelyard.store.sql.auth_tables import (
     api_tokens,
     audit_log,

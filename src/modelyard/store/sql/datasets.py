@@ -41,18 +41,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.core.entities import now_millis
+from modelyard.core.datasets import DatasetKind, DatasetSummary, DatasetVersion, DatasetVersionKey, NewDatasetVersion
 from modelyard.core.errors import InvalidArgument, NotFound, StoreUnavailable
 from modelyard.core.ids import new_id
+from modelyard.core.tracking import now_millis
 from modelyard.core.validation import validate_entity_name
-from modelyard.store.datasets import (
-    DatasetKind,
-    DatasetStore,
-    DatasetSummary,
-    DatasetVersion,
-    DatasetVersionKey,
-    NewDatasetVersion,
-)
+from modelyard.store.datasets import DatasetStore
 from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase, version_number
 from modelyard.store.sql.schema import ID_LENGTH, metadata
 

@@ -25,20 +25,20 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from modelyard.core.ids import new_id
-from modelyard.core.validation import validate_entity_name
-from modelyard.store.models import (
+from modelyard.core.registry import (
     EventKind,
     ModelApproval,
     ModelCardFields,
     ModelEvaluationRecord,
     ModelEvent,
     ModelFile,
-    ModelRegistryStore,
     ModelState,
     ModelVersion,
     RegisteredModel,
     RegistryPolicy,
 )
+from modelyard.core.validation import validate_entity_name
+from modelyard.store.models import ModelRegistryStore
 from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase
 from modelyard.store.sql.models_tables import (
     approval_from_row,

@@ -35,7 +35,7 @@ from sqlalchemy import (
     select,
 )
 
-from modelyard.store.models import (
+from modelyard.core.registry import (
     EventKind,
     ModelApproval,
     ModelCardFields,

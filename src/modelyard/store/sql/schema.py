@@ -41,7 +41,8 @@ from sqlalchemy import (
     select,
 )
 
-from modelyard.core.entities import (
+from modelyard.core.errors import InvalidArgument
+from modelyard.core.tracking import (
     ArtifactEntry,
     LatestMetric,
     LifecycleStage,
@@ -51,7 +52,6 @@ from modelyard.core.entities import (
     RunInput,
     RunStatus,
 )
-from modelyard.core.errors import InvalidArgument
 from modelyard.core.validation import (
     metric_step,
     metric_value,

@@ -20,7 +20,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.core.entities import (
+from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from modelyard.core.filters import parse_filter, parse_order_by
+from modelyard.core.ids import new_id
+from modelyard.core.tracking import (
     ArtifactEntry,
     LatestMetric,
     LifecycleStage,
@@ -28,14 +31,14 @@ from modelyard.core.entities import (
     Project,
     Run,
     RunInput,
+    RunLink,
+    RunQuery,
+    RunsResult,
     RunStatus,
     now_millis,
 )
-from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from modelyard.core.filters import parse_filter, parse_order_by
-from modelyard.core.ids import new_id
 from modelyard.core.validation import validate_entity_name, validate_name
-from modelyard.store.interfaces import RunLink, RunQuery, RunsResult, TrackingStore
+from modelyard.store.interfaces import TrackingStore
 from modelyard.store.sql.database import (
     SqlAggregateStore,
     SqlDatabase,

@@ -1,6 +1,6 @@
-"""Entities of the tracking domain.
+"""Entities of the tracking aggregate: projects, runs, their facts, and what a run search asks and returns.
 
-Runs, projects and their facts are pydantic models. Metric points are a NamedTuple because
+Runs, projects and their facts are pydantic models (``core.base.Entity``). Metric points are a NamedTuple because
 they are the hot path: millions of them travel through the flusher and the stores.
 """
 
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from modelyard.core.base import Entity
 
 
 class RunStatus(enum.StrEnum):
@@ -47,11 +50,7 @@ class Metric(NamedTuple):
         return self.value == other.value
 
 
-class _Entity(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Project(_Entity):
+class Project(Entity):
     id: str
     name: str
     created_at: int
@@ -59,7 +58,7 @@ class Project(_Entity):
     description: str | None = None
 
 
-class RunInput(_Entity):
+class RunInput(Entity):
     """A dataset version that a run read. ``digest`` is the content hash of that version."""
 
     name: str
@@ -69,7 +68,7 @@ class RunInput(_Entity):
     context: str | None = None  # training, validation, test, ...
 
 
-class ArtifactEntry(_Entity):
+class ArtifactEntry(Entity):
     """A file logged to a run: its path inside the run and the content address of its bytes."""
 
     path: str
@@ -77,14 +76,14 @@ class ArtifactEntry(_Entity):
     size: int
 
 
-class LatestMetric(_Entity):
+class LatestMetric(Entity):
     key: str
     value: float
     step: int
     timestamp: int
 
 
-class Run(_Entity):
+class Run(Entity):
     id: str
     project_id: str
     name: str | None = None
@@ -101,6 +100,41 @@ class Run(_Entity):
 
     def metric_values(self) -> dict[str, float]:
         return {key: m.value for key, m in self.metrics.items()}
+
+
+class RunQuery(Entity):
+    """What ``search_runs`` asks for. ``filter`` and ``order_by`` use the language in core.filters."""
+
+    project_ids: Sequence[str]
+    filter: str | None = None
+    order_by: Sequence[str] = ()
+    max_results: int = 1000
+    page_token: str | None = None
+    lifecycle: LifecycleStage | None = LifecycleStage.ACTIVE  # None: active and deleted
+    include_metrics: bool = True
+    include_params: bool = True
+    include_tags: bool = True
+
+
+class RunsResult(Entity):
+    runs: list[Run]
+    next_page_token: str | None = None
+    total: int | None = None
+
+
+class RunLink(Entity):
+    """A run found by a reverse lineage query (``find_runs_by_input``, ``list_child_runs``).
+
+    It carries the run's project so that a server can drop the runs a caller may not read
+    without loading each run, and, for a reader of a dataset version, the input's context."""
+
+    run_id: str
+    project_id: str
+    context: str | None = None
+
+    def __init__(self, run_id: str, project_id: str, context: str | None = None) -> None:
+        """Positional too: the SQL stores build thousands of links from result rows."""
+        super().__init__(run_id=run_id, project_id=project_id, context=context)  # type: ignore[call-arg]
 
 
 def now_millis() -> int:
