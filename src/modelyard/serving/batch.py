@@ -36,19 +36,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from modelyard.core.entities import RunInput, RunStatus, now_millis
 from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.tracking import RunInput, RunStatus, now_millis
 from modelyard.core.validation import validate_name
 from modelyard.registry.errors import SignatureError
 from modelyard.tracking.sysinfo import TAG_MODEL_VERSION_USED
 
 if TYPE_CHECKING:
     from modelyard.compute.executor import Executor
+    from modelyard.core.datasets import DatasetVersion
+    from modelyard.core.registry import ModelVersion
     from modelyard.data.service import DatasetService, Progress
     from modelyard.registry.packaging import LoadedModel
     from modelyard.registry.service import RegistryService
-    from modelyard.store.datasets import DatasetVersion
-    from modelyard.store.models import ModelVersion
     from modelyard.tracking.service import TrackingService
 
 __all__ = [

@@ -38,8 +38,8 @@ from modelyard import _version
 from modelyard.core.errors import InvalidArgument
 
 if TYPE_CHECKING:
+    from modelyard.core.registry import ModelVersion
     from modelyard.registry.service import RegistryService
-    from modelyard.store.models import ModelVersion
 
 __all__ = ["BuildOptions", "BuildResult", "build_image_context", "kubernetes_name"]
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import NotFound
+from modelyard.core.tracking import RunQuery
 from modelyard.lineage.graph import LineageEdge, LineageNode, dataset_node_id, model_node_id, run_node_id
 from modelyard.lineage.providers import LineageProvider
-from modelyard.store.interfaces import RunQuery
 from modelyard.tracking import sysinfo
 
 if TYPE_CHECKING:
