@@ -32,6 +32,15 @@ from modelyard.sdk._autolog_common import AutologgingWarning
 from modelyard.sdk.autolog import autolog
 from modelyard.sdk.evaluation import EvaluationResult, ModelCard, evaluate, model_card, update_model_card
 from modelyard.sdk.models import RegistryClient, load_model, log_model, register_model, set_alias, transition
+from modelyard.sdk.serving import (
+    deploy,
+    deployment,
+    deployment_history,
+    deployments,
+    log_feedback,
+    predictions,
+    rollback,
+)
 from modelyard.sdk.tracking import (
     ActiveRun,
     TrackingClient,
@@ -100,6 +109,10 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "deploy",
+    "deployment",
+    "deployment_history",
+    "deployments",
     "download_artifacts",
     "end_run",
     "evaluate",
@@ -112,6 +125,7 @@ __all__ = [
     "log_artifact",
     "log_artifacts",
     "log_batch",
+    "log_feedback",
     "log_input",
     "log_metric",
     "log_metrics",
@@ -120,7 +134,9 @@ __all__ = [
     "log_params",
     "log_text",
     "model_card",
+    "predictions",
     "register_model",
+    "rollback",
     "search_runs",
     "set_alias",
     "set_artifact_uri",

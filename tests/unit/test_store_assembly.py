@@ -17,11 +17,15 @@ from modelyard.core.errors import InvalidArgument
 from modelyard.store import NotServed, Stores, open_stores
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "modelyard"
-CAPABILITY_CHECK = re.compile(r"isinstance\([^)]*\b(?:ModelRegistryStore|DatasetStore|AuthStore|TrackingStore)\b")
-CONCRETE = re.compile(
-    r"\b(?:Sql(?:Tracking|Registry|Dataset|Auth)Store|SqliteDatabase|PostgresDatabase|"
-    r"Http(?:Tracking|Registry|Dataset|Artifact)Store|SqliteStore|PostgresStore|SqlStore|HttpStore)\("
+CAPABILITY_CHECK = re.compile(
+    r"isinstance\([^)]*\b(?:ModelRegistryStore|DatasetStore|AuthStore|ServingStore|TrackingStore)\b"
 )
+CONCRETE = re.compile(
+    r"\b(?:Sql(?:Tracking|Registry|Dataset|Auth|Serving)Store|SqliteDatabase|PostgresDatabase|"
+    r"Http(?:Tracking|Registry|Dataset|Artifact|Serving)Store|SqliteStore|PostgresStore|SqlStore|HttpStore)\("
+)
+
+
 def _sources() -> list[tuple[str, str]]:
     return [(str(p.relative_to(SRC)), p.read_text(encoding="utf-8")) for p in sorted(SRC.rglob("*.py"))]
 
@@ -59,6 +63,7 @@ def test_open_stores_builds_every_aggregate_over_one_database(tmp_path: Path) ->
         stores.registry.create_registered_model("m", project.id, created_by="ana", at=1)
         assert [m.name for m in stores.registry.list_registered_models()] == ["m"]
         assert stores.datasets.list_datasets() == []
+        assert stores.serving.list_deployments() == []
         stores.auth.create_user("ana")
         assert [u.username for u in stores.auth.list_users()] == ["ana"]
         assert stores.tracking.check() == []

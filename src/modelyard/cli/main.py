@@ -14,6 +14,7 @@ from modelyard.cli import (
     build_cmd,
     cards_cmd,
     data_cmd,
+    deploy_cmd,
     ingest_cmd,
     lineage_cmd,
     models_cmd,
@@ -286,6 +287,7 @@ for _module in (
     lineage_cmd,
     predict_cmd,
     build_cmd,
+    deploy_cmd,
 ):
     _module.register(app)
 
@@ -305,8 +307,11 @@ def main() -> None:
         _exit_with(str(exc))
     except ImportError as exc:
         hint = missing_extra(exc)
-        _exit_with(str(hint) if hint is not None else f"{exc}: a dependency of modelyard is missing or broken "
-                   "(pip install --force-reinstall modelyard)")
+        _exit_with(
+            str(hint)
+            if hint is not None
+            else f"{exc}: a dependency of modelyard is missing or broken (pip install --force-reinstall modelyard)"
+        )
 
 
 def _exit_with(message: str) -> None:

@@ -1,7 +1,7 @@
 """The HTTP client: the store interfaces of modelyard, implemented over a modelyard server.
 
 ``modelyard.store.open_stores`` builds them for an ``http(s)://`` store URI: ``HttpTrackingStore``,
-``HttpRegistryStore`` and ``HttpDatasetStore`` over one ``ApiClient`` (``connect``), and the
+``HttpRegistryStore``, ``HttpDatasetStore`` and ``HttpServingStore`` over one ``ApiClient`` (``connect``), and the
 server's ``HttpArtifactStore`` over the same kept-alive connections.
 """
 
@@ -11,6 +11,15 @@ from modelyard.client._transport import ApiClient, connect
 from modelyard.client.artifacts import HttpArtifactStore
 from modelyard.client.datasets import HttpDatasetStore
 from modelyard.client.models import HttpRegistryStore
+from modelyard.client.serving import HttpServingStore
 from modelyard.client.store import HttpTrackingStore
 
-__all__ = ["ApiClient", "HttpArtifactStore", "HttpDatasetStore", "HttpRegistryStore", "HttpTrackingStore", "connect"]
+__all__ = [
+    "ApiClient",
+    "HttpArtifactStore",
+    "HttpDatasetStore",
+    "HttpRegistryStore",
+    "HttpServingStore",
+    "HttpTrackingStore",
+    "connect",
+]

@@ -33,6 +33,17 @@ _EXPORTS = {
     "ServingMetrics": "modelyard.serving.metrics",
     "ServeConfig": "modelyard.serving.workers",
     "serve": "modelyard.serving.workers",
+    "DeploymentService": "modelyard.serving.deployments",
+    "VariantRequest": "modelyard.serving.deployments",
+    "parse_variant": "modelyard.serving.deployments",
+    "PredictionLogger": "modelyard.serving.predlog",
+    "predictions": "modelyard.serving.predictions",
+    "AutoRollback": "modelyard.serving.rollback",
+    "MetricWindows": "modelyard.serving.rollback",
+    "RollbackDecision": "modelyard.serving.rollback",
+    "RollbackRule": "modelyard.serving.rollback",
+    "SloRule": "modelyard.serving.rollback",
+    "compare_variants": "modelyard.serving.abtest",
 }
 
 __all__ = sorted(_EXPORTS)

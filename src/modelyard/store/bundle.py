@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from modelyard.store.datasets import DatasetStore
     from modelyard.store.interfaces import TrackingStore
     from modelyard.store.models import ModelRegistryStore
+    from modelyard.store.serving import ServingStore
 
 __all__ = ["NotServed", "Stores", "open_stores", "register_store_scheme"]
 
@@ -39,6 +40,7 @@ class Stores:
     registry: ModelRegistryStore
     datasets: DatasetStore
     auth: AuthStore
+    serving: ServingStore
     artifacts: ArtifactStore
     #: Released by ``close()``: the shared database or connection pool (the stores hold no other).
     closers: tuple[Callable[[], None], ...] = field(default=(), repr=False, compare=False)
@@ -94,6 +96,7 @@ _AGGREGATES: dict[str, tuple[str, str | tuple[None, str]]] = {
     "registry": ("modelyard.store.sql.models:SqlRegistryStore", "modelyard.client.models:HttpRegistryStore"),
     "datasets": ("modelyard.store.sql.datasets:SqlDatasetStore", "modelyard.client.datasets:HttpDatasetStore"),
     "auth": ("modelyard.store.sql.auth:SqlAuthStore", (None, _AUTH_OVER_HTTP)),
+    "serving": ("modelyard.store.sql.serving:SqlServingStore", "modelyard.client.serving:HttpServingStore"),
 }
 
 

@@ -1,0 +1,137 @@
+"""``HttpServingStore``: the ``ServingStore`` contract over the REST API v1.
+
+It shares the ``ApiClient`` of the other HTTP stores, so ``DeploymentService``, the prediction
+logger and ``modelyard.predictions`` work against a server unchanged (Parquet partitions go to the
+server's artifact store as blobs, then this indexes them).
+
+Retries: reads are retried after a dropped connection, and so are the writes the contract makes
+idempotent (indexing a partition, keyed by its id; feedback, an upsert). Deployment changes are
+compare-and-set on a revision, so a retried change that had reached the server would answer 409;
+they are retried only when the request never reached the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from modelyard.client._transport import HttpAggregateStore
+from modelyard.core.serving import (
+    Deployment,
+    DeploymentAction,
+    DeploymentEvent,
+    DeploymentSpec,
+    Feedback,
+    PredictionLogPartition,
+    feedback_json,
+    validate_deployment_name,
+)
+from modelyard.store.serving import ServingStore
+
+__all__ = ["HttpServingStore"]
+
+#: Request ids per lookup request (well under the server's body limit).
+_LOOKUP_CHUNK = 5_000
+
+
+def _path(name: str) -> str:
+    return "/deployments/" + quote(validate_deployment_name(name), safe="")
+
+
+def _lookup_path(name: str) -> str:
+    """Reads take any name: an invalid one simply does not exist (404 from the server)."""
+    return "/deployments/" + quote(name, safe="")
+
+
+class HttpServingStore(HttpAggregateStore, ServingStore):
+    """Deployments, the prediction-log index and feedback on a modelyard server."""
+
+    def _json(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
+        return orjson.loads(self.api.send(method, path, idempotent=idempotent, **kwargs).content)
+
+    # -- deployments ----------------------------------------------------------------------------
+    def create_deployment(
+        self, name: str, spec: DeploymentSpec, *, actor: str, at: int, reason: str | None = None
+    ) -> Deployment:
+        body = {"spec": spec.model_dump(mode="json"), "actor": actor, "at": at, "reason": reason}
+        return Deployment.model_validate(self._json("POST", _path(name), idempotent=False, json=body))
+
+    def update_deployment(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        *,
+        expected_revision: int,
+        actor: str,
+        at: int,
+        reason: str | None = None,
+        action: DeploymentAction = "update",
+        restored_from: int | None = None,
+    ) -> Deployment:
+        body = {
+            "spec": spec.model_dump(mode="json"),
+            "expected_revision": expected_revision,
+            "action": action,
+            "restored_from": restored_from,
+            "actor": actor,
+            "at": at,
+            "reason": reason,
+        }
+        return Deployment.model_validate(self._json("PUT", _lookup_path(name), idempotent=False, json=body))
+
+    def delete_deployment(
+        self, name: str, *, expected_revision: int | None, actor: str, at: int, reason: str | None = None
+    ) -> DeploymentEvent:
+        params: dict[str, Any] = {"actor": actor, "at": at}
+        if expected_revision is not None:
+            params["expected_revision"] = expected_revision
+        if reason is not None:
+            params["reason"] = reason
+        return DeploymentEvent.model_validate(self._json("DELETE", _lookup_path(name), idempotent=False, params=params))
+
+    def get_deployment(self, name: str) -> Deployment:
+        return Deployment.model_validate(self._json("GET", _lookup_path(name), idempotent=True))
+
+    def list_deployments(self) -> list[Deployment]:
+        data = self._json("GET", "/deployments", idempotent=True)
+        return [Deployment.model_validate(d) for d in data["deployments"]]
+
+    def list_deployment_events(self, name: str) -> list[DeploymentEvent]:
+        data = self._json("GET", _lookup_path(name) + "/history", idempotent=True)
+        return [DeploymentEvent.model_validate(e) for e in data["events"]]
+
+    def get_deployment_event(self, name: str, revision: int) -> DeploymentEvent:
+        data = self._json("GET", f"{_lookup_path(name)}/revisions/{int(revision)}", idempotent=True)
+        return DeploymentEvent.model_validate(data)
+
+    # -- prediction logs ------------------------------------------------------------------------
+    def add_prediction_partition(
+        self, partition: PredictionLogPartition, request_ids: Sequence[str]
+    ) -> PredictionLogPartition:
+        body = {"partition": partition.model_dump(mode="json"), "request_ids": list(request_ids)}
+        data = self._json("POST", "/prediction-partitions", idempotent=True, json=body)
+        return PredictionLogPartition.model_validate(data)
+
+    def list_prediction_partitions(self, endpoint: str, start_ms: int, end_ms: int) -> list[PredictionLogPartition]:
+        params = {"endpoint": endpoint, "start_ms": max(0, int(start_ms)), "end_ms": max(0, int(end_ms))}
+        data = self._json("GET", "/prediction-partitions", idempotent=True, params=params)
+        return [PredictionLogPartition.model_validate(p) for p in data["partitions"]]
+
+    # -- feedback -------------------------------------------------------------------------------
+    def record_feedback(self, items: Sequence[Feedback]) -> int:
+        for f in items:
+            feedback_json(f.value)  # NaN would travel as null: refuse it here, as the SQL stores do
+        body = {"items": [{"request_id": f.request_id, "value": f.value, "at": f.at} for f in items]}
+        return int(self._json("POST", "/feedback", idempotent=True, json=body)["recorded"])
+
+    def get_feedback(self, request_ids: Sequence[str]) -> dict[str, Feedback]:
+        ids = list(dict.fromkeys(request_ids))
+        out: dict[str, Feedback] = {}
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = ids[start : start + _LOOKUP_CHUNK]
+            data = self._json("POST", "/feedback/lookup", idempotent=True, json={"request_ids": chunk})
+            out.update({f["request_id"]: Feedback.model_validate(f) for f in data["feedback"]})
+        return out

@@ -1,0 +1,108 @@
+"""Read logged predictions back as a table, joined with their feedback.
+
+``predictions(stores, endpoint, start, end)`` lists the endpoint's partitions overlapping the time
+range in the serving store, reads each Parquet blob from the artifact store (every read is
+verified against its digest), keeps the rows in ``[start, end)``, decodes the JSON ``inputs`` and
+``outputs`` and joins the feedback recorded for each request id (``feedback``, ``feedback_at``;
+missing where none arrived yet). Rows are ordered by time. The SDK's ``modelyard.predictions`` and
+the CLI's ``modelyard predictions show`` call it.
+
+Times are epoch milliseconds, ``datetime`` objects, ISO-8601 text, or a duration meaning that long
+ago (``"30m"``, ``"24h"``, ``"7d"``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from modelyard.core.errors import InvalidArgument
+from modelyard.core.serving import validate_deployment_name
+from modelyard.core.tracking import now_millis
+from modelyard.serving.predlog import COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelyard.store.bundle import Stores
+
+__all__ = ["TimeLike", "predictions", "since_ms", "time_ms"]
+
+TimeLike = int | float | str | dt.datetime | dt.date | None
+_FOREVER = 2**63 - 1
+
+
+def time_ms(value: TimeLike, name: str, *, now: int | None = None) -> int | None:
+    """Epoch milliseconds from what a user gives (see the module docstring); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidArgument(f"invalid {name}: {value!r}")
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return int(moment.timestamp() * 1000)
+    if isinstance(value, dt.date):
+        return int(dt.datetime.combine(value, dt.time.min, tzinfo=dt.UTC).timestamp() * 1000)
+    if isinstance(value, str):
+        from modelyard.auth.timeparse import parse_time_ms
+
+        return parse_time_ms(value, name, now_ms=now_millis() if now is None else now)
+    raise InvalidArgument(f"invalid {name}: {value!r} (epoch ms, a datetime, ISO text or a duration like 24h)")
+
+
+def since_ms(value: TimeLike) -> int:
+    """The start of a ``--since`` window (0 when not given)."""
+    return time_ms(value, "since") or 0
+
+
+def _decode(text: Any) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def predictions(
+    stores: Stores,
+    endpoint: str,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    *,
+    include_shadow: bool = True,
+) -> pd.DataFrame:
+    """The logged predictions of ``endpoint`` in ``[start, end)`` joined with feedback, as a
+    pandas DataFrame with the columns of a partition (see ``serving/predlog.py``) plus
+    ``feedback`` and ``feedback_at``. An endpoint with no logs gives an empty frame with those
+    columns."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    endpoint = validate_deployment_name(endpoint)
+    start_ms = time_ms(start, "start") or 0
+    end_ms = time_ms(end, "end")
+    end_ms = _FOREVER if end_ms is None else end_ms
+    if end_ms <= start_ms:
+        raise InvalidArgument("the end of the time range must be after its start")
+    tables = []
+    for partition in stores.serving.list_prediction_partitions(endpoint, start_ms, end_ms):
+        tables.append(pq.read_table(io.BytesIO(stores.artifacts.get_bytes(partition.digest))))
+    columns = [*COLUMNS, "feedback", "feedback_at"]
+    if not tables:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    table = pa.concat_tables(tables, promote_options="default")
+    frame = table.to_pandas()
+    frame = frame[(frame["timestamp_ms"] >= start_ms) & (frame["timestamp_ms"] < end_ms)]
+    if not include_shadow:
+        frame = frame[~frame["shadow"]]
+    frame = frame.sort_values(["timestamp_ms", "request_id", "shadow"], kind="stable").reset_index(drop=True)
+    frame["inputs"] = frame["inputs"].map(_decode)
+    frame["outputs"] = frame["outputs"].map(_decode)
+    found = stores.serving.get_feedback(frame["request_id"].unique().tolist())
+    ids = frame["request_id"].tolist()
+    # object columns: a missing label stays None (a float column would turn it into NaN)
+    frame["feedback"] = pd.Series([found[r].value if r in found else None for r in ids], dtype=object)
+    frame["feedback_at"] = pd.Series([found[r].at if r in found else None for r in ids], dtype=object)
+    return frame[columns]

@@ -1,0 +1,122 @@
+"""The serving room's metadata: deployments and their revisions, the index of prediction logs,
+and feedback. store/sql/serving.py implements it (``SqlServingStore``), client/serving.py over
+HTTP (``HttpServingStore``); ``DeploymentService`` (serving/deployments.py) receives it typed as
+this ABC and holds the rules (resolving model references, rollback targets, audit).
+
+Deployments. A deployment is a name and its current revision; every change writes the next
+revision with its full spec, its action, who, when and why, in one transaction with the change of
+the current state. Changes are compare-and-set on the revision the caller read
+(``expected_revision``): a change computed from a stale revision raises ``RevisionConflict`` and
+changes nothing, so several servers and operators acting at once never lose a change. Deleting
+keeps the history; creating the name again continues its revision numbers.
+
+Prediction logs. The rows themselves are Parquet blobs in the artifact store; the store keeps one
+index row per blob (endpoint, time range, row count, digest) and the request ids it holds, so that
+feedback can be checked against the predictions it is about.
+
+Feedback. Ground truth by request id. Feedback for a request id that no indexed partition holds
+is refused as a whole (``UnknownRequestIds``, nothing recorded): a typo must not silently create
+labels that never join. Recording feedback for a request again replaces the earlier value.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from modelyard.core.serving import (
+    Deployment,
+    DeploymentAction,
+    DeploymentEvent,
+    DeploymentSpec,
+    Feedback,
+    PredictionLogPartition,
+)
+
+__all__ = ["ServingStore"]
+
+
+class ServingStore(ABC):
+    """Deployments with their revision history, the prediction-log index, feedback."""
+
+    # -- deployments ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_deployment(
+        self, name: str, spec: DeploymentSpec, *, actor: str, at: int, reason: str | None = None
+    ) -> Deployment:
+        """Create deployment ``name`` with ``spec`` as its first revision (or, for a name that was
+        deleted, the revision after its last). AlreadyExists if a live deployment has the name.
+        The spec is stored as given: resolving model references is the service's job."""
+
+    @abstractmethod
+    def update_deployment(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        *,
+        expected_revision: int,
+        actor: str,
+        at: int,
+        reason: str | None = None,
+        action: DeploymentAction = "update",
+        restored_from: int | None = None,
+    ) -> Deployment:
+        """Write revision ``expected_revision + 1`` with ``spec`` (``action`` "update", "rollback"
+        or "refresh"; a rollback names the revision it restores in ``restored_from``).
+        DeploymentNotFound if there is no live deployment ``name``; RevisionConflict, changing
+        nothing, if its current revision is not ``expected_revision``."""
+
+    @abstractmethod
+    def delete_deployment(
+        self, name: str, *, expected_revision: int | None, actor: str, at: int, reason: str | None = None
+    ) -> DeploymentEvent:
+        """Delete a live deployment (a "delete" revision; the history stays readable).
+        ``expected_revision`` None deletes whatever the current revision is. DeploymentNotFound,
+        RevisionConflict as for updates."""
+
+    @abstractmethod
+    def get_deployment(self, name: str) -> Deployment:
+        """The live deployment; DeploymentNotFound if there is none of that name."""
+
+    @abstractmethod
+    def list_deployments(self) -> list[Deployment]:
+        """Every live deployment, ordered by name."""
+
+    @abstractmethod
+    def list_deployment_events(self, name: str) -> list[DeploymentEvent]:
+        """Every revision of ``name``, oldest first, each with the spec before and after it
+        (deleted deployments included); DeploymentNotFound if the name never existed."""
+
+    @abstractmethod
+    def get_deployment_event(self, name: str, revision: int) -> DeploymentEvent:
+        """The event that made revision ``revision`` of ``name``; NotFound if there is none."""
+
+    # -- prediction logs ------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_prediction_partition(
+        self, partition: PredictionLogPartition, request_ids: Sequence[str]
+    ) -> PredictionLogPartition:
+        """Index one stored Parquet partition and the request ids of its rows. The blob is
+        stored first, so an index row never points at a missing blob. Idempotent on
+        ``partition.id`` (a retried call adds nothing); a request id already indexed for another
+        partition is kept there (first writer wins)."""
+
+    @abstractmethod
+    def list_prediction_partitions(self, endpoint: str, start_ms: int, end_ms: int) -> list[PredictionLogPartition]:
+        """The partitions of ``endpoint`` holding rows with a time in ``[start_ms, end_ms)``,
+        ordered by start time then id. An endpoint with no logs has none (empty)."""
+
+    # -- feedback -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def record_feedback(self, items: Sequence[Feedback]) -> int:
+        """Record ground truth for logged predictions; returns how many were recorded. Every
+        request id must be indexed (``add_prediction_partition``), else UnknownRequestIds naming
+        them and nothing is recorded. A request id given twice in one call keeps the last. The
+        endpoint of each recorded item is the one its prediction was logged under."""
+
+    @abstractmethod
+    def get_feedback(self, request_ids: Sequence[str]) -> dict[str, Feedback]:
+        """The feedback recorded for these request ids (ids without feedback are absent)."""

@@ -1,0 +1,425 @@
+"""``SqlServingStore``: ``modelyard.store.serving.ServingStore`` over the shared ``SqlDatabase``.
+
+Tables are in ``serving_tables.py``; the migration branch is ``s`` (``s0001_serving.py``).
+
+Compare-and-set: a change is one UPDATE of the deployment row guarded by ``revision = expected
+AND deleted_at IS NULL``, then the INSERT of the revision row, in one transaction. When the UPDATE
+matches nothing the row is read to say why (no such deployment, or a newer revision). On
+PostgreSQL the UPDATE takes the row lock, so of two concurrent changes from the same revision one
+waits, then matches nothing and gets ``RevisionConflict``; SQLite writers take turns anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
+from modelyard.core.serving import (
+    Deployment,
+    DeploymentAction,
+    DeploymentEvent,
+    DeploymentNotFound,
+    DeploymentSpec,
+    Feedback,
+    PredictionLogPartition,
+    RevisionConflict,
+    UnknownRequestIds,
+    feedback_json,
+    validate_deployment_name,
+)
+from modelyard.core.validation import validate_name
+from modelyard.store.serving import ServingStore
+from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase
+from modelyard.store.sql.serving_tables import (
+    REQUEST_ID_LENGTH,
+    deployment_revisions,
+    deployments,
+    prediction_feedback,
+    prediction_partitions,
+    prediction_requests,
+)
+
+__all__ = ["SqlServingStore"]
+
+#: Ids per IN (...) list and rows per multi-row INSERT: far below every backend's parameter limit.
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _spec(text: str | None) -> DeploymentSpec | None:
+    return None if text is None else DeploymentSpec.model_validate_json(text)
+
+
+def _deployment(row: Any) -> Deployment:
+    return Deployment(
+        name=row.name,
+        revision=int(row.revision),
+        spec=DeploymentSpec.model_validate_json(row.spec),
+        created_at=int(row.created_at),
+        created_by=row.created_by,
+        updated_at=int(row.updated_at),
+        updated_by=row.updated_by,
+    )
+
+
+def _who(actor: str) -> str:
+    return validate_name(actor, "actor")
+
+
+class SqlServingStore(SqlAggregateStore, ServingStore):
+    """Deployments, their revisions, the prediction-log index and feedback; one transaction per method."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        super().__init__(db)
+        db.register_check("serving", self._integrity_serving)
+
+    # -- deployments ----------------------------------------------------------------------------
+
+    def create_deployment(
+        self, name: str, spec: DeploymentSpec, *, actor: str, at: int, reason: str | None = None
+    ) -> Deployment:
+        name = validate_deployment_name(name)
+        actor = _who(actor)
+        spec_json = spec.model_dump_json()
+
+        def tx(conn: Connection) -> Deployment:
+            row = conn.execute(select(deployments).where(deployments.c.name == name)).first()
+            values = {
+                "spec": spec_json,
+                "created_at": at,
+                "created_by": actor,
+                "updated_at": at,
+                "updated_by": actor,
+                "deleted_at": None,
+            }
+            if row is None:
+                revision = 1
+                conn.execute(deployments.insert().values(name=name, revision=revision, **values))
+            elif row.deleted_at is None:
+                raise AlreadyExists(f"deployment {name!r} already exists (revision {row.revision})")
+            else:
+                revision = int(row.revision) + 1
+                done = conn.execute(
+                    update(deployments)
+                    .where(deployments.c.name == name, deployments.c.revision == row.revision)
+                    .values(revision=revision, **values)
+                )
+                if done.rowcount != 1:
+                    raise AlreadyExists(f"deployment {name!r} was created concurrently")
+            self._add_revision(conn, name, revision, "create", actor, at, reason, None, spec_json)
+            return Deployment(
+                name=name,
+                revision=revision,
+                spec=spec,
+                created_at=at,
+                created_by=actor,
+                updated_at=at,
+                updated_by=actor,
+            )
+
+        try:
+            return self._write(tx)
+        except SqlIntegrityError:
+            raise AlreadyExists(f"deployment {name!r} was created concurrently") from None
+
+    def update_deployment(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        *,
+        expected_revision: int,
+        actor: str,
+        at: int,
+        reason: str | None = None,
+        action: DeploymentAction = "update",
+        restored_from: int | None = None,
+    ) -> Deployment:
+        if action not in ("update", "rollback", "refresh"):
+            raise InvalidArgument(f"an update's action is update, rollback or refresh, got {action!r}")
+        actor = _who(actor)
+        spec_json = spec.model_dump_json()
+
+        def tx(conn: Connection) -> Deployment:
+            revision = self._compare_and_set(
+                conn, name, expected_revision, {"spec": spec_json, "updated_at": at, "updated_by": actor}
+            )
+            self._add_revision(conn, name, revision, action, actor, at, reason, restored_from, spec_json)
+            row = conn.execute(select(deployments).where(deployments.c.name == name)).one()
+            return _deployment(row)
+
+        return self._write(tx)
+
+    def delete_deployment(
+        self, name: str, *, expected_revision: int | None, actor: str, at: int, reason: str | None = None
+    ) -> DeploymentEvent:
+        actor = _who(actor)
+
+        def tx(conn: Connection) -> DeploymentEvent:
+            expected = expected_revision
+            if expected is None:
+                expected = self._live_row(conn, name).revision
+            before = self._live_row(conn, name).spec
+            revision = self._compare_and_set(
+                conn, name, int(expected), {"deleted_at": at, "updated_at": at, "updated_by": actor}
+            )
+            self._add_revision(conn, name, revision, "delete", actor, at, reason, None, None)
+            return DeploymentEvent(
+                deployment=name,
+                revision=revision,
+                action="delete",
+                actor=actor,
+                at=at,
+                reason=reason,
+                before=_spec(before),
+                after=None,
+            )
+
+        return self._write(tx)
+
+    def _live_row(self, conn: Connection, name: str) -> Any:
+        row = conn.execute(select(deployments).where(deployments.c.name == name)).first()
+        if row is None or row.deleted_at is not None:
+            raise DeploymentNotFound(f"deployment {name!r} not found")
+        return row
+
+    def _compare_and_set(self, conn: Connection, name: str, expected: int, values: dict[str, Any]) -> int:
+        revision = int(expected) + 1
+        done = conn.execute(
+            update(deployments)
+            .where(
+                deployments.c.name == name,
+                deployments.c.revision == int(expected),
+                deployments.c.deleted_at.is_(None),
+            )
+            .values(revision=revision, **values)
+        )
+        if done.rowcount == 1:
+            return revision
+        current = self._live_row(conn, name)
+        raise RevisionConflict(
+            f"deployment {name!r} is at revision {current.revision}, not {expected}: it changed meanwhile "
+            "(read it again and retry)"
+        )
+
+    @staticmethod
+    def _add_revision(
+        conn: Connection,
+        name: str,
+        revision: int,
+        action: str,
+        actor: str,
+        at: int,
+        reason: str | None,
+        restored_from: int | None,
+        spec_json: str | None,
+    ) -> None:
+        conn.execute(
+            deployment_revisions.insert().values(
+                deployment=name,
+                revision=revision,
+                action=action,
+                actor=actor,
+                at=at,
+                reason=reason,
+                restored_from=restored_from,
+                spec=spec_json,
+            )
+        )
+
+    def get_deployment(self, name: str) -> Deployment:
+        return self._read(lambda conn: _deployment(self._live_row(conn, name)))
+
+    def list_deployments(self) -> list[Deployment]:
+        def tx(conn: Connection) -> list[Deployment]:
+            rows = conn.execute(
+                select(deployments).where(deployments.c.deleted_at.is_(None)).order_by(deployments.c.name)
+            )
+            return [_deployment(r) for r in rows]
+
+        return self._read(tx)
+
+    def list_deployment_events(self, name: str) -> list[DeploymentEvent]:
+        def tx(conn: Connection) -> list[DeploymentEvent]:
+            rows = list(
+                conn.execute(
+                    select(deployment_revisions)
+                    .where(deployment_revisions.c.deployment == name)
+                    .order_by(deployment_revisions.c.revision)
+                )
+            )
+            if not rows:
+                raise DeploymentNotFound(f"deployment {name!r} not found")
+            events: list[DeploymentEvent] = []
+            before: DeploymentSpec | None = None
+            for row in rows:
+                after = _spec(row.spec)
+                events.append(_event(row, before, after))
+                before = after
+            return events
+
+        return self._read(tx)
+
+    def get_deployment_event(self, name: str, revision: int) -> DeploymentEvent:
+        def tx(conn: Connection) -> DeploymentEvent:
+            rows = list(
+                conn.execute(
+                    select(deployment_revisions)
+                    .where(
+                        deployment_revisions.c.deployment == name,
+                        deployment_revisions.c.revision.in_([int(revision) - 1, int(revision)]),
+                    )
+                    .order_by(deployment_revisions.c.revision)
+                )
+            )
+            if not rows or int(rows[-1].revision) != int(revision):
+                raise NotFound(f"deployment {name!r} has no revision {revision}")
+            before = _spec(rows[0].spec) if len(rows) == 2 else None
+            return _event(rows[-1], before, _spec(rows[-1].spec))
+
+        return self._read(tx)
+
+    # -- prediction logs ------------------------------------------------------------------------
+
+    def add_prediction_partition(
+        self, partition: PredictionLogPartition, request_ids: Sequence[str]
+    ) -> PredictionLogPartition:
+        validate_deployment_name(partition.endpoint)
+        if partition.end_ms < partition.start_ms:
+            raise InvalidArgument("a partition's end_ms is before its start_ms")
+        ids = list(dict.fromkeys(request_ids))
+        for rid in ids:
+            _check_request_id(rid)
+        row = partition.model_dump()
+
+        def tx(conn: Connection) -> PredictionLogPartition:
+            conn.execute(self._insert(prediction_partitions).values(**row).on_conflict_do_nothing())
+            for chunk in _chunks(ids):
+                conn.execute(
+                    self._insert(prediction_requests)
+                    .values(
+                        [{"request_id": r, "endpoint": partition.endpoint, "partition_id": partition.id} for r in chunk]
+                    )
+                    .on_conflict_do_nothing()
+                )
+            return partition
+
+        return self._write(tx)
+
+    def list_prediction_partitions(self, endpoint: str, start_ms: int, end_ms: int) -> list[PredictionLogPartition]:
+        def tx(conn: Connection) -> list[PredictionLogPartition]:
+            p = prediction_partitions
+            rows = conn.execute(
+                select(p)
+                .where(and_(p.c.endpoint == endpoint, p.c.start_ms < int(end_ms), p.c.end_ms >= int(start_ms)))
+                .order_by(p.c.start_ms, p.c.id)
+            )
+            return [PredictionLogPartition.model_validate(dict(r._mapping)) for r in rows]
+
+        return self._read(tx)
+
+    # -- feedback -------------------------------------------------------------------------------
+
+    def record_feedback(self, items: Sequence[Feedback]) -> int:
+        latest: dict[str, Feedback] = {}
+        for item in items:
+            _check_request_id(item.request_id)
+            latest[item.request_id] = item
+        values = {rid: feedback_json(item.value) for rid, item in latest.items()}
+        ids = list(latest)
+
+        def tx(conn: Connection) -> int:
+            endpoints: dict[str, str] = {}
+            for chunk in _chunks(ids):
+                found = conn.execute(
+                    select(prediction_requests.c.request_id, prediction_requests.c.endpoint).where(
+                        prediction_requests.c.request_id.in_(list(chunk))
+                    )
+                )
+                endpoints.update({r.request_id: r.endpoint for r in found})
+            unknown = [rid for rid in ids if rid not in endpoints]
+            if unknown:
+                shown = ", ".join(repr(u) for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+                raise UnknownRequestIds(
+                    f"{len(unknown)} request id(s) match no logged prediction: {shown} (nothing was recorded)",
+                    unknown,
+                )
+            for chunk in _chunks(ids):
+                stmt = self._insert(prediction_feedback).values(
+                    [{"request_id": r, "endpoint": endpoints[r], "value": values[r], "at": latest[r].at} for r in chunk]
+                )
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["request_id"],
+                        set_={"value": stmt.excluded.value, "at": stmt.excluded.at, "endpoint": stmt.excluded.endpoint},
+                    )
+                )
+            return len(ids)
+
+        return self._write(tx)
+
+    def get_feedback(self, request_ids: Sequence[str]) -> dict[str, Feedback]:
+        ids = list(dict.fromkeys(request_ids))
+
+        def tx(conn: Connection) -> dict[str, Feedback]:
+            out: dict[str, Feedback] = {}
+            for chunk in _chunks(ids):
+                rows = conn.execute(
+                    select(prediction_feedback).where(prediction_feedback.c.request_id.in_(list(chunk)))
+                )
+                for r in rows:
+                    out[r.request_id] = Feedback(
+                        request_id=r.request_id, value=json.loads(r.value), at=int(r.at), endpoint=r.endpoint
+                    )
+            return out
+
+        return self._read(tx)
+
+    # -- integrity --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _integrity_serving(conn: Connection) -> list[str]:
+        problems: list[str] = []
+        latest = (
+            select(deployment_revisions.c.deployment, func.max(deployment_revisions.c.revision).label("top"))
+            .group_by(deployment_revisions.c.deployment)
+            .subquery()
+        )
+        rows = conn.execute(
+            select(deployments.c.name, deployments.c.revision, latest.c.top).outerjoin(
+                latest, latest.c.deployment == deployments.c.name
+            )
+        )
+        for row in rows:
+            if row.top is None or int(row.top) != int(row.revision):
+                problems.append(
+                    f"deployment {row.name!r} is at revision {row.revision} but its history ends at {row.top}"
+                )
+        return problems
+
+
+def _event(row: Any, before: DeploymentSpec | None, after: DeploymentSpec | None) -> DeploymentEvent:
+    return DeploymentEvent(
+        deployment=row.deployment,
+        revision=int(row.revision),
+        action=row.action,
+        actor=row.actor,
+        at=int(row.at),
+        reason=row.reason,
+        restored_from=row.restored_from,
+        before=before,
+        after=after,
+    )
+
+
+def _check_request_id(request_id: object) -> str:
+    if not isinstance(request_id, str) or not request_id or len(request_id) > REQUEST_ID_LENGTH:
+        raise InvalidArgument(f"a request id is 1-{REQUEST_ID_LENGTH} characters, got {str(request_id)[:40]!r}")
+    return request_id

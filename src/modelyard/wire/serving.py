@@ -1,0 +1,107 @@
+"""v1 request and response bodies of the serving management API: deployments, the
+prediction-log index and feedback.
+
+The deployment entities of ``modelyard.core.serving`` (frozen pydantic models that refuse unknown
+fields) are the response bodies as they are; requests wrap them with who, when and why. Over the
+wire a spec travels already resolved (each variant with its concrete version); the server checks
+those versions exist and are not decommissioned before it records anything.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from modelyard.core.serving import (
+    MAX_REQUEST_ID_LENGTH,
+    Deployment,
+    DeploymentEvent,
+    DeploymentSpec,
+    Feedback,
+    PredictionLogPartition,
+)
+from modelyard.wire._base import Millis, WireModel
+
+__all__ = [
+    "DeploymentCreate",
+    "DeploymentEventList",
+    "DeploymentList",
+    "DeploymentUpdate",
+    "FeedbackCreate",
+    "FeedbackItem",
+    "FeedbackList",
+    "FeedbackLookup",
+    "FeedbackRecorded",
+    "PredictionPartitionCreate",
+    "PredictionPartitionList",
+]
+
+Actor = Annotated[str, Field(min_length=1, max_length=256)]
+Reason = Annotated[str, Field(max_length=10_000)]
+RequestId = Annotated[str, Field(min_length=1, max_length=MAX_REQUEST_ID_LENGTH)]
+#: Bounded so one request stays small; the logger indexes at most a few thousand rows at a time.
+MAX_BATCH = 100_000
+
+
+class DeploymentCreate(WireModel):
+    """Revision 1 of the deployment named in the path."""
+
+    spec: DeploymentSpec
+    actor: Actor | None = None
+    at: Millis | None = None
+    reason: Reason | None = None
+
+
+class DeploymentUpdate(WireModel):
+    """The next revision: compare-and-set on ``expected_revision``."""
+
+    spec: DeploymentSpec
+    expected_revision: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    action: Literal["update", "rollback", "refresh"] = "update"
+    restored_from: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    actor: Actor | None = None
+    at: Millis | None = None
+    reason: Reason | None = None
+
+
+class DeploymentList(WireModel):
+    deployments: list[Deployment]
+
+
+class DeploymentEventList(WireModel):
+    events: list[DeploymentEvent]
+
+
+class PredictionPartitionCreate(WireModel):
+    partition: PredictionLogPartition
+    request_ids: Annotated[list[RequestId], Field(max_length=MAX_BATCH)]
+
+
+class PredictionPartitionList(WireModel):
+    partitions: list[PredictionLogPartition]
+
+
+class FeedbackItem(WireModel):
+    """Ground truth for one logged prediction. ``value`` is any JSON value; ``at`` defaults to
+    the server's clock."""
+
+    request_id: RequestId
+    value: Any
+    at: Millis | None = None
+
+
+class FeedbackCreate(WireModel):
+    items: Annotated[list[FeedbackItem], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class FeedbackRecorded(WireModel):
+    recorded: int
+
+
+class FeedbackLookup(WireModel):
+    request_ids: Annotated[list[RequestId], Field(max_length=MAX_BATCH)]
+
+
+class FeedbackList(WireModel):
+    feedback: list[Feedback]
