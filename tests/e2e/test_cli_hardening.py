@@ -27,8 +27,10 @@ runner = CliRunner()
 
 @pytest.fixture
 def home(modelyard_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory and a home holding an empty store (commands that read need one)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MODELYARD_DEBUG", raising=False)
+    assert runner.invoke(app, ["db", "init"]).exit_code == 0
     return modelyard_home
 
 

@@ -35,6 +35,7 @@ GROUP = "ingest"
 
 def open_service(home: Path) -> DatasetService:
     """The dataset service over MODELYARD_HOME's default stores (what the SDK and the CLI use)."""
+    home.mkdir(parents=True, exist_ok=True)  # as the SDK does for its home (stores opened here are outside it)
     store = joined_store(f"sqlite:///{home / 'modelyard.db'}")
     return DatasetService(store, ContentAddressedStore(str(home / "artifacts")), home / "cache")  # type: ignore[arg-type]
 

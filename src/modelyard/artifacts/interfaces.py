@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +107,16 @@ class ArtifactStore(ABC):
     @abstractmethod
     def iter_digests(self) -> Iterator[str]:
         """Every blob address in the store (for integrity checks and garbage collection)."""
+
+    def missing(self, digests: Iterable[str]) -> list[str]:
+        """The digests among ``digests`` that have no blob here, in the order given (each asked once;
+        the lookups run on ``max_workers`` threads, which matters for remote stores)."""
+        unique = list(dict.fromkeys(digests))
+        if len(unique) <= 1:
+            return [d for d in unique if not self.exists(d)]
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="modelyard-exists") as pool:
+            present = list(pool.map(self.exists, unique))
+        return [d for d, here in zip(unique, present, strict=True) if not here]
 
     def local_blob_path(self, digest: str) -> Path | None:
         """The file a loose blob is kept in, for a store on the local filesystem (the path may not

@@ -4,6 +4,12 @@
 One ``Stores`` is kept per process for the last settings asked for, so the commands of one
 process (or one test session driving the CLI in-process) share its connections; asking for other
 settings closes it first.
+
+Commands open their store in one of two modes (``open_stores(create=...)``): by default a store
+must already exist (what only reads, and what changes things a store must already hold, never
+creates one: a typo in ``--store`` is a one-line error naming the URI); the few commands that can
+start a store from nothing (``data add``, ``ingest``, ``users create``, ``db init``, ``server``)
+pass ``create=True``.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ def cli_settings(store: str | None = None) -> Settings:
     return replace(settings, store_uri=normalize_store_uri(store)) if store else settings
 
 
-def cli_stores(store: str | None = None) -> Stores:
-    """Every store for ``cli_settings(store)``."""
+def cli_stores(store: str | None = None, *, create: bool = False) -> Stores:
+    """Every store for ``cli_settings(store)``; ``create``: the store may be created if missing."""
     global _opened
     from modelyard.store.bundle import open_stores
 
@@ -41,14 +47,14 @@ def cli_stores(store: str | None = None) -> Stores:
         if _opened is not None:
             _opened[1].close()
             _opened = None
-        stores = open_stores(settings)
+        stores = open_stores(settings, create=create)
         _opened = (settings, stores)
         return stores
 
 
-def dataset_service(store: str | None = None) -> DatasetService:
-    """The dataset service over ``cli_stores(store)`` (its stat cache under the home)."""
+def dataset_service(store: str | None = None, *, create: bool = False) -> DatasetService:
+    """The dataset service over ``cli_stores(store, create=create)`` (its stat cache under the home)."""
     from modelyard.data.service import DatasetService
 
-    stores = cli_stores(store)
+    stores = cli_stores(store, create=create)
     return DatasetService(stores.datasets, stores.artifacts, cli_settings(store).home / "cache")

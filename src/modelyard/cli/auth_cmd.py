@@ -63,11 +63,12 @@ class _Ctx:
 
 
 @contextmanager
-def _opened(store_uri: str | None) -> Iterator[_Ctx]:
+def _opened(store_uri: str | None, *, create: bool = False) -> Iterator[_Ctx]:
+    """The auth and project stores of an existing store (``create``: ``users create`` may start one)."""
     from modelyard.cli._stores import cli_settings
     from modelyard.store.bundle import open_stores
 
-    with errors_as_exit(), open_stores(cli_settings(store_uri)) as stores:
+    with errors_as_exit(), open_stores(cli_settings(store_uri), create=create) as stores:
         yield _Ctx(stores.auth, stores.tracking)
 
 
@@ -117,7 +118,7 @@ def users_create(
 ) -> None:
     """Create a user (asks for a password unless --no-password)."""
     password = None if no_password else _read_password(password_stdin)
-    with _opened(store) as ctx, errors_as_exit():
+    with _opened(store, create=True) as ctx, errors_as_exit():
         user = ctx.auth.create_user(username, password=password, is_admin=admin)
         ctx.record("user.create", "user", user.username, is_admin=admin, password=password is not None)
     console.print(f"created user {user.username}{' (admin)' if admin else ''}")

@@ -34,16 +34,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 
 @contextmanager
 def _open_registry(store: str | None) -> Iterator[RegistryClient]:
-    """A registry over the configured stores, closed when the command is done (PostgreSQL
-    connections would otherwise outlive it)."""
+    """A registry over an existing store (``cli_stores``, which keeps one per process and closes it
+    when other settings are asked for)."""
+    from modelyard.cli._stores import cli_stores
     from modelyard.sdk.models import RegistryClient
 
     with errors_as_exit():
-        registry = RegistryClient(store)
-    try:
-        yield registry
-    finally:
-        registry.tracking.close()
+        registry = RegistryClient(stores=cli_stores(store))
+    yield registry
 
 
 def _parse_assignments(items: list[str]) -> dict[str, str | None]:

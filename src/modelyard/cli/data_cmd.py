@@ -31,11 +31,12 @@ StoreOpt = Annotated[
 RemoteOpt = Annotated[str, typer.Option("--remote", help="Remote artifact store, e.g. s3://bucket/prefix.")]
 
 
-def _service(store: str | None) -> DatasetService:
+def _service(store: str | None, *, create: bool = False) -> DatasetService:
+    """The dataset service over an existing store; ``create``: ``data add`` may start one."""
     from modelyard.cli._stores import dataset_service
 
     with errors_as_exit():
-        return dataset_service(store)
+        return dataset_service(store, create=create)
 
 
 def _size(n: int | None) -> str:
@@ -114,7 +115,7 @@ def add(
 
             fail(f"--param {item!r}: expected KEY=VALUE", 2)
         params[key] = value
-    service = _service(store)
+    service = _service(store, create=True)
     with errors_as_exit(), _progress() as progress:
         result = service.add(
             path, name=name, message=message, parents=parent or [], params=params, code=code, progress=progress

@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
         if suite is not None and not suite.is_file():
             fail(f"cannot read suite {suite}: no such file", 2)
         with errors_as_exit():
-            service = dataset_service(store)
+            service = dataset_service(store, create=True)
             loaded = Suite.from_yaml(suite) if suite is not None else None
             src = open_source(source, format=format, query=query)
         try:

@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
         from modelyard.cli._stores import dataset_service
 
         with errors_as_exit():
-            service = dataset_service(store)
+            service = dataset_service(store, create=True)
             source = RedisStreamSource.from_url(
                 redis_url, stream, group, consumer or socket.gethostname(), start_id=start
             )

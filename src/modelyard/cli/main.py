@@ -66,11 +66,13 @@ def root(
         _boundary.DEBUG_FLAG["on"] = True
 
 
-def _client(store: str | None) -> Any:
+def _client(store: str | None, *, create: bool = False) -> Any:
+    """The tracking API over the command's stores (``cli_stores``: an existing store unless ``create``)."""
+    from modelyard.cli._stores import cli_stores
     from modelyard.sdk.tracking import TrackingClient
 
     with errors_as_exit():
-        return TrackingClient(store)
+        return TrackingClient(stores=cli_stores(store, create=create))
 
 
 # -- projects ---------------------------------------------------------------------------------
@@ -229,6 +231,13 @@ def runs_restore(run_ids: list[str], store: StoreOpt = None) -> None:
 
 
 # -- db ---------------------------------------------------------------------------------------
+@db_app.command("init")
+def db_init(store: StoreOpt = None) -> None:
+    """Create a store (the schema; for SQLite the file, in an existing directory) or check that one is there."""
+    client = _client(store, create=True)
+    console.print(f"store {client.store.uri} is ready")
+
+
 @db_app.command("upgrade")
 def db_upgrade(store: StoreOpt = None) -> None:
     """Apply pending schema migrations (opening a store does this too, under a lock)."""
@@ -237,10 +246,7 @@ def db_upgrade(store: StoreOpt = None) -> None:
         upgrade = getattr(client.store, "upgrade", None)
         if upgrade is None:
             fail(f"the store at {client.store.uri} has no schema to upgrade")
-        try:
-            upgrade()
-        finally:
-            client.store.close()
+        upgrade()
     console.print(f"schema of {client.store.uri} is up to date")
 
 
@@ -249,10 +255,7 @@ def db_check(json: JsonOpt = False, store: StoreOpt = None) -> None:
     """Verify the integrity of the metadata store; exits 1 if a problem is found."""
     client = _client(store)
     with errors_as_exit():
-        try:
-            problems = client.store.check()
-        finally:
-            client.store.close()
+        problems = client.store.check()
     if json:
         print_json({"ok": not problems, "problems": problems})
     elif not problems:

@@ -32,10 +32,12 @@ ReasonOpt = Annotated[str | None, typer.Option("--reason", "-r", help="Why (reco
 
 
 def _registry(store: str | None) -> RegistryService:
+    """The registry over an existing store (``cli_stores``: no command here creates one)."""
+    from modelyard.cli._stores import cli_stores
     from modelyard.sdk.models import RegistryClient
 
     with errors_as_exit():
-        return RegistryClient(store)
+        return RegistryClient(stores=cli_stores(store))
 
 
 def _user(user: str | None) -> str:

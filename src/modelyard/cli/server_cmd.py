@@ -74,7 +74,7 @@ def server(
         # and concurrent workers never race on a first migration.
         from modelyard.store import open_stores
 
-        open_stores(settings).close()
+        open_stores(settings, create=True).close()
     console.print(
         f"modelyard server on http://{host}:{port} (store {settings.store_uri}, artifacts {settings.artifact_uri}, "
         f"auth {'on' if settings.auth else 'off'}, {workers} worker{'s' if workers > 1 else ''})"

@@ -35,6 +35,7 @@ from modelyard.artifacts.paths import parse_digest, safe_relpath
 from modelyard.core.datasets import DatasetSummary, DatasetVersion, DatasetVersionKey, NewDatasetVersion
 from modelyard.core.errors import IntegrityError, InvalidArgument, NotFound
 from modelyard.data.changes import DatasetDiff, compare, read_manifest_entries
+from modelyard.data.references import record_version
 from modelyard.data.refs import DatasetRef, parse_ref, validate_dataset_name
 from modelyard.data.scan import FileStat, hash_files, scan, stat_snapshot
 from modelyard.data.statcache import RACY_NS, StatCache
@@ -221,7 +222,9 @@ class DatasetService:
             and latest.code == code
         ):
             return AddResult(version=latest, created=False, **result_kwargs)
-        version = self.store.create_dataset_version(
+        version = record_version(
+            self.store,
+            self.artifacts,
             NewDatasetVersion(
                 name=name,
                 manifest_digest=manifest_ref.digest,
@@ -233,7 +236,8 @@ class DatasetService:
                 code=code,
                 params=str_params,
                 parents=parent_keys,
-            )
+            ),
+            present={manifest_ref.digest},  # written just now, from blobs stored or found above
         )
         return AddResult(version=version, created=True, **result_kwargs)
 

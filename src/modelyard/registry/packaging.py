@@ -43,6 +43,30 @@ FORMAT_VERSION = 1
 _EXAMPLE_ROWS = 5
 
 
+def check_package_stored(artifacts: ArtifactStore, manifest_digest: str, files: Sequence[tuple[str, str, int]]) -> None:
+    """Raise ``InvalidArgument`` unless the package a model version is about to point at is there:
+    its manifest stored, every blob it lists stored, and ``files`` ((path, digest, size) each)
+    exactly the manifest's entries. The server applies it before recording a version sent by a
+    client (``store_package`` has just written what the SDK registers)."""
+    from modelyard.core.errors import NotFound
+
+    try:
+        manifest = artifacts.get_manifest(manifest_digest)
+    except NotFound:
+        raise InvalidArgument(
+            f"model package manifest {manifest_digest} is not in the artifact store (upload the package first)"
+        ) from None
+    listed = sorted((e.path, e.digest, e.size) for e in manifest.entries)
+    if sorted(files) != listed:
+        raise InvalidArgument(f"the files sent are not those of model package manifest {manifest_digest}")
+    missing = artifacts.missing(digest for _, digest, _ in listed)
+    if missing:
+        raise InvalidArgument(
+            f"{len(missing)} file(s) of model package {manifest_digest} are not in the artifact store: "
+            + ", ".join(missing[:3])
+        )
+
+
 @dataclass(frozen=True)
 class StoredPackage:
     """A package written to the artifact store."""

@@ -110,11 +110,20 @@ def _load(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def open_stores(settings: Settings | str, *, artifacts: ArtifactStore | None = None) -> Stores:
+def open_stores(
+    settings: Settings | str, *, artifacts: ArtifactStore | None = None, create: bool = True
+) -> Stores:
     """Every store for ``settings.store_uri`` (a URI string: the environment's settings with that
     store), and the artifact store: ``artifacts`` if given, else ``settings.artifact_uri``, or,
     for a server URI with no artifact URI chosen explicitly, the server's own artifact store over
-    the same connections. Fails at open, in one line, on a bad URI or an unreachable backend."""
+    the same connections. Fails at open, in one line, on a bad URI or an unreachable backend.
+
+    ``create`` is the opening mode. What writes (the SDK, ``data add``, the server, ``db init``)
+    opens with ``create=True``: the schema may be created in a database that has none (SQLite: a
+    new file in an existing directory; missing directories only under ``settings.home``). What only
+    reads opens with ``create=False``: a store that does not exist is ``NotFound`` naming the URI,
+    and nothing is created. In neither mode does a file or database that is not a modelyard store
+    become one (``InvalidArgument``)."""
     if isinstance(settings, str):
         settings = _settings_for(settings)
     uri = settings.store_uri
@@ -128,7 +137,7 @@ def open_stores(settings: Settings | str, *, artifacts: ArtifactStore | None = N
         if target is None:
             known = ", ".join(sorted([*_SQL_DATABASES, *_HTTP_SCHEMES]))
             raise InvalidArgument(f"unsupported store URI {uri!r}: scheme {scheme!r} is not one of {known}")
-        backend = _load(target)(uri)
+        backend = _load(target)(uri, create=create, home=settings.home)
     try:
         parts: dict[str, Any] = {}
         for name, (sql_class, http_class) in _AGGREGATES.items():

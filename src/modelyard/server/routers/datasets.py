@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
 
 from modelyard.core.datasets import DatasetVersion, DatasetVersionKey, NewDatasetVersion
+from modelyard.data.references import record_version
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
 from modelyard.server.routers.projects import ERRORS
 from modelyard.store.datasets import DatasetStore
@@ -65,10 +66,14 @@ def _versions(versions: list[DatasetVersion]) -> WireJSONResponse:
 @router.post(_DATASET_PATH + "/versions", response_model=DatasetVersionBody, status_code=201)
 def create_dataset_version(name: DatasetName, body: DatasetVersionCreate, c: Call = Depends(get_call)) -> Any:
     """Record the next version of the dataset (created with its first version); 404 if a parent
-    is missing. Each concurrent adder gets its own number."""
+    is missing, 400 if its manifest or a blob the manifest lists is not stored (upload blobs
+    first), or if the file count or total size is not the manifest's. Each concurrent adder gets
+    its own number."""
     store = dataset_store(c)
     c.allow_somewhere("editor")
-    version = store.create_dataset_version(
+    version = record_version(
+        store,
+        c.services.artifacts,
         NewDatasetVersion(
             name=name,
             manifest_digest=body.manifest_digest,
@@ -80,7 +85,7 @@ def create_dataset_version(name: DatasetName, body: DatasetVersionCreate, c: Cal
             code=body.code,
             params=body.params,
             parents=[DatasetVersionKey(p.name, p.version) for p in body.parents],
-        )
+        ),
     )
     c.audit("create_dataset_version", "dataset", name, version=version.version, digest=version.manifest_digest)
     return WireJSONResponse(version_json(version), status_code=201)

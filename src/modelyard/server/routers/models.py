@@ -28,6 +28,7 @@ from modelyard.artifacts.paths import parse_digest, safe_relpath
 from modelyard.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from modelyard.core.registry import ModelFile, RegistryPolicy
 from modelyard.core.tracking import now_millis
+from modelyard.registry.packaging import check_package_stored
 from modelyard.registry.service import MaintainerCheck, RegistryService, allow_everyone, parse_state
 from modelyard.server.deps import Principal, auth_enabled, authorize
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
@@ -192,6 +193,7 @@ def create_model_version(name: ModelName, body: ModelVersionCreate, c: Call = De
     registry = registry_store(c)
     allow_model(c, registry, name, "editor")
     _check_package(body)
+    check_package_stored(c.services.artifacts, body.manifest_digest, [(f.path, f.digest, f.size) for f in body.files])
     version = registry.create_model_version(
         name,
         manifest_digest=body.manifest_digest,

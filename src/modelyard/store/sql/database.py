@@ -14,6 +14,13 @@ primary key drops a retried duplicate.
 Integrity checks are registered explicitly: each aggregate store registers its check (a function
 of a connection returning the problems found) when it is built, and ``check()`` runs the
 database's own checks, then every registered check in registration order.
+
+Opening modes: ``create=True`` (what writes: the SDK, ``data add``, the server, ``db init``) may
+create the schema in a database that has none (SQLite: a new file in an existing directory, or in
+the home directory ``home``, created if missing); ``create=False`` (what only reads) requires a
+modelyard store to be there already and creates nothing, answering ``NotFound`` naming the URI.
+Neither mode turns a database that holds other tables (or a file that is not a SQLite database)
+into a store.
 """
 
 from __future__ import annotations
@@ -23,13 +30,14 @@ import gc
 import random
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from modelyard.core.errors import InvalidArgument, StoreUnavailable
+from modelyard.core.errors import InvalidArgument, ModelyardError, NotFound, StoreUnavailable
 from modelyard.store.sql.migrations import current_revisions, upgrade_to_head
 from modelyard.store.sql.schema import SCHEMA_HEADS
 
@@ -51,8 +59,12 @@ class SqlDatabase:
     """One SQL database: engine, retrying transactions, schema migrations, integrity checks.
     Subclasses implement ``_create_engine``."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, create: bool = True, home: Path | None = None) -> None:
         self.uri = uri
+        #: Whether opening may create the store (the schema; SQLite: the file) when there is none.
+        self.create = create
+        #: The home directory: the one place where a SQLite store's missing directories are created.
+        self.home = home
         self._checks: dict[str, IntegrityCheck] = {}
         self._engine = self._create_engine(uri)
         self._write_engine = self._engine.execution_options(modelyard_write=True)
@@ -61,6 +73,9 @@ class SqlDatabase:
         self.ph = "?" if self.dialect == "sqlite" else "%s"
         try:
             self._ensure_schema()
+        except ModelyardError:
+            self._engine.dispose()
+            raise
         except (DBAPIError, OSError) as exc:
             self._engine.dispose()
             raise StoreUnavailable(f"cannot open store {self.safe_uri()}: {first_line(exc)}") from exc
@@ -102,8 +117,11 @@ class SqlDatabase:
         for attempt in range(_MAX_ATTEMPTS):
             try:
                 with self._engine.connect() as conn:
-                    if current_revisions(conn) == SCHEMA_HEADS:
+                    revisions = current_revisions(conn)
+                    if revisions == SCHEMA_HEADS:
                         return
+                    if not revisions:
+                        self._refuse_to_create(conn)
                 self.upgrade()
                 return
             except DBAPIError as exc:
@@ -113,6 +131,17 @@ class SqlDatabase:
                     delay = min(delay * 2, 1.0)
                     continue
                 raise
+
+    def _refuse_to_create(self, conn: Connection) -> None:
+        """Raise unless a schema may be created here: in create mode, in a database with no tables."""
+        if not self.create:
+            raise NotFound(f"no modelyard store at {self.safe_uri()} (nothing was created: only commands that write create a store)")
+        tables = [name for name in inspect(conn).get_table_names() if not name.startswith("sqlite_")]
+        if tables:
+            raise InvalidArgument(
+                f"{self.safe_uri()} is a database but not a modelyard store (it holds other tables, such as "
+                f"{sorted(tables)[0]!r}): refusing to add modelyard's tables to it"
+            )
 
     def upgrade(self) -> None:
         """Apply pending migrations, under a lock so concurrent openers migrate once."""

@@ -21,11 +21,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
-from modelyard.core.errors import InvalidArgument, StoreUnavailable
+from modelyard.core.errors import InvalidArgument, NotFound, StoreUnavailable
 from modelyard.store.sql.database import SqlDatabase
 from modelyard.store.sql.filters import SQLITE_TO_FLOAT_FUNCTION
 
 BUSY_TIMEOUT_SECONDS = 30
+#: The first bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _to_float(text: object) -> float | None:
@@ -77,17 +79,45 @@ class SqliteDatabase(SqlDatabase):
             engine = create_engine(url, poolclass=StaticPool, connect_args=connect_args)
         else:
             path = Path(database).expanduser()
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreUnavailable(f"cannot open store {uri}: cannot create {path.parent}: {exc.strerror}")
-            if path.is_dir():
-                raise StoreUnavailable(f"cannot open store {uri}: {path} is a directory")
+            self._check_file(uri, path)
             self._path = path
             engine = create_engine(url.set(database=str(path)), connect_args=connect_args)
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
         return engine
+
+    def _check_file(self, uri: str, path: Path) -> None:
+        """What opening ``path`` may do: read an existing SQLite file; in create mode, make a new
+        one in an existing directory (or under the home, whose missing directories are made).
+        A file that is not a SQLite database (an empty or a text file) is never turned into one."""
+        if path.is_dir():
+            raise StoreUnavailable(f"cannot open store {uri}: {path} is a directory")
+        if path.exists():
+            try:
+                with open(path, "rb") as handle:
+                    header = handle.read(len(SQLITE_HEADER))
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot open store {uri}: {exc.strerror}: {path}") from None
+            if header != SQLITE_HEADER:
+                what = "an empty file" if not header else "not a SQLite database"
+                raise InvalidArgument(f"{path} is {what}, not a modelyard store: refusing to open {uri}")
+            return
+        if not self.create:
+            raise NotFound(f"no modelyard store at {uri}: no such file (nothing was created)")
+        parent = path.parent
+        if parent.is_dir():
+            return
+        home = self.home.expanduser().resolve() if self.home is not None else None
+        if home is not None and (parent.resolve() == home or home in parent.resolve().parents):
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot open store {uri}: cannot create {parent}: {exc.strerror}") from None
+            return
+        raise InvalidArgument(
+            f"cannot create store {uri}: directory {parent} does not exist (only the home directory "
+            f"{home or 'MODELYARD_HOME'} is created; create it first if that is the place you meant)"
+        )
 
     @contextlib.contextmanager
     def _migration_file_lock(self) -> Iterator[None]:
