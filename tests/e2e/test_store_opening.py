@@ -83,8 +83,11 @@ def test_db_check_on_a_typo_path_creates_nothing(work: Path) -> None:
     assert not (work / "typo.db").exists()
 
 
+WRITERS = [["db", "check"], ["data", "add", "t.csv", "--name", "t"], ["db", "init"]]
+
+
 @pytest.mark.parametrize("content", [b"", b"not a database\n"], ids=["empty", "text"])
-@pytest.mark.parametrize("args", [["db", "check"], ["data", "add", "t.csv", "--name", "t"], ["db", "init"]], ids=" ".join)
+@pytest.mark.parametrize("args", WRITERS, ids=" ".join)
 def test_a_file_that_is_not_a_store_is_never_turned_into_one(work: Path, content: bytes, args: list[str]) -> None:
     target = work / "existing.db"
     target.write_bytes(content)
@@ -119,7 +122,7 @@ def test_writers_create_a_file_in_an_existing_directory_but_no_directory(work: P
     assert (work / "init.db").is_file()
 
 
-@pytest.mark.parametrize("args", [["runs", "list"], ["data", "add", "t.csv", "--name", "t"], ["db", "init"]], ids=" ".join)
+@pytest.mark.parametrize("args", [["runs", "list"], *WRITERS[1:]], ids=" ".join)
 def test_a_store_that_is_neither_a_uri_nor_a_path_is_an_error(work: Path, args: list[str]) -> None:
     before = _tree(work)
     line = _one_line_error(runner.invoke(app, [*args, "--store", "not a uri at all"]))

@@ -14,6 +14,7 @@ from modelyard.cli import (
     build_cmd,
     cards_cmd,
     data_cmd,
+    db_cmd,
     deploy_cmd,
     ingest_cmd,
     lineage_cmd,
@@ -35,10 +36,8 @@ app = typer.Typer(
 )
 projects_app = typer.Typer(help="Projects (experiments).", no_args_is_help=True)
 runs_app = typer.Typer(help="Runs: list, show, compare, delete, restore.", no_args_is_help=True)
-db_app = typer.Typer(help="The metadata store: upgrade the schema, check integrity.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
 app.add_typer(runs_app, name="runs")
-app.add_typer(db_app, name="db")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 StoreOpt = Annotated[
@@ -230,43 +229,6 @@ def runs_restore(run_ids: list[str], store: StoreOpt = None) -> None:
     _set_lifecycle(run_ids, store, "active")
 
 
-# -- db ---------------------------------------------------------------------------------------
-@db_app.command("init")
-def db_init(store: StoreOpt = None) -> None:
-    """Create a store (the schema; for SQLite the file, in an existing directory) or check that one is there."""
-    client = _client(store, create=True)
-    console.print(f"store {client.store.uri} is ready")
-
-
-@db_app.command("upgrade")
-def db_upgrade(store: StoreOpt = None) -> None:
-    """Apply pending schema migrations (opening a store does this too, under a lock)."""
-    client = _client(store)
-    with errors_as_exit():
-        upgrade = getattr(client.store, "upgrade", None)
-        if upgrade is None:
-            fail(f"the store at {client.store.uri} has no schema to upgrade")
-        upgrade()
-    console.print(f"schema of {client.store.uri} is up to date")
-
-
-@db_app.command("check")
-def db_check(json: JsonOpt = False, store: StoreOpt = None) -> None:
-    """Verify the integrity of the metadata store; exits 1 if a problem is found."""
-    client = _client(store)
-    with errors_as_exit():
-        problems = client.store.check()
-    if json:
-        print_json({"ok": not problems, "problems": problems})
-    elif not problems:
-        console.print(f"[green]ok[/]: {client.store.uri} passed every check")
-    else:
-        for problem in problems:
-            console.print(f"[red]problem[/]: {problem}")
-    if problems:
-        raise typer.Exit(1)
-
-
 @app.command("quickstart")
 def quickstart(
     project: Annotated[str, typer.Option(help="Project to track the runs in.")] = "quickstart",
@@ -280,6 +242,7 @@ def quickstart(
 
 
 for _module in (
+    db_cmd,
     server_cmd,
     serve_cmd,
     auth_cmd,

@@ -73,7 +73,7 @@ def create_dataset_version(name: DatasetName, body: DatasetVersionCreate, c: Cal
     c.allow_somewhere("editor")
     version = record_version(
         store,
-        c.services.artifacts,
+        c.stores.artifacts,
         NewDatasetVersion(
             name=name,
             manifest_digest=body.manifest_digest,

@@ -193,7 +193,7 @@ def create_model_version(name: ModelName, body: ModelVersionCreate, c: Call = De
     registry = registry_store(c)
     allow_model(c, registry, name, "editor")
     _check_package(body)
-    check_package_stored(c.services.artifacts, body.manifest_digest, [(f.path, f.digest, f.size) for f in body.files])
+    check_package_stored(c.stores.artifacts, body.manifest_digest, [(f.path, f.digest, f.size) for f in body.files])
     version = registry.create_model_version(
         name,
         manifest_digest=body.manifest_digest,

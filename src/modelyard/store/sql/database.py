@@ -135,7 +135,9 @@ class SqlDatabase:
     def _refuse_to_create(self, conn: Connection) -> None:
         """Raise unless a schema may be created here: in create mode, in a database with no tables."""
         if not self.create:
-            raise NotFound(f"no modelyard store at {self.safe_uri()} (nothing was created: only commands that write create a store)")
+            raise NotFound(
+                f"no modelyard store at {self.safe_uri()} (nothing was created: only what writes creates a store)"
+            )
         tables = [name for name in inspect(conn).get_table_names() if not name.startswith("sqlite_")]
         if tables:
             raise InvalidArgument(
