@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from modelyard.artifacts.interfaces import ArtifactStore
+from modelyard.core.datasets import DatasetVersion, NewDatasetVersion
 from modelyard.settings import Settings
 from modelyard.store import Stores, TrackingStore, open_stores
 from modelyard.store.auth import AuthStore
-from modelyard.store.datasets import DatasetStore, DatasetVersion, NewDatasetVersion
+from modelyard.store.datasets import DatasetStore
 from modelyard.store.models import ModelRegistryStore
 from tests.fixtures.stores import Joined
 

@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 from modelyard.artifacts import Manifest, ManifestEntry
 from modelyard.artifacts.manifest import manifest_to_bytes
 from modelyard.cli.main import app
+from modelyard.core.datasets import NewDatasetVersion
 from modelyard.core.errors import InvalidArgument
 from modelyard.data.references import record_version
 from modelyard.store import Stores, open_stores
-from modelyard.store.datasets import NewDatasetVersion
 from tests.fixtures.live_server import sqlite_server
 
 runner = CliRunner()

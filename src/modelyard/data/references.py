@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from modelyard.artifacts.interfaces import ArtifactStore
+from modelyard.core.datasets import DatasetVersion, NewDatasetVersion
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.data.changes import read_manifest_entries
-from modelyard.store.datasets import DatasetStore, DatasetVersion, NewDatasetVersion
+from modelyard.store.datasets import DatasetStore
 
 __all__ = ["check_version_references", "record_version"]
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from modelyard.core.errors import IntegrityError, InvalidArgument, NotFound
+from modelyard.core.tracking import RunQuery
 from modelyard.data.changes import read_manifest_entries
 from modelyard.store.bundle import Stores
-from modelyard.store.interfaces import RunQuery
 
 __all__ = ["BlobReport", "Progress", "check_blobs", "referenced_blobs"]
 
