@@ -23,11 +23,9 @@ model version scored which dataset version.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
-import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,17 @@ from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.core.tracking import RunInput, RunStatus, now_millis
 from modelyard.core.validation import validate_name
 from modelyard.registry.errors import SignatureError
+from modelyard.serving.tabular_io import (
+    FORMATS,
+    AtomicTableWriter,
+    arrow_message,
+    arrow_types,
+    csv_header,
+    file_format,
+    read_schema,
+    rechunk,
+    record_batches,
+)
 from modelyard.tracking.sysinfo import TAG_MODEL_VERSION_USED
 
 if TYPE_CHECKING:
@@ -63,25 +72,12 @@ __all__ = [
 ]
 
 #: File extensions read and written, and their format.
-FORMATS: dict[str, str] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 DEFAULT_CHUNK_ROWS = 50_000
 MAX_CHUNK_ROWS = 10_000_000
 #: The context a scored dataset version is recorded with as a run input.
 SCORING_CONTEXT = "scoring"
 TAG_MODEL_DIGEST = "modelyard.scoring.model_digest"
 DEFAULT_PROJECT = "batch-scoring"
-_CSV_BLOCK_BYTES = 4 << 20
-_CSV_COLUMN = re.compile(r"CSV column #(\d+)")
-
-
-def file_format(path: str | os.PathLike[str], role: str) -> str:
-    """``csv`` or ``parquet`` by extension; InvalidArgument naming the accepted ones otherwise."""
-    suffix = Path(path).suffix.lower()
-    fmt = FORMATS.get(suffix)
-    if fmt is None:
-        accepted = ", ".join(FORMATS)
-        raise InvalidArgument(f"{role} {os.fspath(path)!r} has extension {suffix or '(none)'!r}; expected {accepted}")
-    return fmt
 
 
 @dataclass(frozen=True)
@@ -182,141 +178,6 @@ class _PackageTask:
         return _predict(model, self.proba, frame)
 
 
-# -- reading ----------------------------------------------------------------------------------
-
-
-def _arrow_types(model: LoadedModel) -> dict[str, pa.DataType]:
-    """Arrow types for the signature's numeric and boolean columns (how CSV blocks are parsed)."""
-    signature = model.signature
-    if signature is None or signature.kind != "columns":
-        return {}
-    types: dict[str, pa.DataType] = {}
-    for spec in signature.inputs:
-        try:
-            dtype = np.dtype(spec.dtype)
-        except TypeError:
-            continue
-        if spec.name is not None and dtype.kind in "iufb":
-            types[spec.name] = pa.from_numpy_dtype(dtype)
-    return types
-
-
-def _schema(path: Path, fmt: str, column_types: Mapping[str, pa.DataType]) -> pa.Schema:
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_schema(path)
-    return _open_csv(path, column_types).schema
-
-
-def _open_csv(path: Path, column_types: Mapping[str, pa.DataType]) -> Any:
-    import pyarrow.csv as pacsv
-
-    return pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-        convert_options=pacsv.ConvertOptions(column_types=dict(column_types)),
-    )
-
-
-def _batches(source: _Source, chunk_rows: int, column_types: Mapping[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
-    for path in source.files:
-        if source.format == "parquet":
-            import pyarrow.parquet as pq
-
-            with pq.ParquetFile(path) as handle:
-                yield from handle.iter_batches(batch_size=chunk_rows)
-        else:
-            reader = _open_csv(path, column_types)
-            try:
-                yield from reader
-            finally:
-                reader.close()
-
-
-def _csv_header(path: Path) -> list[str]:
-    """The column names on a CSV file's first line (to name a column pyarrow reports by number)."""
-    import csv
-
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        return next(csv.reader(handle), [])
-
-
-def _arrow_message(exc: Exception, names: list[str]) -> str:
-    """pyarrow's error with ``CSV column #1`` replaced by the column's name."""
-    return _CSV_COLUMN.sub(
-        lambda m: f"column {names[int(m.group(1))]!r}" if int(m.group(1)) < len(names) else m.group(0), str(exc)
-    )
-
-
-def _chunks(batches: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
-    """Regroup record batches into tables of exactly ``chunk_rows`` rows (the last one fewer)."""
-    held: list[pa.RecordBatch] = []
-    count = 0
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        held.append(batch)
-        count += batch.num_rows
-        while count >= chunk_rows:
-            table = pa.Table.from_batches(held)
-            yield table.slice(0, chunk_rows)
-            rest = table.slice(chunk_rows)
-            held = rest.to_batches() if rest.num_rows else []
-            count = rest.num_rows
-    if count:
-        yield pa.Table.from_batches(held)
-
-
-# -- writing ----------------------------------------------------------------------------------
-
-
-class _Writer:
-    """Writes tables to a temporary file beside ``target``; ``commit`` renames it into place."""
-
-    def __init__(self, target: Path, fmt: str) -> None:
-        self.target = target
-        self.format = fmt
-        self.tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-        self._writer: Any = None
-
-    def write(self, table: pa.Table) -> None:
-        if self._writer is None:
-            if self.format == "parquet":
-                import pyarrow.parquet as pq
-
-                self._writer = pq.ParquetWriter(self.tmp, table.schema)
-            else:
-                import pyarrow.csv as pacsv
-
-                self._writer = pacsv.CSVWriter(self.tmp, table.schema)
-            self.schema = table.schema
-        elif table.schema != self.schema:
-            try:
-                table = table.cast(self.schema)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-                raise InvalidArgument(f"a chunk's columns changed type from the first chunk's: {exc}")
-        self._writer.write_table(table)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    def commit(self, empty_schema: pa.Schema) -> None:
-        """Rename the file into place; with no rows written, an empty file of ``empty_schema``."""
-        if self._writer is None and not self.tmp.exists():
-            self.write(empty_schema.empty_table())
-        self.close()
-        os.replace(self.tmp, self.target)
-
-    def discard(self) -> None:
-        try:
-            self.close()
-        finally:
-            self.tmp.unlink(missing_ok=True)
-
-
 # -- the scorer -------------------------------------------------------------------------------
 
 
@@ -385,12 +246,12 @@ class BatchScorer:
         model = self.registry.load(model_label)
         if proba and not model.has_proba:
             raise InvalidArgument(f"model {model_label} ({model.flavor}) gives no class probabilities: drop --proba")
-        column_types = _arrow_types(model)
+        column_types = arrow_types(model.signature)
         source = self._source(input, column_types)
         if any(path.resolve() == target.resolve() for path in source.files):
             raise InvalidArgument("the output would overwrite the input: choose another --output")
         features = self._features(model, source, column_types, model_label)
-        schema = _schema(source.files[0], source.format, column_types)
+        schema = read_schema(source.files[0], source.format, column_types)
         labels = model.class_labels
         named = ([f"proba_{label}" for label in labels] if labels is not None else []) if proba else [prediction_column]
         clash = sorted(set(named) & set(schema.names))
@@ -425,7 +286,7 @@ class BatchScorer:
         model_label = job.model_label
         task = self._task(job, executor)
         started = now_millis()
-        writer = _Writer(job.target, job.out_format)
+        writer = AtomicTableWriter(job.target, job.out_format)
         try:
             if progress is not None:
                 progress.phase(f"scoring with {model_label}", job.source.total_rows)
@@ -501,9 +362,9 @@ class BatchScorer:
         )
         for path in source.files:
             try:
-                names = _schema(path, source.format, column_types).names
+                names = read_schema(path, source.format, column_types).names
             except (pa.ArrowInvalid, OSError) as exc:
-                message = _arrow_message(exc, _csv_header(path) if source.format == "csv" else [])
+                message = arrow_message(exc, csv_header(path) if source.format == "csv" else [])
                 raise InvalidArgument(f"cannot read {source.format} input {os.fspath(path)!r}: {message}")
             if wanted is not None:
                 missing = [name for name in wanted if name not in names]
@@ -526,7 +387,7 @@ class BatchScorer:
         return _PackageTask(files, job.version.manifest_digest, job.proba)
 
     def _run(
-        self, job: BatchJob, task: Any, executor: Executor, writer: _Writer, progress: Progress | None
+        self, job: BatchJob, task: Any, executor: Executor, writer: AtomicTableWriter, progress: Progress | None
     ) -> tuple[int, int, list[str]]:
         source, features, labels = job.source, job.features, job.model.class_labels
         window = max(2, 2 * executor.capacity)
@@ -545,7 +406,8 @@ class BatchScorer:
                 progress.advance(chunk.num_rows)
 
         try:
-            for chunk in _chunks(_batches(source, job.chunk_rows, job.column_types), job.chunk_rows):
+            batches = record_batches(source.files, source.format, job.chunk_rows, job.column_types)
+            for chunk in rechunk(batches, job.chunk_rows):
                 frame = (chunk.select(features) if features is not None else chunk).to_pandas()
                 pending.append((chunk, executor.submit(task, frame)))
                 if len(pending) >= window:
@@ -554,7 +416,7 @@ class BatchScorer:
                 write_oldest()
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise InvalidArgument(
-                f"cannot read {source.format} input {source.label!r}: {_arrow_message(exc, job.schema.names)}"
+                f"cannot read {source.format} input {source.label!r}: {arrow_message(exc, job.schema.names)}"
             )
         finally:
             for _, future in pending:
@@ -562,7 +424,7 @@ class BatchScorer:
         return rows, chunks, added
 
     def _record(
-        self, job: BatchJob, writer: _Writer, started: int, rows: int, chunks: int, executor_name: str
+        self, job: BatchJob, writer: AtomicTableWriter, started: int, rows: int, chunks: int, executor_name: str
     ) -> tuple[str, str | None]:
         """The run that says what was scored with what; then the output is renamed into place
         and, if asked, added as a dataset version produced by the run."""
