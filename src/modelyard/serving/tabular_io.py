@@ -69,7 +69,7 @@ def read_schema(path: Path, fmt: str, column_types: Mapping[str, pa.DataType]) -
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.readread_schema(path)
+        return pq.read_schema(path)
     return open_csv(path, column_types).schema
 
 
@@ -92,7 +92,7 @@ def record_batches(
             import pyarrow.parquet as pq
 
             with pq.ParquetFile(path) as handle:
-                yield from handle.iterrecord_batches(batch_size=chunk_rows)
+                yield from handle.iter_batches(batch_size=chunk_rows)
         else:
             reader = open_csv(path, column_types)
             try:
@@ -126,13 +126,13 @@ def rechunk(batches: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.T
         held.append(batch)
         count += batch.num_rows
         while count >= chunk_rows:
-            table = pa.Table.fromrecord_batches(held)
+            table = pa.Table.from_batches(held)
             yield table.slice(0, chunk_rows)
             rest = table.slice(chunk_rows)
-            held = rest.torecord_batches() if rest.num_rows else []
+            held = rest.to_batches() if rest.num_rows else []
             count = rest.num_rows
     if count:
-        yield pa.Table.fromrecord_batches(held)
+        yield pa.Table.from_batches(held)
 
 
 # -- writing ----------------------------------------------------------------------------------
