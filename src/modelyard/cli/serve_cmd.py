@@ -55,6 +55,24 @@ def serve(
         str | None, typer.Option("--sink", help="Prediction sink factory, module:callable (called with the stores).")
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+    ray: Annotated[bool, typer.Option("--ray", help="Run as a Ray Serve deployment (replicas on Ray).")] = False,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="With --ray: ray://host:10001 or auto (default: a local Ray).")
+    ] = None,
+    replicas: Annotated[int, typer.Option("--replicas", min=1, max=10_000, help="With --ray: replicas.")] = 1,
+    min_replicas: Annotated[
+        int | None, typer.Option("--min-replicas", min=0, max=10_000, help="With --ray: autoscale from this many.")
+    ] = None,
+    max_replicas: Annotated[
+        int | None, typer.Option("--max-replicas", min=1, max=10_000, help="With --ray: autoscale up to this many.")
+    ] = None,
+    target_ongoing_requests: Annotated[
+        float,
+        typer.Option("--target-ongoing-requests", min=0.01, max=10_000, help="With --ray: requests per replica."),
+    ] = 2.0,
+    cpus_per_replica: Annotated[
+        float, typer.Option("--cpus-per-replica", min=0.01, max=1024, help="With --ray: CPUs reserved per replica.")
+    ] = 1.0,
 ) -> None:
     """Serve registered models over modelyard's protocol (/v1), MLflow's (/invocations) and KServe V2 (/v2)."""
     from dataclasses import replace
@@ -63,6 +81,7 @@ def serve(
     from modelyard.cli._stores import cli_settings
 
     with errors_as_exit():
+        from modelyard.core.errors import InvalidArgument
         from modelyard.serving.batching import BatchConfig
         from modelyard.serving.workers import ServeConfig
         from modelyard.serving.workers import serve as run
@@ -91,4 +110,21 @@ def serve(
             console.print(line, highlight=False, soft_wrap=True)
             console.file.flush()  # seen at once by whoever started the server, even through a pipe
 
-        run(config, announce=announce)
+        if ray:
+            from modelyard.serving.ray_serve import RayServeOptions, serve_on_ray
+
+            if workers != 1:
+                raise InvalidArgument("--ray scales with --replicas (and --min/--max-replicas), not --workers")
+            options = RayServeOptions(
+                address=ray_address,
+                replicas=replicas,
+                min_replicas=min_replicas,
+                max_replicas=max_replicas,
+                target_ongoing_requests=target_ongoing_requests,
+                cpus_per_replica=cpus_per_replica,
+            ).checked()
+            serve_on_ray(config, options, announce=announce)
+        elif ray_address is not None or min_replicas is not None or max_replicas is not None or replicas != 1:
+            raise InvalidArgument("--ray-address, --replicas, --min-replicas and --max-replicas need --ray")
+        else:
+            run(config, announce=announce)

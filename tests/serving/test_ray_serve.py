@@ -1,0 +1,113 @@
+"""``modelyard serve --ray`` (serving/ray_serve.py) on a local Ray instance: the same app as a Ray
+Serve deployment answers the three protocols over HTTP through Ray Serve's proxy exactly as the
+in-process app does, and shuts down cleanly."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from modelyard.core.errors import InvalidArgument
+from modelyard.serving.app import create_serving_app
+from tests.conftest import IN_CI
+from tests.serving._client import call
+from tests.serving.conftest import Registered
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _requests(registered: Registered) -> list[tuple[str, str, dict[str, Any]]]:
+    head = registered.frame.head(4)
+    split = json.loads(head.to_json(orient="split"))
+    split.pop("index")
+    csv = {"content": head.to_csv(index=False), "headers": {"content-type": "text/csv"}}
+    per_column = [{"name": c, "shape": [4], "datatype": "FP64", "data": head[c].tolist()} for c in head.columns]
+    return [
+        ("POST", "/v1/models/bc/predict", {"json": head.to_dict(orient="records")}),
+        ("POST", "/v1/models/bc/predict?output=proba", {"json": {"columns": head.to_dict(orient="list")}}),
+        ("POST", "/v1/models/bc/predict", csv),
+        ("POST", "/invocations", {"json": {"dataframe_split": split}}),
+        ("POST", "/v2/models/bc/infer", {"json": {"id": "r1", "inputs": per_column}}),
+        ("POST", "/v1/models/bc/predict", {"json": [{"mean radius": "wide"}]}),  # a 4xx, the same one
+        ("GET", "/v1/models/bc", {}),
+        ("GET", "/v2/models/bc/ready", {}),
+    ]
+
+
+def _answer(response: httpx.Response) -> tuple[int, Any]:
+    """Status and body, without the request id (each request gets its own; Ray's proxy sends one)."""
+    body = response.json()
+    if isinstance(body, dict):
+        body.pop("request_id", None)
+    return response.status_code, body
+
+
+def test_options_are_checked_before_anything_starts() -> None:
+    from modelyard.serving.ray_serve import RayServeOptions
+
+    assert RayServeOptions(replicas=3).checked().deployment_options()["num_replicas"] == 3
+    scaling = RayServeOptions(replicas=2, min_replicas=1, max_replicas=5).checked().deployment_options()
+    assert scaling["autoscaling_config"] == {
+        "min_replicas": 1,
+        "initial_replicas": 2,
+        "max_replicas": 5,
+        "target_ongoing_requests": 2.0,
+    }
+    for bad in (RayServeOptions(replicas=0), RayServeOptions(min_replicas=4, max_replicas=2),
+                RayServeOptions(cpus_per_replica=0)):  # fmt: skip
+        with pytest.raises(InvalidArgument):
+            bad.checked()
+
+
+@pytest.mark.slow
+def test_ray_serve_answers_as_the_local_server_and_shuts_down(registered: Registered) -> None:
+    try:
+        import ray  # noqa: F401
+        from ray import serve  # noqa: F401
+    except ImportError:
+        if IN_CI:
+            pytest.fail("ray[serve] is not installed")
+        pytest.skip("ray[serve] is not installed")
+    from modelyard.serving.ray_serve import RayServeOptions, start_on_ray, stop_on_ray
+    from modelyard.serving.workers import ServeConfig
+
+    requests = _requests(registered)
+    local = create_serving_app(["bc@prod"], stores=registered.stores)
+
+    async def block(client: httpx.AsyncClient) -> list[tuple[int, Any]]:
+        return [
+            _answer(r) for r in [await client.request(m, p, **kw) for m, p, kw in requests]
+        ]
+
+    expected = call(local, block)
+    assert expected[0][0] == 200 and expected[0][1]["predictions"] == registered.classifier.predict(
+        registered.frame.head(4)
+    ).tolist()
+    assert 400 <= expected[5][0] < 500
+
+    port = _free_port()
+    config = ServeConfig(refs=("bc@prod",), settings=registered.settings, host="127.0.0.1", port=port)
+    url, started_here = start_on_ray(config, RayServeOptions(replicas=2, cpus_per_replica=0.25))
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            deadline = time.monotonic() + 120
+            while client.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, "Ray Serve never became ready"
+                time.sleep(0.5)
+            answers = [_answer(client.request(m, p, **kw)) for m, p, kw in requests]
+            assert answers == expected
+            assert client.get("/healthz").json() == {"status": "ok"}
+            assert "modelyard" in client.get("/metrics").text
+    finally:
+        stop_on_ray(started_here)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/healthz", timeout=5)
