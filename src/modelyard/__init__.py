@@ -28,6 +28,7 @@ from modelyard.core.registry import ModelState, ModelVersion, RegisteredModel
 from modelyard.core.tracking import Metric, Project, Run, RunInput, RunStatus
 from modelyard.registry.errors import ApprovalRequired, IllegalTransition, SignatureError
 from modelyard.sdk import datasets
+from modelyard.sdk import features as feature_store
 from modelyard.sdk._autolog_common import AutologgingWarning
 from modelyard.sdk.autolog import autolog
 from modelyard.sdk.evaluation import EvaluationResult, ModelCard, evaluate, model_card, update_model_card
@@ -77,6 +78,7 @@ from modelyard.tracking.tuning import TuneResult
 # ``modelyard.datasets`` is the namespace ``modelyard.datasets.add(...)``; registering the module
 # under that name too (as ``os`` does for ``os.path``) makes ``import modelyard.datasets`` work.
 _sys.modules.setdefault(f"{__name__}.datasets", datasets)
+_sys.modules.setdefault(f"{__name__}.feature_store", feature_store)
 
 __all__ = [
     "ActiveRun",

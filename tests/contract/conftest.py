@@ -2,7 +2,7 @@
 ``open_stores`` as the SDK, the CLI and the server build them.
 
 ``stores`` is the ``Stores`` bundle; ``tracking_store`` (also ``store``), ``registry_store``,
-``dataset_store`` and ``auth_store`` its aggregates; ``artifacts`` the artifact store that goes
+``dataset_store``, ``feature_store`` and ``auth_store`` its aggregates; ``artifacts`` the artifact store that goes
 with them (the server's, for ``http``). To add a backend, add its name to BACKENDS and a branch to
 ``store_uri`` that starts whatever it needs and returns its URI; every contract test then runs
 against it. ``http`` is a live server (uvicorn in a thread, on a free port) over a fresh SQLite
@@ -22,6 +22,7 @@ from modelyard.settings import Settings
 from modelyard.store import Stores, TrackingStore, open_stores
 from modelyard.store.auth import AuthStore
 from modelyard.store.datasets import DatasetStore
+from modelyard.store.features import FeatureStore
 from modelyard.store.models import ModelRegistryStore
 from tests.fixtures.stores import Joined
 
@@ -97,6 +98,11 @@ def registry_store(stores: Stores) -> ModelRegistryStore:
 @pytest.fixture
 def dataset_store(stores: Stores) -> DatasetStore:
     return stores.datasets
+
+
+@pytest.fixture
+def feature_store(stores: Stores) -> FeatureStore:
+    return stores.features
 
 
 @pytest.fixture

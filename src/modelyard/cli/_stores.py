@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from modelyard.data.service import DatasetService
+    from modelyard.features import FeatureStoreService
     from modelyard.settings import Settings
     from modelyard.store.bundle import Stores
 
@@ -58,3 +59,15 @@ def dataset_service(store: str | None = None, *, create: bool = False) -> Datase
 
     stores = cli_stores(store, create=create)
     return DatasetService(stores.datasets, stores.artifacts, cli_settings(store).home / "cache")
+
+
+def feature_service(store: str | None = None) -> FeatureStoreService:
+    """The feature store service over ``cli_stores(store)`` (with the dataset service, for
+    dataset-sourced views and saved training sets; DuckDB spills under the home)."""
+    from modelyard.features import DuckConfig, FeatureStoreService
+
+    settings = cli_settings(store)
+    stores = cli_stores(store)
+    return FeatureStoreService(
+        stores.features, dataset_service(store), duck=DuckConfig(temp_directory=settings.home / "tmp" / "duckdb")
+    )

@@ -59,12 +59,14 @@ from modelyard.lineage.graph import (
 )
 from modelyard.lineage.providers import LineageProvider
 from modelyard.lineage.providers.data import DataLineage
+from modelyard.lineage.providers.features import FeatureLineage
 from modelyard.lineage.providers.registry import RegistryLineage
 from modelyard.lineage.providers.tracking import TrackingLineage
 from modelyard.tracking import sysinfo
 
 if TYPE_CHECKING:
     from modelyard.store.datasets import DatasetStore
+    from modelyard.store.features import FeatureStore
     from modelyard.store.interfaces import TrackingStore
     from modelyard.store.models import ModelRegistryStore
 
@@ -93,6 +95,8 @@ class _StoresLike(Protocol):
     def datasets(self) -> DatasetStore: ...
     @property
     def registry(self) -> ModelRegistryStore: ...
+    @property
+    def features(self) -> FeatureStore: ...
 
 
 # -- the builder ----------------------------------------------------------------------------
@@ -129,9 +133,10 @@ class LineageBuilder:
 
     @classmethod
     def from_stores(cls, stores: _StoresLike, *, providers: Iterable[LineageProvider] = ()) -> LineageBuilder:
-        """A builder over a ``Stores`` bundle (anything with ``tracking``, ``datasets`` and
-        ``registry``)."""
-        return cls(stores.tracking, datasets=stores.datasets, registry=stores.registry, providers=providers)
+        """A builder over a ``Stores`` bundle (anything with ``tracking``, ``datasets``,
+        ``registry`` and ``features``): the feature store's provider is added to ``providers``."""
+        built = [FeatureLineage(stores.features)]
+        return cls(stores.tracking, datasets=stores.datasets, registry=stores.registry, providers=[*built, *providers])
 
     # -- entry points -----------------------------------------------------------------------
     def resolve_root(self, reference: str, kind: RootKind | None = None) -> str:

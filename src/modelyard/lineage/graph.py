@@ -31,11 +31,19 @@ __all__ = [
     "run_node_id",
 ]
 
-NodeKind = Literal["dataset_version", "run", "model_version", "alias", "state", "deployment"]
+NodeKind = Literal["dataset_version", "run", "model_version", "alias", "state", "deployment", "feature_view"]
 EdgeKind = Literal["derived_from", "read_by", "produced", "parent_of", "alias", "used_by"]
 Direction = Literal["upstream", "downstream", "both"]
 RootKind = Literal["model", "dataset", "run"]
-NODE_KINDS: tuple[str, ...] = ("dataset_version", "run", "model_version", "alias", "state", "deployment")
+NODE_KINDS: tuple[str, ...] = (
+    "dataset_version",
+    "run",
+    "model_version",
+    "alias",
+    "state",
+    "deployment",
+    "feature_view",
+)
 EDGE_KINDS: tuple[str, ...] = ("derived_from", "read_by", "produced", "parent_of", "alias", "used_by")
 DEFAULT_DEPTH = 10
 MAX_DEPTH = 100
@@ -47,6 +55,7 @@ PREFIX_KINDS: dict[str, str] = {
     "alias": "alias",
     "state": "state",
     "deployment": "deployment",
+    "feature_view": "feature_view",
 }
 
 

@@ -28,6 +28,7 @@ def graph_to_mermaid(graph: LineageGraph) -> str:
         "alias": ("([", "])"),
         "state": ("{{", "}}"),
         "deployment": (">", "]"),
+        "feature_view": ("[/", "/]"),
     }
     lines = ["flowchart LR"]
     for node_id, node in graph.nodes.items():
@@ -50,6 +51,7 @@ def graph_to_dot(graph: LineageGraph) -> str:
         "alias": "ellipse",
         "state": "hexagon",
         "deployment": "cds",
+        "feature_view": "tab",
     }
     lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
     for node_id, node in graph.nodes.items():

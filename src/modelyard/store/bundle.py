@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from modelyard.settings import Settings
     from modelyard.store.auth import AuthStore
     from modelyard.store.datasets import DatasetStore
+    from modelyard.store.features import FeatureStore
     from modelyard.store.interfaces import TrackingStore
     from modelyard.store.models import ModelRegistryStore
     from modelyard.store.serving import ServingStore
@@ -41,6 +42,7 @@ class Stores:
     datasets: DatasetStore
     auth: AuthStore
     serving: ServingStore
+    features: FeatureStore
     artifacts: ArtifactStore
     #: Released by ``close()``: the shared database or connection pool (the stores hold no other).
     closers: tuple[Callable[[], None], ...] = field(default=(), repr=False, compare=False)
@@ -97,6 +99,7 @@ _AGGREGATES: dict[str, tuple[str, str | tuple[None, str]]] = {
     "datasets": ("modelyard.store.sql.datasets:SqlDatasetStore", "modelyard.client.datasets:HttpDatasetStore"),
     "auth": ("modelyard.store.sql.auth:SqlAuthStore", (None, _AUTH_OVER_HTTP)),
     "serving": ("modelyard.store.sql.serving:SqlServingStore", "modelyard.client.serving:HttpServingStore"),
+    "features": ("modelyard.store.sql.features:SqlFeatureStore", "modelyard.client.features:HttpFeatureStore"),
 }
 
 

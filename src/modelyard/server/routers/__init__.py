@@ -8,7 +8,15 @@ from typing import Any
 def all_registrars() -> list[Any]:
     """Every router module's ``register``; the one place they are named (order = docs order)."""
     from modelyard.server import ui
-    from modelyard.server.routers import artifacts, datasets, deployments, models, projects, runs
+    from modelyard.server.routers import artifacts, datasets, deployments, features, models, projects, runs
 
-    return [projects.register, runs.register, artifacts.register, models.register, datasets.register,
-            deployments.register, ui.register]
+    return [
+        projects.register,
+        runs.register,
+        artifacts.register,
+        models.register,
+        datasets.register,
+        deployments.register,
+        features.register,
+        ui.register,
+    ]

@@ -35,6 +35,7 @@ _KIND_TITLES = {
     "alias": "alias",
     "state": "state",
     "deployment": "deployment",
+    "feature_view": "feature view",
 }
 
 

@@ -1,0 +1,212 @@
+"""``modelyard features``: apply definitions, list and show them, diff versions, build training sets.
+
+``register(app)`` adds the group to the root Typer app; heavy imports (DuckDB, pandas) stay inside
+the commands so that ``modelyard --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
+
+if TYPE_CHECKING:
+    from modelyard.features import FeatureStoreService
+
+features_app = typer.Typer(
+    help="Feature store: apply definitions, list/show/diff versions, training sets, online reads.",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
+]
+KindOpt = Annotated[str, typer.Option("--kind", "-k", help="entity, view or service.")]
+_KINDS = ("entity", "view", "service")
+
+
+def _service(store: str | None) -> FeatureStoreService:
+    from modelyard.cli._stores import feature_service
+
+    with errors_as_exit():
+        return feature_service(store)
+
+
+def _kind(kind: str) -> str:
+    if kind not in _KINDS:
+        fail(f"--kind must be one of {', '.join(_KINDS)}, got {kind!r}", 2)
+    return kind
+
+
+@features_app.command("apply")
+def apply(
+    path: Annotated[Path, typer.Argument(help="A Python file defining entities, feature views and services.")],
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Register the definitions in PATH: a changed view gets a new version, an unchanged one nothing."""
+    from modelyard.features.definitions import load_definitions
+
+    service = _service(store)
+    with errors_as_exit():
+        applied = service.apply(load_definitions(path))
+    if json:
+        print_json([{**vars(a), "ref": a.ref} for a in applied])
+        return
+    rows = [(a.kind, a.ref, "created" if a.created else "unchanged", a.digest[:19]) for a in applied]
+    table(f"applied {path}", ["kind", "version", "change", "digest"], rows)
+    created = sum(a.created for a in applied)
+    console.print(f"{created} new version(s), {len(applied) - created} unchanged")
+
+
+def _versions(service: FeatureStoreService, kind: str, name: str | None) -> list[Any]:
+    store = service.store
+    if kind == "entity":
+        return list(store.list_entities() if name is None else store.list_entity_versions(name))
+    if kind == "view":
+        return list(store.list_views() if name is None else store.list_view_versions(name))
+    return list(store.list_services() if name is None else store.list_service_versions(name))
+
+
+def _summary(version: Any) -> str:
+    d = version.definition
+    if hasattr(d, "join_keys"):
+        return "keys: " + ", ".join(d.join_keys)
+    if hasattr(d, "source"):
+        return f"{len(d.features)} features from {d.source.kind} (keys: {', '.join(version.join_keys)})"
+    return f"{len(d.features)} features"
+
+
+@features_app.command("list")
+def list_(
+    kind: KindOpt = "view",
+    name: Annotated[str | None, typer.Argument(help="Show every version of this one.")] = None,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """List the latest version of every view (or entity, service), or every version of NAME."""
+    service = _service(store)
+    with errors_as_exit():
+        versions = _versions(service, _kind(kind), name)
+    if json:
+        print_json([v.model_dump(mode="json") for v in versions])
+        return
+    rows = [(v.ref, fmt_time(v.created_at), v.digest[:19], _summary(v)) for v in versions]
+    table(
+        f"feature {kind}s" if name is None else f"versions of {kind} {name}",
+        ["version", "created", "digest", "what"],
+        rows,
+    )
+
+
+@features_app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@vN.")],
+    kind: KindOpt = "view",
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Show one version of a view (or entity, service): its full definition."""
+    service = _service(store)
+    name, _, text = ref.partition("@")
+    number = text.lstrip("v")
+    if text and not number.isdigit():
+        fail(f"invalid reference {ref!r}: NAME or NAME@vN", 2)
+    version = int(number) if text else None
+    with errors_as_exit():
+        if _kind(kind) == "view":
+            found: Any = service.view(name, version)
+        elif kind == "entity":
+            found = service.store.get_entity(name, version)
+        else:
+            found = service.store.get_service(name, version)
+    if json:
+        print_json(found.model_dump(mode="json"))
+        return
+    console.print(f"[bold]{kind} {found.ref}[/] {found.digest}  created {fmt_time(found.created_at)}")
+    d = found.definition
+    if kind == "view":
+        console.print(f"entities: {', '.join(d.entities)} (join keys: {', '.join(found.join_keys)})")
+        console.print(f"source: {d.source.kind} {d.source.location}")
+        console.print(f"timestamp: {d.timestamp_field}   ttl: {d.ttl_seconds or 'none'} s")
+        if d.transformation:
+            console.print(f"transformation: {d.transformation}")
+        table(None, ["feature", "type", "description"], [(f.name, f.dtype, f.description) for f in d.features])
+    elif kind == "entity":
+        console.print(f"join keys: {', '.join(d.join_keys)}")
+    else:
+        table(None, ["feature"], [(f,) for f in d.features])
+    if d.description:
+        console.print(d.description)
+
+
+@features_app.command("diff")
+def diff(
+    name: Annotated[str, typer.Argument(help="The view (or entity, service).")],
+    old: Annotated[int | None, typer.Argument(help="Old version (default: the one before NEW).")] = None,
+    new: Annotated[int | None, typer.Argument(help="New version (default: the latest).")] = None,
+    kind: KindOpt = "view",
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """What changed between two versions of a definition."""
+    service = _service(store)
+    with errors_as_exit():
+        result = service.diff(_kind(kind), name, old, new)
+    if json:
+        print_json(result)
+        return
+    head = f"{kind} {name}: v{result['from']} → v{result['to']}"
+    if not result["changed"]:
+        console.print(f"[green]no changes[/]: {head}")
+        return
+    console.print(f"[bold]{head}[/]")
+    features = result.get("features") or {}
+    for label in ("added", "removed"):
+        if features.get(label):
+            console.print(f"features {label}: {', '.join(features[label])}")
+    for feature, change in (features.get("retyped") or {}).items():
+        console.print(f"feature {feature}: {change['from']} → {change['to']}")
+    for key, change in result["changed"].items():
+        if key != "features":
+            console.print(f"{key}: {change['from']!r} → {change['to']!r}")
+
+
+@features_app.command("training-set")
+def training_set(
+    entities: Annotated[Path, typer.Argument(help="A Parquet file of entity rows (join keys + timestamp).")],
+    feature: Annotated[
+        list[str] | None, typer.Option("--feature", "-f", help="view:feature or view@vN:feature (repeatable).")
+    ] = None,
+    service_ref: Annotated[str | None, typer.Option("--service", help="A feature service (NAME or NAME@vN).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result to this Parquet file.")] = None,
+    save: Annotated[str | None, typer.Option("--save", help="Save it as the next version of this dataset.")] = None,
+    timestamp_column: Annotated[str, typer.Option("--timestamp-column")] = "event_timestamp",
+    full_feature_names: Annotated[bool, typer.Option("--full-feature-names")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Build a point-in-time-correct training set (DuckDB ASOF joins; spills to disk past RAM)."""
+    if (feature is None) == (service_ref is None):
+        fail("give either --feature (repeatable) or --service", 2)
+    if out is None and save is None:
+        fail("give --out PATH, --save DATASET, or both", 2)
+    service = _service(store)
+    wanted: Any = service_ref if service_ref is not None else list(feature or [])
+    with errors_as_exit(), service.get_training_set(
+        str(entities), wanted, timestamp_column=timestamp_column, full_feature_names=full_feature_names
+    ) as ts, console.status("joining…"):
+        if out is not None:
+            ts.to_parquet(out)
+            console.print(f"wrote {out} ({len(ts.columns)} columns from {', '.join(v.ref for v in ts.views)})")
+        if save is not None:
+            saved = service.save_training_set(ts, save, code="modelyard features training-set")
+            verb = "saved" if saved.created else "unchanged, already"
+            console.print(f"{verb} [bold]{saved.dataset.ref}[/] from {', '.join(saved.views)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(features_app, name="features")

@@ -1,0 +1,351 @@
+"""Point-in-time-correct training sets: one DuckDB query of ASOF LEFT JOINs over the sources.
+
+For every row of the entity frame (join keys + a timestamp) and every requested view, the value
+taken is the one from the view's newest row with the same keys whose timestamp is at or before the
+entity row's (``ASOF ... ON keys = keys AND entity_ts >= view_ts``): never a value from after the
+entity row's timestamp. A value older than the view's TTL is null. The joins are LEFT joins, one
+per view, so a row keeps its features from one view when another view has none, and no entity
+row is ever dropped. Rows come back in the entity frame's order.
+
+Memory: DuckDB reads the Parquet sources itself (never through pandas), and spills to
+``temp_directory`` past ``memory_limit``, so a join larger than RAM runs on one machine;
+``to_parquet`` streams the result to a file without building it in memory, ``to_batches`` as
+Arrow record batches.
+
+Checks before the query runs (each an ``InvalidArgument`` naming what is wrong): the entity frame
+has every join key and the timestamp column; a view's source has its keys, its timestamp field
+and every declared feature with a compatible type; timestamps are either all time-zone aware or
+all naive; keys compare like with like (numbers with numbers, text with text). Rows of one view
+with the same keys and the same timestamp are a tie: which of them is taken is unspecified.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.core.errors import InvalidArgument
+from modelyard.core.features import FeatureType, FeatureViewVersion
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = ["DuckConfig", "TrainingSet", "ViewRequest", "build_training_set", "quote", "source_sql"]
+
+_ROW = "__modelyard_row"
+_TS = "__modelyard_ts"
+_INTS = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+}
+_FLOATS = {"FLOAT", "DOUBLE", "REAL"}
+_TIMESTAMPS = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE", "TIMESTAMP WITH TIME ZONE"}
+
+
+def quote(name: str) -> str:
+    """A DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A DuckDB string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _family(duck_type: str) -> str:
+    t = duck_type.upper()
+    if t in _INTS:
+        return "int"
+    if t in _FLOATS or t.startswith("DECIMAL"):
+        return "float"
+    if t == "VARCHAR" or t.startswith("VARCHAR"):
+        return "string"
+    if t == "BOOLEAN":
+        return "bool"
+    if t in _TIMESTAMPS or t.startswith("TIMESTAMP"):
+        return "timestamp"
+    return t.lower()
+
+
+_ACCEPTS: dict[FeatureType, set[str]] = {
+    "int64": {"int"},
+    "float64": {"float", "int"},
+    "string": {"string"},
+    "bool": {"bool"},
+    "timestamp": {"timestamp"},
+}
+
+
+def _is_aware(duck_type: str) -> bool:
+    return "TIME ZONE" in duck_type.upper() or duck_type.upper() == "TIMESTAMPTZ"
+
+
+@dataclass(frozen=True)
+class DuckConfig:
+    """How the DuckDB connection of a retrieval may use the machine: where it spills, how much
+    memory it may take (DuckDB's syntax, ``"2GB"``; None: DuckDB's default of 80% of RAM), threads."""
+
+    temp_directory: Path | None = None
+    memory_limit: str | None = None
+    threads: int | None = None
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        con = duckdb.connect(":memory:")
+        if self.temp_directory is not None:
+            self.temp_directory.mkdir(parents=True, exist_ok=True)
+            con.execute(f"SET temp_directory = {literal(str(self.temp_directory))}")
+        if self.memory_limit is not None:
+            if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[KMGT]?i?B", self.memory_limit.strip(), re.I):
+                raise InvalidArgument(f"invalid memory limit {self.memory_limit!r}: e.g. '2GB' or '512MB'")
+            con.execute(f"SET memory_limit = {literal(self.memory_limit)}")
+        if self.threads is not None:
+            con.execute(f"SET threads = {int(self.threads)}")
+        return con
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """The features read from one view version, and the columns they come out as."""
+
+    view: FeatureViewVersion
+    features: tuple[str, ...]
+    columns: tuple[str, ...]
+    source: str  # the SQL of the view's rows (``source_sql``)
+
+    @property
+    def label(self) -> str:
+        return self.view.ref
+
+
+def source_sql(view: FeatureViewVersion, location: str | None = None) -> str:
+    """The SQL relation of a view's rows: its source (``location`` replaces a dataset reference
+    with the local path of the version's files), then its transformation over ``source``."""
+    src = view.definition.source
+    if src.kind == "sql":
+        base = src.location
+    else:
+        path = location if location is not None else src.location
+        if os.path.isdir(path):
+            path = os.path.join(path, "**", "*.parquet")
+        reader = "read_csv_auto" if path.lower().endswith((".csv", ".csv.gz")) else "read_parquet"
+        base = f"SELECT * FROM {reader}({literal(path)})"
+    if view.definition.transformation:
+        return f"WITH source AS ({base}) {view.definition.transformation}"
+    return base
+
+
+@dataclass
+class TrainingSet:
+    """A point-in-time join, ready to run: ``to_arrow``, ``to_pandas``, ``to_parquet``,
+    ``to_batches``. ``views`` are the view versions read, ``columns`` the output columns."""
+
+    sql: str
+    views: tuple[FeatureViewVersion, ...]
+    columns: tuple[str, ...]
+    _con: duckdb.DuckDBPyConnection = field(repr=False)
+    _keep: list[Any] = field(default_factory=list, repr=False)  # registered frames stay alive
+
+    def to_arrow(self) -> pa.Table:
+        return self._con.sql(self.sql).to_arrow_table()
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self._con.sql(self.sql).df()
+
+    def to_batches(self, rows_per_batch: int = 100_000) -> pa.RecordBatchReader:
+        return self._con.sql(self.sql).to_arrow_reader(rows_per_batch)
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> Path:
+        """Stream the result into one Parquet file (written beside, then renamed: atomic)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            self._con.execute(f"COPY ({self.sql}) TO {literal(str(tmp))} (FORMAT parquet)")
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> TrainingSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _describe(con: duckdb.DuckDBPyConnection, sql: str, what: str) -> dict[str, str]:
+    import duckdb
+
+    try:
+        rows = con.execute(f"DESCRIBE SELECT * FROM ({sql})").fetchall()
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidArgument(f"cannot read {what}: {first}") from None
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def _entity_relation(con: duckdb.DuckDBPyConnection, entity: Any, keep: list[Any]) -> tuple[str, list[str], str]:
+    """The entity rows as SQL with a row-number column, their own columns, and the ORDER BY."""
+    import pyarrow as pa
+
+    if isinstance(entity, str | os.PathLike):
+        path = str(entity)
+        if not os.path.exists(path) and not any(ch in path for ch in "*?["):
+            raise InvalidArgument(f"entity file {path!r} does not exist")
+        rel = f"SELECT * FROM read_parquet({literal(path)}, filename = true, file_row_number = true)"
+        columns = [
+            c for c in _describe(con, rel, f"the entity file {path!r}") if c not in ("filename", "file_row_number")
+        ]
+        select = ", ".join(quote(c) for c in columns)
+        sql = f"SELECT {select}, row_number() OVER (ORDER BY filename, file_row_number) AS {_ROW} FROM ({rel})"
+        return sql, columns, _ROW
+    if isinstance(entity, pa.Table):
+        table = entity
+    else:
+        import pandas as pd
+
+        if not isinstance(entity, pd.DataFrame):
+            raise InvalidArgument(
+                "the entity rows are a pandas DataFrame, a pyarrow Table or a Parquet path, "
+                f"got {type(entity).__name__}"
+            )
+        table = pa.Table.from_pandas(entity, preserve_index=False)
+    if _ROW in table.column_names:
+        raise InvalidArgument(f"the entity frame must not have a column named {_ROW!r}")
+    import numpy as np
+
+    table = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    keep.append(table)
+    con.register("__modelyard_entities", table)
+    return "SELECT * FROM __modelyard_entities", [c for c in table.column_names if c != _ROW], _ROW
+
+
+def build_training_set(
+    entity: Any,
+    requests: Sequence[ViewRequest],
+    *,
+    timestamp_column: str = "event_timestamp",
+    config: DuckConfig | None = None,
+) -> TrainingSet:
+    """Check the inputs and build the query (nothing runs until the result is asked for)."""
+    if not requests:
+        raise InvalidArgument("no features requested")
+    con = (config or DuckConfig()).connect()
+    keep: list[Any] = []
+    try:
+        entity_sql, entity_columns, row = _entity_relation(con, entity, keep)
+        entity_types = _describe(con, entity_sql, "the entity rows")
+        if timestamp_column not in entity_types:
+            raise InvalidArgument(
+                f"the entity rows have no timestamp column {timestamp_column!r} (columns: {', '.join(entity_columns)})"
+            )
+        entity_ts_type = entity_types[timestamp_column]
+        if _family(entity_ts_type) != "timestamp":
+            raise InvalidArgument(
+                f"the entity timestamp column {timestamp_column!r} is {entity_ts_type}, not a timestamp"
+            )
+        taken = set(entity_columns)
+        joins: list[str] = []
+        outputs: list[str] = []
+        for index, request in enumerate(requests):
+            joins.append(_join(con, request, index, entity_types, timestamp_column))
+            alias = f"v{index}"
+            ttl = request.view.definition.ttl_seconds
+            for feature, column in zip(request.features, request.columns, strict=True):
+                if column in taken:
+                    raise InvalidArgument(
+                        f"output column {column!r} ({request.label}:{feature}) is already an entity column or "
+                        "another feature: pass full_feature_names=True"
+                    )
+                taken.add(column)
+                value = f"{alias}.{quote(feature)}"
+                if ttl is not None:
+                    entity_ts = f"e.{quote(timestamp_column)}"
+                    value = f"CASE WHEN {alias}.{_TS} >= {entity_ts} - INTERVAL {int(ttl)} SECOND THEN {value} END"
+                outputs.append(f"{value} AS {quote(column)}")
+        select = ", ".join([*(f"e.{quote(c)}" for c in entity_columns), *outputs])
+        sql = f"SELECT {select} FROM ({entity_sql}) e {' '.join(joins)} ORDER BY e.{row}"
+        columns = (*entity_columns, *(c for r in requests for c in r.columns))
+        return TrainingSet(sql, tuple(r.view for r in requests), tuple(columns), con, keep)
+    except BaseException:
+        con.close()
+        raise
+
+
+def _join(
+    con: duckdb.DuckDBPyConnection,
+    request: ViewRequest,
+    index: int,
+    entity_types: dict[str, str],
+    timestamp_column: str,
+) -> str:
+    view = request.view
+    definition = view.definition
+    types = _describe(con, request.source, f"the source of {view.ref}")
+    missing_keys = [k for k in view.join_keys if k not in entity_types]
+    if missing_keys:
+        raise InvalidArgument(
+            f"the entity rows have no join key {', '.join(map(repr, missing_keys))} (needed by {view.ref}; "
+            f"columns: {', '.join(c for c in entity_types if c != _ROW)})"
+        )
+    for column in (*view.join_keys, definition.timestamp_field, *request.features):
+        if column not in types:
+            raise InvalidArgument(f"the source of {view.ref} has no column {column!r} (it has: {', '.join(types)})")
+    for key in view.join_keys:
+        ours, theirs = _family(entity_types[key]), _family(types[key])
+        if ours != theirs and {ours, theirs} != {"int", "float"}:
+            raise InvalidArgument(
+                f"join key {key!r} is {entity_types[key]} in the entity rows "
+                f"but {types[key]} in the source of {view.ref}"
+            )
+    ts_type = types[definition.timestamp_field]
+    if _family(ts_type) != "timestamp":
+        raise InvalidArgument(
+            f"the timestamp field {definition.timestamp_field!r} of {view.ref} is {ts_type}, not a timestamp"
+        )
+    entity_ts_type = entity_types[timestamp_column]
+    if _is_aware(ts_type) != _is_aware(entity_ts_type):
+        aware, naive = ("the entity rows", view.ref) if _is_aware(entity_ts_type) else (view.ref, "the entity rows")
+        raise InvalidArgument(
+            f"time zones mixed: the timestamps of {aware} are time-zone aware but those of {naive} are naive "
+            "(localize both, or neither)"
+        )
+    for name in request.features:
+        declared = definition.feature(name).dtype
+        found = types[name]
+        if _family(found) not in _ACCEPTS[declared]:
+            raise InvalidArgument(
+                f"type mismatch: feature {name!r} of {view.ref} is declared {declared} but its source column is {found}"
+            )
+    ts = quote(definition.timestamp_field)
+    if ts_type != entity_ts_type:  # compare like with like, at the finer precision
+        common = "TIMESTAMPTZ" if _is_aware(ts_type) else "TIMESTAMP_NS"
+        ts = f"CAST({ts} AS {common})"
+        entity_ts = f"CAST(e.{quote(timestamp_column)} AS {common})"
+    else:
+        entity_ts = f"e.{quote(timestamp_column)}"
+    columns = ", ".join([*(quote(k) for k in view.join_keys), f"{ts} AS {_TS}", *(quote(f) for f in request.features)])
+    alias = f"v{index}"
+    on = " AND ".join(
+        [*(f"e.{quote(k)} = {alias}.{quote(k)}" for k in view.join_keys), f"{entity_ts} >= {alias}.{_TS}"]
+    )
+    return f"ASOF LEFT JOIN (SELECT {columns} FROM ({request.source})) {alias} ON {on}"

@@ -1,0 +1,327 @@
+"""``FeatureStoreService``: apply definitions, resolve feature references, build training sets.
+
+It receives its stores in its constructor (the feature registry, and the dataset service for
+views whose source is a dataset version and for saving training sets as dataset versions); the
+SDK (``modelyard.sdk.features``), the CLI and the server build it from the ``Stores`` bundle, and
+the server runs the same checks as the SDK (``check_view``, ``pin_service``) before a definition
+is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.features import (
+    FeatureEntity,
+    FeatureEntityVersion,
+    FeatureRef,
+    FeatureService,
+    FeatureServiceVersion,
+    FeatureView,
+    FeatureViewVersion,
+    UnknownFeature,
+    closest,
+    parse_feature_ref,
+)
+from modelyard.features.offline import DuckConfig, TrainingSet, ViewRequest, build_training_set, source_sql
+from modelyard.store.features import FeatureStore
+
+if TYPE_CHECKING:
+    from modelyard.data.service import DatasetService
+    from modelyard.core.datasets import DatasetVersion
+
+__all__ = ["AppliedObject", "Definition", "FeatureStoreService", "SavedTrainingSet"]
+
+Definition = FeatureEntity | FeatureView | FeatureService
+
+
+@dataclass(frozen=True)
+class AppliedObject:
+    """One definition after ``apply``: its kind, the version that holds it, whether it is new."""
+
+    kind: str  # "entity" | "view" | "service"
+    name: str
+    version: int
+    digest: str
+    created: bool
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+
+@dataclass(frozen=True)
+class SavedTrainingSet:
+    dataset: DatasetVersion
+    created: bool
+    views: tuple[str, ...]  # view@vN refs
+
+
+class FeatureStoreService:
+    """The feature store's rules over its stores."""
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        datasets: DatasetService | None = None,
+        *,
+        duck: DuckConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.datasets = datasets
+        self.duck = duck or DuckConfig()
+
+    # --- definitions ----------------------------------------------------------------------
+
+    def check_view(self, view: FeatureView) -> tuple[str, ...]:
+        """The join keys of ``view``'s entities (their latest versions), in order; UnknownFeature
+        (with the closest names) for an entity that does not exist. The store resolves them
+        again in the transaction that records the view."""
+        keys: list[str] = []
+        for name in view.entities:
+            try:
+                entity = self.store.get_entity(name)
+            except NotFound:
+                known = [e.name for e in self.store.list_entities()]
+                raise UnknownFeature(f"feature view {view.name!r}: no entity {name!r}{closest(name, known)}") from None
+            for key in entity.definition.join_keys:
+                if key not in keys:
+                    keys.append(key)
+        return tuple(keys)
+
+    def pin_service(self, service: FeatureService) -> FeatureService:
+        """``service`` with every reference pinned to a view version (the latest, unless the
+        reference names one) and whole-view references expanded; UnknownFeature (with the
+        closest names) for a view, version or feature that does not exist."""
+        pinned: list[str] = []
+        for text in service.features:
+            ref = parse_feature_ref(text, allow_whole_view=True)
+            view = self.view(ref.view, ref.version)
+            names = [f.name for f in view.definition.features] if ref.feature is None else [ref.feature]
+            for name in names:
+                view.definition.feature(name)  # UnknownFeature with the closest names
+                item = f"{view.ref}:{name}"
+                if item not in pinned:
+                    pinned.append(item)
+        return service.model_copy(update={"features": tuple(pinned)})
+
+    def apply_entity(self, entity: FeatureEntity) -> AppliedObject:
+        done = self.store.put_entity(entity)
+        return _applied("entity", done.version, done.created)
+
+    def apply_view(self, view: FeatureView) -> AppliedObject:
+        self.check_view(view)
+        done = self.store.put_view(view)
+        return _applied("view", done.version, done.created)
+
+    def apply_service(self, service: FeatureService) -> AppliedObject:
+        done = self.store.put_service(self.pin_service(service))
+        return _applied("service", done.version, done.created)
+
+    def apply(self, objects: Iterable[Definition]) -> list[AppliedObject]:
+        """Apply entities, then views, then services (so a file may define all three); a name
+        defined twice in one batch with different definitions is InvalidArgument, before
+        anything is stored."""
+        items = list(objects)
+        seen: dict[tuple[str, str], Definition] = {}
+        for item in items:
+            kind = _kind(item)
+            other = seen.setdefault((kind, item.name), item)
+            if other != item:
+                raise InvalidArgument(f"{kind} {item.name!r} is defined twice, differently")
+        order = {"entity": 0, "view": 1, "service": 2}
+        unique = sorted(seen.items(), key=lambda kv: (order[kv[0][0]], kv[0][1]))
+        results: list[AppliedObject] = []
+        for (kind, _), item in unique:
+            if kind == "entity":
+                assert isinstance(item, FeatureEntity)
+                results.append(self.apply_entity(item))
+            elif kind == "view":
+                assert isinstance(item, FeatureView)
+                results.append(self.apply_view(item))
+            else:
+                assert isinstance(item, FeatureService)
+                results.append(self.apply_service(item))
+        return results
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def view(self, name: str, version: int | None = None) -> FeatureViewVersion:
+        """A view version (the latest when ``version`` is None); UnknownFeature with the closest
+        names (or the versions that exist) otherwise."""
+        try:
+            return self.store.get_view(name, version)
+        except NotFound:
+            pass
+        try:
+            versions = [v.version for v in self.store.list_view_versions(name)]
+        except NotFound:
+            known = [v.name for v in self.store.list_views()]
+            raise UnknownFeature(f"no feature view {name!r}{closest(name, known)}") from None
+        raise UnknownFeature(f"feature view {name!r} has no version {version} (versions: {versions})")
+
+    def service(self, ref: str) -> FeatureServiceVersion:
+        """``name`` or ``name@vN``."""
+        name, _, text = ref.partition("@")
+        version = int(text.lstrip("v")) if text.lstrip("v").isdigit() else None
+        if text and version is None:
+            raise InvalidArgument(f"invalid feature service reference {ref!r}: 'name' or 'name@vN'")
+        try:
+            return self.store.get_service(name, version)
+        except NotFound:
+            known = [s.name for s in self.store.list_services()]
+            raise UnknownFeature(f"no feature service {ref!r}{closest(name, known)}") from None
+
+    def resolve(
+        self, features: Sequence[str] | str | FeatureServiceVersion
+    ) -> list[tuple[FeatureViewVersion, list[str]]]:
+        """Feature references (or a service: its name, ``name@vN`` or its version) as
+        (view version, feature names) in the order first named; every feature checked."""
+        if isinstance(features, FeatureServiceVersion):
+            refs: Sequence[str] = features.definition.features
+        elif isinstance(features, str):
+            refs = self.service(features).definition.features
+        else:
+            refs = list(features)
+        if not refs:
+            raise InvalidArgument("no features requested")
+        grouped: dict[tuple[str, int], tuple[FeatureViewVersion, list[str]]] = {}
+        for text in refs:
+            ref: FeatureRef = parse_feature_ref(text)
+            view = self.view(ref.view, ref.version)
+            assert ref.feature is not None
+            view.definition.feature(ref.feature)
+            _, names = grouped.setdefault((view.name, view.version), (view, []))
+            if ref.feature not in names:
+                names.append(ref.feature)
+        return list(grouped.values())
+
+    def diff(self, kind: str, name: str, a: int | None = None, b: int | None = None) -> dict[str, Any]:
+        """What changed between two versions of a definition (default: the last two): the
+        top-level fields that differ, and for views the features added, removed and retyped."""
+        listed: Sequence[FeatureEntityVersion | FeatureViewVersion | FeatureServiceVersion]
+        if kind == "entity":
+            listed = self.store.list_entity_versions(name)
+        elif kind == "view":
+            listed = self.store.list_view_versions(name)
+        elif kind == "service":
+            listed = self.store.list_service_versions(name)
+        else:
+            raise InvalidArgument(f"kind must be entity, view or service, got {kind!r}")
+        versions = {v.version: v for v in listed}
+        numbers = sorted(versions)
+        if b is None:
+            b = numbers[-1]
+        if a is None:
+            a = numbers[-2] if len(numbers) > 1 else numbers[-1]
+        for n in (a, b):
+            if n not in versions:
+                raise NotFound(f"{kind} {name!r} has no version {n} (versions: {numbers})")
+        old = versions[a].definition.model_dump(mode="json")
+        new = versions[b].definition.model_dump(mode="json")
+        changed = {
+            k: {"from": old.get(k), "to": new.get(k)} for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+        }
+        result: dict[str, Any] = {"kind": kind, "name": name, "from": a, "to": b, "changed": changed}
+        if kind == "view":
+            old_f = {f["name"]: f["dtype"] for f in old["features"]}
+            new_f = {f["name"]: f["dtype"] for f in new["features"]}
+            result["features"] = {
+                "added": sorted(set(new_f) - set(old_f)),
+                "removed": sorted(set(old_f) - set(new_f)),
+                "retyped": {
+                    n: {"from": old_f[n], "to": new_f[n]}
+                    for n in sorted(set(old_f) & set(new_f))
+                    if old_f[n] != new_f[n]
+                },
+            }
+            old_v, new_v = versions[a], versions[b]
+            assert isinstance(old_v, FeatureViewVersion) and isinstance(new_v, FeatureViewVersion)
+            if old_v.join_keys != new_v.join_keys:
+                changed["join_keys"] = {"from": list(old_v.join_keys), "to": list(new_v.join_keys)}
+        return result
+
+    # --- offline retrieval ------------------------------------------------------------------
+
+    def source_location(self, view: FeatureViewVersion) -> str | None:
+        """The local path of a dataset-sourced view's files (verified, cached), else None."""
+        src = view.definition.source
+        if src.kind != "dataset":
+            return None
+        if self.datasets is None:
+            raise InvalidArgument(f"{view.ref} reads dataset {src.location}: this service has no dataset store")
+        return str(self.datasets.materialise(src.location))
+
+    def source_dataset(self, view: FeatureViewVersion) -> DatasetVersion | None:
+        src = view.definition.source
+        if src.kind != "dataset" or self.datasets is None:
+            return None
+        return self.datasets.resolve(src.location)
+
+    def get_training_set(
+        self,
+        entity_rows: Any,
+        features: Sequence[str] | str | FeatureServiceVersion,
+        *,
+        timestamp_column: str = "event_timestamp",
+        full_feature_names: bool = False,
+    ) -> TrainingSet:
+        """A point-in-time-correct join of ``entity_rows`` (a pandas DataFrame, a pyarrow Table
+        or a Parquet path with the join keys and ``timestamp_column``) with the features
+        (references ``view:feature`` / ``view@vN:feature``, or a feature service). See
+        ``features/offline.py`` for the rules; nothing runs until the result is read."""
+        requests = []
+        for view, names in self.resolve(features):
+            columns = tuple(f"{view.name}__{n}" if full_feature_names else n for n in names)
+            requests.append(ViewRequest(view, tuple(names), columns, source_sql(view, self.source_location(view))))
+        return build_training_set(entity_rows, requests, timestamp_column=timestamp_column, config=self.duck)
+
+    def save_training_set(
+        self,
+        training_set: TrainingSet,
+        name: str,
+        *,
+        message: str | None = None,
+        code: str | None = None,
+    ) -> SavedTrainingSet:
+        """Write the training set as one Parquet file and add it as the next version of dataset
+        ``name``: its parents are the dataset versions the views read, its params name the view
+        versions, and the feature store links it to them (the lineage graph draws both)."""
+        if self.datasets is None:
+            raise InvalidArgument("saving a training set needs a dataset store")
+        views = tuple(v.ref for v in training_set.views)
+        parents = [d for d in (self.source_dataset(v) for v in training_set.views) if d is not None]
+        params = {
+            "feature_views": ",".join(views),
+            "feature_digests": json.dumps({v.ref: v.digest for v in training_set.views}, sort_keys=True),
+            "columns": ",".join(training_set.columns),
+        }
+        with tempfile.TemporaryDirectory(prefix="modelyard-training-set-") as tmp:
+            path = training_set.to_parquet(Path(tmp) / "training_set.parquet")
+            added = self.datasets.add(path, name=name, message=message, parents=parents, code=code, params=params)
+        self.store.link_training_set(
+            added.version.name, added.version.version, [(v.name, v.version) for v in training_set.views]
+        )
+        return SavedTrainingSet(added.version, added.created, views)
+
+
+def _kind(item: object) -> str:
+    if isinstance(item, FeatureEntity):
+        return "entity"
+    if isinstance(item, FeatureView):
+        return "view"
+    if isinstance(item, FeatureService):
+        return "service"
+    raise InvalidArgument(f"not a feature definition: {type(item).__name__}")
+
+
+def _applied(
+    kind: str, version: FeatureEntityVersion | FeatureViewVersion | FeatureServiceVersion, created: bool
+) -> AppliedObject:
+    return AppliedObject(kind, version.name, version.version, version.digest, created)

@@ -1,0 +1,94 @@
+"""``modelyard.feature_store``: the feature store from Python.
+
+    import modelyard
+    from modelyard.features import Feature, FeatureEntity, FeatureSource, FeatureView
+
+    driver = FeatureEntity(name="driver", join_keys=["driver_id"])
+    stats = FeatureView(name="driver_stats", entities=[driver], source=FeatureSource.parquet("stats.parquet"),
+                        features=[Feature(name="trips", dtype="int64")], ttl_seconds=86400)
+    modelyard.feature_store.apply([driver, stats])          # or apply("features.py")
+    train = modelyard.feature_store.get_training_set(entity_df, ["driver_stats:trips"]).to_pandas()
+
+The stores are the SDK's (``set_store_uri``, ``set_artifact_uri``, or the environment), so
+feature definitions, datasets and runs live side by side.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from modelyard.core.features import FeatureServiceVersion, FeatureViewVersion
+from modelyard.features import DuckConfig, FeatureStoreService, SavedTrainingSet, TrainingSet
+from modelyard.features.definitions import load_definitions
+from modelyard.features.service import AppliedObject, Definition
+from modelyard.sdk.datasets import service as dataset_service
+from modelyard.sdk.session import _session
+
+__all__ = [
+    "apply",
+    "diff",
+    "get_service",
+    "get_training_set",
+    "get_view",
+    "list_views",
+    "save_training_set",
+    "service",
+]
+
+
+def _build() -> FeatureStoreService:
+    settings = _session.settings()
+    return FeatureStoreService(
+        _session.stores().features,
+        dataset_service(),
+        duck=DuckConfig(temp_directory=settings.home / "tmp" / "duckdb"),
+    )
+
+
+def service() -> FeatureStoreService:
+    """The explicit API (``modelyard.features.FeatureStoreService``) over the SDK's stores."""
+    return _session.cached("features", _build)
+
+
+def apply(definitions: str | os.PathLike[str] | Iterable[Definition]) -> list[AppliedObject]:
+    """Register definitions (objects, or the Python file that defines them): a changed view gets
+    a new version, an unchanged one nothing."""
+    if isinstance(definitions, str | os.PathLike):
+        definitions = load_definitions(definitions)
+    return service().apply(definitions)
+
+
+def get_training_set(
+    entity_rows: Any,
+    features: Sequence[str] | str,
+    *,
+    timestamp_column: str = "event_timestamp",
+    full_feature_names: bool = False,
+) -> TrainingSet:
+    """A point-in-time-correct training set (``.to_pandas()``, ``.to_arrow()``, ``.to_parquet(path)``)."""
+    return service().get_training_set(
+        entity_rows, features, timestamp_column=timestamp_column, full_feature_names=full_feature_names
+    )
+
+
+def save_training_set(training_set: TrainingSet, name: str, *, message: str | None = None) -> SavedTrainingSet:
+    """Save it as the next version of dataset ``name``, with lineage to the views it read."""
+    return service().save_training_set(training_set, name, message=message)
+
+
+def get_view(name: str, version: int | None = None) -> FeatureViewVersion:
+    return service().view(name, version)
+
+
+def get_service(ref: str) -> FeatureServiceVersion:
+    return service().service(ref)
+
+
+def list_views() -> list[FeatureViewVersion]:
+    return service().store.list_views()
+
+
+def diff(name: str, old: int | None = None, new: int | None = None, *, kind: str = "view") -> dict[str, Any]:
+    return service().diff(kind, name, old, new)

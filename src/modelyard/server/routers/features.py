@@ -1,0 +1,249 @@
+"""The feature store over REST: definitions and their versions, materialisation runs,
+training-set links, and online reads.
+
+Writes run the service's rules on the server (``FeatureStoreService.check_view`` and
+``pin_service``) before the store records anything, as the SDK does. Feature definitions belong
+to no project, so authorization follows the dataset rule: reading needs the viewer role, writing
+the editor role, on at least one project. Names may contain '/': they are path parameters that
+match several segments, and every route ends with a fixed suffix.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path
+
+from modelyard.core.errors import InvalidArgument
+from modelyard.core.features import (
+    FeatureEntity,
+    FeatureEntityVersion,
+    FeatureService,
+    FeatureServiceVersion,
+    FeatureView,
+    FeatureViewVersion,
+    Materialization,
+    parse_feature_ref,
+)
+from modelyard.features.service import FeatureStoreService
+from modelyard.server.routers._common import Call, WireJSONResponse, get_call
+from modelyard.server.routers.projects import ERRORS
+from modelyard.store.features import FeatureStore
+from modelyard.wire import API_PREFIX
+from modelyard.wire.features import (
+    AppliedEntity,
+    AppliedService,
+    AppliedView,
+    EntityVersionList,
+    MaterializationList,
+    ServiceVersionList,
+    TrainingSetLinkCreate,
+    TrainingSetLinkList,
+    ViewVersionList,
+)
+
+router = APIRouter(prefix=API_PREFIX + "/features", tags=["features"], responses=ERRORS)
+Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="The version number.")]
+Name = Annotated[str, Path(max_length=256, description="The name; it may contain '/'.")]
+
+
+def feature_store(c: Call) -> FeatureStore:
+    return c.services.stores.features
+
+
+def feature_service(c: Call) -> FeatureStoreService:
+    return FeatureStoreService(c.services.stores.features)
+
+
+def _json(model: Any) -> dict[str, Any]:
+    return dict(model.model_dump(mode="json"))
+
+
+def _versions(versions: list[Any]) -> WireJSONResponse:
+    return WireJSONResponse({"versions": [_json(v) for v in versions]})
+
+
+# --- writes ------------------------------------------------------------------------------------
+
+
+@router.post("/entities", response_model=AppliedEntity)
+def put_entity(body: FeatureEntity, c: Call = Depends(get_call)) -> Any:
+    """Record the entity as its next version unless the latest has the same digest (201 when
+    created, 200 with the latest version otherwise)."""
+    store = feature_store(c)
+    c.allow_somewhere("editor")
+    done = store.put_entity(body)
+    if done.created:
+        c.audit("put_feature_entity", "feature_entity", body.name, version=done.version.version)
+    return WireJSONResponse(
+        {"version": _json(done.version), "created": done.created}, status_code=201 if done.created else 200
+    )
+
+
+@router.post("/views", response_model=AppliedView)
+def put_view(body: FeatureView, c: Call = Depends(get_call)) -> Any:
+    """Record the view as its next version unless the latest has the same digest. Its entities
+    must exist (404, naming the closest); their join keys are recorded on the version."""
+    store = feature_store(c)
+    c.allow_somewhere("editor")
+    feature_service(c).check_view(body)
+    done = store.put_view(body)
+    if done.created:
+        c.audit("put_feature_view", "feature_view", body.name, version=done.version.version)
+    return WireJSONResponse(
+        {"version": _json(done.version), "created": done.created}, status_code=201 if done.created else 200
+    )
+
+
+@router.post("/services", response_model=AppliedService)
+def put_service(body: FeatureService, c: Call = Depends(get_call)) -> Any:
+    """Record the service as its next version unless the latest has the same digest. Every
+    reference must be pinned (``view@vN:feature``, 400 otherwise) and resolve (404 otherwise)."""
+    store = feature_store(c)
+    c.allow_somewhere("editor")
+    for text in body.features:
+        if parse_feature_ref(text).version is None:
+            raise InvalidArgument(f"feature service {body.name!r}: reference {text!r} is not pinned (view@vN:feature)")
+    done = store.put_service(feature_service(c).pin_service(body))
+    if done.created:
+        c.audit("put_feature_service", "feature_service", body.name, version=done.version.version)
+    return WireJSONResponse(
+        {"version": _json(done.version), "created": done.created}, status_code=201 if done.created else 200
+    )
+
+
+@router.post("/materializations", response_model=Materialization, status_code=201)
+def record_materialization(body: Materialization, c: Call = Depends(get_call)) -> Any:
+    """Record one materialisation run of a view version (404 if the version does not exist)."""
+    store = feature_store(c)
+    c.allow_somewhere("editor")
+    store.record_materialization(body)
+    c.audit("record_materialization", "feature_view", body.view, version=body.version, target=body.target)
+    return WireJSONResponse(_json(body), status_code=201)
+
+
+@router.post("/training-sets", response_model=TrainingSetLinkList, status_code=201)
+def link_training_set(body: TrainingSetLinkCreate, c: Call = Depends(get_call)) -> Any:
+    """Record the view versions a training set (a dataset version) was built from."""
+    store = feature_store(c)
+    c.allow_somewhere("editor")
+    store.link_training_set(body.dataset, body.dataset_version, [(n, v) for n, v in body.views])
+    c.audit("link_training_set", "dataset", body.dataset, version=body.dataset_version)
+    links = store.list_views_of_training_set(body.dataset, body.dataset_version)
+    return WireJSONResponse({"links": [vars(link) for link in links]}, status_code=201)
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+@router.get("/entities", response_model=EntityVersionList)
+def list_entities(c: Call = Depends(get_call)) -> Any:
+    """The latest version of every entity, by name."""
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return _versions(store.list_entities())
+
+
+@router.get("/views", response_model=ViewVersionList)
+def list_views(c: Call = Depends(get_call)) -> Any:
+    """The latest version of every feature view, by name."""
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return _versions(store.list_views())
+
+
+@router.get("/services", response_model=ServiceVersionList)
+def list_services(c: Call = Depends(get_call)) -> Any:
+    """The latest version of every feature service, by name."""
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return _versions(store.list_services())
+
+
+@router.get("/entities/{name:path}/versions", response_model=EntityVersionList)
+def list_entity_versions(name: Name, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return _versions(store.list_entity_versions(name))
+
+
+@router.get("/views/{name:path}/versions", response_model=ViewVersionList)
+def list_view_versions(name: Name, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return _versions(store.list_view_versions(name))
+
+
+@router.get("/services/{name:path}/versions", response_model=ServiceVersionList)
+def list_service_versions(name: Name, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return _versions(store.list_service_versions(name))
+
+
+@router.get("/entities/{name:path}/latest", response_model=FeatureEntityVersion)
+def get_latest_entity(name: Name, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse(_json(store.get_entity(name)))
+
+
+@router.get("/views/{name:path}/latest", response_model=FeatureViewVersion)
+def get_latest_view(name: Name, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse(_json(store.get_view(name)))
+
+
+@router.get("/services/{name:path}/latest", response_model=FeatureServiceVersion)
+def get_latest_service(name: Name, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse(_json(store.get_service(name)))
+
+
+@router.get("/views/{name:path}/versions/{version}/materializations", response_model=MaterializationList)
+def list_materializations(name: Name, version: Version, target: str | None = None, c: Call = Depends(get_call)) -> Any:
+    """The materialisation runs of a view version (into ``target`` only, when given), oldest first."""
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse({"runs": [_json(r) for r in store.list_materializations(name, version, target)]})
+
+
+@router.get("/views/{name:path}/versions/{version}/training-sets", response_model=TrainingSetLinkList)
+def list_training_sets_of_view(name: Name, version: Version, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse({"links": [vars(link) for link in store.list_training_sets_of_view(name, version)]})
+
+
+@router.get("/training-sets/{dataset:path}/versions/{version}/views", response_model=TrainingSetLinkList)
+def list_views_of_training_set(dataset: Name, version: Version, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse({"links": [vars(link) for link in store.list_views_of_training_set(dataset, version)]})
+
+
+@router.get("/entities/{name:path}/versions/{version}", response_model=FeatureEntityVersion)
+def get_entity(name: Name, version: Version, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse(_json(store.get_entity(name, version)))
+
+
+@router.get("/views/{name:path}/versions/{version}", response_model=FeatureViewVersion)
+def get_view(name: Name, version: Version, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse(_json(store.get_view(name, version)))
+
+
+@router.get("/services/{name:path}/versions/{version}", response_model=FeatureServiceVersion)
+def get_service(name: Name, version: Version, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse(_json(store.get_service(name, version)))
+
+
+def register(app: FastAPI) -> None:
+    app.include_router(router)

@@ -1,0 +1,133 @@
+"""``modelyard features`` and ``modelyard.feature_store`` on the embedded default: apply a
+definition file, list/show/diff versions, build and save a training set whose lineage names the
+view versions and the dataset version they read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import modelyard
+from modelyard.cli.main import app
+
+runner = CliRunner()
+T0 = datetime(2024, 3, 1)
+
+DEFINITIONS = """
+from modelyard.features import Feature, FeatureEntity, FeatureService, FeatureSource, FeatureView
+
+driver = FeatureEntity(name="driver", join_keys=["driver_id"])
+stats = FeatureView(
+    name="stats",
+    entities=[driver],
+    source=FeatureSource.parquet("data/stats.parquet"),
+    features=[Feature(name="trips", dtype="int64")],
+    ttl_seconds={ttl},
+)
+ratings = FeatureView(
+    name="ratings",
+    entities=[driver],
+    source=FeatureSource.dataset("ratings@v1"),
+    features=[Feature(name="rating", dtype="float64")],
+)
+model = FeatureService(name="model", features=[stats, "ratings:rating"])
+"""
+
+
+@pytest.fixture(autouse=True)
+def fresh_sdk(modelyard_home: Path) -> Iterator[Path]:
+    modelyard.set_store_uri(None)
+    modelyard.set_artifact_uri(None)
+    yield modelyard_home
+    modelyard.set_store_uri(None)
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "data").mkdir()
+    pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [T0, T0 + timedelta(hours=2)], "trips": [5, 9]}).to_parquet(
+        tmp_path / "data" / "stats.parquet"
+    )
+    ratings = tmp_path / "ratings.parquet"
+    pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [T0, T0], "rating": [4.5, 3.0]}).to_parquet(ratings)
+    invoke("data", "add", str(ratings), "--name", "ratings")
+    (tmp_path / "features.py").write_text(DEFINITIONS.format(ttl=3600))
+    return tmp_path
+
+
+def test_apply_list_show_diff(repo: Path) -> None:
+    out = json.loads(invoke("features", "apply", str(repo / "features.py"), "--json"))
+    assert [(a["kind"], a["ref"], a["created"]) for a in out] == [
+        ("entity", "driver@v1", True),
+        ("view", "ratings@v1", True),
+        ("view", "stats@v1", True),
+        ("service", "model@v1", True),
+    ]
+    assert "0 new version(s), 4 unchanged" in invoke("features", "apply", str(repo / "features.py"))
+    (repo / "features.py").write_text(DEFINITIONS.format(ttl=7200))
+    out = json.loads(invoke("features", "apply", str(repo / "features.py"), "--json"))
+    assert [a["ref"] for a in out if a["created"]] == ["stats@v2", "model@v2"]
+    shown = json.loads(invoke("features", "show", "stats@v1", "--json"))
+    assert shown["definition"]["ttl_seconds"] == 3600
+    # The relative Parquet path was stored absolute (read from anywhere).
+    assert shown["definition"]["source"]["location"] == str((repo / "data" / "stats.parquet").resolve())
+    listed = json.loads(invoke("features", "list", "--json"))
+    assert [v["name"] + "@v" + str(v["version"]) for v in listed] == ["ratings@v1", "stats@v2"]
+    assert len(json.loads(invoke("features", "list", "stats", "--json"))) == 2
+    diff = json.loads(invoke("features", "diff", "stats", "--json"))
+    assert diff["changed"] == {"ttl_seconds": {"from": 3600, "to": 7200}}
+    assert "ttl_seconds: 3600 → 7200" in invoke("features", "diff", "stats", "1", "2")
+    assert "stats@v2:trips" in invoke("features", "show", "model", "--kind", "service")
+
+
+def test_training_set_saved_with_lineage(repo: Path, tmp_path: Path) -> None:
+    invoke("features", "apply", str(repo / "features.py"))
+    entities = tmp_path / "entities.parquet"
+    pd.DataFrame({"driver_id": [2, 1, 3], "event_timestamp": [T0 + timedelta(hours=1)] * 3}).to_parquet(entities)
+    out = tmp_path / "train.parquet"
+    invoke("features", "training-set", str(entities), "--service", "model", "--out", str(out), "--save", "train")
+    frame = pd.read_parquet(out)
+    assert frame["driver_id"].tolist() == [2, 1, 3]
+    assert frame["rating"].tolist()[:2] == [3.0, 4.5]
+    assert pd.isna(frame["trips"][0]) and frame["trips"][1] == 5  # driver 2's trips come an hour later
+    saved = modelyard.datasets.get("train@v1")
+    assert [str(p) for p in saved.parents] == ["ratings@v1"]
+    assert saved.params["feature_views"] == "stats@v1,ratings@v1"
+    graph = json.loads(invoke("lineage", "train@v1", "--json"))
+    edges = {(e["from"], e["to"], e["kind"]) for e in graph["edges"]}
+    assert ("feature_view:stats@v1", "dataset:train@v1", "derived_from") in edges
+    assert ("dataset:ratings@v1", "feature_view:ratings@v1", "read_by") in edges
+    nodes = graph["nodes"]
+    kinds = {n["id"]: n["kind"] for n in (nodes if isinstance(nodes, list) else nodes.values())}
+    assert kinds["feature_view:stats@v1"] == "feature_view"
+    # The SDK reads the same store.
+    ts = modelyard.feature_store.get_training_set(pd.read_parquet(entities), ["stats@v1:trips"])
+    assert ts.to_pandas()["trips"].tolist()[1] == 5
+
+
+def test_bad_input_is_one_line(repo: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("from modelyard.features import FeatureEntity\nx = FeatureEntity(name='a', join_keys=[])\n")
+    for args in (
+        ["features", "apply", str(broken)],
+        ["features", "apply", str(tmp_path / "missing.py")],
+        ["features", "show", "nothing"],
+        ["features", "list", "--kind", "table"],
+        ["features", "training-set", str(tmp_path / "e.parquet"), "-f", "stats:trips"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code != 0, args
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert modelyard.feature_store.list_views() == []

@@ -1,0 +1,227 @@
+"""Point-in-time-correct training sets (``modelyard.features.offline`` through the service).
+
+The rules: never a value from after the entity row's timestamp; nothing older than the view's
+TTL; every entity row kept, in order, with the features of each view it has; bad input is one
+clear error. A brute-force pandas reference checks the join on random data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from modelyard.core.errors import InvalidArgument
+from modelyard.core.features import UnknownFeature
+from modelyard.features import (
+    DuckConfig,
+    Feature,
+    FeatureEntity,
+    FeatureService,
+    FeatureSource,
+    FeatureStoreService,
+    FeatureView,
+)
+from modelyard.store import Stores, open_stores
+
+T0 = datetime(2024, 1, 1)
+DRIVER = FeatureEntity(name="driver", join_keys=["driver_id"])
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[Stores]:
+    with open_stores(f"sqlite:///{tmp_path / 'm.db'}", artifacts=None) as opened:
+        yield opened
+
+
+@pytest.fixture
+def service(stores: Stores, tmp_path: Path) -> FeatureStoreService:
+    return FeatureStoreService(stores.features, duck=DuckConfig(temp_directory=tmp_path / "spill", memory_limit="1GB"))
+
+
+def write(tmp_path: Path, name: str, frame: pd.DataFrame) -> str:
+    path = tmp_path / f"{name}.parquet"
+    frame.to_parquet(path)
+    return str(path)
+
+
+def stats_view(path: str, *, name: str = "stats", ttl: int | None = None, dtype: str = "int64") -> FeatureView:
+    return FeatureView(
+        name=name,
+        entities=[DRIVER],
+        source=FeatureSource.parquet(path),
+        features=[Feature(name=f"{name}_value", dtype=dtype)],  # type: ignore[arg-type]
+        ttl_seconds=ttl,
+    )
+
+
+def test_a_value_from_after_the_entity_row_never_leaks(service: FeatureStoreService, tmp_path: Path) -> None:
+    source = pd.DataFrame(
+        {
+            "driver_id": [1, 1, 1],
+            "event_timestamp": [at(1), at(3), at(5)],
+            "stats_value": [10, 30, 50],
+        }
+    )
+    service.apply([DRIVER, stats_view(write(tmp_path, "s", source))])
+    entities = pd.DataFrame({"driver_id": [1, 1, 1, 1], "event_timestamp": [at(2), at(3), at(0.5), at(9)]})
+    naive = entities.merge(source.drop_duplicates("driver_id", keep="last"), on="driver_id")
+    assert list(naive["stats_value"]) == [50, 50, 50, 50]  # a plain join by key leaks the future
+    result = service.get_training_set(entities, ["stats:stats_value"]).to_pandas()
+    assert list(result["event_timestamp"]) == list(entities["event_timestamp"])  # the entity frame's order
+    assert result["stats_value"].tolist()[:2] == [10, 30]  # at t=3 the row stamped t=3 is already known
+    assert pd.isna(result["stats_value"][2])  # nothing was known before t=1
+    assert result["stats_value"][3] == 50
+
+
+def test_ttl_is_respected(service: FeatureStoreService, tmp_path: Path) -> None:
+    source = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [at(0), at(0)], "stats_value": [7, 8]})
+    service.apply([DRIVER, stats_view(write(tmp_path, "s", source), ttl=3600)])
+    entities = pd.DataFrame(
+        {
+            "driver_id": [1, 1, 2],
+            "event_timestamp": [at(1), at(1) + timedelta(seconds=1), at(0.5)],
+        }
+    )
+    values = service.get_training_set(entities, ["stats:stats_value"]).to_pandas()["stats_value"].tolist()
+    assert values[0] == 7 and pd.isna(values[1]) and values[2] == 8  # exactly the TTL is still fresh
+
+
+def test_a_row_keeps_one_views_features_when_another_has_none(service: FeatureStoreService, tmp_path: Path) -> None:
+    a = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [at(0), at(0)], "a_value": [1.5, 2.5]})
+    b = pd.DataFrame({"driver_id": [2], "event_timestamp": [at(0)], "b_value": [20.0]})
+    service.apply(
+        [
+            DRIVER,
+            stats_view(write(tmp_path, "a", a), name="a", dtype="float64"),
+            stats_view(write(tmp_path, "b", b), name="b", dtype="float64", ttl=60),
+        ]
+    )
+    entities = pd.DataFrame(
+        {
+            "driver_id": [1, 2, 3, 2, 2],
+            "event_timestamp": [at(1), at(0), at(1), at(0), at(2)],
+            "label": [0, 1, 0, 1, 1],
+        }
+    )
+    result = service.get_training_set(entities, ["a:a_value", "b:b_value"]).to_pandas()
+    assert len(result) == 5  # duplicates and unknown entities are kept
+    assert result["label"].tolist() == [0, 1, 0, 1, 1]
+    assert result["a_value"].tolist()[:2] == [1.5, 2.5] and pd.isna(result["a_value"][2])
+    assert pd.isna(result["b_value"][0]) and result["b_value"][1] == 20.0 and pd.isna(result["b_value"][4])
+    assert result["a_value"][4] == 2.5  # b expired (TTL) but a has no TTL
+
+
+def test_equal_to_a_brute_force_reference_on_random_data(service: FeatureStoreService, tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    views = []
+    sources = {}
+    for name, ttl in (("x", None), ("y", 5 * 3600)):
+        n = 400
+        # Distinct timestamps per key (ties are unspecified): a permutation of minutes.
+        minutes = rng.permutation(48 * 60)[:n]
+        frame = pd.DataFrame(
+            {
+                "driver_id": rng.integers(0, 15, n),
+                "event_timestamp": [T0 + timedelta(minutes=int(m)) for m in minutes],
+                f"{name}_value": rng.normal(size=n),
+            }
+        )
+        sources[name] = (frame, ttl)
+        views.append(stats_view(write(tmp_path, name, frame), name=name, ttl=ttl, dtype="float64"))
+    service.apply([DRIVER, *views])
+    entities = pd.DataFrame(
+        {
+            "driver_id": rng.integers(0, 18, 300),
+            "event_timestamp": [T0 + timedelta(minutes=int(m), seconds=30) for m in rng.integers(-60, 50 * 60, 300)],
+        }
+    )
+    result = service.get_training_set(entities, ["x:x_value", "y:y_value"]).to_pandas()
+    assert len(result) == len(entities)
+    for name, (frame, ttl) in sources.items():
+        expected = []
+        for key, ts in zip(entities["driver_id"], entities["event_timestamp"], strict=True):
+            rows = frame[(frame["driver_id"] == key) & (frame["event_timestamp"] <= ts)]
+            if ttl is not None:
+                rows = rows[rows["event_timestamp"] >= ts - timedelta(seconds=ttl)]
+            expected.append(rows.sort_values("event_timestamp")[f"{name}_value"].iloc[-1] if len(rows) else np.nan)
+        np.testing.assert_array_equal(result[f"{name}_value"].to_numpy(dtype=float), np.array(expected, dtype=float))
+    assert result[["x_value", "y_value"]].notna().any().all()  # the data exercised both outcomes
+    assert result[["x_value", "y_value"]].isna().any().all()
+
+
+def test_inputs_arrow_parquet_and_outputs(service: FeatureStoreService, tmp_path: Path) -> None:
+    source = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [at(0), at(0)], "stats_value": [3, 4]})
+    service.apply([DRIVER, stats_view(write(tmp_path, "s", source)), FeatureService(name="model", features=["stats"])])
+    entities = pd.DataFrame({"driver_id": [2, 1], "event_timestamp": [at(1), at(1)]})
+    arrow = service.get_training_set(pa.Table.from_pandas(entities), "model").to_arrow()
+    assert arrow.column("stats_value").to_pylist() == [4, 3]
+    entity_file = write(tmp_path, "entities", entities)
+    with service.get_training_set(entity_file, ["stats@v1:stats_value"], full_feature_names=True) as ts:
+        out = ts.to_parquet(tmp_path / "out" / "train.parquet")
+        batches = list(ts.to_batches(1))
+    assert pd.read_parquet(out)["stats__stats_value"].tolist() == [4, 3]
+    assert sum(b.num_rows for b in batches) == 2
+
+
+def test_transformation_and_sql_sources(service: FeatureStoreService, tmp_path: Path) -> None:
+    path = write(tmp_path, "raw", pd.DataFrame({"driver_id": [1], "event_timestamp": [at(0)], "trips": [4]}))
+    doubled = FeatureView(
+        name="doubled",
+        entities=[DRIVER],
+        source=FeatureSource.parquet(path),
+        features=[Feature(name="trips2", dtype="int64")],
+        transformation="SELECT driver_id, event_timestamp, trips * 2 AS trips2 FROM source",
+    )
+    query = FeatureView(
+        name="query",
+        entities=[DRIVER],
+        source=FeatureSource.sql(f"SELECT driver_id, event_timestamp, trips + 1 AS plus FROM read_parquet('{path}')"),
+        features=[Feature(name="plus", dtype="float64")],
+    )
+    service.apply([DRIVER, doubled, query])
+    entities = pd.DataFrame({"driver_id": [1], "event_timestamp": [at(1)]})
+    result = service.get_training_set(entities, ["doubled:trips2", "query:plus"]).to_pandas()
+    assert result["trips2"].tolist() == [8] and result["plus"].tolist() == [5]
+
+
+def test_bad_input_is_one_clear_error(service: FeatureStoreService, tmp_path: Path) -> None:
+    source = pd.DataFrame({"driver_id": [1], "event_timestamp": [at(0)], "stats_value": ["7"]})
+    path = write(tmp_path, "s", source)
+    service.apply([DRIVER, stats_view(path, dtype="string")])
+    good = pd.DataFrame({"driver_id": [1], "event_timestamp": [at(1)]})
+    with pytest.raises(UnknownFeature, match="closest: stats_value"):
+        service.get_training_set(good, ["stats:stats_valu"])
+    with pytest.raises(UnknownFeature, match="closest: stats"):
+        service.get_training_set(good, ["stat:stats_value"])
+    with pytest.raises(InvalidArgument, match="no join key 'driver_id'"):
+        service.get_training_set(good.rename(columns={"driver_id": "id"}), ["stats:stats_value"])
+    with pytest.raises(InvalidArgument, match="no timestamp column 'event_timestamp'"):
+        service.get_training_set(good.drop(columns=["event_timestamp"]), ["stats:stats_value"])
+    aware = good.assign(event_timestamp=[datetime(2024, 1, 1, 1, tzinfo=UTC)])
+    with pytest.raises(InvalidArgument, match="time zones mixed"):
+        service.get_training_set(aware, ["stats:stats_value"])
+    with pytest.raises(InvalidArgument, match="join key 'driver_id' is VARCHAR"):
+        service.get_training_set(good.assign(driver_id=["1"]), ["stats:stats_value"])
+    with pytest.raises(InvalidArgument, match="a pandas DataFrame"):
+        service.get_training_set([1, 2], ["stats:stats_value"])
+    with pytest.raises(InvalidArgument, match="invalid feature reference"):
+        service.get_training_set(good, ["stats"])
+    # The source disagrees with the declared schema.
+    service.apply([stats_view(path, dtype="int64")])
+    with pytest.raises(InvalidArgument, match="declared int64 but its source column is VARCHAR"):
+        service.get_training_set(good, ["stats:stats_value"])
+    service.apply([stats_view(str(tmp_path / "missing.parquet"), name="gone")])
+    with pytest.raises(InvalidArgument, match="cannot read the source of gone@v1"):
+        service.get_training_set(good, ["gone:gone_value"])
+    with pytest.raises(InvalidArgument, match="full_feature_names"):
+        service.get_training_set(good.assign(stats_value=1), ["stats@v1:stats_value"])
