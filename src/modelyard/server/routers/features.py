@@ -48,11 +48,11 @@ Name = Annotated[str, Path(max_length=256, description="The name; it may contain
 
 
 def feature_store(c: Call) -> FeatureStore:
-    return c.services.stores.features
+    return c.stores.features
 
 
 def feature_service(c: Call) -> FeatureStoreService:
-    return FeatureStoreService(c.services.stores.features)
+    return FeatureStoreService(c.stores.features)
 
 
 def _json(model: Any) -> dict[str, Any]:
