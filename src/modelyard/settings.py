@@ -11,6 +11,8 @@ MODELYARD_MAX_UPLOAD_BYTES  server: largest accepted upload (default 5 GiB)
 MODELYARD_MAX_JSON_BYTES    server: largest JSON/form body of every other route (default 16 MiB)
 MODELYARD_LOGIN_FREE_FAILURES        server: failed logins before backoff starts (default 5)
 MODELYARD_LOGIN_MAX_BACKOFF_SECONDS  server: longest login backoff (default 900)
+MODELYARD_ONLINE_STORE_URI  feature store: the online store (sqlite:///path, redis://host:port/db?prefix=...;
+                        default sqlite:///<home>/online.db)
 MODELYARD_DEBUG         CLI: "1" prints the traceback of an unexpected error (like ``--debug``)
 MODELYARD_REPRODUCE_OF  set by ``modelyard reproduce`` in the training it re-runs: the id of the
                         run being reproduced (runs started then are tagged modelyard.reproduction_of)
@@ -52,6 +54,13 @@ class Settings:
     #: fsync local artifact writes before they return (power-loss durability); off by default,
     #: as in DVC and Git: writes are atomic either way, so a killed process never leaves half a blob.
     durable_writes: bool = False
+    #: The feature store's online store (None: ``<home>/online.db``, see ``online_uri``).
+    online_store_uri: str | None = None
+
+    @property
+    def online_uri(self) -> str:
+        """The online store's URI: the one configured, else a SQLite file under the home."""
+        return self.online_store_uri or f"sqlite:///{self.home / 'online.db'}"
 
     def s3_storage_options(self) -> dict[str, object]:
         """fsspec storage options for s3:// artifact URIs."""
@@ -99,6 +108,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         s3_secret=environ.get("AWS_SECRET_ACCESS_KEY"),
         s3_region=environ.get("AWS_DEFAULT_REGION"),
         extra={k: v for k, v in environ.items() if k.startswith("MODELYARD_TEST_")},
+        online_store_uri=environ.get("MODELYARD_ONLINE_STORE_URI") or None,
         artifact_uri_explicit=bool(environ.get("MODELYARD_ARTIFACT_URI")),
         token=environ.get("MODELYARD_TOKEN") or None,
         auth=_flag(environ.get("MODELYARD_AUTH")),

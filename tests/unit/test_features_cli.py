@@ -131,3 +131,61 @@ def test_bad_input_is_one_line(repo: Path, tmp_path: Path) -> None:
         assert result.exit_code != 0, args
         assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
     assert modelyard.feature_store.list_views() == []
+
+
+def test_materialize_freshness_and_online_from_the_cli(repo: Path) -> None:
+    invoke("features", "apply", str(repo / "features.py"))
+    runs = json.loads(invoke("features", "materialize", "--end", "2024-03-02T00:00:00", "--json"))
+    assert sorted((r["view"], r["rows"]) for r in runs) == [("ratings", 2), ("stats", 2)]
+    assert "up to date" in invoke("features", "materialize", "--end", "2024-03-02T00:00:00")
+    fresh = json.loads(invoke("features", "freshness", "--json"))
+    assert {f["view"] for f in fresh} == {"ratings@v1", "stats@v1"} and all(f["rows"] == 2 for f in fresh)
+    out = json.loads(
+        invoke("features", "online", "--service", "model", "-e", '{"driver_id": 2}', "-e", '{"driver_id": 99}')
+    )
+    # stats has a TTL of an hour, long past now: served as not found; ratings has none.
+    assert out[0]["values"] == {"trips": None, "rating": 3.0}
+    assert out[0]["found"] == {"stats@v1": False, "ratings@v1": True}
+    assert out[1]["found"] == {"stats@v1": False, "ratings@v1": False}
+    result = runner.invoke(app, ["features", "online", "-f", "stats:trips", "-e", "[1]"])
+    assert result.exit_code == 2 and "JSON object" in result.output
+    result = runner.invoke(app, ["features", "materialize", "--start", "yesterday"])
+    assert result.exit_code == 2 and "ISO 8601" in result.output
+
+
+def test_online_reads_over_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from modelyard.features import FeatureStoreService
+    from modelyard.features.online import open_online_store
+    from modelyard.store import open_stores
+    from tests.fixtures.live_server import sqlite_server
+
+    online_uri = f"sqlite:///{tmp_path / 'online.db'}"
+    monkeypatch.setenv("MODELYARD_ONLINE_STORE_URI", online_uri)
+    pd.DataFrame({"driver_id": [1], "event_timestamp": [T0], "trips": [5]}).to_parquet(tmp_path / "s.parquet")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "stats.parquet").write_bytes((tmp_path / "s.parquet").read_bytes())
+    definitions = tmp_path / "defs.py"
+    definitions.write_text(DEFINITIONS.format(ttl="None").split("ratings = ")[0])
+    with sqlite_server(tmp_path / "server") as (url, _app), open_stores(url) as stores:
+        online = open_online_store(online_uri)
+        service = FeatureStoreService(stores.features, online=online)
+        from modelyard.features.definitions import load_definitions
+
+        service.apply(load_definitions(definitions))
+        service.materialize(T0, T0 + timedelta(days=1))  # recorded on the server, written locally
+        body = {"features": ["stats:trips"], "entities": [{"driver_id": 1}, {"driver_id": 2}]}
+        response = httpx.post(f"{url}/api/v1/features/online", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json() == {
+            "features": ["trips"],
+            "views": ["stats@v1"],
+            "values": [[5], [None]],
+            "found": [[True], [False]],
+        }
+        bad = httpx.post(f"{url}/api/v1/features/online", json={**body, "features": ["stats:trip"]})
+        assert bad.status_code == 404 and "closest: trips" in bad.text
+        fresh = httpx.get(f"{url}/api/v1/features/freshness").json()["views"]
+        assert [(f["view"], f["rows"]) for f in fresh] == [("stats@v1", 1)]
+        online.close()

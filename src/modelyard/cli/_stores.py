@@ -61,13 +61,18 @@ def dataset_service(store: str | None = None, *, create: bool = False) -> Datase
     return DatasetService(stores.datasets, stores.artifacts, cli_settings(store).home / "cache")
 
 
-def feature_service(store: str | None = None) -> FeatureStoreService:
+def feature_service(store: str | None = None, online: str | None = None) -> FeatureStoreService:
     """The feature store service over ``cli_stores(store)`` (with the dataset service, for
-    dataset-sourced views and saved training sets; DuckDB spills under the home)."""
+    dataset-sourced views and saved training sets; DuckDB spills under the home), and the online
+    store ``online`` names (default: the settings'), opened on first use."""
     from modelyard.features import DuckConfig, FeatureStoreService
+    from modelyard.features.online import LazyOnlineStore
 
     settings = cli_settings(store)
     stores = cli_stores(store)
     return FeatureStoreService(
-        stores.features, dataset_service(store), duck=DuckConfig(temp_directory=settings.home / "tmp" / "duckdb")
+        stores.features,
+        dataset_service(store),
+        duck=DuckConfig(temp_directory=settings.home / "tmp" / "duckdb"),
+        online=LazyOnlineStore(online or settings.online_uri),
     )

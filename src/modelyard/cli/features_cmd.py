@@ -6,6 +6,7 @@ the commands so that ``modelyard --help`` stays fast.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,11 +30,27 @@ KindOpt = Annotated[str, typer.Option("--kind", "-k", help="entity, view or serv
 _KINDS = ("entity", "view", "service")
 
 
-def _service(store: str | None) -> FeatureStoreService:
+OnlineOpt = Annotated[
+    str | None,
+    typer.Option("--online", help="Online store URI (default: MODELYARD_ONLINE_STORE_URI or <home>/online.db)."),
+]
+
+
+def _service(store: str | None, online: str | None = None) -> FeatureStoreService:
     from modelyard.cli._stores import feature_service
 
     with errors_as_exit():
-        return feature_service(store)
+        return feature_service(store, online)
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r}: expected an ISO 8601 time such as 2024-05-01T12:00:00+00:00", 2)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _kind(kind: str) -> str:
@@ -196,9 +213,13 @@ def training_set(
         fail("give --out PATH, --save DATASET, or both", 2)
     service = _service(store)
     wanted: Any = service_ref if service_ref is not None else list(feature or [])
-    with errors_as_exit(), service.get_training_set(
-        str(entities), wanted, timestamp_column=timestamp_column, full_feature_names=full_feature_names
-    ) as ts, console.status("joining…"):
+    with (
+        errors_as_exit(),
+        service.get_training_set(
+            str(entities), wanted, timestamp_column=timestamp_column, full_feature_names=full_feature_names
+        ) as ts,
+        console.status("joining…"),
+    ):
         if out is not None:
             ts.to_parquet(out)
             console.print(f"wrote {out} ({len(ts.columns)} columns from {', '.join(v.ref for v in ts.views)})")
@@ -206,6 +227,113 @@ def training_set(
             saved = service.save_training_set(ts, save, code="modelyard features training-set")
             verb = "saved" if saved.created else "unchanged, already"
             console.print(f"{verb} [bold]{saved.dataset.ref}[/] from {', '.join(saved.views)}")
+
+
+@features_app.command("materialize")
+def materialize(
+    start: Annotated[str | None, typer.Option("--start", help="Window start (ISO 8601; naive is UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Window end, exclusive (default: now).")] = None,
+    view: Annotated[list[str] | None, typer.Option("--view", "-v", help="NAME or NAME@vN (repeatable).")] = None,
+    online: OnlineOpt = None,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Load the newest feature values into the online store: every row with an event time in
+    [--start, --end), or, without --start, only what came since each view's last run."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    begin, until = _when(start, "--start"), _when(end, "--end")
+    service = _service(store, online)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("materialising", total=None)
+        read: dict[str, int] = {}
+
+        def progress(ref: str, n: int) -> None:
+            read[ref] = read.get(ref, 0) + n
+            bar.update(task, description=f"{ref}: {read[ref]:,} rows read")
+
+        with errors_as_exit():
+            if begin is None:
+                runs = service.materialize_incremental(until, views=view, progress=progress)
+            else:
+                runs = service.materialize(begin, until or datetime.now(UTC), views=view, progress=progress)
+    if json:
+        print_json([r.model_dump(mode="json") for r in runs])
+        return
+    if not runs:
+        console.print("[green]up to date[/]: nothing to materialise")
+        return
+    rows = [(f"{r.view}@v{r.version}", r.target, fmt_time(r.start), fmt_time(r.end), f"{r.rows:,}") for r in runs]
+    table("materialised", ["view", "online store", "from", "until", "rows"], rows)
+
+
+@features_app.command("freshness")
+def freshness(
+    view: Annotated[list[str] | None, typer.Option("--view", "-v", help="NAME or NAME@vN (repeatable).")] = None,
+    online: OnlineOpt = None,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """How far each view is materialised into the online store, and how far behind now."""
+    service = _service(store, online)
+    with errors_as_exit():
+        found = service.freshness(view)
+    if json:
+        print_json([vars(f) for f in found])
+        return
+    rows = [
+        (
+            f.view,
+            f.target,
+            fmt_time(f.materialized_until) or "never",
+            "" if f.lag_seconds is None else f"{f.lag_seconds:,.0f} s",
+            f"{f.rows:,}",
+        )
+        for f in found
+    ]
+    table("freshness", ["view", "online store", "materialised until", "lag", "rows"], rows)
+
+
+@features_app.command("online")
+def online_read(
+    entity: Annotated[
+        list[str],
+        typer.Option("--entity", "-e", help="A JSON object of join keys, e.g. '{\"driver_id\": 1}' (repeatable)."),
+    ],
+    feature: Annotated[list[str] | None, typer.Option("--feature", "-f", help="view:feature (repeatable).")] = None,
+    service_ref: Annotated[str | None, typer.Option("--service", help="A feature service (NAME or NAME@vN).")] = None,
+    online: OnlineOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Read the latest feature values of some entities from the online store (JSON out)."""
+    import orjson
+
+    if (feature is None) == (service_ref is None):
+        fail("give either --feature (repeatable) or --service", 2)
+    rows = []
+    for text in entity:
+        try:
+            row = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            fail(f"--entity {text!r}: not JSON", 2)
+        if not isinstance(row, dict):
+            fail(f"--entity {text!r}: expected a JSON object of join keys", 2)
+        rows.append(row)
+    service = _service(store, online)
+    wanted: Any = service_ref if service_ref is not None else list(feature or [])
+    with errors_as_exit():
+        result = service.get_online_features(rows, wanted)
+    print_json(
+        [
+            {
+                "entity": row,
+                "values": dict(zip(result.features, values, strict=True)),
+                "found": dict(zip(result.views, found, strict=True)),
+            }
+            for row, values, found in zip(rows, result.values, result.found, strict=True)
+        ]
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -9,9 +9,12 @@ is stored.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,18 +28,25 @@ from modelyard.core.features import (
     FeatureServiceVersion,
     FeatureView,
     FeatureViewVersion,
+    Materialization,
     UnknownFeature,
     closest,
     parse_feature_ref,
 )
 from modelyard.features.offline import DuckConfig, TrainingSet, ViewRequest, build_training_set, source_sql
+from modelyard.features.online.base import OnlineStore
+from modelyard.features.serving import OnlinePlan, OnlineResult, PlanGroup, write_window
 from modelyard.store.features import FeatureStore
 
 if TYPE_CHECKING:
     from modelyard.data.service import DatasetService
     from modelyard.core.datasets import DatasetVersion
 
-__all__ = ["AppliedObject", "Definition", "FeatureStoreService", "SavedTrainingSet"]
+__all__ = ["AppliedObject", "Definition", "FeatureStoreService", "Freshness", "SavedTrainingSet"]
+
+#: How long a prepared online plan is reused before its references are resolved again (so a
+#: newly applied view version is served within this many seconds).
+PLAN_SECONDS = 5.0
 
 Definition = FeatureEntity | FeatureView | FeatureService
 
@@ -57,6 +67,19 @@ class AppliedObject:
 
 
 @dataclass(frozen=True)
+class Freshness:
+    """How fresh a view version is in an online store: the end of the newest materialisation
+    window (None: never materialised), when that run happened, and the lag behind now."""
+
+    view: str  # view@vN
+    target: str
+    materialized_until: int | None  # ms since the epoch
+    last_run_at: int | None
+    lag_seconds: float | None
+    rows: int  # rows written by every run
+
+
+@dataclass(frozen=True)
 class SavedTrainingSet:
     dataset: DatasetVersion
     created: bool
@@ -72,10 +95,14 @@ class FeatureStoreService:
         datasets: DatasetService | None = None,
         *,
         duck: DuckConfig | None = None,
+        online: OnlineStore | None = None,
     ) -> None:
         self.store = store
         self.datasets = datasets
         self.duck = duck or DuckConfig()
+        self.online = online
+        self._plans: dict[tuple[Any, ...], OnlinePlan] = {}
+        self._plans_lock = threading.Lock()
 
     # --- definitions ----------------------------------------------------------------------
 
@@ -309,6 +336,139 @@ class FeatureStoreService:
             added.version.name, added.version.version, [(v.name, v.version) for v in training_set.views]
         )
         return SavedTrainingSet(added.version, added.created, views)
+
+    # --- online serving ------------------------------------------------------------------------
+
+    def _online(self) -> OnlineStore:
+        if self.online is None:
+            raise InvalidArgument("this feature store service has no online store")
+        return self.online
+
+    def views_named(self, views: Sequence[str] | None = None) -> list[FeatureViewVersion]:
+        """``name`` or ``name@vN`` each (the latest version of every view when None)."""
+        if views is None:
+            return self.store.list_views()
+        found = []
+        for text in views:
+            ref = parse_feature_ref(text, allow_whole_view=True)
+            if ref.feature is not None:
+                raise InvalidArgument(f"{text!r} names a feature: give a view, 'name' or 'name@vN'")
+            found.append(self.view(ref.view, ref.version))
+        return found
+
+    def materialize(
+        self,
+        start: dt.datetime | int,
+        end: dt.datetime | int,
+        *,
+        views: Sequence[str] | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> list[Materialization]:
+        """Write each view's newest row per entity with an event time in ``[start, end)`` to
+        the online store (a naive datetime is UTC; an int is ms since the epoch) and record
+        the run. The store keeps the newest row per entity, so windows may overlap."""
+        start_ms, end_ms = _millis(start), _millis(end)
+        if end_ms < start_ms:
+            raise InvalidArgument("the materialisation window ends before it starts")
+        return [self._materialize_view(v, start_ms, end_ms, progress) for v in self.views_named(views)]
+
+    def materialize_incremental(
+        self,
+        end: dt.datetime | int | None = None,
+        *,
+        views: Sequence[str] | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> list[Materialization]:
+        """For each view version, materialise from the end of its last run into this online
+        store (from the beginning, the first time) to ``end`` (default now): only what changed
+        since the last run. A view already materialised to ``end`` is skipped."""
+        end_ms = _millis(end) if end is not None else int(time.time() * 1000)
+        online = self._online()
+        done = []
+        for view in self.views_named(views):
+            runs = self.store.list_materializations(view.name, view.version, online.name)
+            start_ms = max((r.end for r in runs), default=0)
+            if start_ms < end_ms:
+                done.append(self._materialize_view(view, start_ms, end_ms, progress))
+        return done
+
+    def _materialize_view(
+        self, view: FeatureViewVersion, start_ms: int, end_ms: int, progress: Callable[[str, int], None] | None
+    ) -> Materialization:
+        online = self._online()
+        report = None if progress is None else (lambda n: progress(view.ref, n))
+        source = source_sql(view, self.source_location(view))
+        rows = write_window(online, view, source, start_ms, end_ms, self.duck, report)
+        run = Materialization(
+            view=view.name,
+            version=view.version,
+            target=online.name,
+            start=start_ms,
+            end=end_ms,
+            rows=rows,
+            created_at=int(time.time() * 1000),
+        )
+        return self.store.record_materialization(run)
+
+    def freshness(self, views: Sequence[str] | None = None) -> list[Freshness]:
+        """Per view version: how far it is materialised into this online store, and the lag."""
+        target = self._online().name
+        now = time.time() * 1000
+        out = []
+        for view in self.views_named(views):
+            runs = self.store.list_materializations(view.name, view.version, target)
+            until = max((r.end for r in runs), default=None)
+            last = max((r.created_at for r in runs), default=None)
+            lag = None if until is None else max(0.0, (now - until) / 1000)
+            out.append(Freshness(view.ref, target, until, last, lag, sum(r.rows for r in runs)))
+        return out
+
+    def online_plan(self, features: Sequence[str] | str, *, full_feature_names: bool = False) -> OnlinePlan:
+        """The prepared read of ``features`` (references, or a service), reused for
+        ``PLAN_SECONDS`` (then resolved again, so new view versions are picked up)."""
+        key = (features if isinstance(features, str) else tuple(features), full_feature_names)
+        plan = self._plans.get(key)
+        if plan is not None and time.monotonic() - plan.created < PLAN_SECONDS:
+            return plan
+        online = self._online()
+        names: list[str] = []
+        groups = []
+        for view, feats in self.resolve(features):
+            ttl = view.definition.ttl_seconds
+            lookup = online.reader(view, feats)
+            groups.append(PlanGroup(view.ref, view.join_keys, lookup, None if ttl is None else ttl * 1000, len(feats)))
+            names.extend(f"{view.name}__{f}" if full_feature_names else f for f in feats)
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise InvalidArgument(f"features {repeated} come from several views: pass full_feature_names=True")
+        plan = OnlinePlan(names, groups)
+        with self._plans_lock:
+            if len(self._plans) > 1000:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def get_online_features(
+        self,
+        entity_rows: Sequence[Mapping[str, Any]],
+        features: Sequence[str] | str,
+        *,
+        full_feature_names: bool = False,
+    ) -> OnlineResult:
+        """The latest values of ``features`` for each entity row (a mapping of join keys to
+        values): an unknown entity gets nulls and ``found`` False, never an error."""
+        return self.online_plan(features, full_feature_names=full_feature_names)(entity_rows)
+
+
+def _millis(value: dt.datetime | int) -> int:
+    if isinstance(value, bool):
+        raise InvalidArgument(f"not a time: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return int(aware.timestamp() * 1000)
+    raise InvalidArgument(f"a time is a datetime or ms since the epoch, got {type(value).__name__}")
 
 
 def _kind(item: object) -> str:

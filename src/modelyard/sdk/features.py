@@ -15,24 +15,31 @@ feature definitions, datasets and runs live side by side.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from modelyard.core.features import FeatureServiceVersion, FeatureViewVersion
+from modelyard.core.features import FeatureServiceVersion, FeatureViewVersion, Materialization
 from modelyard.features import DuckConfig, FeatureStoreService, SavedTrainingSet, TrainingSet
 from modelyard.features.definitions import load_definitions
-from modelyard.features.service import AppliedObject, Definition
+from modelyard.features.online import LazyOnlineStore
+from modelyard.features.service import AppliedObject, Definition, Freshness
+from modelyard.features.serving import OnlineResult
 from modelyard.sdk.datasets import service as dataset_service
 from modelyard.sdk.session import _session
 
 __all__ = [
     "apply",
     "diff",
+    "freshness",
+    "get_online_features",
     "get_service",
     "get_training_set",
     "get_view",
     "list_views",
+    "materialize",
+    "materialize_incremental",
     "save_training_set",
     "service",
 ]
@@ -44,6 +51,7 @@ def _build() -> FeatureStoreService:
         _session.stores().features,
         dataset_service(),
         duck=DuckConfig(temp_directory=settings.home / "tmp" / "duckdb"),
+        online=LazyOnlineStore(settings.online_uri),
     )
 
 
@@ -92,3 +100,29 @@ def list_views() -> list[FeatureViewVersion]:
 
 def diff(name: str, old: int | None = None, new: int | None = None, *, kind: str = "view") -> dict[str, Any]:
     return service().diff(kind, name, old, new)
+
+
+def materialize(
+    start: dt.datetime | int, end: dt.datetime | int, *, views: Sequence[str] | None = None
+) -> list[Materialization]:
+    """Load each view's newest values with an event time in ``[start, end)`` into the online store."""
+    return service().materialize(start, end, views=views)
+
+
+def materialize_incremental(
+    end: dt.datetime | int | None = None, *, views: Sequence[str] | None = None
+) -> list[Materialization]:
+    """Load only what came since each view's last materialisation (up to ``end``, default now)."""
+    return service().materialize_incremental(end, views=views)
+
+
+def get_online_features(
+    entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str] | str, *, full_feature_names: bool = False
+) -> OnlineResult:
+    """The latest values for each entity row (``.to_dict()``; ``.found`` per view)."""
+    return service().get_online_features(entity_rows, features, full_feature_names=full_feature_names)
+
+
+def freshness(views: Sequence[str] | None = None) -> list[Freshness]:
+    """How far each view is materialised, and the lag behind now."""
+    return service().freshness(views)

@@ -24,6 +24,8 @@ __all__ = [
     "AppliedService",
     "AppliedView",
     "EntityVersionList",
+    "FreshnessBody",
+    "FreshnessList",
     "MaterializationList",
     "OnlineFeaturesRequest",
     "OnlineFeaturesResponse",
@@ -106,3 +108,16 @@ class OnlineFeaturesResponse(WireModel):
     views: list[str]
     values: list[list[Any]]
     found: list[list[bool]]
+
+
+class FreshnessBody(WireModel):
+    view: str
+    target: str
+    materialized_until: int | None
+    last_run_at: int | None
+    lag_seconds: float | None
+    rows: int
+
+
+class FreshnessList(WireModel):
+    views: list[FreshnessBody]

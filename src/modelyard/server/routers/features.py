@@ -35,7 +35,10 @@ from modelyard.wire.features import (
     AppliedService,
     AppliedView,
     EntityVersionList,
+    FreshnessList,
     MaterializationList,
+    OnlineFeaturesRequest,
+    OnlineFeaturesResponse,
     ServiceVersionList,
     TrainingSetLinkCreate,
     TrainingSetLinkList,
@@ -53,6 +56,13 @@ def feature_store(c: Call) -> FeatureStore:
 
 def feature_service(c: Call) -> FeatureStoreService:
     return FeatureStoreService(c.stores.features)
+
+
+def serving_service(c: Call) -> FeatureStoreService:
+    """The app's one service with an online store (built by ``register``): its prepared plans
+    are reused across requests."""
+    service: FeatureStoreService = c.request.app.state.feature_serving
+    return service
 
 
 def _json(model: Any) -> dict[str, Any]:
@@ -131,6 +141,30 @@ def link_training_set(body: TrainingSetLinkCreate, c: Call = Depends(get_call)) 
     c.audit("link_training_set", "dataset", body.dataset, version=body.dataset_version)
     links = store.list_views_of_training_set(body.dataset, body.dataset_version)
     return WireJSONResponse({"links": [vars(link) for link in links]}, status_code=201)
+
+
+@router.post("/online", response_model=OnlineFeaturesResponse)
+def get_online_features(body: OnlineFeaturesRequest, c: Call = Depends(get_call)) -> Any:
+    """The latest values of ``features`` (or of a ``service``'s) for each entity row. An entity
+    the online store does not have gets nulls and ``found`` false for that view, never an error
+    for the batch; a row without a join key is a 400."""
+    service = serving_service(c)
+    c.allow_somewhere("viewer")
+    if (body.features is None) == (body.service is None):
+        raise InvalidArgument("give either 'features' or 'service'")
+    wanted: Any = body.service if body.service is not None else body.features
+    result = service.get_online_features(body.entities, wanted, full_feature_names=body.full_feature_names)
+    return WireJSONResponse(
+        {"features": result.features, "views": result.views, "values": result.values, "found": result.found}
+    )
+
+
+@router.get("/freshness", response_model=FreshnessList)
+def get_freshness(c: Call = Depends(get_call)) -> Any:
+    """Per view (latest versions): how far it is materialised into the server's online store."""
+    service = serving_service(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse({"views": [vars(f) for f in service.freshness()]})
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -246,4 +280,11 @@ def get_service(name: Name, version: Version, c: Call = Depends(get_call)) -> An
 
 
 def register(app: FastAPI) -> None:
+    """The routes, and the app's serving service over the online store the settings name
+    (MODELYARD_ONLINE_STORE_URI; opened on the first online read)."""
+    from modelyard.features.online import LazyOnlineStore
+    from modelyard.settings import load_settings
+
+    stores = app.state.services.stores
+    app.state.feature_serving = FeatureStoreService(stores.features, online=LazyOnlineStore(load_settings().online_uri))
     app.include_router(router)
