@@ -39,8 +39,8 @@ from modelyard.features.serving import OnlinePlan, OnlineResult, PlanGroup, writ
 from modelyard.store.features import FeatureStore
 
 if TYPE_CHECKING:
-    from modelyard.data.service import DatasetService
     from modelyard.core.datasets import DatasetVersion
+    from modelyard.data.service import DatasetService
 
 __all__ = ["AppliedObject", "Definition", "FeatureStoreService", "Freshness", "SavedTrainingSet"]
 

@@ -25,7 +25,6 @@ from pydantic import BaseModel
 from sqlalchemy import BigInteger, Column, Connection, Index, Integer, String, Table, Text, func, select
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.core.tracking import now_millis
 from modelyard.core.errors import InvalidArgument, NotFound, StoreUnavailable
 from modelyard.core.features import (
     FeatureEntity,
@@ -39,6 +38,7 @@ from modelyard.core.features import (
     parse_feature_ref,
     validate_feature_object_name,
 )
+from modelyard.core.tracking import now_millis
 from modelyard.core.validation import MAX_VERSION
 from modelyard.store.features import Applied, FeatureStore, TrainingSetLink
 from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase
