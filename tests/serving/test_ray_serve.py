@@ -5,8 +5,13 @@ in-process app does, and shuts down cleanly."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,45 +74,75 @@ def test_options_are_checked_before_anything_starts() -> None:
 
 
 @pytest.mark.slow
-def test_ray_serve_answers_as_the_local_server_and_shuts_down(registered: Registered) -> None:
+def test_serve_ray_answers_as_the_local_server_and_shuts_down(registered: Registered, tmp_path: Path) -> None:
+    """``modelyard serve --ray`` in a subprocess (a local Ray instance, two replicas): every
+    request gets the in-process app's answer through Ray Serve's proxy; SIGTERM stops Ray Serve
+    and Ray, and the command exits 0."""
     try:
-        import ray  # noqa: F401
         from ray import serve  # noqa: F401
     except ImportError:
         if IN_CI:
             pytest.fail("ray[serve] is not installed")
         pytest.skip("ray[serve] is not installed")
-    from modelyard.serving.ray_serve import RayServeOptions, start_on_ray, stop_on_ray
-    from modelyard.serving.workers import ServeConfig
-
     requests = _requests(registered)
     local = create_serving_app(["bc@prod"], stores=registered.stores)
 
     async def block(client: httpx.AsyncClient) -> list[tuple[int, Any]]:
-        return [
-            _answer(r) for r in [await client.request(m, p, **kw) for m, p, kw in requests]
-        ]
+        return [_answer(await client.request(m, p, **kw)) for m, p, kw in requests]
 
     expected = call(local, block)
-    assert expected[0][0] == 200 and expected[0][1]["predictions"] == registered.classifier.predict(
-        registered.frame.head(4)
-    ).tolist()
+    assert expected[0] == (
+        200,
+        {"predictions": registered.classifier.predict(registered.frame.head(4)).tolist(), "model": "bc",
+         "version": 1, "variant": "default"},
+    )  # fmt: skip
     assert 400 <= expected[5][0] < 500
 
     port = _free_port()
-    config = ServeConfig(refs=("bc@prod",), settings=registered.settings, host="127.0.0.1", port=port)
-    url, started_here = start_on_ray(config, RayServeOptions(replicas=2, cpus_per_replica=0.25))
+    log = tmp_path / "serve.log"
+    command = [
+        sys.executable, "-m", "modelyard.cli.main", "serve", "bc@prod", "--ray", "--replicas", "2",
+        "--cpus-per-replica", "0.25", "--port", str(port),
+        "--store", registered.settings.store_uri, "--artifacts", registered.settings.artifact_uri,
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
     try:
+        deadline = time.monotonic() + 180
+        while f"on Ray Serve at {url} with 2 replica(s)" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
         with httpx.Client(base_url=url, timeout=30) as client:
-            deadline = time.monotonic() + 120
-            while client.get("/readyz").status_code != 200:
-                assert time.monotonic() < deadline, "Ray Serve never became ready"
-                time.sleep(0.5)
+            assert client.get("/readyz").status_code == 200
             answers = [_answer(client.request(m, p, **kw)) for m, p, kw in requests]
             assert answers == expected
             assert client.get("/healthz").json() == {"status": "ok"}
-            assert "modelyard" in client.get("/metrics").text
+            assert "modelyard_serving_requests_total" in client.get("/metrics").text
     finally:
-        stop_on_ray(started_here)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+    assert code == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/healthz", timeout=5)
+
+
+def test_serve_ray_options_need_ray(registered: Registered) -> None:
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app
+
+    result = CliRunner().invoke(app, ["serve", "bc@prod", "--replicas", "3", "--store", registered.settings.store_uri])
+    assert result.exit_code == 2 and "need --ray" in result.stderr
+    result = CliRunner().invoke(
+        app, ["serve", "bc@prod", "--ray", "--workers", "2", "--store", registered.settings.store_uri]
+    )
+    assert result.exit_code == 2 and "--replicas" in result.stderr

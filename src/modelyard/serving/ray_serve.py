@@ -145,19 +145,23 @@ def serve_on_ray(config: ServeConfig, options: RayServeOptions, *, announce: Cal
     """``start_on_ray``, then wait for SIGINT or SIGTERM, then ``stop_on_ray``."""
     if config.port == 0:
         raise InvalidArgument("--ray needs an explicit --port (Ray Serve's proxy does not pick a free one)")
+    url, started_here = start_on_ray(config, options)
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous: dict[int, Any] = {}
     try:
-        url, started_here = start_on_ray(config, options)
-        try:
-            scaling = options.deployment_options()
-            replicas = scaling.get("num_replicas") or "{min_replicas}..{max_replicas} (autoscaling)".format(
-                **scaling["autoscaling_config"]
-            )
-            announce(f"serving {', '.join(config.refs)} on Ray Serve at {url} with {replicas} replica(s)")
-            stop.wait()
-        finally:
-            stop_on_ray(started_here)
+        # After ray.init: Ray's driver installs its own SIGTERM handler (dump and abort), which
+        # would otherwise win over a clean shutdown.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        scaling = options.deployment_options()
+        replicas = scaling.get("num_replicas") or "{min_replicas}..{max_replicas} (autoscaling)".format(
+            **scaling["autoscaling_config"]
+        )
+        announce(f"serving {', '.join(config.refs)} on Ray Serve at {url} with {replicas} replica(s)")
+        stop.wait()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        try:
+            stop_on_ray(started_here)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
