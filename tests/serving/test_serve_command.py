@@ -139,3 +139,73 @@ def test_a_tampered_artifact_is_never_loaded(tmp_path: Path) -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "victim" not in result.stdout and "serving" not in result.stdout
     assert "hash" in lines[0].lower() or "integrity" in lines[0].lower() or "corrupt" in lines[0].lower()
+
+
+def test_serve_a_deployment_logs_and_takes_feedback(registered: Registered, tmp_path: Path) -> None:
+    from modelyard.serving.deployments import DeploymentService
+    from modelyard.serving.predictions import predictions
+
+    service = DeploymentService(registered.stores.serving, registered.registry)
+    service.create("bc-api", ["main=bc@prod"], actor="tester")
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            _command(registered.settings, "--deployment", "bc-api", "--port", str(port)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        head = registered.frame.head(2)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            answer = client.post("/v1/models/bc-api/predict", json=head.to_dict(orient="records"))
+            assert answer.status_code == 200 and answer.json()["variant"] == "main"
+            request_id = answer.headers["x-request-id"]
+            feedback = client.post("/v1/feedback", json={"request_id": request_id, "value": [1, 0]})
+            assert feedback.status_code == 200, feedback.text
+        assert "serving deployment bc-api on" in log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    frame = predictions(registered.stores, "bc-api")
+    assert frame["request_id"].tolist() == [request_id]
+    assert frame.iloc[0]["feedback"] == [1, 0] and frame.iloc[0]["model_version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give models to serve"),
+        (["bc@prod", "--deployment", "x"], "not both"),
+        (["--deployment", "nosuch"], "not found"),
+    ],
+)
+def test_serve_refuses_bad_deployment_arguments_in_one_line(
+    registered: Registered, args: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        _command(registered.settings, *args, "--port", str(_free_port())),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0]

@@ -18,7 +18,17 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    refs: Annotated[list[str], typer.Argument(help="Models to serve: NAME@VERSION, NAME@ALIAS, NAME@production...")],
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="Models to serve: NAME@VERSION, NAME@ALIAS, NAME@production...")
+    ] = None,
+    deployment: Annotated[
+        list[str] | None,
+        typer.Option("--deployment", "-d", help="Serve this deployment from the store, kept current (repeatable)."),
+    ] = None,
+    log_predictions: Annotated[
+        bool,
+        typer.Option("--log-predictions/--no-log-predictions", help="Log deployments' predictions (default on)."),
+    ] = True,
     host: Annotated[
         str, typer.Option("--host", callback=validate_host, help="Interface to listen on (an address or host name).")
     ] = "127.0.0.1",
@@ -77,9 +87,13 @@ def serve(
     """Serve registered models over modelyard's protocol (/v1), MLflow's (/invocations) and KServe V2 (/v2)."""
     from dataclasses import replace
 
-    from modelyard.cli._output import console, errors_as_exit
+    from modelyard.cli._output import console, errors_as_exit, fail
     from modelyard.cli._stores import cli_settings
 
+    if not refs and not deployment:
+        fail("give models to serve (NAME@ALIAS ...) or --deployment NAME", 2)
+    if refs and deployment:
+        fail("serve models (NAME@ALIAS ...) or deployments (--deployment NAME), not both at once", 2)
     with errors_as_exit():
         from modelyard.core.errors import InvalidArgument
         from modelyard.serving.batching import BatchConfig
@@ -95,7 +109,9 @@ def serve(
             else None
         )
         config = ServeConfig(
-            refs=tuple(refs),
+            refs=tuple(refs or ()),
+            deployments=tuple(deployment or ()),
+            log_predictions=log_predictions,
             settings=settings,
             host=host,
             port=port,
@@ -106,6 +122,7 @@ def serve(
             log_level=log_level,
             sink=sink,
         )
+
         def announce(line: str) -> None:
             console.print(line, highlight=False, soft_wrap=True)
             console.file.flush()  # seen at once by whoever started the server, even through a pipe

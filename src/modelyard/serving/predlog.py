@@ -29,13 +29,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from modelyard.core.ids import new_id
 from modelyard.core.serving import PredictionLogPartition
 from modelyard.core.tracking import now_millis
+from modelyard.serving.endpoint import PredictionRecord
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -61,22 +62,6 @@ COLUMNS = (
     "status",
 )
 _RETRIES = 5
-
-
-class _Record(Protocol):
-    """What the logger reads of a ``serving.endpoint.PredictionRecord``."""
-
-    request_id: str
-    endpoint: str
-    variant: str
-    model_name: str
-    model_version: int
-    inputs: Any
-    outputs: Any
-    latency_ms: float
-    timestamp_ms: int
-    shadow: bool
-    status: str
 
 
 class _Flush:
@@ -155,7 +140,7 @@ class PredictionLogger:
         self._thread.start()
 
     # -- the request path -----------------------------------------------------------------------
-    def offer(self, record: _Record) -> None:
+    def offer(self, record: PredictionRecord) -> None:
         """Queue one record; a full queue (or a closed logger) drops it and counts it. Never
         blocks, never raises."""
         try:
@@ -231,7 +216,7 @@ class PredictionLogger:
 
     # -- the writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
-        batch: list[_Record] = []
+        batch: list[PredictionRecord] = []
         markers: list[_Flush] = []
         deadline = time.monotonic() + self.flush_interval_s
         while True:
@@ -260,8 +245,8 @@ class PredictionLogger:
                     m.done.set()
                 return
 
-    def _write(self, batch: Sequence[_Record]) -> None:
-        by_endpoint: dict[str, list[_Record]] = {}
+    def _write(self, batch: Sequence[PredictionRecord]) -> None:
+        by_endpoint: dict[str, list[PredictionRecord]] = {}
         for record in batch:
             by_endpoint.setdefault(record.endpoint, []).append(record)
         for endpoint, records in by_endpoint.items():
@@ -279,7 +264,7 @@ class PredictionLogger:
                     time.sleep(delay)
                     delay = min(delay * 4, 2.0)
 
-    def _write_partition(self, partition_id: str, endpoint: str, records: Sequence[_Record]) -> None:
+    def _write_partition(self, partition_id: str, endpoint: str, records: Sequence[PredictionRecord]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 

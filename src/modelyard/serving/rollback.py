@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.core.errors import Conflict, ModelyardError
 from modelyard.core.serving import Deployment
@@ -43,6 +43,7 @@ __all__ = [
     "RollbackRule",
     "SloRule",
     "WindowSink",
+    "WindowSource",
     "WindowStats",
 ]
 
@@ -127,6 +128,15 @@ class SloRule(RollbackRule):
         return RollbackDecision.keep()
 
 
+class WindowSource(Protocol):
+    """Where the watcher reads per-variant windows: ``MetricWindows`` (fed by a sink) or
+    ``hosting.PrometheusWindows`` (over the serving app's metrics)."""
+
+    def stats(self, endpoint: str, window_s: float) -> Mapping[str, WindowStats]: ...
+
+    def reset(self, endpoint: str) -> None: ...
+
+
 class MetricWindows:
     """Per (endpoint, variant) sliding windows of (time, ok, latency) events."""
 
@@ -192,7 +202,7 @@ class AutoRollback:
     def __init__(
         self,
         service: DeploymentService,
-        windows: MetricWindows,
+        windows: WindowSource,
         names: Callable[[], Sequence[str]],
         *,
         rules: Sequence[RollbackRule] = (SloRule(),),

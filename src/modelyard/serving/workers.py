@@ -30,6 +30,7 @@ from modelyard.serving.batching import BatchConfig
 
 if TYPE_CHECKING:
     from modelyard.serving.app import ServingApp
+    from modelyard.serving.hosting import DeploymentServer
     from modelyard.settings import Settings
 
 __all__ = ["ServeConfig", "bind_socket", "build_app", "serve"]
@@ -55,6 +56,10 @@ class ServeConfig:
     sink: str | None = None
     #: Where the workers' Prometheus metrics are gathered (set by ``serve`` for several workers).
     metrics_dir: str | None = None
+    #: Deployments to serve from the store (``--deployment``), kept current and rolled back by
+    #: ``serving/hosting.py``; their predictions are logged unless ``log_predictions`` is off.
+    deployments: tuple[str, ...] = ()
+    log_predictions: bool = True
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -85,13 +90,29 @@ def _load_sink(spec: str | None, stores: Any) -> Any:
     return factory(stores)
 
 
-def build_app(config: ServeConfig) -> ServingApp:
+def build_app(config: ServeConfig) -> ServingApp | DeploymentServer:
     """Open the stores, load the models (hash-verified) and build the app, as every worker does."""
     from modelyard.serving.app import create_serving_app, load_endpoints
     from modelyard.serving.metrics import ServingMetrics
     from modelyard.store.bundle import open_stores
 
     stores = open_stores(config.settings)
+    if config.deployments:
+        from modelyard.serving.hosting import build_deployment_app
+
+        try:
+            return build_deployment_app(
+                stores,
+                config.deployments,
+                batching=config.batching,
+                max_body_bytes=config.max_body_bytes,
+                onnx=config.onnx,
+                metrics=ServingMetrics(multiprocess_dir=config.metrics_dir if config.workers > 1 else None),
+                log_predictions=config.log_predictions,
+            )
+        except BaseException:
+            stores.close()
+            raise
     try:
         endpoints = load_endpoints(config.refs, stores, onnx=config.onnx)
         sink = _load_sink(config.sink, stores)
@@ -181,6 +202,7 @@ def serve(config: ServeConfig, *, announce: Callable[[str], None] = print) -> No
 
 
 def _banner(config: ServeConfig, port: int) -> str:
+    served = [*config.refs, *(f"deployment {d}" for d in config.deployments)]
     shown = f"[{config.host}]" if ":" in config.host else config.host
     batching = (
         f"batching up to {config.batching.max_batch_rows} rows within {config.batching.max_latency_ms:g} ms"
@@ -188,7 +210,7 @@ def _banner(config: ServeConfig, port: int) -> str:
         else "no batching"
     )
     return (
-        f"serving {', '.join(config.refs)} on http://{shown}:{port} ({config.workers} worker"
+        f"serving {', '.join(served)} on http://{shown}:{port} ({config.workers} worker"
         f"{'s' if config.workers > 1 else ''}, {batching}; /v1, /invocations, /v2, /metrics)"
     )
 

@@ -1,0 +1,355 @@
+"""Serving deployments from the store: ``modelyard serve --deployment NAME``.
+
+``DeploymentHost`` turns each deployment's current revision into an ``Endpoint`` (one loaded
+``ModelHost`` per variant, from hash-verified artifacts) and keeps it current: a thread polls the
+store about once a second (one small read per deployment), first asking ``DeploymentService.refresh``
+to follow variants given by an alias or a state (a moved alias becomes a "refresh" revision), then
+comparing revisions. On a new revision it loads the models that changed *before* swapping —
+unchanged versions keep their loaded host — and then swaps the whole endpoint atomically with
+``ServingState.set_endpoint``; requests in flight finish on the old hosts, so a change under load
+fails no request. A revision whose models cannot be loaded is not served (the old one stays, the
+error is logged); a deleted deployment stops being served.
+
+``PrometheusWindows`` reads the serving app's own metrics (requests by endpoint, variant and status
+code; the latency histogram) at every tick, keeps the snapshots of the last hour, and answers a
+window's requests, 5xx errors and p99 (from the histogram's buckets: an upper bound) as the
+difference of two snapshots. ``AutoRollback`` (rollback.py) judges those windows against each
+deployment's SLO in the same tick. With several workers, each worker judges its own share of the
+traffic; the compare-and-set on the revision makes their rollbacks one.
+
+``build_deployment_app`` assembles it all: the serving app, the prediction logger as its sink, the
+feedback route, the host and the watcher, started and stopped with the ASGI lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from modelyard.core.errors import ModelyardError, NotFound
+from modelyard.core.serving import Deployment, VariantSpec
+from modelyard.serving.endpoint import Endpoint, ServedVariant, ServingState
+from modelyard.serving.rollback import AutoRollback, RollbackRule, SloRule, WindowStats
+
+if TYPE_CHECKING:
+    from modelyard.serving.deployments import DeploymentService
+    from modelyard.serving.host import ModelHost
+    from modelyard.serving.metrics import ServingMetrics
+
+__all__ = ["DeploymentHost", "PrometheusWindows", "endpoint_for"]
+
+log = logging.getLogger("modelyard.serving.hosting")
+
+
+def endpoint_for(deployment: Deployment, load: Callable[[VariantSpec], ModelHost]) -> Endpoint:
+    """The endpoint of one revision: its variants, each with the host ``load`` gives it."""
+    variants = tuple(
+        ServedVariant(name=v.name, host=load(v), weight=0 if v.shadow else v.traffic, shadow=v.shadow)
+        for v in deployment.spec.variants
+    )
+    return Endpoint(name=deployment.name, variants=variants, sticky_key=deployment.spec.sticky_key)
+
+
+class DeploymentHost:
+    """Keeps ``state`` serving the current revision of each named deployment (module docstring)."""
+
+    def __init__(
+        self,
+        service: DeploymentService,
+        state: ServingState,
+        names: Sequence[str],
+        *,
+        onnx: bool = False,
+        poll_s: float = 1.0,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.state = state
+        self.names = tuple(dict.fromkeys(names))
+        self.onnx = onnx
+        self.poll_s = poll_s
+        self.on_tick = on_tick
+        self.revisions: dict[str, int] = {}
+        self._hosts: dict[tuple[str, int], ModelHost] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.swaps = 0
+
+    def _load(self, variant: VariantSpec) -> ModelHost:
+        from modelyard.serving.host import ModelHost
+
+        key = (variant.model, variant.version)
+        host = self._hosts.get(key)
+        if host is None:
+            host = ModelHost.from_registry(self.service.registry, f"{variant.model}@{variant.version}", onnx=self.onnx)
+            self._hosts[key] = host
+        return host
+
+    def load_all(self) -> None:
+        """Load and serve every deployment now (raises if one cannot be: nothing half-served at start)."""
+        for name in self.names:
+            self._serve(self.service.get(name))
+
+    def _serve(self, deployment: Deployment) -> None:
+        endpoint = endpoint_for(deployment, self._load)  # every model loaded before the swap
+        self.state.set_endpoint(endpoint)
+        self.revisions[deployment.name] = deployment.revision
+        in_use = {(v.model_name, v.model_version) for e in self.state.endpoints() for v in e.variants}
+        self._hosts = {k: h for k, h in self._hosts.items() if k in in_use}
+        self.swaps += 1
+
+    def poll(self) -> None:
+        """One tick: follow moved aliases, pick up new revisions, drop deleted deployments."""
+        for name in self.names:
+            try:
+                self.service.refresh(name)
+                deployment = self.service.get(name)
+            except NotFound:
+                if name in self.revisions:
+                    log.warning("deployment %s was deleted; no longer served", name)
+                    self.revisions.pop(name, None)
+                    try:
+                        self.state.remove_endpoint(name)
+                    except NotFound:
+                        pass
+                continue
+            except ModelyardError as exc:
+                log.warning("cannot read deployment %s (still serving what was loaded): %s", name, exc)
+                continue
+            if self.revisions.get(name) == deployment.revision:
+                continue
+            try:
+                self._serve(deployment)
+                log.info("deployment %s: now serving revision %d", name, deployment.revision)
+            except Exception as exc:  # a revision that cannot load is not served; keep the old one
+                log.error("deployment %s revision %d could not be loaded: %s", name, deployment.revision, exc)
+                self.revisions[name] = deployment.revision
+
+    def start(self) -> DeploymentHost:
+        self._thread = threading.Thread(target=self._run, name="modelyard-deployments", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.poll()
+                if self.on_tick is not None:
+                    self.on_tick()
+            except Exception:
+                log.exception("deployment poll failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+class PrometheusWindows:
+    """Per-variant windows over the serving app's Prometheus metrics (module docstring)."""
+
+    def __init__(
+        self, metrics: ServingMetrics, *, horizon_s: float = 3600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.metrics = metrics
+        self.horizon_s = horizon_s
+        self.clock = clock
+        # (time, {(endpoint, variant): (requests, errors, bucket bounds, cumulative bucket counts)})
+        self._snapshots: deque[tuple[float, dict[tuple[str, str], tuple[float, float, list[float], list[float]]]]] = (
+            deque()
+        )
+        self._baseline: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def sample(self) -> None:
+        """Take a snapshot of the counters now (the watcher calls it every tick)."""
+        counts: dict[tuple[str, str], list[Any]] = {}
+        for family in self.metrics.registry.collect():
+            if family.name == "modelyard_serving_requests":
+                for s in family.samples:
+                    if not s.name.endswith("_total"):
+                        continue
+                    key = (s.labels["endpoint"], s.labels["variant"])
+                    entry = counts.setdefault(key, [0.0, 0.0, [], []])
+                    entry[0] += s.value
+                    if s.labels.get("code", "").startswith("5"):
+                        entry[1] += s.value
+            elif family.name == "modelyard_serving_request_seconds":
+                for s in family.samples:
+                    if not s.name.endswith("_bucket"):
+                        continue
+                    key = (s.labels["endpoint"], s.labels["variant"])
+                    entry = counts.setdefault(key, [0.0, 0.0, [], []])
+                    bound = float(s.labels["le"])
+                    entry[2].append(bound)
+                    entry[3].append(s.value)
+        now = self.clock()
+        snapshot = {k: (v[0], v[1], v[2], v[3]) for k, v in counts.items()}
+        with self._lock:
+            self._snapshots.append((now, snapshot))
+            while self._snapshots and self._snapshots[0][0] < now - self.horizon_s:
+                self._snapshots.popleft()
+
+    def reset(self, endpoint: str) -> None:
+        """Judge ``endpoint`` only on requests counted from now on."""
+        self.sample()
+        self._baseline[endpoint] = self.clock()
+
+    def stats(self, endpoint: str, window_s: float) -> dict[str, WindowStats]:
+        with self._lock:
+            snapshots = list(self._snapshots)
+        if not snapshots:
+            return {}
+        now, latest = snapshots[-1]
+        start = max(now - window_s, self._baseline.get(endpoint, -math.inf))
+        base: dict[tuple[str, str], tuple[float, float, list[float], list[float]]] | None = None
+        for moment, snapshot in snapshots:
+            if moment > start:
+                break
+            base = snapshot
+        if base is None:  # the window reaches back before the first snapshot: counters started at 0
+            base = snapshots[0][1] if endpoint in self._baseline else {}
+        out: dict[str, WindowStats] = {}
+        for (ep, variant), (requests, errors, bounds, cumulative) in latest.items():
+            if ep != endpoint:
+                continue
+            before = base.get((ep, variant), (0.0, 0.0, bounds, [0.0] * len(bounds)))
+            n = requests - before[0]
+            deltas = [c - (before[3][i] if i < len(before[3]) else 0.0) for i, c in enumerate(cumulative)]
+            out[variant] = WindowStats(
+                endpoint=endpoint,
+                variant=variant,
+                window_s=window_s,
+                requests=int(n),
+                errors=int(errors - before[1]),
+                p99_ms=_p99_from_buckets(bounds, deltas),
+            )
+        return out
+
+
+def _p99_from_buckets(bounds: list[float], cumulative: list[float]) -> float | None:
+    """The upper bound (ms) of the bucket holding the 99th percentile; None without observations."""
+    if not cumulative or cumulative[-1] <= 0:
+        return None
+    target = 0.99 * cumulative[-1]
+    for bound, count in sorted(zip(bounds, cumulative, strict=True)):
+        if count >= target:
+            return bound * 1000.0 if math.isfinite(bound) else math.inf
+    return math.inf
+
+
+def watcher(
+    service: DeploymentService,
+    windows: PrometheusWindows,
+    names: Sequence[str],
+    rules: Sequence[RollbackRule] = (SloRule(),),
+) -> AutoRollback:
+    """The automatic rollback of the hosted deployments over the app's metrics."""
+    return AutoRollback(service, windows, lambda: names, rules=rules)
+
+
+class DeploymentServer:
+    """The ASGI app of ``modelyard serve --deployment``: feedback route, serving app, and the
+    background parts (host poller, rollback watcher, prediction logger) tied to the lifespan."""
+
+    def __init__(
+        self,
+        app: Any,
+        host: DeploymentHost,
+        *,
+        logger: Any = None,
+        rollback: AutoRollback | None = None,
+        windows: PrometheusWindows | None = None,
+    ) -> None:
+        from modelyard.serving.feedback import FeedbackRoute
+
+        self.app = app
+        self.host = host
+        self.logger = logger
+        self.rollback = rollback
+        self.windows = windows
+        flush = logger.flush if logger is not None else None
+        self.asgi = FeedbackRoute(app, host.service.store, flush=flush)
+        self.started = False
+
+    def tick(self) -> None:
+        if self.windows is not None:
+            self.windows.sample()
+        if self.rollback is not None:
+            self.rollback.check_all()
+
+    def start(self) -> None:
+        if not self.started:
+            self.started = True
+            self.host.start()
+
+    async def close(self) -> None:
+        import asyncio
+
+        self.host.stop()
+        await self.app.aclose()
+        if self.logger is not None:
+            await asyncio.to_thread(self.logger.close)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    self.start()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await self.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await self.asgi(scope, receive, send)
+
+
+def build_deployment_app(
+    stores: Any,
+    names: Sequence[str],
+    *,
+    batching: Any = None,
+    max_body_bytes: int | None = None,
+    onnx: bool = False,
+    metrics: ServingMetrics | None = None,
+    log_predictions: bool = True,
+    auto_rollback: bool = True,
+    poll_s: float = 1.0,
+    logger_options: dict[str, Any] | None = None,
+) -> DeploymentServer:
+    """Serve the named deployments from ``stores`` (see the module docstring). Every model is
+    loaded before this returns; call ``start()`` (the ASGI lifespan does) to begin polling."""
+    from modelyard.registry.service import RegistryService
+    from modelyard.serving.app import DEFAULT_MAX_BODY_BYTES, create_serving_app
+    from modelyard.serving.deployments import DeploymentService
+    from modelyard.serving.metrics import ServingMetrics
+    from modelyard.serving.predlog import PredictionLogger
+
+    service = DeploymentService(stores.serving, RegistryService(stores.registry, stores.tracking, stores.artifacts))
+    state = ServingState()
+    host = DeploymentHost(service, state, names, onnx=onnx, poll_s=poll_s)
+    host.load_all()
+    metrics = metrics or ServingMetrics()
+    logger = (
+        PredictionLogger(stores.serving, stores.artifacts, registry=metrics.registry, **(logger_options or {}))
+        if log_predictions
+        else None
+    )
+    app = create_serving_app(
+        state,
+        sink=logger,
+        batching=batching,
+        max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+        metrics=metrics,
+    )
+    windows = PrometheusWindows(metrics) if auto_rollback else None
+    rollback = watcher(service, windows, host.names) if windows is not None else None
+    server = DeploymentServer(app, host, logger=logger, rollback=rollback, windows=windows)
+    host.on_tick = server.tick
+    return server
