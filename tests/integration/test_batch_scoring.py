@@ -95,6 +95,7 @@ def test_parquet_in_chunks_equals_predict_on_the_whole_input(churn: Any, work: P
     (run,) = scoring_runs()
     assert run.status.value == "FINISHED" and run.tags["modelyard.model_version_used"] == "churn@1"
     assert run.params["model_reference"] == "churn@champion" and run.metrics["rows_scored"].value == 1234
+    assert run.params["input"] == str((work / "in.parquet").resolve()) and run.params["output"] == str(out.resolve())
 
 
 def test_csv_in_probabilities_out_as_csv_and_parquet(churn: Any, work: Path) -> None:

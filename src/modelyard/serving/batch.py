@@ -313,7 +313,7 @@ class BatchScorer:
         path = Path(text)
         if path.is_file():
             fmt = file_format(path, "input")
-            return _Source(text, (path,), fmt, None, self._rows(path, fmt))
+            return _Source(os.fspath(path.resolve()), (path,), fmt, None, self._rows(path, fmt))
         if path.exists():
             raise InvalidArgument(f"input {text!r} is not a file")
         if self.datasets is None or Path(text).suffix.lower() in FORMATS:
@@ -442,7 +442,7 @@ class BatchScorer:
                     "model": model_label,
                     "model_reference": job.model_ref,
                     "input": source.label,
-                    "output": os.fspath(target),
+                    "output": os.fspath(target.resolve()),
                     "output_kind": "proba" if job.proba else "prediction",
                     "chunk_rows": job.chunk_rows,
                     "executor": executor_name,
