@@ -48,6 +48,7 @@ bench: $(STAMP_DEV)
 	$(PY) -m benchmarks.server_load $(BENCH_ARGS)
 	$(PY) -m benchmarks.data $(BENCH_ARGS)
 	$(PY) -m benchmarks.validation
+	$(PY) -m benchmarks.features $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .modelyard .bench .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,314 @@
+"""Feature-store benchmark: modelyard against Feast (its own virtual environment) and a hand-written
+DuckDB query, on the same generated data, in one run.
+
+    .venv/bin/python -m benchmarks.features            # 100,000 entity rows vs 1,000,000 feature rows
+    .venv/bin/python -m benchmarks.features --quick    # 10,000 vs 100,000: a smoke run
+
+Offline: a point-in-time join of the entity rows against two feature views (5 float features
+each, a TTL of 7 days; one view covers only 80% of the drivers, so a correct join keeps rows
+that have features in one view only). Each side runs in its own process (its peak memory is its
+own), writes its training set with the entity rows' ``row_id``, and the benchmark checks, row by
+row, that the sides return the same values wherever both return the row, and counts the rows each
+drops (and how many of those had valid features in the reference). Online: after a
+materialisation into each side's SQLite online store, the in-process read of 10 features (5 per
+view) for 1 random entity, p50/p99, and the values compared on every entity both read.
+
+Targets (issue 15): PIT join >= 20x Feast and within 1.5x of the DuckDB query, 0 valid rows
+dropped; online p99 >= 5x faster than Feast's. A missed target is reported, not an error: exit 0.
+Results go to ``.bench/results/features.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+try:
+    from benchmarks._venv import BENCH_DIR, REPO_ROOT, ensure_peer_env
+    from benchmarks.tracking import _child_env, _machine
+except ModuleNotFoundError:  # run as a script: benchmarks/ itself is on sys.path
+    from _venv import BENCH_DIR, REPO_ROOT, ensure_peer_env  # type: ignore[no-redef]
+    from tracking import _child_env, _machine  # type: ignore[no-redef]
+
+FEAST_VERSION = "0.67.0"
+FEAST_REQUIREMENTS = (f"feast=={FEAST_VERSION}",)
+PEERS_DIR = Path(__file__).resolve().parent / "peers"
+RESULTS_FILE = BENCH_DIR / "results" / "features.json"
+SIDE_TIMEOUT_S = 3600
+FEATURES = {"driver_stats": [f"s{i}" for i in range(5)], "driver_trips": [f"t{i}" for i in range(5)]}
+TTL = pd.Timedelta(days=7)
+SIZES = {
+    "full": {"entities": 100_000, "rows_per_view": 500_000, "drivers": 20_000, "online_reads": 5_000},
+    "quick": {"entities": 10_000, "rows_per_view": 50_000, "drivers": 2_000, "online_reads": 1_000},
+}
+
+
+def _generate(root: Path, sizes: dict[str, int], now: pd.Timestamp) -> dict[str, Any]:
+    """Two views over the last 60 days (driver_trips covers 80% of the drivers) and entity rows
+    (5% of them unknown drivers), all timestamps tz-aware UTC, no ties within a view."""
+    rng = np.random.default_rng(20261206)
+    span_s = 60 * 86400
+    paths = {}
+    frames = {}
+    for view, features in FEATURES.items():
+        n = sizes["rows_per_view"]
+        drivers = sizes["drivers"] if view == "driver_stats" else int(sizes["drivers"] * 0.8)
+        frame = pd.DataFrame(
+            {
+                "driver_id": rng.integers(0, drivers, n, dtype=np.int64),
+                "event_timestamp": now - pd.to_timedelta(rng.integers(0, span_s, n), unit="s"),
+            }
+        )
+        for f in features:
+            frame[f] = rng.normal(size=n)
+        frame = frame.drop_duplicates(["driver_id", "event_timestamp"]).reset_index(drop=True)
+        paths[view] = str(root / f"{view}.parquet")
+        frame.to_parquet(paths[view], index=False)
+        frames[view] = frame
+    n = sizes["entities"]
+    entities = pd.DataFrame(
+        {
+            "row_id": np.arange(n, dtype=np.int64),
+            "driver_id": rng.integers(0, int(sizes["drivers"] * 1.05), n, dtype=np.int64),
+            "event_timestamp": now - pd.to_timedelta(rng.integers(0, span_s - 5 * 86400, n), unit="s"),
+        }
+    )
+    entity_path = root / "entities.parquet"
+    entities.to_parquet(entity_path, index=False)
+    # Online: drivers whose newest row in both views is within the TTL of now (both sides serve them).
+    fresh = None
+    for frame in frames.values():
+        newest = frame.groupby("driver_id")["event_timestamp"].max()
+        ids = set(newest[newest >= now - TTL].index)
+        fresh = ids if fresh is None else fresh & ids
+    return {
+        "views": paths,
+        "entities": str(entity_path),
+        "online_ids": sorted(int(i) for i in (fresh or set()))[:5000],
+        "feature_rows": sum(len(f) for f in frames.values()),
+    }
+
+
+def _run_side(python: Path, script: str, spec: dict[str, Any], env: dict[str, str], console: Console) -> Any:
+    tmp = Path(tempfile.mkdtemp(prefix="modelyard-bench-features-"))
+    try:
+        cmd = [str(python), str(PEERS_DIR / script), "--spec", json.dumps(spec), "--tmp", str(tmp / "work")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=SIDE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        console.print(f"[red]✗ {script}: timed out[/red]")
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        console.print(f"[red]✗ {script} failed (exit {proc.returncode}):[/red]\n{tail}")
+        return None
+    return json.loads(lines[-1])
+
+
+def _compare(reference: pd.DataFrame, side: pd.DataFrame) -> dict[str, int]:
+    """Rows the side dropped (and of those, rows with a valid feature in the reference), and
+    values that differ on the rows both return."""
+    columns = [f for fs in FEATURES.values() for f in fs]
+    ref = reference.set_index("row_id")
+    got = side.set_index("row_id")
+    dropped = ref.index.difference(got.index)
+    valid = ref.loc[dropped, columns].notna().any(axis=1)
+    common = ref.index.intersection(got.index)
+    a = ref.loc[common, columns].to_numpy(dtype=float)
+    b = got.loc[common, columns].to_numpy(dtype=float)
+    same = np.isclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True)
+    return {
+        "rows": len(got),
+        "dropped": len(dropped),
+        "valid_dropped": int(valid.sum()),
+        "compared_rows": len(common),
+        "differing_values": int((~same).sum()),
+        "duplicated_rows": int(got.index.duplicated().sum()),
+    }
+
+
+def _online_compare(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> dict[str, int]:
+    keys = set(a) & set(b)
+    differing = 0
+    for key in keys:
+        x = np.array([np.nan if v is None else v for v in a[key]], dtype=float)
+        y = np.array([np.nan if v is None else v for v in b[key]], dtype=float)
+        differing += int((~np.isclose(x, y, rtol=1e-6, equal_nan=True)).sum())
+    return {"compared_entities": len(keys), "differing_values": differing}
+
+
+def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    sizes = SIZES["quick" if args.quick else "full"]
+    feast = ensure_peer_env(f"feast-{FEAST_VERSION}", FEAST_REQUIREMENTS, console=console)
+    # The modelyard side runs this checkout's source (not whatever is installed).
+    ours_env = _child_env({"PYTHONPATH": str(REPO_ROOT / "src")})
+    sides = {
+        "modelyard": (Path(sys.executable), "features_modelyard.py", ours_env),
+        "duckdb": (Path(sys.executable), "features_duckdb.py", _child_env({})),
+        "feast": (feast.python, "features_feast.py", _child_env({"FEAST_USAGE": "False"})),
+    }
+    data = Path(tempfile.mkdtemp(prefix="modelyard-bench-features-data-"))
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    try:
+        with console.status("generating data"):
+            generated = _generate(data, sizes, now)
+        spec = {**generated, "online_reads": sizes["online_reads"], "end_ms": int(now.timestamp() * 1000) + 1000}
+        offline: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+        frames: dict[str, pd.DataFrame] = {}
+        for rep in range(args.reps):
+            order = list(sides) if rep % 2 == 0 else list(reversed(sides))
+            for name in order:
+                python, script, env = sides[name]
+                out = data / f"{name}.parquet"
+                with console.status(f"offline {name} (rep {rep + 1}/{args.reps})"):
+                    result = _run_side(python, script, {**spec, "mode": "offline", "out": str(out)}, env, console)
+                if result is not None:
+                    offline[name].append(result)
+                    frames[name] = pd.read_parquet(out)
+        checks = {}
+        if "duckdb" in frames:
+            for name in ("modelyard", "feast"):
+                if name in frames:
+                    checks[name] = _compare(frames["duckdb"], frames[name])
+        if "modelyard" in frames and "feast" in frames:
+            both = _compare(frames["modelyard"], frames["feast"])
+            checks["modelyard_vs_feast"] = {k: both[k] for k in ("compared_rows", "differing_values")}
+        online = {}
+        for name in ("modelyard", "feast"):
+            python, script, env = sides[name]
+            with console.status(f"online {name}"):
+                result = _run_side(python, script, {**spec, "mode": "online"}, env, console)
+            if result is not None:
+                online[name] = result
+        online_check = (
+            _online_compare(online["modelyard"]["values"], online["feast"]["values"]) if len(online) == 2 else {}
+        )
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    return {
+        "sizes": {**sizes, "feature_rows": generated["feature_rows"]},
+        "reps": args.reps,
+        "offline": {
+            name: {
+                "seconds": statistics.median(r["seconds"] for r in runs),
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+                "rows": runs[-1]["rows"],
+            }
+            for name, runs in offline.items()
+            if runs
+        },
+        "checks": checks,
+        "online": {name: {k: v for k, v in r.items() if k != "values"} for name, r in online.items()},
+        "online_check": online_check,
+    }
+
+
+def _report(results: dict[str, Any], console: Console) -> None:
+    sizes = results["sizes"]
+    off = results["offline"]
+    table = Table(
+        title=f"PIT join: {sizes['entities']:,} entity rows vs {sizes['feature_rows']:,} feature rows in 2 views",
+        header_style="bold cyan",
+    )
+    for col in ("side", "seconds", "peak RSS", "rows", "dropped", "valid dropped", "differing values"):
+        table.add_column(col, justify="left" if col == "side" else "right")
+    for name in ("modelyard", "duckdb", "feast"):
+        if name not in off:
+            table.add_row(name, "failed", "", "", "", "", "")
+            continue
+        check = results["checks"].get(name, {})
+        table.add_row(
+            name,
+            f"{off[name]['seconds']:.3f}",
+            f"{off[name]['peak_rss_mb']:,.0f} MB",
+            f"{off[name]['rows']:,}",
+            f"{check.get('dropped', 0):,}" if name != "duckdb" else "(reference)",
+            f"{check.get('valid_dropped', 0):,}" if name != "duckdb" else "",
+            f"{check.get('differing_values', 0):,}" if name != "duckdb" else "",
+        )
+    console.print(table)
+    if "modelyard" in off:
+        m = off["modelyard"]["seconds"]
+        if "feast" in off:
+            ratio = off["feast"]["seconds"] / m
+            console.print(
+                f"modelyard vs Feast: {ratio:.1f}x faster (target >= 20x: {'met' if ratio >= 20 else 'MISSED'})"
+            )
+        if "duckdb" in off:
+            ratio = m / off["duckdb"]["seconds"]
+            console.print(
+                f"modelyard vs hand-written DuckDB: {ratio:.2f}x its time "
+                f"(target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})"
+            )
+        valid = results["checks"].get("modelyard", {}).get("valid_dropped")
+        if valid is not None:
+            console.print(f"modelyard valid rows dropped: {valid} (target 0: {'met' if valid == 0 else 'MISSED'})")
+    if "modelyard_vs_feast" in results["checks"]:
+        c = results["checks"]["modelyard_vs_feast"]
+        console.print(
+            f"modelyard vs Feast on {c['compared_rows']:,} rows both return: {c['differing_values']:,} values differ"
+        )
+    on = results["online"]
+    if on:
+        table = Table(
+            title="online read: 10 features, 1 entity, in-process (SQLite online store)", header_style="bold cyan"
+        )
+        for col in ("side", "p50", "p99", "max", "reads", "materialize"):
+            table.add_column(col, justify="left" if col == "side" else "right")
+        for name, r in on.items():
+            table.add_row(
+                name,
+                f"{r['p50_us']:.1f} µs",
+                f"{r['p99_us']:.1f} µs",
+                f"{r['max_us']:.0f} µs",
+                f"{r['n']:,}",
+                f"{r['materialize_s']:.2f} s",
+            )
+        console.print(table)
+        if len(on) == 2:
+            ratio = on["feast"]["p99_us"] / on["modelyard"]["p99_us"]
+            console.print(
+                f"online p99: {ratio:.1f}x faster than Feast (target >= 5x: {'met' if ratio >= 5 else 'MISSED'})"
+            )
+            oc = results["online_check"]
+            console.print(
+                f"online values compared on {oc['compared_entities']:,} entities: {oc['differing_values']} differ"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10,000 entity rows vs 100,000 feature rows")
+    parser.add_argument("--reps", type=int, default=1, help="offline repetitions per side (median)")
+    args = parser.parse_args()
+    console = Console()
+    started = time.time()
+    results = run(args, console)
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    results["machine"] = {**_machine(), "uptime": uptime, "shared": True}
+    results["seconds"] = time.time() - started
+    _report(results, console)
+    console.print(f"[dim]machine: {results['machine'].get('cpu')} x{os.cpu_count()}, {uptime} (shared)[/dim]")
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_FILE.write_text(json.dumps(results, indent=2, default=str))
+    console.print(f"results: {RESULTS_FILE}")
+
+
+if __name__ == "__main__":
+    main()
