@@ -13,7 +13,7 @@ help:
 	@echo "make quickstart  - create .venv, install modelyard, run the lifecycle demo (no servers needed)"
 	@echo "make test        - install test dependencies, check services, run lint + type checks + the test suite"
 	@echo "make lint        - ruff, mypy and import-linter only"
-	@echo "make bench       - benchmarks against peers (MLflow) in their own virtualenvs"
+	@echo "make bench       - benchmarks against peers (MLflow, BentoML, ...) in their own virtualenvs"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,7 @@ bench: $(STAMP_DEV)
 	$(PY) -m benchmarks.data $(BENCH_ARGS)
 	$(PY) -m benchmarks.validation
 	$(PY) -m benchmarks.features $(BENCH_ARGS)
+	$(PY) -m benchmarks.serving $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .modelyard .bench .pytest_cache .mypy_cache .ruff_cache

@@ -10,8 +10,9 @@ runs in its own virtual environment (.bench/venvs/serving-*):
 - BentoML 1.4: a service with ``workers=2``, plain and with ``batchable=True`` (its adaptive batching);
 - the floor: a minimal hand-written FastAPI + uvicorn app, ``--workers 2``.
 
-Each server gets a 2 s warm-up, then ``wrk`` for ``--seconds`` at concurrency 1 and 32 (and 256
-for the batching comparison), ``--reps`` times; the table shows medians of requests/s and of p99.
+All servers are started first; then, ``--reps`` times, each in turn gets a 2 s warm-up and ``wrk``
+for ``--seconds`` at concurrency 1 and 32 (256 for the batching comparison), so load changes on
+the shared machine spread over every server. The table shows medians of requests/s and of p99.
 Bodies are each server's natural one-row JSON (an array row where the server takes one; MLflow's
 ``dataframe_split``). The machine is shared: the load average is printed with the results.
 
@@ -45,7 +46,9 @@ PEERS_DIR = REPO_ROOT / "benchmarks" / "peers"
 MLFLOW = ("mlflow==3.17.2", "scikit-learn==1.9.1")
 BENTOML = ("bentoml==1.4.40", "scikit-learn==1.9.1")
 FLOOR = ("fastapi==0.165.0", "uvicorn[standard]==0.55.0", "scikit-learn==1.9.1")
-MAX_LATENCY_MS = 100
+#: The batching servers' latency budget at c=256 (a closed loop of 256 clients queues ~0.1 s even
+#: at 2,500 req/s, so a tighter budget measures the early 503s rather than the throughput).
+MAX_LATENCY_MS = 1000
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -314,7 +317,7 @@ PLAN = (
     ("bentoml+batch", (256,)),
     ("modelyard+null-sink", (32,)),
     ("modelyard(records)", (32,)),
-    ("modelyard+onnx", (32,)),
+    ("modelyard+onnx", (1, 32)),
 )
 
 
@@ -344,27 +347,32 @@ def main(argv: list[str] | None = None) -> int:
     script.write_text(WRK_SCRIPT)
     results: dict[str, dict[int, list[dict[str, float]]]] = {}
     load_before = _load()
-    for name, concurrencies in PLAN:
-        if args.only and name not in args.only:
-            continue
-        server = servers[name]
-        body = work / f"{name}.json"
-        body.write_bytes(server.body)
-        console.print(f"  {name}: starting ...")
-        proc = _start(server, work / f"{name}.log")
-        try:
-            url = server.health.rsplit("/", 1)[0] + server.path
-            _wrk(url, body, script, 32, 2.0)  # warm-up
-            for concurrency in concurrencies:
-                for _ in range(args.reps):
-                    result = _wrk(url, body, script, concurrency, args.seconds)
+    chosen = [(name, cs) for name, cs in PLAN if not args.only or name in args.only]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        # Every server runs for the whole benchmark (idle while another is measured), and the
+        # repetitions go round all of them, so a change in the shared machine's load hits every
+        # server alike instead of whichever happened to run at that moment.
+        for name, _ in chosen:
+            console.print(f"  starting {name} ...")
+            procs[name] = _start(servers[name], work / f"{name}.log")
+            (work / f"{name}.json").write_bytes(servers[name].body)
+        for rep in range(args.reps):
+            for name, concurrencies in chosen:
+                server = servers[name]
+                url = server.health.rsplit("/", 1)[0] + server.path
+                _wrk(url, work / f"{name}.json", script, 32, 2.0)  # warm-up
+                for concurrency in concurrencies:
+                    result = _wrk(url, work / f"{name}.json", script, concurrency, args.seconds)
                     results.setdefault(name, {}).setdefault(concurrency, []).append(result)
                     console.print(
-                        f"    c={concurrency}: {result['rps']:,.0f} req/s, p99 {result['p99_ms']:.1f} ms"
-                        + (f", {result['non2xx']:,} non-2xx" if result["non2xx"] else "")
-                        + (f", {result['errors']:,} socket errors" if result["errors"] else "")
+                        f"    [{rep + 1}/{args.reps}] {name} c={concurrency}: {result['rps']:,.0f} req/s, "
+                        f"p99 {result['p99_ms']:.1f} ms"
+                        + (f", {result['non2xx']:,.0f} non-2xx" if result["non2xx"] else "")
+                        + (f", {result['errors']:,.0f} socket errors" if result["errors"] else "")
                     )
-        finally:
+    finally:
+        for proc in procs.values():
             _stop(proc)
     load_after = _load()
     med = {

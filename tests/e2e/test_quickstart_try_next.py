@@ -60,7 +60,7 @@ def _free_port() -> int:
 def background_server(args: list[str], home: Path, cwd: Path, port: int) -> Iterator[str]:
     """``args`` (a ``modelyard server`` line) started in the background on ``port``; yields its URL
     once /healthz answers; stopped (SIGINT, as Ctrl-C would) when the block ends."""
-    log = cwd / "server.log"
+    log = cwd / f"{args[0]}.log"  # server.log, serve.log: both may run at once
     with log.open("w") as out:
         proc = subprocess.Popen(
             core_cli([*args, "--port", str(port)]), cwd=cwd, env=_env(home), stdout=out, stderr=subprocess.STDOUT
@@ -108,6 +108,13 @@ def test_every_try_next_line_works_on_the_core_install(tmp_path: Path) -> None:
             assert "text/html" in response.headers["content-type"]
         for argv in commands:
             if argv[1:] == ["server"]:
+                continue
+            if argv[1] == "serve":  # the model server: started like the tracking server, then asked
+                with background_server(argv[1:], home, cwd, _free_port()) as served:
+                    name = argv[2].partition("@")[0]
+                    described = httpx.get(f"{served}/v1/models/{name}", timeout=60)
+                    assert described.status_code == 200, described.text
+                    assert httpx.get(f"{served}/v2/models/{name}/ready", timeout=60).status_code == 200
                 continue
             proc = _run(argv[1:], home, cwd)
             assert proc.returncode == 0, (argv, proc.stdout[-2000:], proc.stderr)

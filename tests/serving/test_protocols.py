@@ -112,13 +112,13 @@ def test_models_listing_description_and_openapi(app: ServingApp) -> None:
 
 def test_mlflow_scoring_protocol(app: ServingApp, registered: Registered) -> None:
     head = registered.frame.head(3)
-    split = json.loads(head.to_json(orient="split"))
-    split.pop("index")
+    split = json.loads(head.to_json(orient="split"))  # with "index", as MLflow's client sends it
     expected = _expected(registered, 3)
 
     async def block(client: httpx.AsyncClient) -> list[httpx.Response]:
         bodies = [
             {"json": {"dataframe_split": split}},
+            {"json": {"dataframe_split": {"columns": split["columns"], "data": split["data"]}}},
             {
                 "json": {
                     "dataframe_split": {"columns": split["columns"][::-1], "data": [r[::-1] for r in split["data"]]}
@@ -218,6 +218,7 @@ def test_v2_inference_protocol(app: ServingApp, registered: Registered) -> None:
     assert meta["name"] == "bc" and meta["versions"] == ["1"]
     assert [i["name"] for i in meta["inputs"]] == list(head.columns)
     assert {i["datatype"] for i in meta["inputs"]} == {"FP64"}
+    assert [(o["name"], o["datatype"]) for o in meta["outputs"]] == [("predict", "INT64"), ("predict_proba", "FP64")]
     assert ready.status_code == live.status_code == server_ready.status_code == 200
     assert server.json()["name"] == "modelyard"
     assert wrong_version.status_code == 404 and "error" in wrong_version.json()

@@ -227,6 +227,7 @@ def _show_next(data: VersionedData, validation: Validation, promotion: Promotion
         (f"  {ui}/models/{name}@production", "the model card, evaluation plots, files and lineage"),
         (f"  {ui}/datasets/{data.train.ref}", "the dataset version and the runs that read it"),
         (f"  {ui}/datasets/{data.test.ref}", "the same, with its validation report"),
+        (f"modelyard serve {name}@production", "the model over HTTP: /v1, MLflow's /invocations, KServe V2"),
         (f"modelyard models history {name}", "the full audit trail (--json for programs)"),
         (f"modelyard models card {name} {promotion.version}", "the card as a table (--markdown / --html to export)"),
         (f"modelyard lineage {data.train.ref} --downstream", "every run and model version that used the data"),

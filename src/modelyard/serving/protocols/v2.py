@@ -182,7 +182,8 @@ def _metadata(endpoint: Endpoint) -> dict[str, Any]:
             {"name": c, "datatype": datatype_of(d), "shape": [-1]}
             for c, d in zip(spec.columns, spec.dtypes, strict=True)
         ]
-    outputs = [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
+    label = datatype_of(np.asarray(host.classes).dtype) if host.classes else "FP64"
+    outputs = [{"name": "predict", "datatype": label, "shape": [-1]}]
     if host.has_proba:
         outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(host.classes or [])]})
     return {
