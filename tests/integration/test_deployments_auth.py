@@ -103,12 +103,23 @@ def test_roles_decide_who_reads_and_changes_deployments(secured: Secured) -> Non
                 PredictionLogPartition(id="p", endpoint="api", start_ms=1, end_ms=2, row_count=1,
                                        digest="sha256:" + "0" * 64, size=1, created_at=1), ["r"],
             )  # fmt: skip
+    rollback = f"{secured.url}/api/v1/deployments/api/rollback"
+    refused = httpx.post(
+        rollback, json={"to_revision": 2}, headers={"Authorization": f"Bearer {secured.tokens['vera']}"}
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "PERMISSION_DENIED"
     assert server.serving.get_deployment("api").revision == 3  # refused requests changed nothing
+    done = httpx.post(
+        rollback, json={"to_revision": 2, "reason": "button", "actor": "mallory"},
+        headers={"Authorization": f"Bearer {secured.tokens['ed']}"},
+    )  # fmt: skip
+    assert done.status_code == 200 and done.json()["revision"] == 4 and done.json()["updated_by"] == "ed"
     assert server.serving.list_prediction_partitions("api", 0, 2**62) == []
     assert httpx.get(f"{secured.url}/api/v1/deployments").status_code == 401
     entries = server.auth.list_audit(AuditQuery(object_type="deployment"))
     assert sorted((e.action, e.actor) for e in entries) == [
-        ("create_deployment", "ed"), ("rollback_deployment", "ed"), ("update_deployment", "ed"),
+        ("create_deployment", "ed"), ("rollback_deployment", "ed"), ("rollback_deployment", "ed"),
+        ("update_deployment", "ed"),
     ]  # fmt: skip
     assert all(e.object_id == "api" for e in entries)
-    assert next(e for e in entries if e.action == "rollback_deployment").details["reason"] == "bad canary"
+    assert {e.details["reason"] for e in entries if e.action == "rollback_deployment"} == {"bad canary", "button"}

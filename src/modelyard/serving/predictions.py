@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from modelyard.store.bundle import Stores
 
-__all__ = ["TimeLike", "predictions", "since_ms", "time_ms"]
+__all__ = ["TimeLike", "predictions", "since_ms", "time_ms", "traffic"]
 
 TimeLike = int | float | str | dt.datetime | dt.date | None
 _FOREVER = 2**63 - 1
@@ -106,3 +106,27 @@ def predictions(
     frame["feedback"] = pd.Series([found[r].value if r in found else None for r in ids], dtype=object)
     frame["feedback_at"] = pd.Series([found[r].at if r in found else None for r in ids], dtype=object)
     return frame[columns]
+
+
+def traffic(
+    stores: Stores, endpoint: str, start_ms: int, end_ms: int, *, max_partitions: int = 200
+) -> tuple[pd.DataFrame, bool]:
+    """The light columns of the logged predictions in ``[start_ms, end_ms)`` (variant, shadow,
+    status, latency, time — no inputs or outputs), for request-rate and latency views, from at
+    most the newest ``max_partitions`` partitions; the flag says whether older ones were left out."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = ["variant", "shadow", "status", "latency_ms", "timestamp_ms"]
+    found = stores.serving.list_prediction_partitions(validate_deployment_name(endpoint), start_ms, end_ms)
+    truncated = len(found) > max_partitions
+    tables = [
+        pq.read_table(io.BytesIO(stores.artifacts.get_bytes(p.digest)), columns=columns)
+        for p in found[-max_partitions:]
+    ]
+    if not tables:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), truncated
+    frame = pa.concat_tables(tables).to_pandas()
+    frame = frame[(frame["timestamp_ms"] >= start_ms) & (frame["timestamp_ms"] < end_ms)]
+    return frame.reset_index(drop=True), truncated

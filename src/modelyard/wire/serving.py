@@ -27,6 +27,7 @@ __all__ = [
     "DeploymentCreate",
     "DeploymentEventList",
     "DeploymentList",
+    "DeploymentRollback",
     "DeploymentUpdate",
     "FeedbackCreate",
     "FeedbackItem",
@@ -63,6 +64,17 @@ class DeploymentUpdate(WireModel):
     actor: Actor | None = None
     at: Millis | None = None
     reason: Reason | None = None
+
+
+class DeploymentRollback(WireModel):
+    """Restore an earlier revision on the server (the UI's rollback button): the previous state,
+    or ``to_revision``; ``expected_revision`` guards against a change made meanwhile."""
+
+    reason: Reason | None = None
+    to_revision: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    expected_revision: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    actor: Actor | None = None
+    at: Millis | None = None
 
 
 class DeploymentList(WireModel):

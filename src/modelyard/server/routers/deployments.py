@@ -34,6 +34,7 @@ from modelyard.wire import (
     DeploymentCreate,
     DeploymentEventList,
     DeploymentList,
+    DeploymentRollback,
     DeploymentUpdate,
     FeedbackCreate,
     FeedbackList,
@@ -127,6 +128,27 @@ def update_deployment(name: DeploymentName, body: DeploymentUpdate, c: Call = De
         variants=_summary(updated.spec),
     )
     return _ok(updated)
+
+
+@router.post(_PATH + "/rollback")
+def rollback_deployment(name: DeploymentName, body: DeploymentRollback, c: Call = Depends(get_call)) -> Any:
+    """Restore the previous state (or ``to_revision``) as a new revision, run on the server (the
+    UI's rollback button); 409 when there is nothing earlier or the deployment changed meanwhile."""
+    moment = when(c, body.at)
+    deployments = DeploymentService(
+        serving_store(c), RegistryService(c.stores.registry, c.stores.tracking, c.stores.artifacts),
+        clock=lambda: moment,
+    )  # fmt: skip
+    current, target = deployments.rollback_target(name, body.to_revision)
+    allow_spec(c, current.spec, "editor")
+    allow_spec(c, target.after, "editor")
+    restored = deployments.rollback(
+        name, actor=who(c, body.actor), reason=body.reason, to_revision=body.to_revision,
+        expected_revision=body.expected_revision,
+    )  # fmt: skip
+    c.audit("rollback_deployment", "deployment", name, revision=restored.revision, reason=body.reason,
+            restored_from=target.revision, variants=_summary(restored.spec))  # fmt: skip
+    return _ok(restored)
 
 
 @router.get("/deployments", response_model=DeploymentList)
