@@ -5,7 +5,9 @@ trained once here, registered in a fresh modelyard store and pickled for the pee
 runs in its own virtual environment (.bench/venvs/serving-*):
 
 - modelyard: ``modelyard serve bc@prod --workers 2`` (batching off, then ``--batch`` at c=256; and
-  with a null prediction sink, to price the logging hook);
+  with a null prediction sink, to price the logging hook); and ``serve --deployment`` of the same
+  model with prediction logging off and on (Parquet partitions to the artifact store), and with a
+  shadow variant, to price logging and shadowing;
 - MLflow 3.17: ``mlflow models serve --env-manager local -w 2`` on the model saved by mlflow.sklearn;
 - BentoML 1.4: a service with ``workers=2``, plain and with ``batchable=True`` (its adaptive batching);
 - the floor: a minimal hand-written FastAPI + uvicorn app, ``--workers 2``.
@@ -107,6 +109,12 @@ def _train(work: Path) -> tuple[Any, Any, dict[str, str]]:
         registry = RegistryService(stores.registry, stores.tracking, stores.artifacts)
         version = registry.log_model(model, "bc", actor="bench", project="bench", input_example=frame.head())
         registry.set_alias("bc", "prod", version.version, actor="bench")
+        from modelyard.serving.deployments import DeploymentService
+
+        deployments = DeploymentService(stores.serving, registry)
+        deployments.create("bc-plain", ["main=bc@prod"], actor="bench")
+        deployments.create("bc-shadow", ["main=bc@prod", {"name": "chal", "model": "bc@prod", "shadow": True}],
+                           actor="bench")  # fmt: skip
     (work / "model.pkl").write_bytes(pickle.dumps(model))
     return model, frame, {"store": settings.store_uri, "artifacts": settings.artifact_uri}
 
@@ -222,6 +230,22 @@ def _servers(work: Path, frame: Any, paths: dict[str, str], peers: dict[str, Pat
             my_env,
             REPO_ROOT,
         )
+    for name, deployment, extra in (
+        ("deploy", "bc-plain", ["--no-log-predictions"]),
+        ("deploy+log", "bc-plain", []),
+        ("deploy+shadow", "bc-shadow", ["--no-log-predictions"]),
+    ):
+        port, base = ports()
+        command = [c for c in modelyard if c != "bc@prod"]
+        servers[name] = Server(
+            name,
+            [*command, "--deployment", deployment, "--port", str(port), *extra],
+            f"{base}/readyz",
+            f"/v1/models/{deployment}/predict",
+            json.dumps(row).encode(),
+            my_env,
+            REPO_ROOT,
+        )
     port, base = ports()
     servers["modelyard(records)"] = Server(
         "modelyard(records)",
@@ -316,6 +340,9 @@ PLAN = (
     ("modelyard+batch", (256,)),
     ("bentoml+batch", (256,)),
     ("modelyard+null-sink", (32,)),
+    ("deploy", (32,)),
+    ("deploy+log", (32,)),
+    ("deploy+shadow", (32,)),
     ("modelyard(records)", (32,)),
     ("modelyard+onnx", (1, 32)),
 )
@@ -429,6 +456,11 @@ def _ratios(console: Console, med: dict[tuple[str, int], dict[str, float]]) -> N
     line("modelyard batched / unbatched, c=256", rps("modelyard+batch", 256), rps("modelyard", 256), 2)
     line("modelyard batched / BentoML batched, c=256", rps("modelyard+batch", 256), rps("bentoml+batch", 256), 1.5)
     line("null prediction sink / none, c=32", rps("modelyard+null-sink", 32), rps("modelyard", 32), 0.9)
+    line("deployment: prediction logging on / off, c=32", rps("deploy+log", 32), rps("deploy", 32), 0.9)
+    shadow, plain = rps("deploy+shadow", 32), rps("deploy", 32)
+    if shadow and plain:
+        console.print(f"deployment: with a shadow variant / without, c=32: [bold]{shadow / plain:.2f}x[/bold] "
+                      "(the shadow runs the model a second time per request, after the answer)")  # fmt: skip
 
 
 if __name__ == "__main__":
