@@ -13,6 +13,7 @@ MODELYARD_LOGIN_FREE_FAILURES        server: failed logins before backoff starts
 MODELYARD_LOGIN_MAX_BACKOFF_SECONDS  server: longest login backoff (default 900)
 MODELYARD_ONLINE_STORE_URI  feature store: the online store (sqlite:///path, redis://host:port/db?prefix=...;
                         default sqlite:///<home>/online.db)
+MODELYARD_HEARTBEAT_SECONDS  SDK: seconds between two heartbeats of the active runs (default 30)
 MODELYARD_DEBUG         CLI: "1" prints the traceback of an unexpected error (like ``--debug``)
 MODELYARD_REPRODUCE_OF  set by ``modelyard reproduce`` in the training it re-runs: the id of the
                         run being reproduced (runs started then are tagged modelyard.reproduction_of)
@@ -56,6 +57,9 @@ class Settings:
     durable_writes: bool = False
     #: The feature store's online store (None: ``<home>/online.db``, see ``online_uri``).
     online_store_uri: str | None = None
+    #: Seconds between two heartbeats of the SDK's active runs (``runs list`` shows a RUNNING run
+    #: whose heartbeat is much older as stale; ``runs mark-dead`` marks such runs KILLED).
+    heartbeat_seconds: float = 30.0
 
     @property
     def online_uri(self) -> str:
@@ -123,11 +127,24 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         debug=_flag(environ.get("MODELYARD_DEBUG")),
         reproduce_of=environ.get("MODELYARD_REPRODUCE_OF") or None,
         durable_writes=_flag(environ.get("MODELYARD_DURABLE_WRITES")),
+        heartbeat_seconds=_seconds(environ.get("MODELYARD_HEARTBEAT_SECONDS"), "MODELYARD_HEARTBEAT_SECONDS", 30.0),
     )
 
 
 def _flag(text: str | None) -> bool:
     return (text or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _seconds(text: str | None, name: str, default: float) -> float:
+    if not text:
+        return default
+    try:
+        number = float(text.strip())
+    except ValueError:
+        raise InvalidArgument(f"{name} must be a number of seconds, got {text[:40]!r}") from None
+    if not 0.001 <= number <= 86_400:
+        raise InvalidArgument(f"{name} must be between 0.001 and 86400 seconds, got {text[:40]!r}")
+    return number
 
 
 def _optional_int(text: str | None, name: str, *, low: int = 1, high: int = 2**62) -> int | None:

@@ -59,7 +59,7 @@ class _Ctx:
         self.audit: AuditLog = AuditLog(store)
 
     def record(self, action: str, object_type: str, object_id: str | None, **details: Any) -> None:
-        self.audit.record(_cli_actor(), action, object_type, object_id, details)
+        self.audit.record(cli_actor(), action, object_type, object_id, details)
 
 
 @contextmanager
@@ -72,7 +72,7 @@ def _opened(store_uri: str | None, *, create: bool = False) -> Iterator[_Ctx]:
         yield _Ctx(stores.auth, stores.tracking)
 
 
-def _cli_actor() -> str:
+def cli_actor() -> str:
     """Who ran the command, for the audit trail (the OS account; no environment variable)."""
     import os
 

@@ -41,6 +41,12 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(runs_app, name="runs")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+StaleOpt = Annotated[
+    str, typer.Option("--stale-after", help="A RUNNING run with no heartbeat for this long is stale (90s, 10m, 2h).")
+]
+OlderThanOpt = Annotated[
+    str, typer.Option("--older-than", help="Mark runs with no heartbeat for this long (90s, 10m, 2h).")
+]
 StoreOpt = Annotated[
     str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
 ]
@@ -110,10 +116,18 @@ def runs_list(
     ] = None,
     max_results: Annotated[int, count_option("--max-results", "-n", maximum=50_000)] = 100,
     deleted: Annotated[bool, typer.Option("--deleted", help="List deleted runs instead.")] = False,
+    stale_after: StaleOpt = "10m",
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """List runs, filtered and ordered like search_runs."""
+    """List runs, filtered and ordered like search_runs; a RUNNING run with no heartbeat for
+    --stale-after is shown as RUNNING (stale)."""
+    from modelyard.auth.timeparse import parse_duration_ms
+    from modelyard.core.tracking import now_millis
+    from modelyard.tracking.service import is_stale
+
+    with errors_as_exit():
+        stale_ms = parse_duration_ms(stale_after)
     client = _client(store)
     with errors_as_exit():
         runs, _ = client.search_runs(
@@ -123,15 +137,17 @@ def runs_list(
             max_results=max_results,
             deleted_only=deleted,
         )
+    now = now_millis()
+    stale = {r.id for r in runs if is_stale(r, now, stale_ms)}
     if json:
-        print_json([_run_dict(r) for r in runs])
+        print_json([{**_run_dict(r), "stale": r.id in stale} for r in runs])
         return
     metric_keys = sorted({k for r in runs for k in r.metrics})[:6]
     rows = [
         (
             r.id,
             r.name or "",
-            r.status.value,
+            f"{r.status.value} (stale)" if r.id in stale else r.status.value,
             fmt_time(r.start_time),
             *[r.metrics[k].value if k in r.metrics else None for k in metric_keys],
         )
@@ -216,6 +232,48 @@ def _set_lifecycle(run_ids: list[str], store: str | None, stage: str) -> None:
         for run_id in run_ids:
             client.store.set_run_lifecycle(run_id, LifecycleStage(stage))
     console.print(f"{'deleted' if stage == 'deleted' else 'restored'} {len(run_ids)} run(s)")
+
+
+@runs_app.command("mark-dead")
+def runs_mark_dead(
+    older_than: OlderThanOpt = "10m",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the stale runs.")] = False,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Mark KILLED the RUNNING runs with no heartbeat for --older-than (their process died);
+    audited when auth is on."""
+    from modelyard.auth.timeparse import parse_duration_ms
+
+    with errors_as_exit():
+        older_ms = parse_duration_ms(older_than)
+    client = _client(store)
+    with errors_as_exit():
+        runs = client.stale_runs(older_ms) if dry_run else client.mark_dead(older_ms)
+        if runs and not dry_run:
+            _audit_marked(store, runs, older_ms)
+    if json:
+        print_json([_run_dict(r) for r in runs])
+        return
+    verb = "stale" if dry_run else "marked KILLED"
+    table(f"Runs {verb} ({len(runs)})", ["run_id", "name", "project_id", "started", "last heartbeat"], [
+        (r.id, r.name or "", r.project_id, fmt_time(r.start_time), fmt_time(r.heartbeat_at)) for r in runs
+    ])
+
+
+def _audit_marked(store: str | None, runs: list[Any], older_ms: int) -> None:
+    """With auth on and a database store, each run marked is an audit entry (a server audits its own)."""
+    from modelyard.auth import AuditLog
+    from modelyard.cli._stores import cli_settings, cli_stores
+    from modelyard.cli.auth_cmd import cli_actor
+
+    settings = cli_settings(store)
+    if not settings.auth or settings.store_uri.startswith(("http://", "https://")):
+        return
+    audit = AuditLog(cli_stores(store).auth)
+    for run in runs:
+        details = {"project_id": run.project_id, "older_than_ms": older_ms}
+        audit.record(cli_actor(), "kill_stale_run", "run", run.id, details)
 
 
 @runs_app.command("delete")

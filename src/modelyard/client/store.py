@@ -96,6 +96,10 @@ def _run(content: bytes) -> Run:
     return _with_shared_nan([Run.model_validate_json(content)])[0]
 
 
+def _runs(content: bytes) -> list[Run]:
+    return _with_shared_nan([Run.model_validate(item) for item in orjson.loads(content)["runs"]])
+
+
 def _float(value: Any) -> float:
     if type(value) is float:
         return value
@@ -278,6 +282,23 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
             return []  # no run has an empty id (and no route takes one)
         response = self.api.send("GET", f"/runs/{_q(parent_run_id)}/children", idempotent=True)
         return _RunLinks.model_validate_json(response.content).links()
+
+    # -- liveness -----------------------------------------------------------------------------
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            self.api.send("POST", "/heartbeats", idempotent=True, json={"run_ids": list(run_ids)})
+
+    def list_stale_runs(self, older_than_ms: int) -> list[Run]:
+        """Only runs in projects the caller may read."""
+        response = self.api.send("GET", "/stale-runs", idempotent=True, params={"older_than_ms": older_than_ms})
+        return _runs(response.content)
+
+    def kill_stale_runs(self, run_ids: Sequence[str], older_than_ms: int) -> list[Run]:
+        if not run_ids:
+            return []
+        body = {"run_ids": list(run_ids), "older_than_ms": older_than_ms}
+        return _runs(self.api.send("POST", "/stale-runs/kill", idempotent=True, json=body).content)
 
     # -- metrics ------------------------------------------------------------------------------
 

@@ -93,6 +93,9 @@ class Run(Entity):
     parent_run_id: str | None = None
     lifecycle_stage: LifecycleStage = LifecycleStage.ACTIVE
     notes: str | None = None
+    #: When the process running it last said it is alive (epoch ms; the SDK refreshes it while the
+    #: run is active). A RUNNING run whose heartbeat is older than a threshold is stale.
+    heartbeat_at: int | None = None
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, LatestMetric] = Field(default_factory=dict)

@@ -75,6 +75,7 @@ class Session:
         self._root_runs: tuple[ActiveRun, ...] = ()  # the main thread's stack, for threads without one
         self._steps: dict[str, dict[str, int]] = {}  # run id -> key -> last step
         self._valid_keys: set[str] = set()
+        self._alive: set[str] = set()  # ids of the runs started and not ended: their heartbeat
         self._pid = os.getpid()
 
     def settings(self, store_uri: str | None = None, artifact_uri: str | None = None) -> Settings:
@@ -111,8 +112,22 @@ class Session:
     def buffer(self) -> MetricBuffer:
         buffer = self._cache.get("buffer")  # the hot path: no closure built once it exists
         if buffer is None:
-            buffer = self.cached("buffer", lambda: MetricBuffer(self.stores().tracking.log_metrics))
+            buffer = self.cached("buffer", self._new_buffer)
         return buffer
+
+    def _new_buffer(self) -> MetricBuffer:
+        """The metric buffer; its thread also sends the heartbeat of the active runs."""
+        tracking = self.stores().tracking
+        return MetricBuffer(
+            tracking.log_metrics,
+            heartbeat=self._beat,
+            heartbeat_interval=self.settings().heartbeat_seconds,
+        )
+
+    def _beat(self) -> None:
+        alive = list(self._alive)
+        if alive:
+            self.stores().tracking.heartbeat(alive)
 
     def flush(self) -> None:
         buffer = self._cache.get("buffer")
@@ -140,6 +155,7 @@ class Session:
                 # the parent's database sessions over the sockets the child inherited.
                 _inherited_from_parent.append(cache)
             self._steps = {}
+            self._alive = set()
             self._root_runs = ()
             _runs.set(())
         self._pid = os.getpid()
@@ -166,12 +182,15 @@ class Session:
 
     def push(self, run: ActiveRun) -> None:
         self._set_runs((*_runs.get(), run))
+        self._alive.add(run.id)
+        self.buffer().start()  # heartbeats from now on, even if the run logs no metric
 
     def pop(self, run: ActiveRun) -> None:
         runs = _runs.get()
         if runs and runs[-1] is run:
             self._set_runs(runs[:-1])
         self._steps.pop(run.id, None)
+        self._alive.discard(run.id)
 
     def _set_runs(self, runs: tuple[ActiveRun, ...]) -> None:
         _runs.set(runs)

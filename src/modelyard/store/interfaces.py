@@ -129,6 +129,28 @@ class RunStore(ABC):
         """Runs whose parent is ``parent_run_id`` (tuning trials, pipeline steps), ordered by
         project name, start time and run id."""
 
+    # -- liveness: a run whose process died stays RUNNING unless something notices ------------
+    # A run's last sign of life is its heartbeat, else its start time. Times are the store's
+    # clock (a server's, over HTTP), so clients with skewed clocks agree.
+
+    @abstractmethod
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """Record that the runs are alive now: ``heartbeat_at`` of each RUNNING run among
+        ``run_ids`` becomes the store's current time. Other and unknown ids are ignored (a
+        heartbeat never fails)."""
+
+    @abstractmethod
+    def list_stale_runs(self, older_than_ms: int) -> list[Run]:
+        """RUNNING runs (not deleted) whose last sign of life is more than ``older_than_ms``
+        milliseconds old, oldest sign of life first; with their attributes only (no params,
+        tags, metrics or inputs)."""
+
+    @abstractmethod
+    def kill_stale_runs(self, run_ids: Sequence[str], older_than_ms: int) -> list[Run]:
+        """Mark KILLED, with the current time as end time, each of ``run_ids`` that is still
+        RUNNING and still stale by ``older_than_ms``, in one transaction; returns the runs
+        changed (a run that has sent a heartbeat since it was listed is left alone)."""
+
 
 class MetricStore(ABC):
     @abstractmethod

@@ -5,6 +5,10 @@ the background thread when a batch is full. The thread drains the deque every ``
 seconds, groups points by run and writes each group as one batch. Writes are idempotent in the
 store, so a batch that failed is simply retried; points are never dropped. ``flush()`` writes
 everything added before the call, from the calling thread, and re-raises a persistent error.
+
+The same thread sends the active runs' heartbeat (``heartbeat``, every ``heartbeat_interval``
+seconds; a failed heartbeat is retried at the next beat and never raised), so a run whose process
+died is seen as stale: one cheap UPDATE, no extra thread.
 """
 
 from __future__ import annotations
@@ -19,14 +23,27 @@ from collections.abc import Callable, Sequence
 from modelyard.core.tracking import Metric
 
 WriteBatch = Callable[[str, Sequence[Metric]], None]
+#: The default seconds between two heartbeats of the active runs.
+HEARTBEAT_SECONDS = 30.0
 
 MAX_BATCH = 10_000
 BACKPRESSURE_POINTS = 2_000_000  # beyond this many unwritten points, add() flushes inline
 
 
 class MetricBuffer:
-    def __init__(self, write: WriteBatch, *, interval: float = 0.5, batch_size: int = 5_000) -> None:
+    def __init__(
+        self,
+        write: WriteBatch,
+        *,
+        interval: float = 0.5,
+        batch_size: int = 5_000,
+        heartbeat: Callable[[], None] | None = None,
+        heartbeat_interval: float = HEARTBEAT_SECONDS,
+    ) -> None:
         self._write = write
+        self._heartbeat = heartbeat
+        self._heartbeat_interval = heartbeat_interval
+        self._next_beat = 0.0
         self._interval = interval
         self._batch_size = batch_size
         self._queue: deque[tuple[str, Metric]] = deque()
@@ -105,6 +122,20 @@ class MetricBuffer:
         else:
             self._last_error = None
 
+    def start(self) -> None:
+        """Start the background thread now (``start_run`` does, so heartbeats begin at once)."""
+        if self._thread is None:
+            self._start()
+
+    def _beat(self) -> None:
+        if self._heartbeat is None or time.monotonic() < self._next_beat:
+            return
+        self._next_beat = time.monotonic() + self._heartbeat_interval
+        try:
+            self._heartbeat()
+        except Exception:  # liveness is best effort: the next beat retries
+            pass
+
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is not None:
@@ -116,8 +147,12 @@ class MetricBuffer:
     def _loop(self) -> None:
         backoff = self._interval
         while not self._stopped:
-            self._wake.wait(backoff)
+            wait = backoff if self._heartbeat is None else min(backoff, self._heartbeat_interval)
+            self._wake.wait(wait)
             self._wake.clear()
+            if self._stopped:
+                break
+            self._beat()
             with self._io_lock:
                 try:
                     self._drain_and_write(raise_errors=False)

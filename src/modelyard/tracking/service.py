@@ -41,6 +41,17 @@ if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore
 
 
+#: A RUNNING run with no heartbeat for this long is stale (the SDK beats every 30 s by default).
+STALE_AFTER_MS = 10 * 60_000
+_KILL_BATCH = 1000
+
+
+def is_stale(run: Run, now_ms: int, older_than_ms: int = STALE_AFTER_MS) -> bool:
+    """Whether ``run`` is RUNNING with no sign of life (heartbeat, else start) for ``older_than_ms``."""
+    last = run.heartbeat_at if run.heartbeat_at is not None else run.start_time
+    return run.status == RunStatus.RUNNING and now_ms - last > older_than_ms
+
+
 class TrackingService:
     """Explicit (non-fluent) tracking API over a metadata store and an artifact store."""
 
@@ -121,6 +132,21 @@ class TrackingService:
         if not status.is_terminal:
             raise InvalidArgument(f"end_run needs a terminal status, not {status.value}")
         return self.store.update_run(run_id, status=status, end_time=end_time or now_millis())
+
+    # -- liveness -------------------------------------------------------------------------------
+    def stale_runs(self, older_than_ms: int = STALE_AFTER_MS) -> list[Run]:
+        """RUNNING runs with no heartbeat (nor start) for ``older_than_ms``: their process most
+        likely died (killed, out of memory, a lost machine)."""
+        return self.store.list_stale_runs(older_than_ms)
+
+    def mark_dead(self, older_than_ms: int = STALE_AFTER_MS) -> list[Run]:
+        """Mark KILLED every run stale by ``older_than_ms`` (a run that sends a heartbeat in the
+        meantime is left alone); returns the runs marked."""
+        ids = [run.id for run in self.stale_runs(older_than_ms)]
+        killed: list[Run] = []
+        for start in range(0, len(ids), _KILL_BATCH):
+            killed.extend(self.store.kill_stale_runs(ids[start : start + _KILL_BATCH], older_than_ms))
+        return killed
 
     def set_notes(self, run_id: str, notes: str) -> Run:
         return self.store.update_run(run_id, notes=notes)

@@ -20,7 +20,9 @@ __all__ = [
     "ArtifactsRecord",
     "BlobInfo",
     "CheckResult",
+    "HeartbeatBody",
     "InputsBody",
+    "KillStaleRuns",
     "LatestMetricBody",
     "LifecycleBody",
     "LogBatchBody",
@@ -38,6 +40,7 @@ __all__ = [
     "RunInputBody",
     "RunLinkBody",
     "RunLinkList",
+    "RunList",
     "RunUpdate",
     "SearchRuns",
     "SearchRunsResult",
@@ -147,6 +150,7 @@ class RunBody(WireModel):
     parent_run_id: str | None = None
     lifecycle_stage: LifecycleStage = LifecycleStage.ACTIVE
     notes: str | None = None
+    heartbeat_at: int | None = None
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, LatestMetricBody] = Field(default_factory=dict)
@@ -245,3 +249,24 @@ class SearchRunsResult(WireModel):
 
 class CheckResult(WireModel):
     problems: list[str]
+
+
+#: The longest age a stale-run query takes (100 years, in milliseconds).
+MAX_AGE_MS = 100 * 365 * 86_400_000
+
+
+class HeartbeatBody(WireModel):
+    """The runs the caller is running: each RUNNING one gets the server's time as its heartbeat."""
+
+    run_ids: Annotated[list[Id], Field(max_length=1000)]
+
+
+class KillStaleRuns(WireModel):
+    """Mark KILLED those of ``run_ids`` still RUNNING with no sign of life for ``older_than_ms``."""
+
+    run_ids: Annotated[list[Id], Field(max_length=1000)]
+    older_than_ms: Annotated[int, Field(ge=0, le=MAX_AGE_MS)]
+
+
+class RunList(WireModel):
+    runs: list[RunBody]

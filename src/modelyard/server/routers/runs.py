@@ -14,7 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
+from modelyard.core.errors import NotFound
 from modelyard.core.tracking import ArtifactEntry, LifecycleStage, Metric, RunInput, RunLink, RunQuery
+from modelyard.server.deps import auth_enabled
 from modelyard.server.routers._common import (
     Call,
     WireJSONResponse,
@@ -27,7 +29,9 @@ from modelyard.wire import (
     API_PREFIX,
     ArtifactsRecord,
     CheckResult,
+    HeartbeatBody,
     InputsBody,
+    KillStaleRuns,
     LifecycleBody,
     LogBatchBody,
     MetricBatch,
@@ -37,11 +41,13 @@ from modelyard.wire import (
     RunBody,
     RunCreate,
     RunLinkList,
+    RunList,
     RunUpdate,
     SearchRuns,
     SearchRunsResult,
     TagsBody,
 )
+from modelyard.wire.tracking import MAX_AGE_MS
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"], responses=ERRORS)
 _LIFECYCLE = {"active": LifecycleStage.ACTIVE, "deleted": LifecycleStage.DELETED, "all": None}
@@ -278,6 +284,51 @@ def check_store(c: Call = Depends(get_call)) -> Any:
     """Integrity check of the metadata store (admin)."""
     c.allow(None, "admin")
     return WireJSONResponse({"problems": c.stores.tracking.check()})
+
+
+# -- liveness -----------------------------------------------------------------------------------
+def _writable(c: Call, run_ids: list[str]) -> list[str]:
+    """The ids among ``run_ids`` of runs that exist, each checked for the editor role (when auth
+    is on); unknown ids are dropped, a run the caller may not write is 403."""
+    if not auth_enabled(c.request):
+        return run_ids
+    allowed = []
+    for run_id in dict.fromkeys(run_ids):
+        try:
+            project_id = c.stores.tracking.get_run(run_id).project_id
+        except NotFound:
+            continue
+        c.allow(project_id, "editor")
+        allowed.append(run_id)
+    return allowed
+
+
+@router.post("/heartbeats", status_code=204, response_class=Response)
+def heartbeat(body: HeartbeatBody, c: Call = Depends(get_call)) -> Response:
+    """The caller's runs are alive: each RUNNING one gets the server's time as its heartbeat
+    (the SDK sends this periodically while runs are active; unknown ids are ignored)."""
+    c.stores.tracking.heartbeat(_writable(c, list(body.run_ids)))
+    return Response(status_code=204)
+
+
+@router.get("/stale-runs", response_model=RunList)
+def list_stale_runs(
+    older_than_ms: Annotated[int, Query(ge=0, le=MAX_AGE_MS)], c: Call = Depends(get_call)
+) -> Any:
+    """RUNNING runs with no sign of life (heartbeat, else start) for ``older_than_ms``, in the
+    projects the caller may read."""
+    visible = c.visible_projects()
+    stale = c.stores.tracking.list_stale_runs(older_than_ms)
+    return WireJSONResponse({"runs": [r.model_dump() for r in stale if visible is None or r.project_id in visible]})
+
+
+@router.post("/stale-runs/kill", response_model=RunList)
+def kill_stale_runs(body: KillStaleRuns, c: Call = Depends(get_call)) -> Any:
+    """Mark KILLED those of ``run_ids`` still stale (editor on each run's project); each is audited."""
+    killed = c.stores.tracking.kill_stale_runs(_writable(c, list(body.run_ids)), body.older_than_ms)
+    for run in killed:
+        c.audit("kill_stale_run", "run", run.id, project_id=run.project_id, older_than_ms=body.older_than_ms)
+    return WireJSONResponse({"runs": [r.model_dump() for r in killed]})
 
 
 def register(app: FastAPI) -> None:

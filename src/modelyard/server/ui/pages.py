@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 
 from modelyard.core.errors import FilterSyntaxError, InvalidArgument, NotFound
 from modelyard.core.registry import ModelVersion
-from modelyard.core.tracking import Project, Run, RunQuery
+from modelyard.core.tracking import Project, Run, RunQuery, now_millis
 from modelyard.server.app import Services
 from modelyard.server.deps import Principal, get_services
 from modelyard.server.ui import catalog, charts, nesting, previews
@@ -31,6 +31,7 @@ from modelyard.server.ui.runs_table import (
     available_columns,
     default_columns,
 )
+from modelyard.tracking.service import is_stale
 
 #: Counting runs loads their rows without children; past this many the list says "10,000+".
 RUN_COUNT_LIMIT = 10_000
@@ -232,6 +233,7 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
             model_url=catalog.model_url,
             parent=parent,
             children=children,
+            stale=is_stale(run, now_millis()),
         )
 
     @router.get("/ui/compare", response_class=HTMLResponse)

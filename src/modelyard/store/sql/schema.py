@@ -91,8 +91,10 @@ runs = Table(
     Column("parent_run_id", String(ID_LENGTH), nullable=True),
     Column("lifecycle_stage", String(16), nullable=False),
     Column("notes", Text, nullable=True),
+    Column("heartbeat_at", BigInteger, nullable=True),  # migration 0003
     Index("ix_runs_project_stage_start", "project_id", "lifecycle_stage", "start_time"),
     Index("ix_runs_parent", "parent_run_id"),
+    Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
 )
 
 
@@ -290,6 +292,7 @@ def run_from_row(
         parent_run_id=row.parent_run_id,
         lifecycle_stage=_STAGE[row.lifecycle_stage],
         notes=row.notes,
+        heartbeat_at=row.heartbeat_at,
         params=params,
         tags=tags,
         metrics=metrics,

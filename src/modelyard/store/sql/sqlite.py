@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,35 @@ def _on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _create_database_file(uri: str, path: Path) -> None:
+    """Make ``path`` an empty SQLite database, atomically: it is built beside it under a temporary
+    name (header written: WAL mode) and linked into place, so a concurrent opener never sees the
+    empty file SQLite itself would leave between creating and first writing it (which, for any
+    opener, is a file that is not a store). Another opener that linked first wins; fine."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot create store {uri}: {exc.strerror}: {path.parent}") from None
+    os.close(fd)
+    try:
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")  # writes the header
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links: plain (non-atomic) creation
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+
+
 class SqliteDatabase(SqlDatabase):
     """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``sqlite://`` (memory)."""
 
@@ -106,6 +137,7 @@ class SqliteDatabase(SqlDatabase):
             raise NotFound(f"no modelyard store at {uri}: no such file (nothing was created)")
         parent = path.parent
         if parent.is_dir():
+            _create_database_file(uri, path)
             return
         home = self.home.expanduser().resolve() if self.home is not None else None
         if home is not None and (parent.resolve() == home or home in parent.resolve().parents):
@@ -113,6 +145,7 @@ class SqliteDatabase(SqlDatabase):
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreUnavailable(f"cannot open store {uri}: cannot create {parent}: {exc.strerror}") from None
+            _create_database_file(uri, path)
             return
         raise InvalidArgument(
             f"cannot create store {uri}: directory {parent} does not exist (only the home directory "

@@ -48,6 +48,7 @@ from modelyard.store.sql.database import (
     version_number,
 )
 from modelyard.store.sql.filters import compile_filter, compile_order_by, decode_page_token, encode_page_token
+from modelyard.store.sql.run_liveness import SqlRunLiveness
 from modelyard.store.sql.schema import (
     LATEST_UPSERT_SQL,
     METRICS_INSERT_POSTGRESQL,
@@ -75,7 +76,7 @@ _MAX_RESULTS = 50_000
 _ACTIVE = LifecycleStage.ACTIVE.value
 
 
-class SqlTrackingStore(SqlAggregateStore, TrackingStore):
+class SqlTrackingStore(SqlRunLiveness, SqlAggregateStore, TrackingStore):
     """The tracking aggregate over SQLAlchemy Core (the raw DBAPI cursor on the hot paths)."""
 
     def __init__(self, db: SqlDatabase) -> None:
@@ -155,13 +156,15 @@ class SqlTrackingStore(SqlAggregateStore, TrackingStore):
         if name is not None:
             validate_name(name, "run name")
         tag_rows = tags_to_rows(rid, tags or {})
+        started = now_millis() if start_time is None else start_time
         try:
             run = Run(
                 id=rid,
                 project_id=project_id,
                 name=name,
                 status=RunStatus(status),
-                start_time=now_millis() if start_time is None else start_time,
+                start_time=started,
+                heartbeat_at=started if RunStatus(status) == RunStatus.RUNNING else None,
                 parent_run_id=parent_run_id,
                 tags={row["key"]: row["value"] for row in tag_rows},
             )
