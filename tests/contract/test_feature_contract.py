@@ -211,3 +211,28 @@ def test_the_server_checks_references(feature_store: FeatureStore) -> None:
     pinned = FeatureService(name="m", features=["nothing@v1:trips"])
     with pytest.raises(NotFound):
         FeatureStoreService(feature_store).apply([pinned])
+
+
+def test_a_model_version_is_pinned_once(feature_store: FeatureStore) -> None:
+    from modelyard.core.errors import Conflict
+    from modelyard.core.features import ModelFeaturePin
+
+    service = FeatureStoreService(feature_store)
+    service.apply([DRIVER, view(), FeatureService(name="model", features=["driver_stats"])])
+    pin = ModelFeaturePin(model="churn", model_version=3, service="model", service_version=1, pinned_at=5)
+    assert feature_store.pin_model_version(pin) == pin
+    assert feature_store.pin_model_version(pin.model_copy(update={"pinned_at": 9})) == pin  # the same pin: kept
+    with pytest.raises(NotFound):
+        feature_store.pin_model_version(pin.model_copy(update={"model_version": 4, "service_version": 2}))
+    service.apply([DRIVER, view("driver_stats", "trips"), FeatureService(name="model", features=["driver_stats"])])
+    with pytest.raises(Conflict, match="already pinned to model@v1"):
+        feature_store.pin_model_version(pin.model_copy(update={"service_version": 2}))
+    assert feature_store.get_model_pin("churn", 3) == pin
+    with pytest.raises(NotFound):
+        feature_store.get_model_pin("churn", 4)
+    other = service.pin_model("churn", 4, "model")
+    assert other.service_ref == "model@v2"
+    assert [(p.model_version, p.service_version) for p in feature_store.list_model_pins()] == [(3, 1), (4, 2)]
+    assert [p.model_version for p in feature_store.list_model_pins("nothing")] == []
+    assert [v.ref for v in service.check_model_pin("churn", 3)] == ["driver_stats@v1"]
+    assert [v.ref for v in service.check_model_pin("churn", 4)] == ["driver_stats@v2"]

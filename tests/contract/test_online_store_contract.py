@@ -172,3 +172,42 @@ def test_online_reads_respect_the_ttl(online: OnlineStore, stores: Stores, tmp_p
     service.materialize_incremental()
     result = service.get_online_features([{"driver_id": 1}, {"driver_id": 2}], ["recent:x"])
     assert result.values == [[None], [2.0]] and result.found == [[False], [True]]
+
+
+def test_enrich_and_parity_of_a_pinned_model(online: OnlineStore, stores: Stores, tmp_path: Path) -> None:
+    from modelyard.core.features import FeatureService
+
+    path = tmp_path / "s.parquet"
+    now = datetime.now(UTC).replace(microsecond=0)
+    frame = pd.DataFrame(
+        {
+            "driver_id": [1, 2],
+            "event_timestamp": [now - timedelta(minutes=5), now - timedelta(minutes=3)],
+            "x": [1.5, 2.5],
+            "when": [T0, T0],
+        }
+    )
+    frame.to_parquet(path)
+    driver = FeatureEntity(name="driver", join_keys=["driver_id"])
+    view = FeatureView(
+        name="live",
+        entities=[driver],
+        source=FeatureSource.parquet(str(path)),
+        features=[Feature(name="x", dtype="float64"), Feature(name="when", dtype="timestamp")],
+        ttl_seconds=3600,
+    )
+    service = FeatureStoreService(stores.features, online=online)
+    service.apply([driver, view, FeatureService(name="model", features=[view])])
+    service.pin_model("churn", 1, "model")
+    service.materialize_incremental()
+    rows = [{"driver_id": 2}, {"driver_id": 1}, {"driver_id": 7}]
+    enriched = service.enrich(rows, "churn", 1)
+    assert enriched.values == [[2.5, T0.isoformat()], [1.5, T0.isoformat()], [None, None]]
+    report = service.parity(rows, "model@v1")
+    assert report.ok and report.compared == 6
+    # A newer row the online store has not seen yet: parity reports the stale value.
+    pd.concat(
+        [frame, pd.DataFrame({"driver_id": [1], "event_timestamp": [now - timedelta(minutes=1)], "x": [9.0], "when": [T0]})]
+    ).to_parquet(path)
+    stale = service.parity(rows, "model@v1")
+    assert stale.mismatches == [(1, "x", 9.0, 1.5)]

@@ -189,3 +189,17 @@ def test_online_reads_over_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         fresh = httpx.get(f"{url}/api/v1/features/freshness").json()["views"]
         assert [(f["view"], f["rows"]) for f in fresh] == [("stats@v1", 1)]
         online.close()
+
+
+def test_pin_and_parity_from_the_cli(repo: Path) -> None:
+    invoke("features", "apply", str(repo / "features.py"))
+    pinned = json.loads(invoke("features", "pin", "churn", "1", "--service", "model", "--json"))
+    assert pinned["service"] == "model" and pinned["views"] == ["stats@v1", "ratings@v1"]
+    result = runner.invoke(app, ["features", "pin", "churn", "1", "--service", "nothing"])
+    assert result.exit_code == 1 and "no feature service 'nothing'" in result.output
+    # Nothing materialised yet: the online store lags the offline join.
+    result = runner.invoke(app, ["features", "parity", "--service", "model", "-e", '{"driver_id": 2}'])
+    assert result.exit_code == 1 and "1 of 2 values differ" in result.output
+    invoke("features", "materialize")
+    assert "parity" in invoke("features", "parity", "--service", "model", "-e", '{"driver_id": 2}')
+    assert modelyard.feature_store.enrich([{"driver_id": 2}], "churn", 1).values == [[None, 3.0]]

@@ -336,5 +336,67 @@ def online_read(
     )
 
 
+@features_app.command("pin")
+def pin(
+    model: Annotated[str, typer.Argument(help="The registered model.")],
+    version: Annotated[int, typer.Argument(help="Its version.", min=1, max=2**31 - 1)],
+    service_ref: Annotated[
+        str, typer.Option("--service", help="The feature service it was trained on (NAME or NAME@vN).")
+    ],
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Pin a model version to the feature service version (and so the view versions) it was trained on."""
+    service = _service(store)
+    with errors_as_exit():
+        found = service.pin_model(model, version, service_ref)
+        views = service.check_model_pin(model, version)
+    if json:
+        print_json({**found.model_dump(mode="json"), "views": [v.ref for v in views]})
+        return
+    console.print(f"model {model} version {version} → {found.service_ref} ({', '.join(v.ref for v in views)})")
+
+
+@features_app.command("parity")
+def parity(
+    entity: Annotated[list[str], typer.Option("--entity", "-e", help="A JSON object of join keys (repeatable).")],
+    feature: Annotated[list[str] | None, typer.Option("--feature", "-f", help="view:feature (repeatable).")] = None,
+    service_ref: Annotated[str | None, typer.Option("--service", help="A feature service (NAME or NAME@vN).")] = None,
+    online: OnlineOpt = None,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Compare the online values of some entities with the offline join at now; exit 1 on a mismatch."""
+    import orjson
+
+    if (feature is None) == (service_ref is None):
+        fail("give either --feature (repeatable) or --service", 2)
+    rows = []
+    for text in entity:
+        try:
+            row = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            fail(f"--entity {text!r}: not JSON", 2)
+        if not isinstance(row, dict):
+            fail(f"--entity {text!r}: expected a JSON object of join keys", 2)
+        rows.append(row)
+    service = _service(store, online)
+    wanted: Any = service_ref if service_ref is not None else list(feature or [])
+    with errors_as_exit():
+        report = service.parity(rows, wanted)
+    if json:
+        print_json({"ok": report.ok, "compared": report.compared, "mismatches": report.mismatches})
+    elif report.ok:
+        console.print(f"[green]parity[/]: {report.compared:,} values of {report.rows:,} entities match")
+    else:
+        table(
+            f"{len(report.mismatches):,} of {report.compared:,} values differ",
+            ["entity row", "feature", "offline", "online"],
+            [(i, f, a, b) for i, f, a, b in report.mismatches[:100]],
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(features_app, name="features")

@@ -23,6 +23,7 @@ from modelyard.core.features import (
     FeatureView,
     FeatureViewVersion,
     Materialization,
+    ModelFeaturePin,
 )
 from modelyard.core.validation import MAX_VERSION
 from modelyard.store.features import Applied, FeatureStore, TrainingSetLink
@@ -123,3 +124,16 @@ class HttpFeatureStore(HttpAggregateStore, FeatureStore):
     def list_views_of_training_set(self, dataset: str, dataset_version: int) -> list[TrainingSetLink]:
         path = f"/training-sets/{name_path(dataset)}/versions/{_version(dataset_version)}/views"
         return self._links(self._json("GET", path))
+
+    # --- model versions -----------------------------------------------------------------------
+
+    def pin_model_version(self, pin: ModelFeaturePin) -> ModelFeaturePin:
+        return ModelFeaturePin.model_validate(self._json("POST", "/model-pins", json=pin.model_dump(mode="json")))
+
+    def get_model_pin(self, model: str, model_version: int) -> ModelFeaturePin:
+        path = f"/model-pins/{name_path(model)}/versions/{_version(model_version)}"
+        return ModelFeaturePin.model_validate(self._json("GET", path))
+
+    def list_model_pins(self, service: str | None = None) -> list[ModelFeaturePin]:
+        params = None if service is None else {"service": service}
+        return [ModelFeaturePin.model_validate(p) for p in self._json("GET", "/model-pins", params=params)["pins"]]

@@ -52,6 +52,7 @@ __all__ = [
     "FeatureView",
     "FeatureViewVersion",
     "Materialization",
+    "ModelFeaturePin",
     "UnknownFeature",
     "closest",
     "definition_digest",
@@ -324,6 +325,21 @@ class Materialization(Entity):
     end: int
     rows: int
     created_at: int
+
+
+class ModelFeaturePin(Entity):
+    """A model version's features: the feature service version it was trained on (whose
+    references pin every view version), recorded once per model version."""
+
+    model: str
+    model_version: int
+    service: str
+    service_version: int
+    pinned_at: int
+
+    @property
+    def service_ref(self) -> str:
+        return f"{self.service}@v{self.service_version}"
 
 
 def definition_digest(

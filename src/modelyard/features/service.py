@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.errors import Conflict, InvalidArgument, NotFound
 from modelyard.core.features import (
     FeatureEntity,
     FeatureEntityVersion,
@@ -29,12 +29,14 @@ from modelyard.core.features import (
     FeatureView,
     FeatureViewVersion,
     Materialization,
+    ModelFeaturePin,
     UnknownFeature,
     closest,
     parse_feature_ref,
 )
 from modelyard.features.offline import DuckConfig, TrainingSet, ViewRequest, build_training_set, source_sql
 from modelyard.features.online.base import OnlineStore
+from modelyard.features.parity import ParityReport, compare
 from modelyard.features.serving import OnlinePlan, OnlineResult, PlanGroup, write_window
 from modelyard.store.features import FeatureStore
 
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from modelyard.core.datasets import DatasetVersion
     from modelyard.data.service import DatasetService
 
-__all__ = ["AppliedObject", "Definition", "FeatureStoreService", "Freshness", "SavedTrainingSet"]
+__all__ = ["AppliedObject", "Definition", "FeatureStoreService", "Freshness", "ParityReport", "SavedTrainingSet"]
 
 #: How long a prepared online plan is reused before its references are resolved again (so a
 #: newly applied view version is served within this many seconds).
@@ -458,6 +460,75 @@ class FeatureStoreService:
         """The latest values of ``features`` for each entity row (a mapping of join keys to
         values): an unknown entity gets nulls and ``found`` False, never an error."""
         return self.online_plan(features, full_feature_names=full_feature_names)(entity_rows)
+
+    # --- model versions -----------------------------------------------------------------------
+
+    def pin_model(self, model: str, version: int, service: str) -> ModelFeaturePin:
+        """Record that model ``model`` version ``version`` was trained on feature service
+        ``service`` (``name`` or ``name@vN``; the latest version when unversioned). A model
+        version is pinned once (Conflict for another service)."""
+        found = self.service(service)
+        pin = ModelFeaturePin(
+            model=model,
+            model_version=version,
+            service=found.name,
+            service_version=found.version,
+            pinned_at=int(time.time() * 1000),
+        )
+        return self.store.pin_model_version(pin)
+
+    def check_model_pin(self, model: str, version: int) -> list[FeatureViewVersion]:
+        """The view versions a model version is pinned to; Conflict when its service version
+        or one of its view versions no longer resolves (NotFound when it has no pin)."""
+        pin = self.store.get_model_pin(model, version)
+        try:
+            service = self.store.get_service(pin.service, pin.service_version)
+            return [view for view, _ in self.resolve(service)]
+        except NotFound as exc:
+            raise Conflict(
+                f"model {model} version {version}: its features ({pin.service_ref}) no longer resolve: {exc}"
+            ) from None
+
+    def enrich(
+        self, entity_rows: Sequence[Mapping[str, Any]], model: str, version: int, *, full_feature_names: bool = False
+    ) -> OnlineResult:
+        """The online values of the features a model version was trained on (its pinned
+        service version), for each entity row."""
+        pin = self.store.get_model_pin(model, version)
+        return self.get_online_features(entity_rows, pin.service_ref, full_feature_names=full_feature_names)
+
+    def parity(
+        self,
+        entity_rows: Sequence[Mapping[str, Any]],
+        features: Sequence[str] | str,
+        *,
+        at: dt.datetime | None = None,
+        tolerance: float = 1e-9,
+    ) -> ParityReport:
+        """Compare what the online store serves for ``entity_rows`` with what the offline join
+        returns for the same keys at ``at`` (default now): a value missing from one side,
+        stale or different is a mismatch. Run it before approving a model version."""
+        when = at or dt.datetime.now(dt.UTC)
+        online = self.get_online_features(entity_rows, features)
+        names = [f"{v.name}__{f}" for v, fs in self.resolve(features) for f in fs]
+        try:
+            offline = self._offline_at(entity_rows, features, when)
+        except InvalidArgument as exc:
+            if "time zones mixed" not in str(exc):
+                raise
+            offline = self._offline_at(entity_rows, features, when.astimezone(dt.UTC).replace(tzinfo=None))
+        return compare(offline, names, online, tolerance)
+
+    def _offline_at(
+        self, entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str] | str, when: dt.datetime
+    ) -> Any:
+        import pandas as pd
+
+        rows = pd.DataFrame([dict(row) for row in entity_rows]).assign(__modelyard_parity_ts=pd.Timestamp(when))
+        with self.get_training_set(
+            rows, features, timestamp_column="__modelyard_parity_ts", full_feature_names=True
+        ) as ts:
+            return ts.to_pandas()
 
 
 def _millis(value: dt.datetime | int) -> int:

@@ -20,18 +20,20 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from modelyard.core.features import FeatureServiceVersion, FeatureViewVersion, Materialization
+from modelyard.core.features import FeatureServiceVersion, FeatureViewVersion, Materialization, ModelFeaturePin
 from modelyard.features import DuckConfig, FeatureStoreService, SavedTrainingSet, TrainingSet
 from modelyard.features.definitions import load_definitions
 from modelyard.features.online import LazyOnlineStore
-from modelyard.features.service import AppliedObject, Definition, Freshness
+from modelyard.features.service import AppliedObject, Definition, Freshness, ParityReport
 from modelyard.features.serving import OnlineResult
 from modelyard.sdk.datasets import service as dataset_service
 from modelyard.sdk.session import _session
 
 __all__ = [
     "apply",
+    "check_model_pin",
     "diff",
+    "enrich",
     "freshness",
     "get_online_features",
     "get_service",
@@ -40,6 +42,8 @@ __all__ = [
     "list_views",
     "materialize",
     "materialize_incremental",
+    "parity",
+    "pin_model",
     "save_training_set",
     "service",
 ]
@@ -126,3 +130,28 @@ def get_online_features(
 def freshness(views: Sequence[str] | None = None) -> list[Freshness]:
     """How far each view is materialised, and the lag behind now."""
     return service().freshness(views)
+
+
+def pin_model(model: str, version: int, service: str) -> ModelFeaturePin:
+    """Record that a model version was trained on feature service ``service`` (``name@vN``)."""
+    return _feature_service().pin_model(model, version, service)
+
+
+def check_model_pin(model: str, version: int) -> list[FeatureViewVersion]:
+    """The view versions a model version is pinned to (Conflict if they no longer resolve)."""
+    return _feature_service().check_model_pin(model, version)
+
+
+def enrich(entity_rows: Sequence[Mapping[str, Any]], model: str, version: int) -> OnlineResult:
+    """The online values of the features a model version was trained on, for each entity row."""
+    return _feature_service().enrich(entity_rows, model, version)
+
+
+def parity(
+    entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str] | str, *, at: dt.datetime | None = None
+) -> ParityReport:
+    """Online values against the offline join for the same keys at ``at`` (default now)."""
+    return _feature_service().parity(entity_rows, features, at=at)
+
+
+_feature_service = service  # the module's ``service()``: the functions above take a ``service`` argument

@@ -113,9 +113,7 @@ def _load(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def open_stores(
-    settings: Settings | str, *, artifacts: ArtifactStore | None = None, create: bool = True
-) -> Stores:
+def open_stores(settings: Settings | str, *, artifacts: ArtifactStore | None = None, create: bool = True) -> Stores:
     """Every store for ``settings.store_uri`` (a URI string: the environment's settings with that
     store), and the artifact store: ``artifacts`` if given, else ``settings.artifact_uri``, or,
     for a server URI with no artifact URI chosen explicitly, the server's own artifact store over

@@ -31,6 +31,7 @@ from modelyard.core.features import (
     FeatureView,
     FeatureViewVersion,
     Materialization,
+    ModelFeaturePin,
 )
 
 __all__ = ["Applied", "FeatureStore", "TrainingSetLink"]
@@ -141,3 +142,19 @@ class FeatureStore(ABC):
     @abstractmethod
     def list_views_of_training_set(self, dataset: str, dataset_version: int) -> list[TrainingSetLink]:
         """The view versions ``dataset@v<dataset_version>`` was built from, ordered by view then version."""
+
+    # --- model versions ---------------------------------------------------------------------
+
+    @abstractmethod
+    def pin_model_version(self, pin: ModelFeaturePin) -> ModelFeaturePin:
+        """Record the feature service version a model version was trained on (the service
+        version must exist: NotFound). A model version is pinned once: the same pin again
+        returns the stored one; another service or version is a Conflict."""
+
+    @abstractmethod
+    def get_model_pin(self, model: str, model_version: int) -> ModelFeaturePin:
+        """The pin of a model version; NotFound if it has none."""
+
+    @abstractmethod
+    def list_model_pins(self, service: str | None = None) -> list[ModelFeaturePin]:
+        """Every pin (of ``service`` only, when given), ordered by model then version."""

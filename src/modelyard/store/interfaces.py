@@ -206,9 +206,15 @@ class TrackingStore(ProjectStore, RunStore, MetricStore, ABC):
                 continue
             except NotFound:
                 pass
-            self.create_run(run.project_id, run_id=run.id, name=run.name, start_time=run.start_time,
-                            parent_run_id=run.parent_run_id, tags=dict(run.tags), status=run.status)
+            self.create_run(
+                run.project_id,
+                run_id=run.id,
+                name=run.name,
+                start_time=run.start_time,
+                parent_run_id=run.parent_run_id,
+                tags=dict(run.tags),
+                status=run.status,
+            )
             self.log_batch(run.id, metrics=history, params=dict(run.params))
             if run.end_time is not None or run.status.is_terminal:
                 self.update_run(run.id, status=run.status, end_time=run.end_time)
-

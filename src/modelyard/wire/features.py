@@ -16,6 +16,7 @@ from modelyard.core.features import (
     FeatureServiceVersion,
     FeatureViewVersion,
     Materialization,
+    ModelFeaturePin,
 )
 from modelyard.wire._base import WireModel
 
@@ -27,6 +28,7 @@ __all__ = [
     "FreshnessBody",
     "FreshnessList",
     "MaterializationList",
+    "ModelPinList",
     "OnlineFeaturesRequest",
     "OnlineFeaturesResponse",
     "ServiceVersionList",
@@ -121,3 +123,7 @@ class FreshnessBody(WireModel):
 
 class FreshnessList(WireModel):
     views: list[FreshnessBody]
+
+
+class ModelPinList(WireModel):
+    pins: list[ModelFeaturePin]

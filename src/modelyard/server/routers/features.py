@@ -23,6 +23,7 @@ from modelyard.core.features import (
     FeatureView,
     FeatureViewVersion,
     Materialization,
+    ModelFeaturePin,
     parse_feature_ref,
 )
 from modelyard.features.service import FeatureStoreService
@@ -37,6 +38,7 @@ from modelyard.wire.features import (
     EntityVersionList,
     FreshnessList,
     MaterializationList,
+    ModelPinList,
     OnlineFeaturesRequest,
     OnlineFeaturesResponse,
     ServiceVersionList,
@@ -141,6 +143,32 @@ def link_training_set(body: TrainingSetLinkCreate, c: Call = Depends(get_call)) 
     c.audit("link_training_set", "dataset", body.dataset, version=body.dataset_version)
     links = store.list_views_of_training_set(body.dataset, body.dataset_version)
     return WireJSONResponse({"links": [vars(link) for link in links]}, status_code=201)
+
+
+@router.post("/model-pins", response_model=ModelFeaturePin)
+def pin_model_version(body: ModelFeaturePin, c: Call = Depends(get_call)) -> Any:
+    """Record the feature service version a model version was trained on (404 if the service
+    version does not exist; 409 if the model version is pinned to another)."""
+    store = feature_store(c)
+    c.allow_somewhere("editor")
+    pin = store.pin_model_version(body)
+    c.audit("pin_model_features", "model", body.model, version=body.model_version, service=pin.service_ref)
+    return WireJSONResponse(_json(pin))
+
+
+@router.get("/model-pins", response_model=ModelPinList)
+def list_model_pins(service: str | None = None, c: Call = Depends(get_call)) -> Any:
+    """Every model version's pin (of ``service`` only, when given)."""
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse({"pins": [_json(p) for p in store.list_model_pins(service)]})
+
+
+@router.get("/model-pins/{model:path}/versions/{version}", response_model=ModelFeaturePin)
+def get_model_pin(model: Name, version: Version, c: Call = Depends(get_call)) -> Any:
+    store = feature_store(c)
+    c.allow_somewhere("viewer")
+    return WireJSONResponse(_json(store.get_model_pin(model, version)))
 
 
 @router.post("/online", response_model=OnlineFeaturesResponse)

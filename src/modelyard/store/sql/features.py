@@ -9,6 +9,8 @@ Tables (on ``schema.metadata``; the migration ``f0001_features.py`` creates the 
   store (``target``), primary key (view, version, target, start_ms, end_ms), so recording a run
   twice records it once.
 * ``feature_training_sets``: dataset version -> view version edges, indexed both ways.
+* ``feature_model_pins`` (migration ``f0002``): the feature service version each model version
+  was trained on, one row per model version, indexed on the service.
 
 Numbering under concurrent writers is the dataset store's: the next number is ``max + 1`` read in
 the inserting transaction; the primary key makes a second writer that read the same maximum fail,
@@ -25,7 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy import BigInteger, Column, Connection, Index, Integer, String, Table, Text, func, select
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.core.errors import InvalidArgument, NotFound, StoreUnavailable
+from modelyard.core.errors import Conflict, InvalidArgument, NotFound, StoreUnavailable
 from modelyard.core.features import (
     FeatureEntity,
     FeatureEntityVersion,
@@ -34,12 +36,13 @@ from modelyard.core.features import (
     FeatureView,
     FeatureViewVersion,
     Materialization,
+    ModelFeaturePin,
     definition_digest,
     parse_feature_ref,
     validate_feature_object_name,
 )
 from modelyard.core.tracking import now_millis
-from modelyard.core.validation import MAX_VERSION
+from modelyard.core.validation import MAX_VERSION, validate_entity_name
 from modelyard.store.features import Applied, FeatureStore, TrainingSetLink
 from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase
 from modelyard.store.sql.schema import metadata
@@ -80,6 +83,28 @@ feature_training_sets = Table(
     Column("view_version", Integer, primary_key=True, autoincrement=False),
     Index("ix_feature_training_sets_view", "view_name", "view_version"),
 )
+
+
+feature_model_pins = Table(
+    "feature_model_pins",
+    metadata,
+    Column("model_name", String(256), primary_key=True),
+    Column("model_version", Integer, primary_key=True, autoincrement=False),
+    Column("service", String(256), nullable=False),
+    Column("service_version", Integer, nullable=False),
+    Column("pinned_at", BigInteger, nullable=False),
+    Index("ix_feature_model_pins_service", "service", "service_version"),
+)
+
+
+def _pin(row: Any) -> ModelFeaturePin:
+    return ModelFeaturePin(
+        model=row.model_name,
+        model_version=int(row.model_version),
+        service=row.service,
+        service_version=int(row.service_version),
+        pinned_at=int(row.pinned_at),
+    )
 
 
 def _version_arg(version: object) -> int:
@@ -303,6 +328,55 @@ class SqlFeatureStore(SqlAggregateStore, FeatureStore):
             t.c.dataset_version == _version_arg(dataset_version),
             order=(t.c.view_name, t.c.view_version),
         )
+
+    # --- model versions ------------------------------------------------------------------------
+
+    def pin_model_version(self, pin: ModelFeaturePin) -> ModelFeaturePin:
+        validate_entity_name(pin.model, "model name")
+        _version_arg(pin.model_version)
+        self.get_service(pin.service, pin.service_version)  # NotFound for an unknown service version
+        p = feature_model_pins
+
+        def tx(conn: Connection) -> ModelFeaturePin:
+            key = (p.c.model_name == pin.model, p.c.model_version == pin.model_version)
+            found = conn.execute(select(p).where(*key)).first()
+            if found is None:
+                conn.execute(
+                    self._insert(p)
+                    .values(
+                        model_name=pin.model,
+                        model_version=pin.model_version,
+                        service=pin.service,
+                        service_version=pin.service_version,
+                        pinned_at=pin.pinned_at,
+                    )
+                    .on_conflict_do_nothing()
+                )
+                found = conn.execute(select(p).where(*key)).first()
+            stored = _pin(found)
+            if (stored.service, stored.service_version) != (pin.service, pin.service_version):
+                raise Conflict(
+                    f"model {pin.model} version {pin.model_version} is already pinned to {stored.service_ref}"
+                )
+            return stored
+
+        return self._write(tx)
+
+    def get_model_pin(self, model: str, model_version: int) -> ModelFeaturePin:
+        p = feature_model_pins
+        stmt = select(p).where(p.c.model_name == model, p.c.model_version == _version_arg(model_version))
+        row = self._read(lambda conn: conn.execute(stmt).first())
+        if row is None:
+            raise NotFound(f"model {model} version {model_version} has no feature pin")
+        return _pin(row)
+
+    def list_model_pins(self, service: str | None = None) -> list[ModelFeaturePin]:
+        p = feature_model_pins
+        stmt = select(p)
+        if service is not None:
+            stmt = stmt.where(p.c.service == service)
+        stmt = stmt.order_by(p.c.model_name, p.c.model_version)
+        return [_pin(r) for r in self._read(lambda conn: conn.execute(stmt).all())]
 
     # --- integrity (registered on the database) -----------------------------------------------
 

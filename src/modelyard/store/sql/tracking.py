@@ -419,8 +419,15 @@ class SqlTrackingStore(SqlRunLiveness, SqlAggregateStore, TrackingStore):
         for run, history in records:
             validate_run_id(run.id)
             metric_rows, latest = metrics_to_rows(run.id, history)
-            prepared.append((run, params_to_rows(run.id, dict(run.params)), tags_to_rows(run.id, dict(run.tags)),
-                             metric_rows, latest))
+            prepared.append(
+                (
+                    run,
+                    params_to_rows(run.id, dict(run.params)),
+                    tags_to_rows(run.id, dict(run.tags)),
+                    metric_rows,
+                    latest,
+                )
+            )
         ids = [run.id for run, *_ in prepared]
 
         def tx(conn: Connection) -> None:
@@ -437,9 +444,10 @@ class SqlTrackingStore(SqlRunLiveness, SqlAggregateStore, TrackingStore):
             todo = [item for item in prepared if item[0].id not in existing]
             if not todo:
                 return
-            conn.execute(runs.insert(), [
-                run.model_dump(mode="json", exclude={"params", "tags", "metrics", "inputs"}) for run, *_ in todo
-            ])
+            conn.execute(
+                runs.insert(),
+                [run.model_dump(mode="json", exclude={"params", "tags", "metrics", "inputs"}) for run, *_ in todo],
+            )
             param_rows = [row for item in todo for row in item[1]]
             tag_rows = [row for item in todo for row in item[2]]
             if param_rows:
