@@ -207,7 +207,10 @@ def test_enrich_and_parity_of_a_pinned_model(online: OnlineStore, stores: Stores
     assert report.ok and report.compared == 6
     # A newer row the online store has not seen yet: parity reports the stale value.
     pd.concat(
-        [frame, pd.DataFrame({"driver_id": [1], "event_timestamp": [now - timedelta(minutes=1)], "x": [9.0], "when": [T0]})]
+        [
+            frame,
+            pd.DataFrame({"driver_id": [1], "event_timestamp": [now - timedelta(minutes=1)], "x": [9.0], "when": [T0]}),
+        ]
     ).to_parquet(path)
     stale = service.parity(rows, "model@v1")
     assert stale.mismatches == [(1, "x", 9.0, 1.5)]
