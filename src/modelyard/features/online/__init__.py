@@ -80,4 +80,8 @@ class LazyOnlineStore(OnlineStore):
             self._store = None
 
     def __repr__(self) -> str:
+        parts = urlsplit(self.uri)
+        if parts.password:  # never show a password in a repr or a log line
+            host = parts.netloc.rpartition("@")[2]
+            return f"LazyOnlineStore({urlunsplit((parts.scheme, '***@' + host, parts.path, '', ''))!r})"
         return f"LazyOnlineStore({self.uri!r})"

@@ -44,7 +44,8 @@ class RedisOnlineStore(OnlineStore):
             self.client = redis.Redis.from_url(url)
             self.client.ping()
         except (redis.RedisError, ValueError) as exc:
-            raise StoreUnavailable(f"cannot reach the Redis online store {url}: {exc}") from None
+            where = url.rpartition("@")[2]  # never the password
+            raise StoreUnavailable(f"cannot reach the Redis online store {where}: {exc}") from None
         self._script = self.client.register_script(_NEWEST_WINS)
 
     def _prefix(self, view: FeatureViewVersion) -> str:
@@ -100,4 +101,4 @@ class RedisOnlineStore(OnlineStore):
         self.client.close()
 
     def __repr__(self) -> str:
-        return f"RedisOnlineStore({self.url!r}, prefix={self.prefix!r})"
+        return f"RedisOnlineStore({self.url.rpartition('@')[2]!r}, prefix={self.prefix!r})"
