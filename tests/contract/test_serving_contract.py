@@ -278,3 +278,23 @@ def test_feedback_joins_known_requests_and_refuses_unknown_ones(serving: Serving
     assert found["r2"].value == "cat"
     with pytest.raises(InvalidArgument):
         serving.record_feedback([Feedback(request_id="r3", value=float("nan"), at=1)])
+
+
+def test_logged_predictions_read_back_with_feedback_on_every_backend(stores: Stores) -> None:
+    """The logger writes Parquet blobs to the backend's artifact store (the server's, over HTTP)
+    and indexes them in its serving store; ``predictions`` reads them back joined with feedback."""
+    from modelyard.serving.endpoint import PredictionRecord
+    from modelyard.serving.predictions import predictions
+    from modelyard.serving.predlog import PredictionLogger
+
+    with PredictionLogger(stores.serving, stores.artifacts, flush_interval_s=0.05) as log:
+        for i in range(20):
+            log.offer(
+                PredictionRecord(f"q{i}", "api", "main", "m", 1, {"x": [i]}, [i % 2], 1.0, 1_000 + i, False, "ok")
+            )
+        assert log.flush()
+    stores.serving.record_feedback([Feedback(request_id="q3", value=1, at=9)])
+    frame = predictions(stores, "api", 1_000, 1_010)
+    assert frame["request_id"].tolist() == [f"q{i}" for i in range(10)]
+    assert frame.iloc[3]["inputs"] == {"x": [3]} and frame.iloc[3]["outputs"] == [1]
+    assert frame.iloc[3]["feedback"] == 1 and frame["feedback"].isna().sum() == 9
