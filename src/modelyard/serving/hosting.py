@@ -322,9 +322,11 @@ def build_deployment_app(
     auto_rollback: bool = True,
     poll_s: float = 1.0,
     logger_options: dict[str, Any] | None = None,
+    rules: Sequence[RollbackRule] = (SloRule(),),
 ) -> DeploymentServer:
     """Serve the named deployments from ``stores`` (see the module docstring). Every model is
-    loaded before this returns; call ``start()`` (the ASGI lifespan does) to begin polling."""
+    loaded before this returns; call ``start()`` (the ASGI lifespan does) to begin polling.
+    ``rules`` are the automatic rollback's rules (the SLO rule; model-quality rules join it)."""
     from modelyard.registry.service import RegistryService
     from modelyard.serving.app import DEFAULT_MAX_BODY_BYTES, create_serving_app
     from modelyard.serving.deployments import DeploymentService
@@ -349,7 +351,7 @@ def build_deployment_app(
         metrics=metrics,
     )
     windows = PrometheusWindows(metrics) if auto_rollback else None
-    rollback = watcher(service, windows, host.names) if windows is not None else None
+    rollback = watcher(service, windows, host.names, rules) if windows is not None else None
     server = DeploymentServer(app, host, logger=logger, rollback=rollback, windows=windows)
     host.on_tick = server.tick
     return server
