@@ -22,7 +22,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,8 +32,9 @@ from modelyard.artifacts.interfaces import ArtifactStore, BlobRef, Manifest, Man
 from modelyard.artifacts.manifest import manifest_to_bytes
 from modelyard.artifacts.paths import parse_digest, safe_relpath
 from modelyard.core.datasets import DatasetSummary, DatasetVersion, DatasetVersionKey, NewDatasetVersion
-from modelyard.core.errors import IntegrityError, InvalidArgument, NotFound
+from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.data.changes import DatasetDiff, compare, read_manifest_entries
+from modelyard.data.checkout import fetch_verified, kind_on_disk, shape_conflicts, write_files
 from modelyard.data.references import record_version
 from modelyard.data.refs import DatasetRef, parse_ref, validate_dataset_name
 from modelyard.data.scan import FileStat, hash_files, scan, stat_snapshot
@@ -425,7 +425,8 @@ class DatasetService:
                 raise InvalidArgument(
                     f"cannot check out {version.ref} to {target}: it is a directory and the version is a file"
                 )
-            self._fetch_one(digest, size, target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fetch_verified(self.artifacts, digest, size, target)
             return target
         for name in entries:
             safe_relpath(name)  # a manifest is untrusted input joined to dest
@@ -434,23 +435,22 @@ class DatasetService:
                 f"cannot check out {version.ref} to {dest}: it is a file and the version is a directory; "
                 "remove it or choose another destination"
             )
+        created_dest = not dest_path.exists()
         try:
             dest_path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InvalidArgument(f"cannot create {dest}: {exc.strerror or exc}") from None
         kind, existing = scan(dest_path, validate_names=False)
         have = {f.name: f for f in existing}
-        in_the_way = _shape_conflicts(dest_path, entries, have)
+        in_the_way = shape_conflicts(dest_path, entries, have)
         if in_the_way and not clean:
             first = in_the_way[0]
             more = f" (and {len(in_the_way) - 1:,} more)" if len(in_the_way) > 1 else ""
             raise InvalidArgument(
-                f"cannot check out {version.ref} to {dest}: {first} is a {_kind_on_disk(dest_path / first)} there and "
+                f"cannot check out {version.ref} to {dest}: {first} is a {kind_on_disk(dest_path / first)} there and "
                 f"a {'file' if first in entries else 'directory'} in the version{more}; nothing was changed "
                 "(--clean / clean=True replaces them)"
             )
-        for name in in_the_way:  # clean: the version's shape wins
-            _remove_path(dest_path.joinpath(*name.split("/")))
         have = {n: f for n, f in have.items() if not any(n == c or n.startswith(c + "/") for c in in_the_way)}
         known = self._cached_digests(dest_path, kind, list(have.values()))
         todo = [
@@ -460,30 +460,19 @@ class DatasetService:
         ]
         progress = progress or _NoProgress()
         progress.phase(f"writing {len(todo):,} of {len(entries):,} files", sum(s for _, _, s in todo))
-        real_dest = dest_path.resolve()
-
-        def fetch(item: tuple[str, str, int]) -> None:
-            name, digest, size = item
-            target = real_dest.joinpath(*name.split("/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.parent.resolve().is_relative_to(real_dest):
-                raise InvalidArgument(f"{name!r} would be written outside {dest} (through a symlink)")
-            self._fetch_one(digest, size, target)
-            progress.advance(size)
-
-        with ThreadPoolExecutor(self._max_workers, thread_name_prefix="modelyard-checkout") as pool:
-            list(pool.map(fetch, todo))
-        if clean:
-            for name in have:
-                if name not in entries:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(dest_path.joinpath(*name.split("/")))
+        write_files(
+            version,
+            self.artifacts,
+            dest_path,
+            todo,
+            created_dest=created_dest,
+            replace_first=in_the_way if clean else [],
+            remove_after=[name for name in have if name not in entries] if clean else [],
+            keep={name.split("/", 1)[0] for name in entries},
+            max_workers=self._max_workers,
+            progress=progress,
+        )
         return dest_path
-
-    def _fetch_one(self, digest: str, size: int, target: Path) -> None:
-        self.artifacts.get_file(digest, target)
-        if target.stat().st_size != size:  # get_file verified the hash; the size is the manifest's word
-            raise IntegrityError(f"{target} has {target.stat().st_size} bytes, the manifest says {size}")
 
     def materialise(self, ref: str | DatasetVersion) -> Path:
         """A read-only local copy of a version under the cache, verified, made once per content
@@ -508,37 +497,6 @@ class DatasetService:
             (file_name,) = self.files(version)
             return final / file_name
         return final
-
-
-def _shape_conflicts(dest: Path, entries: Mapping[str, object], have: Mapping[str, FileStat]) -> list[str]:
-    """Paths under ``dest`` whose kind differs from the version's: a file on disk where the
-    version needs a directory (a prefix of one of its paths), or a directory on disk (files under
-    it, or empty) where the version has a file. Sorted; nothing is touched."""
-    conflicts: set[str] = set()
-    on_disk_dirs = {name.rsplit("/", i)[0] for name in have for i in range(1, name.count("/") + 1)}
-    for name in entries:
-        parts = name.split("/")
-        for i in range(1, len(parts)):
-            prefix = "/".join(parts[:i])
-            if prefix in have and prefix not in entries:
-                conflicts.add(prefix)
-                break
-        else:
-            if name in on_disk_dirs or (name not in have and dest.joinpath(*parts).is_dir()):
-                conflicts.add(name)
-    return sorted(conflicts)
-
-
-def _kind_on_disk(path: Path) -> str:
-    return "directory" if path.is_dir() else "file"
-
-
-def _remove_path(path: Path) -> None:
-    """Delete a file, a symlink (not what it points to) or a directory tree."""
-    if path.is_symlink() or not path.is_dir():
-        path.unlink(missing_ok=True)
-    else:
-        shutil.rmtree(path)
 
 
 def _tree_stats(files: Sequence[FileStat]) -> bytes:
