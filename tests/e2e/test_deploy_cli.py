@@ -117,3 +117,12 @@ def test_sdk_deploy_creates_then_updates(churn: None) -> None:
     assert modelyard.predictions("api").empty
     with pytest.raises(modelyard.NotFound):
         modelyard.log_feedback({"nope": 1})
+
+
+def test_predictions_compact_command(churn: None) -> None:
+    code, out = invoke("predictions", "compact", "churn-api", "--older-than", "1h", "--json")
+    assert code == 0 and json.loads(out) == {"replaced": 0, "written": 0}
+    code, out = invoke("predictions", "compact", "bad/name")
+    assert code != 0 and "Traceback" not in out
+    code, out = invoke("predictions", "compact", "api", "--older-than", "soon")
+    assert code != 0 and "invalid" in out

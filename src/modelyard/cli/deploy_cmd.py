@@ -396,6 +396,30 @@ def predictions_show(
     )
 
 
+@predictions_app.command("compact")
+def predictions_compact(
+    endpoint: str,
+    older_than: Annotated[str, typer.Option("--older-than", help="Only rows older than this (1h, 1d).")] = "1h",
+    target_rows: Annotated[
+        int, typer.Option("--target-rows", min=1, max=100_000_000, help="Rows per merged partition.")
+    ] = 500_000,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Merge ENDPOINT's small log partitions (one per logger flush) into large ones."""
+    from modelyard.cli._stores import cli_stores
+    from modelyard.serving.predictions import compact, since_ms
+
+    with errors_as_exit():
+        replaced, written = compact(
+            cli_stores(store), endpoint, before_ms=since_ms(older_than), target_rows=target_rows
+        )
+    if json:
+        print_json({"replaced": replaced, "written": written})
+        return
+    console.print(f"{endpoint}: {replaced} partition(s) merged into {written}", highlight=False)
+
+
 def _short(value: Any, width: int = 40) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= width else text[: width - 3] + "..."

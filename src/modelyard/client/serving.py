@@ -120,6 +120,13 @@ class HttpServingStore(HttpAggregateStore, ServingStore):
         data = self._json("GET", "/prediction-partitions", idempotent=True, params=params)
         return [PredictionLogPartition.model_validate(p) for p in data["partitions"]]
 
+    def compact_prediction_partitions(
+        self, endpoint: str, replaced: Sequence[str], partition: PredictionLogPartition
+    ) -> PredictionLogPartition:
+        body = {"endpoint": endpoint, "replaced": list(replaced), "partition": partition.model_dump(mode="json")}
+        data = self._json("POST", "/prediction-partitions/compact", idempotent=True, json=body)
+        return PredictionLogPartition.model_validate(data)
+
     # -- feedback -------------------------------------------------------------------------------
     def record_feedback(self, items: Sequence[Feedback]) -> int:
         for f in items:

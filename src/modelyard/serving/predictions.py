@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from modelyard.store.bundle import Stores
 
-__all__ = ["TimeLike", "predictions", "since_ms", "time_ms", "traffic"]
+__all__ = ["TimeLike", "compact", "predictions", "since_ms", "time_ms", "traffic"]
 
 TimeLike = int | float | str | dt.datetime | dt.date | None
 _FOREVER = 2**63 - 1
@@ -130,3 +130,53 @@ def traffic(
     frame = pa.concat_tables(tables).to_pandas()
     frame = frame[(frame["timestamp_ms"] >= start_ms) & (frame["timestamp_ms"] < end_ms)]
     return frame.reset_index(drop=True), truncated
+
+
+def compact(
+    stores: Stores, endpoint: str, *, before_ms: int, target_rows: int = 500_000, clock: Any = now_millis
+) -> tuple[int, int]:
+    """Merge the partitions of ``endpoint`` whose rows all precede ``before_ms`` into partitions of
+    up to about ``target_rows`` rows (the logger writes one small partition per flush, so a day of
+    traffic is thousands of blobs; reading it back is one blob per merged group instead). Rows,
+    their order and their feedback are unchanged. Returns (partitions replaced, partitions
+    written). Each merge is one store transaction over a blob written first; a crash leaves at
+    worst an unreferenced blob."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from modelyard.core.ids import new_id
+    from modelyard.core.serving import PredictionLogPartition
+
+    endpoint = validate_deployment_name(endpoint)
+    if target_rows < 1:
+        raise InvalidArgument("target_rows must be >= 1")
+    found = [p for p in stores.serving.list_prediction_partitions(endpoint, 0, before_ms) if p.end_ms < before_ms]
+    groups: list[list[Any]] = []
+    current: list[Any] = []
+    rows = 0
+    for partition in found:
+        if current and rows + partition.row_count > target_rows:
+            groups.append(current)
+            current, rows = [], 0
+        current.append(partition)
+        rows += partition.row_count
+    if current:
+        groups.append(current)
+    replaced = written = 0
+    for group in groups:
+        if len(group) < 2:
+            continue
+        tables = [pq.read_table(io.BytesIO(stores.artifacts.get_bytes(p.digest))) for p in group]
+        table = pa.concat_tables(tables, promote_options="default").sort_by([("timestamp_ms", "ascending")])
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        blob = stores.artifacts.put_bytes(sink.getvalue())
+        merged = PredictionLogPartition(
+            id=new_id(), endpoint=endpoint, start_ms=min(p.start_ms for p in group),
+            end_ms=max(p.end_ms for p in group), row_count=table.num_rows, digest=blob.digest, size=blob.size,
+            created_at=clock(),
+        )  # fmt: skip
+        stores.serving.compact_prediction_partitions(endpoint, [p.id for p in group], merged)
+        replaced += len(group)
+        written += 1
+    return replaced, written

@@ -108,6 +108,17 @@ class ServingStore(ABC):
         """The partitions of ``endpoint`` holding rows with a time in ``[start_ms, end_ms)``,
         ordered by start time then id. An endpoint with no logs has none (empty)."""
 
+    @abstractmethod
+    def compact_prediction_partitions(
+        self, endpoint: str, replaced: Sequence[str], partition: PredictionLogPartition
+    ) -> PredictionLogPartition:
+        """Replace the partitions ``replaced`` of ``endpoint`` by ``partition`` (their rows merged
+        into one blob, stored first), in one transaction: the new row is indexed, the request ids
+        move to it, the old rows go. A retry after success is a no-op (``partition.id`` already
+        there, the old ones gone); Conflict, changing nothing, if some of ``replaced`` are not
+        partitions of ``endpoint`` (another compaction took them). The old blobs stay in the
+        artifact store for its garbage collection."""
+
     # -- feedback -------------------------------------------------------------------------------
 
     @abstractmethod

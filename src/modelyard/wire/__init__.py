@@ -54,6 +54,7 @@ from modelyard.wire.serving import (
     FeedbackList,
     FeedbackLookup,
     FeedbackRecorded,
+    PredictionPartitionCompact,
     PredictionPartitionCreate,
     PredictionPartitionList,
 )
@@ -157,6 +158,7 @@ __all__ = [
     "ModelVersionCreate",
     "ModelVersionList",
     "ParamsBody",
+    "PredictionPartitionCompact",
     "PredictionPartitionCreate",
     "PredictionPartitionList",
     "ProjectBody",

@@ -34,6 +34,7 @@ __all__ = [
     "FeedbackList",
     "FeedbackLookup",
     "FeedbackRecorded",
+    "PredictionPartitionCompact",
     "PredictionPartitionCreate",
     "PredictionPartitionList",
 ]
@@ -88,6 +89,16 @@ class DeploymentEventList(WireModel):
 class PredictionPartitionCreate(WireModel):
     partition: PredictionLogPartition
     request_ids: Annotated[list[RequestId], Field(max_length=MAX_BATCH)]
+
+
+class PredictionPartitionCompact(WireModel):
+    """Replace partitions of one endpoint by one (already stored) partition of their rows."""
+
+    endpoint: Annotated[str, Field(min_length=1, max_length=256)]
+    replaced: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1, max_length=MAX_BATCH)
+    ]
+    partition: PredictionLogPartition
 
 
 class PredictionPartitionList(WireModel):

@@ -40,6 +40,7 @@ from modelyard.wire import (
     FeedbackList,
     FeedbackLookup,
     FeedbackRecorded,
+    PredictionPartitionCompact,
     PredictionPartitionCreate,
     PredictionPartitionList,
 )
@@ -207,6 +208,17 @@ def add_prediction_partition(body: PredictionPartitionCreate, c: Call = Depends(
     c.allow_somewhere("editor")
     added = serving_store(c).add_prediction_partition(body.partition, body.request_ids)
     return _ok(added, 201)
+
+
+@router.post("/prediction-partitions/compact")
+def compact_prediction_partitions(body: PredictionPartitionCompact, c: Call = Depends(get_call)) -> Any:
+    """Replace partitions of an endpoint by one partition of their rows (stored first); 409 if
+    some are gone (compacted meanwhile). Maintenance of the logs: the admin role."""
+    c.allow(None, "admin")
+    done = serving_store(c).compact_prediction_partitions(body.endpoint, body.replaced, body.partition)
+    c.audit("compact_prediction_partitions", "endpoint", body.endpoint, partitions=len(body.replaced),
+            rows=done.row_count)  # fmt: skip
+    return _ok(done)
 
 
 @router.get("/prediction-partitions", response_model=PredictionPartitionList)

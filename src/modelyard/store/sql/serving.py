@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
+from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from modelyard.core.serving import (
     Deployment,
     DeploymentAction,
@@ -324,6 +324,35 @@ class SqlServingStore(SqlAggregateStore, ServingStore):
             return [PredictionLogPartition.model_validate(dict(r._mapping)) for r in rows]
 
         return self._read(tx)
+
+    def compact_prediction_partitions(
+        self, endpoint: str, replaced: Sequence[str], partition: PredictionLogPartition
+    ) -> PredictionLogPartition:
+        validate_deployment_name(endpoint)
+        if partition.endpoint != endpoint:
+            raise InvalidArgument("the compacted partition belongs to another endpoint")
+        old = list(dict.fromkeys(replaced))
+        if not old or partition.id in old:
+            raise InvalidArgument("compaction replaces at least one partition by a new one")
+        p = prediction_partitions
+
+        def tx(conn: Connection) -> PredictionLogPartition:
+            done = conn.execute(select(p.c.id).where(p.c.id == partition.id)).first() is not None
+            found = {r.id for r in conn.execute(select(p.c.id).where(p.c.endpoint == endpoint, p.c.id.in_(old)))}
+            if done and not found:
+                return partition  # a retry of a compaction that succeeded
+            if done or len(found) != len(old):
+                raise Conflict(f"{len(old) - len(found)} of the partitions to compact are gone (compacted meanwhile?)")
+            conn.execute(p.insert().values(**partition.model_dump()))
+            conn.execute(
+                update(prediction_requests)
+                .where(prediction_requests.c.partition_id.in_(old))
+                .values(partition_id=partition.id)
+            )
+            conn.execute(p.delete().where(p.c.id.in_(old)))
+            return partition
+
+        return self._write(tx)
 
     # -- feedback -------------------------------------------------------------------------------
 
