@@ -140,3 +140,40 @@ def test_the_run_page_shows_a_stale_run(tmp_path: Path) -> None:
         page = httpx.get(f"{url}/ui/runs/{stale.id}", timeout=30).text
         assert 'id="stale"' in page and "Last heartbeat" in page
         assert 'id="stale"' not in httpx.get(f"{url}/ui/runs/{live.id}", timeout=30).text
+
+
+def test_with_auth_heartbeats_need_the_editor_role_and_each_kill_is_audited(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from modelyard.auth import AuditLog, AuthService
+    from modelyard.server import ServerConfig, create_app
+
+    app = create_app(ServerConfig(store_uri=f"sqlite:///{tmp_path / 's.db'}", artifact_uri=str(tmp_path / "a"),
+                                  auth=True))
+    stores = app.state.services.stores
+    try:
+        auth = AuthService(stores.auth)
+        auth.create_user("root", password="root-password-1", is_admin=True)
+        auth.create_user("viewer", password="viewer-password-1")
+        project = stores.tracking.create_project("p")
+        auth.grant_role("viewer", project.id, "viewer")
+        root, _ = auth.create_token("root")
+        viewer, _ = auth.create_token("viewer")
+        dead = stores.tracking.create_run(project.id, start_time=1_000_000)
+        with TestClient(app) as client:
+            def call(method: str, path: str, token: str, **kw: Any) -> Any:
+                return client.request(method, f"/api/v1{path}", headers={"Authorization": f"Bearer {token}"}, **kw)
+
+            assert call("POST", "/heartbeats", viewer, json={"run_ids": [dead.id]}).status_code == 403
+            assert client.post("/api/v1/heartbeats", json={"run_ids": [dead.id]}).status_code == 401
+            listed = call("GET", "/stale-runs", viewer, params={"older_than_ms": 60_000})
+            assert [r["id"] for r in listed.json()["runs"]] == [dead.id]  # a viewer may see them
+            body = {"run_ids": [dead.id], "older_than_ms": 60_000}
+            assert call("POST", "/stale-runs/kill", viewer, json=body).status_code == 403
+            assert stores.tracking.get_run(dead.id).status == RunStatus.RUNNING
+            killed = call("POST", "/stale-runs/kill", root, json=body)
+            assert killed.status_code == 200 and [r["status"] for r in killed.json()["runs"]] == ["KILLED"]
+        entries = [e for e in AuditLog(stores.auth).list() if e.action == "kill_stale_run"]
+        assert [(e.actor, e.object_id) for e in entries] == [("root", dead.id)]
+    finally:
+        stores.close()
