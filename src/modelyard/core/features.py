@@ -95,6 +95,23 @@ def closest(name: str, candidates: Iterable[str], n: int = 3) -> str:
     return f"; closest: {', '.join(found)}" if found else ""
 
 
+def _checked(check: Any, *args: Any) -> Any:
+    """A name check inside a pydantic validator: its InvalidArgument becomes the ValueError
+    pydantic reports as a validation error (a 422 at the edge, not a server error)."""
+    try:
+        return check(*args)
+    except InvalidArgument as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _items(value: Any, single: tuple[type, ...], what: str) -> tuple[Any, ...]:
+    if isinstance(value, single):
+        return (value,)
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{what} must be a list, got {type(value).__name__}")
+    return tuple(value)
+
+
 def _normalised_sql(text: str | None) -> str | None:
     """SQL as hashed: line endings and trailing spaces do not make a new version."""
     if text is None:
@@ -114,16 +131,16 @@ class FeatureEntity(Entity):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return validate_feature_object_name(value, "entity name")
+        return _checked(validate_feature_object_name, value, "entity name")
 
     @field_validator("join_keys", mode="before")
     @classmethod
     def _keys(cls, value: Any) -> Any:
-        keys = (value,) if isinstance(value, str) else tuple(value)
+        keys = _items(value, (str,), "join keys")
         if not keys:
             raise ValueError("an entity needs at least one join key")
         for key in keys:
-            validate_column_name(key, "join key")
+            _checked(validate_column_name, key, "join key")
         if len(set(keys)) != len(keys):
             raise ValueError(f"join keys repeat: {list(keys)}")
         return keys
@@ -139,7 +156,7 @@ class Feature(Entity):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return validate_column_name(value, "feature name")
+        return _checked(validate_column_name, value, "feature name")
 
 
 class FeatureSource(Entity):
@@ -188,17 +205,17 @@ class FeatureView(Entity):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return validate_feature_object_name(value, "feature view name")
+        return _checked(validate_feature_object_name, value, "feature view name")
 
     @field_validator("entities", mode="before")
     @classmethod
     def _entities(cls, value: Any) -> Any:
-        items = (value,) if isinstance(value, str | FeatureEntity) else tuple(value)
+        items = _items(value, (str, FeatureEntity), "entities")
         names = tuple(item.name if isinstance(item, FeatureEntity) else item for item in items)
         if not names:
             raise ValueError("a feature view needs at least one entity")
         for name in names:
-            validate_feature_object_name(name, "entity name")
+            _checked(validate_feature_object_name, name, "entity name")
         return names
 
     @field_validator("ttl_seconds", mode="before")
@@ -211,7 +228,7 @@ class FeatureView(Entity):
     @field_validator("timestamp_field")
     @classmethod
     def _timestamp(cls, value: str) -> str:
-        return validate_column_name(value, "timestamp field")
+        return _checked(validate_column_name, value, "timestamp field")
 
     @field_validator("transformation")
     @classmethod
@@ -251,18 +268,18 @@ class FeatureService(Entity):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return validate_feature_object_name(value, "feature service name")
+        return _checked(validate_feature_object_name, value, "feature service name")
 
     @field_validator("features", mode="before")
     @classmethod
     def _features(cls, value: Any) -> Any:
-        items = (value,) if isinstance(value, str | FeatureView) else tuple(value)
+        items = _items(value, (str, FeatureView), "features")
         refs: list[str] = []
         for item in items:
             if isinstance(item, FeatureView):
                 refs.extend(f"{item.name}:{f.name}" for f in item.features)
             else:
-                parse_feature_ref(item, allow_whole_view=True)
+                _checked(lambda text: parse_feature_ref(text, allow_whole_view=True), item)
                 refs.append(item)
         if not refs:
             raise ValueError("a feature service needs at least one feature")

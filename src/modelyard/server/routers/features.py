@@ -10,6 +10,7 @@ match several segments, and every route ends with a fixed suffix.
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path
@@ -60,11 +61,30 @@ def feature_service(c: Call) -> FeatureStoreService:
     return FeatureStoreService(c.stores.features)
 
 
+class _Serving:
+    """The app's one service with an online store, built on the first online request (its
+    prepared plans are then reused across requests) over the online store the settings name
+    (MODELYARD_ONLINE_STORE_URI; default ``<home>/online.db``)."""
+
+    def __init__(self) -> None:
+        self._service: FeatureStoreService | None = None
+        self._lock = threading.Lock()
+
+    def get(self, c: Call) -> FeatureStoreService:
+        if self._service is None:
+            with self._lock:
+                if self._service is None:
+                    from modelyard.features.online import LazyOnlineStore
+                    from modelyard.settings import load_settings
+
+                    online = LazyOnlineStore(load_settings().online_uri)
+                    self._service = FeatureStoreService(c.stores.features, online=online)
+        return self._service
+
+
 def serving_service(c: Call) -> FeatureStoreService:
-    """The app's one service with an online store (built by ``register``): its prepared plans
-    are reused across requests."""
-    service: FeatureStoreService = c.request.app.state.feature_serving
-    return service
+    serving: _Serving = c.request.app.state.feature_serving
+    return serving.get(c)
 
 
 def _json(model: Any) -> dict[str, Any]:
@@ -78,7 +98,11 @@ def _versions(versions: list[Any]) -> WireJSONResponse:
 # --- writes ------------------------------------------------------------------------------------
 
 
-@router.post("/entities", response_model=AppliedEntity)
+@router.post(
+    "/entities",
+    response_model=AppliedEntity,
+    responses={201: {"model": AppliedEntity, "description": "A new version was created."}},
+)
 def put_entity(body: FeatureEntity, c: Call = Depends(get_call)) -> Any:
     """Record the entity as its next version unless the latest has the same digest (201 when
     created, 200 with the latest version otherwise)."""
@@ -92,7 +116,11 @@ def put_entity(body: FeatureEntity, c: Call = Depends(get_call)) -> Any:
     )
 
 
-@router.post("/views", response_model=AppliedView)
+@router.post(
+    "/views",
+    response_model=AppliedView,
+    responses={201: {"model": AppliedView, "description": "A new version was created."}},
+)
 def put_view(body: FeatureView, c: Call = Depends(get_call)) -> Any:
     """Record the view as its next version unless the latest has the same digest. Its entities
     must exist (404, naming the closest); their join keys are recorded on the version."""
@@ -107,7 +135,11 @@ def put_view(body: FeatureView, c: Call = Depends(get_call)) -> Any:
     )
 
 
-@router.post("/services", response_model=AppliedService)
+@router.post(
+    "/services",
+    response_model=AppliedService,
+    responses={201: {"model": AppliedService, "description": "A new version was created."}},
+)
 def put_service(body: FeatureService, c: Call = Depends(get_call)) -> Any:
     """Record the service as its next version unless the latest has the same digest. Every
     reference must be pinned (``view@vN:feature``, 400 otherwise) and resolve (404 otherwise)."""
@@ -308,11 +340,6 @@ def get_service(name: Name, version: Version, c: Call = Depends(get_call)) -> An
 
 
 def register(app: FastAPI) -> None:
-    """The routes, and the app's serving service over the online store the settings name
-    (MODELYARD_ONLINE_STORE_URI; opened on the first online read)."""
-    from modelyard.features.online import LazyOnlineStore
-    from modelyard.settings import load_settings
-
-    stores = app.state.services.stores
-    app.state.feature_serving = FeatureStoreService(stores.features, online=LazyOnlineStore(load_settings().online_uri))
+    """The routes, and the holder of the app's serving service (built on first use)."""
+    app.state.feature_serving = _Serving()
     app.include_router(router)
