@@ -15,18 +15,20 @@ import sys as _sys
 from modelyard._version import __version__
 from modelyard.core.errors import (
     AlreadyExists,
+    ApprovalRequired,
     Conflict,
     FilterSyntaxError,
+    IllegalTransition,
     IntegrityError,
     InvalidArgument,
     ModelyardError,
     NotFound,
     PermissionDenied,
+    SignatureError,
     StoreUnavailable,
 )
 from modelyard.core.registry import ModelState, ModelVersion, RegisteredModel
 from modelyard.core.tracking import Metric, Project, Run, RunInput, RunStatus
-from modelyard.registry.errors import ApprovalRequired, IllegalTransition, SignatureError
 from modelyard.sdk import datasets
 from modelyard.sdk import features as feature_store
 from modelyard.sdk._autolog_common import AutologgingWarning

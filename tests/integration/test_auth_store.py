@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from modelyard.auth import AuditLog, AuthService, Unauthenticated
+from modelyard.auth import AuditLog, AuthService
 from modelyard.core.auth import AuditQuery
-from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from tests.fixtures.stores import joined_store
 
 

@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 
 import modelyard
 from modelyard.cli.main import app
-from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.registry.signature import SignatureError
+from modelyard.core.errors import InvalidArgument, NotFound, SignatureError
 from modelyard.sdk import models
 
 runner = CliRunner()

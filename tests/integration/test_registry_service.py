@@ -12,10 +12,18 @@ import numpy as np
 import pytest
 
 from modelyard.artifacts import open_artifact_store
-from modelyard.core.errors import Conflict, IntegrityError, InvalidArgument, NotFound, PermissionDenied
+from modelyard.core.errors import (
+    ApprovalRequired,
+    Conflict,
+    IllegalTransition,
+    IntegrityError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    SignatureError,
+)
 from modelyard.core.registry import EventKind, ModelState
-from modelyard.registry.service import ApprovalRequired, IllegalTransition, RegistryService
-from modelyard.registry.signature import SignatureError
+from modelyard.registry.service import RegistryService
 from tests.fixtures.stores import joined_store
 
 DAY = 86_400_000

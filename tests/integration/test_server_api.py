@@ -398,6 +398,11 @@ class FakeAuth:
         if held is None or order.index(held) < order.index(role):
             raise PermissionDenied(f"{principal.user} may not {role} {project_id}")
 
+    def visible_project_ids(self, principal: Principal) -> set[str] | None:
+        if self.roles.get((principal.user, None)):
+            return None
+        return {project for (user, project) in self.roles if user == principal.user and project is not None}
+
     def record(self, *, actor: str, action: str, object_type: str, object_id: str | None,
                details: dict[str, Any], remote_addr: str | None) -> None:
         self.audit.append((actor, action, object_id))

@@ -13,16 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelyard.artifacts.cas import ContentAddressedStore
-from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.errors import IngestRejected, InvalidArgument, NotFound
 from modelyard.data import DatasetService
-from modelyard.data.ingest import (
-    BatchIngestor,
-    IngestRejected,
-    MalformedRow,
-    WatermarkFilter,
-    open_source,
-    read_version,
-)
+from modelyard.data.ingest import BatchIngestor, MalformedRow, WatermarkFilter, open_source, read_version
 from modelyard.data.validation import FAILED_COLUMN, Suite
 from tests.fixtures.stores import joined_store
 

@@ -15,7 +15,7 @@ import pytest
 
 from modelyard.artifacts import open_artifact_store
 from modelyard.artifacts.interfaces import ArtifactStore
-from modelyard.core.errors import IntegrityError, InvalidArgument
+from modelyard.core.errors import IntegrityError, InvalidArgument, SignatureError
 from modelyard.registry import flavors
 from modelyard.registry.packaging import (
     MLMODEL_FILE,
@@ -24,7 +24,6 @@ from modelyard.registry.packaging import (
     package_model,
     store_model,
 )
-from modelyard.registry.signature import SignatureError
 
 
 class Doubler:

@@ -20,11 +20,14 @@ torch = pytest.importorskip("torch")
 import modelyard  # noqa: E402
 from modelyard.artifacts import open_artifact_store  # noqa: E402
 from modelyard.artifacts.interfaces import ArtifactStore  # noqa: E402
-from modelyard.core.errors import IntegrityError, InvalidArgument  # noqa: E402
+from modelyard.core.errors import (  # noqa: E402
+    IntegrityError,
+    InvalidArgument,
+    SignatureError,
+)
 from modelyard.registry import flavors  # noqa: E402
 from modelyard.registry.flavors.pytorch import PyTorchFlavor  # noqa: E402
 from modelyard.registry.packaging import load_directory, load_stored, package_model, store_model  # noqa: E402
-from modelyard.registry.signature import SignatureError  # noqa: E402
 from modelyard.sdk import models  # noqa: E402
 
 COLUMNS = ["tenure", "spend", "visits", "age"]

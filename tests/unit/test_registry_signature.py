@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelyard.core.errors import InvalidArgument
-from modelyard.registry.signature import ColumnSpec, Signature, SignatureError, infer_signature
+from modelyard.core.errors import InvalidArgument, SignatureError
+from modelyard.registry.signature import ColumnSpec, Signature, infer_signature
 
 
 def frame() -> pd.DataFrame:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.core.errors import InvalidArgument
-from modelyard.store import NotServed, Stores, open_stores
+from modelyard.core.errors import InvalidArgument, NotServed
+from modelyard.store import Stores, open_stores
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "modelyard"
 CAPABILITY_CHECK = re.compile(

@@ -17,6 +17,7 @@ from modelyard.core.errors import (
     NotFound,
     PermissionDenied,
     StoreUnavailable,
+    Unauthenticated,
 )
 from modelyard.core.tracking import Metric
 from modelyard.wire import MetricBatch, ParamsBody, RunBody, encode_float, error_from_body
@@ -58,7 +59,7 @@ def test_unknown_fields_are_refused() -> None:
         (404, {"error": {"code": "NOT_FOUND", "message": "run 'x' not found"}}, NotFound),
         (409, {"error": {"code": "CONFLICT", "message": "param"}}, Conflict),
         (403, {"error": {"code": "PERMISSION_DENIED", "message": "no"}}, PermissionDenied),
-        (401, {"error": {"code": "UNAUTHENTICATED", "message": "who?"}}, PermissionDenied),
+        (401, {"error": {"code": "UNAUTHENTICATED", "message": "who?"}}, Unauthenticated),
         (503, {"error": {"code": "UNAVAILABLE", "message": "db down"}}, StoreUnavailable),
         (422, {"error": {"code": "INVALID_ARGUMENT", "message": "body.x: bad"}}, InvalidArgument),
         (404, None, NotFound),  # HEAD responses carry no body
@@ -72,7 +73,8 @@ def test_error_bodies_map_to_typed_errors(status: int, body: object, expected: t
 
 def test_filter_errors_keep_their_position() -> None:
     message = "expected a value after '>', got end of input at position 11 of filter 'metrics.m >'"
-    body = {"error": {"code": "INVALID_ARGUMENT", "message": message, "position": 11, "expression": "metrics.m >"}}
+    attributes = {"position": 11, "expression": "metrics.m >", "reason": "expected a value after '>', got end of input"}
+    body = {"error": {"code": "FILTER_SYNTAX", "message": message, "attributes": attributes}}
     error = error_from_body(400, body)
     assert isinstance(error, FilterSyntaxError)
     assert error.position == 11 and error.expression == "metrics.m >" and str(error) == message

@@ -2,13 +2,12 @@
 single-user profile needs none of it; the server turns it on with ``--auth``)."""
 
 from modelyard.auth.audit import AuditLog, parse_head
-from modelyard.auth.service import AuthService, LoginSession, Unauthenticated, validate_role, validate_username
+from modelyard.auth.service import AuthService, LoginSession, validate_role, validate_username
 
 __all__ = [
     "AuditLog",
     "AuthService",
     "LoginSession",
-    "Unauthenticated",
     "parse_head",
     "validate_role",
     "validate_username",

@@ -28,7 +28,7 @@ from modelyard.auth.credentials import (
     verify_password,
 )
 from modelyard.core.auth import ALL_PROJECTS, ROLES, ApiToken, RoleBinding, SessionCredential, User, role_rank
-from modelyard.core.errors import AlreadyExists, InvalidArgument, ModelyardError, PermissionDenied
+from modelyard.core.errors import AlreadyExists, InvalidArgument, ModelyardError, PermissionDenied, Unauthenticated
 from modelyard.core.tracking import now_millis
 from modelyard.store.auth import AuthStore
 
@@ -37,11 +37,6 @@ DEFAULT_SESSION_TTL_MS = 12 * 3600 * 1000
 #: last_used_at is written at most this often per token, so authentication stays a read.
 TOUCH_INTERVAL_MS = 60_000
 
-
-class Unauthenticated(ModelyardError):
-    """No credentials, or credentials that are malformed, unknown, expired or revoked."""
-
-    code = "UNAUTHENTICATED"
 
 
 @dataclass(frozen=True)

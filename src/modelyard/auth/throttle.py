@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelyard.core.errors import ModelyardError
+from modelyard.core.errors import LoginThrottled
 from modelyard.core.tracking import now_millis
 from modelyard.store.auth import AuthStore
 
@@ -26,16 +26,6 @@ from modelyard.store.auth import AuthStore
 ADDRESS_FACTOR = 4
 _KEY_LENGTH = 300
 
-
-class LoginThrottled(ModelyardError):
-    """Too many failed logins: try again after ``retry_after_ms``."""
-
-    code = "RESOURCE_EXHAUSTED"
-
-    def __init__(self, retry_after_ms: int) -> None:
-        seconds = max(1, -(-retry_after_ms // 1000))
-        super().__init__(f"too many failed logins: try again in {seconds} s")
-        self.retry_after_seconds = seconds
 
 
 @dataclass(frozen=True)

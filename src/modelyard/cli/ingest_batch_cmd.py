@@ -83,8 +83,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Ingest a file, a directory or a SQL query as the next version of a dataset."""
         from modelyard.cli._stores import dataset_service
-        from modelyard.core.errors import InvalidArgument, ModelyardError
-        from modelyard.data.ingest import BatchIngestor, IngestRejected, open_source
+        from modelyard.core.errors import IngestRejected, InvalidArgument, ModelyardError
+        from modelyard.data.ingest import BatchIngestor, open_source
         from modelyard.data.validation import Suite
 
         if on_invalid not in ("fail", "quarantine"):

@@ -12,18 +12,36 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
+from pydantic import BaseModel
 
 from modelyard._version import __version__
 from modelyard.core.errors import InvalidArgument, ModelyardError, StoreUnavailable
-from modelyard.wire import API_PREFIX, error_from_body
+from modelyard.wire import API_PREFIX, WireModel, error_from_body
 
-__all__ = ["ApiClient"]
+__all__ = ["ApiClient", "as_entities", "as_entity", "decode"]
+
+E = TypeVar("E", bound=BaseModel)
+
+
+def as_entity(body: WireModel, entity: type[E]) -> E:
+    """A response body (its ``wire`` model, the schema the server's route declares) as the entity
+    it mirrors field for field."""
+    return entity.model_validate(body, from_attributes=True)
+
+
+def as_entities(bodies: Iterable[WireModel], entity: type[E]) -> list[E]:
+    return [entity.model_validate(body, from_attributes=True) for body in bodies]
+
+
+def decode(content: bytes, body: type[WireModel], entity: type[E]) -> E:
+    """Read a response with its wire schema and return the entity it stands for."""
+    return as_entity(body.model_validate_json(content), entity)
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
 #: Errors raised before the request could reach the server: always safe to retry.

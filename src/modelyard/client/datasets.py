@@ -13,16 +13,15 @@ nothing); removal is not retried either (a second attempt would answer 404).
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote
 
-import orjson
-
-from modelyard.client._transport import HttpAggregateStore
+from modelyard.client._transport import HttpAggregateStore, as_entities, decode
 from modelyard.client.models import name_path
-from modelyard.core.datasets import DatasetKind, DatasetSummary, DatasetVersion, DatasetVersionKey, NewDatasetVersion
+from modelyard.core.datasets import DatasetSummary, DatasetVersion, NewDatasetVersion
 from modelyard.core.errors import InvalidArgument
 from modelyard.store.datasets import DatasetStore
+from modelyard.wire.datasets import DatasetList, DatasetVersionBody, DatasetVersionList, ManifestDigests
 
 __all__ = ["HttpDatasetStore"]
 
@@ -31,33 +30,18 @@ def _dataset(name: str) -> str:
     return "/datasets/" + name_path(name)
 
 
-def version_from_json(data: dict[str, Any]) -> DatasetVersion:
-    return DatasetVersion(
-        name=data["name"],
-        version=int(data["version"]),
-        manifest_digest=data["manifest_digest"],
-        kind=cast(DatasetKind, data["kind"]),
-        file_count=int(data["file_count"]),
-        total_size=int(data["total_size"]),
-        created_at=int(data["created_at"]),
-        message=data.get("message"),
-        source=data.get("source"),
-        code=data.get("code"),
-        params=dict(data.get("params") or {}),
-        parents=tuple(DatasetVersionKey(p["name"], int(p["version"])) for p in data.get("parents") or ()),
-        removed_at=data.get("removed_at"),
-    )
-
-
 class HttpDatasetStore(HttpAggregateStore, DatasetStore):
     """Dataset versions and their lineage on a modelyard server."""
 
-    def _dataset_json(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
-        return orjson.loads(self.api.send(method, path, idempotent=idempotent, **kwargs).content)
+    def _send(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> bytes:
+        return self.api.send(method, path, idempotent=idempotent, **kwargs).content
+
+    def _version(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> DatasetVersion:
+        return decode(self._send(method, path, idempotent=idempotent, **kwargs), DatasetVersionBody, DatasetVersion)
 
     def _version_list(self, path: str, **params: Any) -> list[DatasetVersion]:
-        data = self._dataset_json("GET", path, idempotent=True, params=params or None)
-        return [version_from_json(v) for v in data["versions"]]
+        content = self._send("GET", path, idempotent=True, params=params or None)
+        return as_entities(DatasetVersionList.model_validate_json(content).versions, DatasetVersion)
 
     def create_dataset_version(self, new: NewDatasetVersion) -> DatasetVersion:
         body = {
@@ -71,15 +55,13 @@ class HttpDatasetStore(HttpAggregateStore, DatasetStore):
             "params": {str(k): str(v) for k, v in dict(new.params).items()},
             "parents": [{"name": p.name, "version": p.version} for p in new.parents],
         }
-        data = self._dataset_json("POST", f"{_dataset(new.name)}/versions", idempotent=False, json=body)
-        return version_from_json(data)
+        return self._version("POST", f"{_dataset(new.name)}/versions", idempotent=False, json=body)
 
     def get_dataset_version(self, name: str, version: int) -> DatasetVersion:
-        data = self._dataset_json("GET", f"{_dataset(name)}/versions/{int(version)}", idempotent=True)
-        return version_from_json(data)
+        return self._version("GET", f"{_dataset(name)}/versions/{int(version)}", idempotent=True)
 
     def get_latest_dataset_version(self, name: str) -> DatasetVersion:
-        return version_from_json(self._dataset_json("GET", f"{_dataset(name)}/versions/latest", idempotent=True))
+        return self._version("GET", f"{_dataset(name)}/versions/latest", idempotent=True)
 
     def find_dataset_versions(self, name: str, digest_prefix: str) -> list[DatasetVersion]:
         return self._version_list(f"{_dataset(name)}/versions/by-digest", prefix=digest_prefix)
@@ -100,21 +82,13 @@ class HttpDatasetStore(HttpAggregateStore, DatasetStore):
         return self._version_list(f"/runs/{quote(run_id, safe='')}/dataset-versions")
 
     def list_datasets(self) -> list[DatasetSummary]:
-        data = self._dataset_json("GET", "/datasets", idempotent=True)
-        return [
-            DatasetSummary(
-                name=s["name"],
-                created_at=int(s["created_at"]),
-                version_count=int(s["version_count"]),
-                latest=None if s.get("latest") is None else version_from_json(s["latest"]),
-            )
-            for s in data["datasets"]
-        ]
+        content = self._send("GET", "/datasets", idempotent=True)
+        return as_entities(DatasetList.model_validate_json(content).datasets, DatasetSummary)
 
     def remove_dataset_version(self, name: str, version: int) -> DatasetVersion:
-        data = self._dataset_json("DELETE", f"{_dataset(name)}/versions/{int(version)}", idempotent=False)
-        return version_from_json(data)
+        return self._version("DELETE", f"{_dataset(name)}/versions/{int(version)}", idempotent=False)
 
     def list_dataset_manifest_digests(self, *, include_removed: bool = False) -> list[str]:
         params = {"include_removed": str(include_removed).lower()}
-        return list(self._dataset_json("GET", "/dataset-manifests", idempotent=True, params=params)["digests"])
+        content = self._send("GET", "/dataset-manifests", idempotent=True, params=params)
+        return ManifestDigests.model_validate_json(content).digests

@@ -24,10 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-from pydantic import BaseModel, ConfigDict
-
-from modelyard.client._transport import HttpAggregateStore
+from modelyard.client._transport import HttpAggregateStore, as_entities, decode
 from modelyard.core.ids import new_id
 from modelyard.core.registry import (
     ModelApproval,
@@ -41,38 +38,24 @@ from modelyard.core.registry import (
     RegistryPolicy,
 )
 from modelyard.store.models import ModelRegistryStore
+from modelyard.wire.models import (
+    AliasTarget,
+    ApprovalList,
+    DigestsInUse,
+    EvaluationList,
+    ModelApprovalBody,
+    ModelCardFieldsBody,
+    ModelEvaluationBody,
+    ModelEventList,
+    ModelFileList,
+    ModelVersionBody,
+    ModelVersionList,
+    RegisteredModelBody,
+    RegisteredModelList,
+    RegistryPolicyBody,
+)
 
 __all__ = ["HttpRegistryStore", "name_path"]
-
-
-class _Models(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    models: list[RegisteredModel]
-
-
-class _Versions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    versions: list[ModelVersion]
-
-
-class _Files(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    files: list[ModelFile]
-
-
-class _Approvals(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    approvals: list[ModelApproval]
-
-
-class _Events(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    events: list[ModelEvent]
-
-
-class _Evaluations(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    evaluations: list[ModelEvaluationRecord]
 
 
 def name_path(name: str) -> str:
@@ -103,14 +86,15 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
         self, name: str, project_id: str, *, created_by: str, description: str | None = None, at: int
     ) -> RegisteredModel:
         body = {"name": name, "project_id": project_id, "created_by": created_by, "description": description, "at": at}
-        return RegisteredModel.model_validate_json(self._send("POST", "/models", idempotent=False, json=body))
+        return decode(self._send("POST", "/models", idempotent=False, json=body), RegisteredModelBody, RegisteredModel)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
-        return RegisteredModel.model_validate_json(self._send("GET", _model(name), idempotent=True))
+        return decode(self._send("GET", _model(name), idempotent=True), RegisteredModelBody, RegisteredModel)
 
     def list_registered_models(self, project_id: str | None = None) -> list[RegisteredModel]:
         params = None if project_id is None else {"project_id": project_id}
-        return _Models.model_validate_json(self._send("GET", "/models", idempotent=True, params=params)).models
+        content = self._send("GET", "/models", idempotent=True, params=params)
+        return as_entities(RegisteredModelList.model_validate_json(content).models, RegisteredModel)
 
     # -- versions -----------------------------------------------------------------------------
     def create_model_version(
@@ -139,10 +123,10 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
             "version_id": version_id or new_id(),  # before the first attempt: a retry finds it
         }
         content = self._send("POST", f"{_model(name)}/versions", idempotent=True, json=body)
-        return ModelVersion.model_validate_json(content)
+        return decode(content, ModelVersionBody, ModelVersion)
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
-        return ModelVersion.model_validate_json(self._send("GET", _version(name, version), idempotent=True))
+        return decode(self._send("GET", _version(name, version), idempotent=True), ModelVersionBody, ModelVersion)
 
     def list_model_versions(self, name: str, states: Sequence[ModelState] | None = None) -> list[ModelVersion]:
         if states is not None and not states:
@@ -150,17 +134,19 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
             return []
         params = None if states is None else {"state": [ModelState(s).value for s in states]}
         content = self._send("GET", f"{_model(name)}/versions", idempotent=True, params=params)
-        return _Versions.model_validate_json(content).versions
+        return as_entities(ModelVersionList.model_validate_json(content).versions, ModelVersion)
 
     def list_model_versions_by_run(self, run_id: str) -> list[ModelVersion]:
         """The server leaves out versions of models in projects the caller may not read."""
         if not run_id:
             return []  # no run has an empty id (and no route takes one)
         path = f"/runs/{quote(run_id, safe='')}/model-versions"
-        return _Versions.model_validate_json(self._send("GET", path, idempotent=True)).versions
+        content = self._send("GET", path, idempotent=True)
+        return as_entities(ModelVersionList.model_validate_json(content).versions, ModelVersion)
 
     def list_model_files(self, name: str, version: int) -> list[ModelFile]:
-        return _Files.model_validate_json(self._send("GET", f"{_version(name, version)}/files", idempotent=True)).files
+        content = self._send("GET", f"{_version(name, version)}/files", idempotent=True)
+        return as_entities(ModelFileList.model_validate_json(content).files, ModelFile)
 
     def transition_model_version(
         self,
@@ -185,12 +171,12 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
             "at": at,
         }
         content = self._send("POST", f"{_version(name, version)}/transitions", idempotent=False, json=body)
-        return ModelVersion.model_validate_json(content)
+        return decode(content, ModelVersionBody, ModelVersion)
 
     def versions_in_state_at(self, name: str, state: ModelState, at: int) -> list[ModelVersion]:
         params = {"state": ModelState(state).value, "at": at}
         content = self._send("GET", f"{_model(name)}/versions-in-state", idempotent=True, params=params)
-        return _Versions.model_validate_json(content).versions
+        return as_entities(ModelVersionList.model_validate_json(content).versions, ModelVersion)
 
     # -- aliases ------------------------------------------------------------------------------
     def set_model_alias(self, name: str, alias: str, version: int, *, actor: str, reason: str | None, at: int) -> None:
@@ -203,7 +189,7 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
 
     def get_model_alias(self, name: str, alias: str) -> int:
         content = self._send("GET", f"{_model(name)}/aliases", idempotent=True, params={"alias": alias})
-        return int(orjson.loads(content)["version"])
+        return AliasTarget.model_validate_json(content).version
 
     # -- approvals and history ----------------------------------------------------------------
     def add_model_approval(
@@ -211,30 +197,30 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
     ) -> ModelApproval:
         body = {"approver": approver, "comment": comment, "at": at}
         content = self._send("POST", f"{_version(name, version)}/approvals", idempotent=True, json=body)
-        return ModelApproval.model_validate_json(content)
+        return decode(content, ModelApprovalBody, ModelApproval)
 
     def list_model_approvals(self, name: str, version: int) -> list[ModelApproval]:
         content = self._send("GET", f"{_version(name, version)}/approvals", idempotent=True)
-        return _Approvals.model_validate_json(content).approvals
+        return as_entities(ApprovalList.model_validate_json(content).approvals, ModelApproval)
 
     def list_model_events(self, name: str, version: int | None = None) -> list[ModelEvent]:
         params = None if version is None else {"version": version}
         content = self._send("GET", f"{_model(name)}/events", idempotent=True, params=params)
-        return _Events.model_validate_json(content).events
+        return as_entities(ModelEventList.model_validate_json(content).events, ModelEvent)
 
     # -- policy and retention -----------------------------------------------------------------
     def get_registry_policy(self, project_id: str) -> RegistryPolicy:
         content = self._send("GET", f"/registry/policies/{quote(project_id, safe='')}", idempotent=True)
-        return RegistryPolicy.model_validate_json(content)
+        return decode(content, RegistryPolicyBody, RegistryPolicy)
 
     def set_registry_policy(self, policy: RegistryPolicy) -> RegistryPolicy:
         body = {"required_approvals": policy.required_approvals, "retention_days": policy.retention_days}
         path = f"/registry/policies/{quote(policy.project_id, safe='')}"
-        return RegistryPolicy.model_validate_json(self._send("PUT", path, idempotent=True, json=body))
+        return decode(self._send("PUT", path, idempotent=True, json=body), RegistryPolicyBody, RegistryPolicy)
 
     def list_versions_to_purge(self, now: int) -> list[ModelVersion]:
         content = self._send("GET", "/registry/purge-candidates", idempotent=True, params={"now": now})
-        return _Versions.model_validate_json(content).versions
+        return as_entities(ModelVersionList.model_validate_json(content).versions, ModelVersion)
 
     def digests_in_use(self, digests: Sequence[str], *, excluding_version_id: str) -> set[str]:
         wanted = sorted(set(digests))
@@ -242,19 +228,19 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
             return set()
         body = {"digests": wanted, "excluding_version_id": excluding_version_id}
         content = self._send("POST", "/registry/digests-in-use", idempotent=True, json=body)
-        return set(orjson.loads(content)["digests"])
+        return set(DigestsInUse.model_validate_json(content).digests)
 
     # -- model cards and evaluations -----------------------------------------------------------
     def get_model_card_fields(self, name: str, version: int) -> ModelCardFields:
         content = self._send("GET", f"{_version(name, version)}/card", idempotent=True)
-        return ModelCardFields.model_validate_json(content)
+        return decode(content, ModelCardFieldsBody, ModelCardFields)
 
     def update_model_card_fields(
         self, name: str, version: int, changes: Mapping[str, str | None], *, actor: str, at: int
     ) -> ModelCardFields:
         body = {"changes": dict(changes), "actor": actor, "at": at}
         content = self._send("PATCH", f"{_version(name, version)}/card", idempotent=False, json=body)
-        return ModelCardFields.model_validate_json(content)
+        return decode(content, ModelCardFieldsBody, ModelCardFields)
 
     def add_model_evaluation(
         self,
@@ -277,13 +263,13 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
             "at": at,
         }
         content = self._send("POST", f"{_version(name, version)}/evaluations", idempotent=True, json=body)
-        return ModelEvaluationRecord.model_validate_json(content)
+        return decode(content, ModelEvaluationBody, ModelEvaluationRecord)
 
     def list_model_evaluations(self, name: str, version: int) -> list[ModelEvaluationRecord]:
         content = self._send("GET", f"{_version(name, version)}/evaluations", idempotent=True)
-        return _Evaluations.model_validate_json(content).evaluations
+        return as_entities(EvaluationList.model_validate_json(content).evaluations, ModelEvaluationRecord)
 
     def mark_model_version_purged(self, name: str, version: int, *, actor: str, at: int) -> ModelVersion:
         body = {"actor": actor, "at": at}
         content = self._send("POST", f"{_version(name, version)}/purged", idempotent=True, json=body)
-        return ModelVersion.model_validate_json(content)
+        return decode(content, ModelVersionBody, ModelVersion)

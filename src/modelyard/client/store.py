@@ -18,10 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-from pydantic import BaseModel, ConfigDict
-
-from modelyard.client._transport import HttpAggregateStore
+from modelyard.client._transport import HttpAggregateStore, as_entities, decode
 from modelyard.client.models import name_path
 from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
 from modelyard.core.ids import new_id
@@ -41,42 +38,20 @@ from modelyard.core.tracking import (
 from modelyard.core.validation import metric_step, metric_value
 from modelyard.store.interfaces import TrackingStore
 from modelyard.wire import encode_float
+from modelyard.wire.tracking import (
+    ArtifactList,
+    MetricCount,
+    MetricHistory,
+    ProjectBody,
+    ProjectList,
+    RunBody,
+    RunLinkList,
+    SearchRunsResult,
+)
 
 __all__ = ["HttpTrackingStore"]
 
 _LIFECYCLE_NAMES = {LifecycleStage.ACTIVE: "active", LifecycleStage.DELETED: "deleted", None: "all"}
-
-
-class _Page(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    runs: list[Run]
-    next_page_token: str | None = None
-    total: int | None = None
-
-
-class _Projects(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    projects: list[Project]
-
-
-class _RunLinkBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    run_id: str
-    project_id: str
-    context: str | None = None
-
-
-class _RunLinks(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    runs: list[_RunLinkBody]
-
-    def links(self) -> list[RunLink]:
-        return [RunLink(r.run_id, r.project_id, r.context) for r in self.runs]
-
-
-class _Artifacts(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    artifacts: list[ArtifactEntry]
 
 
 def _with_shared_nan(runs: list[Run]) -> list[Run]:
@@ -93,7 +68,11 @@ def _with_shared_nan(runs: list[Run]) -> list[Run]:
 
 
 def _run(content: bytes) -> Run:
-    return _with_shared_nan([Run.model_validate_json(content)])[0]
+    return _with_shared_nan([decode(content, RunBody, Run)])[0]
+
+
+def _links(content: bytes) -> list[RunLink]:
+    return [RunLink(r.run_id, r.project_id, r.context) for r in RunLinkList.model_validate_json(content).runs]
 
 
 def _runs(content: bytes) -> list[Run]:
@@ -139,8 +118,8 @@ def encode_metrics(points: Sequence[Metric]) -> list[tuple[str, Any, int, int]]:
 class HttpTrackingStore(HttpAggregateStore, TrackingStore):
     """The tracking store of a modelyard server (``http(s)://host:port[/prefix]``)."""
 
-    def _json(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
-        return orjson.loads(self.api.send(method, path, idempotent=idempotent, **kwargs).content)
+    def _project(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Project:
+        return decode(self.api.send(method, path, idempotent=idempotent, **kwargs).content, ProjectBody, Project)
 
     # -- projects -----------------------------------------------------------------------------
 
@@ -148,7 +127,7 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         pid = project_id or new_id()
         body = {"name": name, "id": pid, "description": description}
         try:
-            return Project.model_validate(self._json("POST", "/projects", idempotent=False, json=body))
+            return self._project("POST", "/projects", idempotent=False, json=body)
         except AlreadyExists:
             if project_id is None:
                 # Our own earlier attempt may have created it before the connection dropped.
@@ -158,22 +137,21 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
             raise
 
     def get_project(self, project_id: str) -> Project:
-        return Project.model_validate(self._json("GET", f"/projects/{_q(project_id)}", idempotent=True))
+        return self._project("GET", f"/projects/{_q(project_id)}", idempotent=True)
 
     def get_project_by_name(self, name: str) -> Project:
         if not name:
             raise NotFound(f"project {name!r} not found")
-        return Project.model_validate(self._json("GET", f"/projects/by-name/{_q(name)}", idempotent=True))
+        return self._project("GET", f"/projects/by-name/{_q(name)}", idempotent=True)
 
     def get_or_create_project(self, name: str) -> Project:
-        data = self._json("POST", "/projects/get-or-create", idempotent=True, json={"name": name})
-        return Project.model_validate(data)
+        return self._project("POST", "/projects/get-or-create", idempotent=True, json={"name": name})
 
     def list_projects(self, *, include_deleted: bool = False) -> list[Project]:
         response = self.api.send(
             "GET", "/projects", idempotent=True, params={"include_deleted": str(include_deleted).lower()}
         )
-        return _Projects.model_validate_json(response.content).projects
+        return as_entities(ProjectList.model_validate_json(response.content).projects, Project)
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -250,7 +228,7 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
     def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactEntry]:
         params = {"prefix": prefix} if prefix else None
         response = self.api.send("GET", f"/runs/{_q(run_id)}/artifacts", idempotent=True, params=params)
-        return _Artifacts.model_validate_json(response.content).artifacts
+        return as_entities(ArtifactList.model_validate_json(response.content).artifacts, ArtifactEntry)
 
     def search_runs(self, query: RunQuery) -> RunsResult:
         body = {
@@ -264,8 +242,10 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
             "include_params": query.include_params,
             "include_tags": query.include_tags,
         }
-        page = _Page.model_validate_json(self.api.send("POST", "/runs/search", idempotent=True, json=body).content)
-        return RunsResult(runs=_with_shared_nan(page.runs), next_page_token=page.next_page_token, total=page.total)
+        content = self.api.send("POST", "/runs/search", idempotent=True, json=body).content
+        page = SearchRunsResult.model_validate_json(content)
+        runs = _with_shared_nan(as_entities(page.runs, Run))
+        return RunsResult(runs=runs, next_page_token=page.next_page_token, total=page.total)
 
     def find_runs_by_input(self, name: str, version: int) -> list[RunLink]:
         """The server leaves out the runs of projects the caller may not read."""
@@ -274,14 +254,14 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         if version < 1 or not name:
             return []  # no dataset has such a version (and the route accepts none)
         path = f"/datasets/{name_path(name)}/versions/{version}/readers"
-        return _RunLinks.model_validate_json(self.api.send("GET", path, idempotent=True).content).links()
+        return _links(self.api.send("GET", path, idempotent=True).content)
 
     def list_child_runs(self, parent_run_id: str) -> list[RunLink]:
         """The server leaves out children in projects the caller may not read."""
         if not parent_run_id:
             return []  # no run has an empty id (and no route takes one)
         response = self.api.send("GET", f"/runs/{_q(parent_run_id)}/children", idempotent=True)
-        return _RunLinks.model_validate_json(response.content).links()
+        return _links(response.content)
 
     # -- liveness -----------------------------------------------------------------------------
 
@@ -320,13 +300,14 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         self.api.send("POST", f"/runs/{_q(run_id)}/batch", idempotent=True, json=body)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        data = self._json("GET", f"/runs/{_q(run_id)}/metric-history", idempotent=True, params={"key": key})
+        response = self.api.send("GET", f"/runs/{_q(run_id)}/metric-history", idempotent=True, params={"key": key})
         return [
             Metric(key, _float(value), step, timestamp)
-            for value, step, timestamp in data["points"]
+            for value, step, timestamp in MetricHistory.model_validate_json(response.content).points
         ]
 
     def count_metric_points(self, run_id: str | None = None) -> int:
         params = {"run_id": run_id} if run_id is not None else None
-        return int(self._json("GET", "/metric-points/count", idempotent=True, params=params)["count"])
+        response = self.api.send("GET", "/metric-points/count", idempotent=True, params=params)
+        return MetricCount.model_validate_json(response.content).count
 

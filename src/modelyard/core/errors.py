@@ -1,12 +1,25 @@
-"""Typed errors of the domain. No HTTP codes here: the edges map these to their own conventions."""
+"""Typed errors of the domain, every one of them: the core kinds and their subclasses.
+
+No HTTP codes here: the edges map these to their own conventions (``server/errors.py`` derives a
+status from the core kind an error descends from, the CLI an exit code). Each class has its own
+``code``, so an error sent over HTTP comes back as the type it was raised as: the server writes
+``code``, ``message`` and the class's ``wire_attributes``, and ``wire.errors.error_from_body``
+rebuilds the same class with ``from_wire``. A new error is a subclass here with a new ``code``
+(a unit test walks every subclass and checks that the wire table knows it).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Self
 
 
 class ModelyardError(Exception):
     """Base of every error modelyard raises on purpose."""
 
-    code = "INTERNAL"
+    code: ClassVar[str] = "INTERNAL"
+    #: Attributes (JSON values) that travel with the error over HTTP besides the message.
+    wire_attributes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -14,6 +27,20 @@ class ModelyardError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def wire_details(self) -> dict[str, Any]:
+        """The ``wire_attributes`` and their values, as sent in the error body."""
+        return {name: self.__dict__.get(name) for name in self.wire_attributes}
+
+    @classmethod
+    def from_wire(cls, message: str, attributes: Mapping[str, Any] | None = None) -> Self:
+        """The error as the server raised it: its message verbatim and its wire attributes,
+        without running a subclass's own constructor (whose arguments the message already spells)."""
+        exc = cls.__new__(cls, message)
+        ModelyardError.__init__(exc, message)
+        for name in cls.wire_attributes:
+            setattr(exc, name, (attributes or {}).get(name))
+        return exc
 
 
 class NotFound(ModelyardError):
@@ -47,6 +74,7 @@ class MissingExtra(ModelyardError):
     (raised by ``core.extras.require_extra``)."""
 
     code = "MISSING_EXTRA"
+    wire_attributes = ("extra",)
 
     def __init__(self, message: str, extra: str) -> None:
         super().__init__(message)
@@ -62,8 +90,98 @@ class IntegrityError(ModelyardError):
 class FilterSyntaxError(InvalidArgument):
     """A filter or order-by expression that does not parse; ``position`` points at the offending char."""
 
+    code = "FILTER_SYNTAX"
+    wire_attributes = ("expression", "position", "reason")
+
     def __init__(self, message: str, expression: str, position: int) -> None:
         super().__init__(f"{message} at position {position} of filter {expression!r}")
         self.expression = expression
         self.position = position
         self.reason = message
+
+
+# -- the rooms' errors --------------------------------------------------------------------------
+class Unauthenticated(PermissionDenied):
+    """No credentials, or credentials that are malformed, unknown, expired or revoked."""
+
+    code = "UNAUTHENTICATED"
+
+
+class LoginThrottled(ModelyardError):
+    """Too many failed logins: try again after ``retry_after_seconds``."""
+
+    code = "RESOURCE_EXHAUSTED"
+    wire_attributes = ("retry_after_seconds",)
+
+    def __init__(self, retry_after_ms: int) -> None:
+        seconds = max(1, -(-retry_after_ms // 1000))
+        super().__init__(f"too many failed logins: try again in {seconds} s")
+        self.retry_after_seconds = seconds
+
+
+class NotServed(InvalidArgument):
+    """An aggregate the opened backend does not offer (auth administration over HTTP)."""
+
+    code = "NOT_SERVED"
+
+
+class SignatureError(InvalidArgument):
+    """Input that does not match the model's signature; ``column`` and ``expected`` say what is wrong."""
+
+    code = "SIGNATURE_MISMATCH"
+    wire_attributes = ("column", "expected")
+
+    def __init__(self, message: str, *, column: str | None = None, expected: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+        self.expected = expected
+
+
+class IllegalTransition(InvalidArgument):
+    """A lifecycle move the state machine does not allow."""
+
+    code = "ILLEGAL_TRANSITION"
+
+
+class ApprovalRequired(PermissionDenied):
+    """Production needs more approvals from maintainers than the version has."""
+
+    code = "APPROVAL_REQUIRED"
+
+
+class IngestRejected(ModelyardError):
+    """A batch failed validation or had malformed rows with ``on_invalid="fail"``: nothing was
+    written. ``report`` (a ``data.validation`` report) and ``malformed`` (rows that did not parse)
+    say why; they stay in the process that ingested (only the message travels)."""
+
+    code = "INGEST_REJECTED"
+    report: Any = None
+    malformed: Sequence[Any] = ()
+
+    def __init__(self, message: str, report: Any = None, malformed: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+        self.malformed = malformed or []
+
+
+class Overloaded(StoreUnavailable):
+    """A model server cannot answer within the request's latency budget; retry after ``retry_after`` s."""
+
+    code = "OVERLOADED"
+    wire_attributes = ("retry_after",)
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PayloadTooLarge(InvalidArgument):
+    """A request body over the server's limit (HTTP 413)."""
+
+    code = "TOO_LARGE"
+
+
+class UnsupportedMediaType(InvalidArgument):
+    """A body in a content type the route does not read (HTTP 415)."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"

@@ -31,7 +31,14 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from modelyard.core.errors import (
+    AlreadyExists,
+    ApprovalRequired,
+    IllegalTransition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from modelyard.core.registry import (
     ModelApproval,
     ModelEvent,
@@ -43,7 +50,6 @@ from modelyard.core.registry import (
 )
 from modelyard.core.tracking import now_millis
 from modelyard.core.validation import validate_entity_name, validate_name
-from modelyard.registry.errors import ApprovalRequired, IllegalTransition
 from modelyard.registry.uri import ModelRef, parse_model_ref, validate_alias
 from modelyard.store.models import ModelRegistryStore
 

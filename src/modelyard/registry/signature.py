@@ -20,8 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from modelyard.core.errors import InvalidArgument
-from modelyard.registry.errors import SignatureError
+from modelyard.core.errors import InvalidArgument, SignatureError
 
 __all__ = ["ColumnSpec", "Signature", "SignatureError", "dtype_name", "infer_signature"]
 

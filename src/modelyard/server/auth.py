@@ -34,14 +34,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelyard.auth.audit import AuditLog
-from modelyard.auth.service import AuthService, Unauthenticated
-from modelyard.auth.throttle import LoginPolicy, LoginThrottle, LoginThrottled
+from modelyard.auth.service import AuthService
+from modelyard.auth.throttle import LoginPolicy, LoginThrottle
 from modelyard.auth.timeparse import parse_time_ms
 from modelyard.core.auth import AuditQuery
-from modelyard.core.errors import InvalidArgument, ModelyardError, NotFound, PermissionDenied
+from modelyard.core.errors import (
+    InvalidArgument,
+    LoginThrottled,
+    ModelyardError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from modelyard.core.validation import INT64_MAX, bounded_int
 from modelyard.server.deps import Principal, current_principal
-from modelyard.server.errors import error_body, status_for
+from modelyard.server.errors import domain_error_body, error_body, status_for
 
 SESSION_COOKIE = "modelyard_session"
 CSRF_COOKIE = "modelyard_csrf"
@@ -159,7 +166,7 @@ class _AuthGuard:
                 await response(scope, receive, send)
                 return
             except ModelyardError as exc:
-                await JSONResponse(error_body(exc.code, str(exc)), status_for(exc))(scope, receive, send)
+                await JSONResponse(domain_error_body(exc), status_for(exc))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -182,8 +189,8 @@ def install_auth(app: FastAPI) -> None:
     app.state.auditor = auditor
     config = services.config
     policy = LoginPolicy(
-        free_failures=getattr(config, "login_free_failures", 5),
-        max_backoff_ms=getattr(config, "login_max_backoff_seconds", 900) * 1000,
+        free_failures=config.login_free_failures,
+        max_backoff_ms=config.login_max_backoff_seconds * 1000,
     )
     throttle = LoginThrottle(store, policy)
     app.state.login_throttle = throttle
@@ -292,7 +299,7 @@ def _auth_router(
             await run_in_threadpool(throttle.check, username, address)
         except LoginThrottled as exc:
             headers = {"Retry-After": str(exc.retry_after_seconds)}
-            return JSONResponse(error_body(exc.code, str(exc)), status_code=429, headers=headers)
+            return JSONResponse(domain_error_body(exc), status_code=status_for(exc), headers=headers)
         try:
             session = await run_in_threadpool(service.login, username, password)
         except Unauthenticated as exc:

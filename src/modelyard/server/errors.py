@@ -15,16 +15,26 @@ from modelyard.core.errors import (
     FilterSyntaxError,
     IntegrityError,
     InvalidArgument,
+    LoginThrottled,
     MissingExtra,
     ModelyardError,
     NotFound,
+    PayloadTooLarge,
     PermissionDenied,
     StoreUnavailable,
+    Unauthenticated,
+    UnsupportedMediaType,
 )
 
 logger = logging.getLogger("modelyard.server")
 
+#: The status of an error is its core kind's (first match in this order: a subclass before its
+#: base). Every class of ``wire.errors.ERRORS`` descends from one of these.
 STATUS_BY_ERROR: list[tuple[type[ModelyardError], int]] = [
+    (Unauthenticated, 401),
+    (LoginThrottled, 429),
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
     (NotFound, 404),
     (AlreadyExists, 409),
     (Conflict, 409),
@@ -47,11 +57,21 @@ def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+def domain_error_body(exc: ModelyardError) -> dict[str, object]:
+    """The body of a typed error: its class's own code and its wire attributes (a filter error's
+    position and expression are also top-level fields, as they always were)."""
+    extra: dict[str, object] = {}
+    if isinstance(exc, FilterSyntaxError):
+        extra = {"position": exc.position, "expression": exc.expression}
+    if exc.wire_attributes:
+        extra["attributes"] = exc.wire_details()
+    return error_body(exc.code, str(exc), **extra)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelyardError)
     async def domain_error(_request: Request, exc: ModelyardError) -> JSONResponse:
-        extra = {"position": exc.position, "expression": exc.expression} if isinstance(exc, FilterSyntaxError) else {}
-        return JSONResponse(error_body(exc.code, str(exc), **extra), status_code=status_for(exc))
+        return JSONResponse(domain_error_body(exc), status_code=status_for(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

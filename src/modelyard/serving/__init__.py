@@ -19,7 +19,6 @@ _EXPORTS = {
     "BatchConfig": "modelyard.serving.batching",
     "CostModel": "modelyard.serving.batching",
     "MicroBatcher": "modelyard.serving.batching",
-    "Overloaded": "modelyard.serving.batching",
     "Endpoint": "modelyard.serving.endpoint",
     "PredictionRecord": "modelyard.serving.endpoint",
     "PredictionSink": "modelyard.serving.endpoint",

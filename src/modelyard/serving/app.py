@@ -31,9 +31,8 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from modelyard.core.errors import InvalidArgument, ModelyardError, NotFound
-from modelyard.registry.errors import SignatureError
-from modelyard.serving.batching import BatchConfig, MicroBatcher, Overloaded
+from modelyard.core.errors import InvalidArgument, ModelyardError, NotFound, Overloaded, PayloadTooLarge, SignatureError
+from modelyard.serving.batching import BatchConfig, MicroBatcher
 from modelyard.serving.decode import rows_of
 from modelyard.serving.endpoint import Endpoint, PredictionRecord, PredictionSink, ServedVariant, ServingState
 from modelyard.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -50,9 +49,6 @@ log = logging.getLogger("modelyard.serving")
 DEFAULT_MAX_BODY_BYTES = 32 * 1024**2
 JSON = b"application/json"
 
-
-class PayloadTooLarge(InvalidArgument):
-    """A request body over the server's limit (HTTP 413)."""
 
 
 @dataclass(slots=True)

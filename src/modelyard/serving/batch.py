@@ -34,10 +34,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.errors import InvalidArgument, NotFound, SignatureError
 from modelyard.core.tracking import RunInput, RunStatus, now_millis
 from modelyard.core.validation import validate_name
-from modelyard.registry.errors import SignatureError
 from modelyard.serving.tabular_io import (
     FORMATS,
     AtomicTableWriter,

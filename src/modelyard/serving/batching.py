@@ -36,17 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.core.errors import InvalidArgument, StoreUnavailable
+from modelyard.core.errors import InvalidArgument, Overloaded
 
-__all__ = ["BatchConfig", "CostModel", "MicroBatcher", "Overloaded", "concat_inputs", "split_outputs"]
+__all__ = ["BatchConfig", "CostModel", "MicroBatcher", "concat_inputs", "split_outputs"]
 
-
-class Overloaded(StoreUnavailable):
-    """The request cannot be answered within its latency budget; retry after ``retry_after`` s."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

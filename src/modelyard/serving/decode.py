@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from modelyard.core.errors import InvalidArgument
-from modelyard.registry.errors import SignatureError
+from modelyard.core.errors import InvalidArgument, SignatureError
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlparse
 
-from modelyard.core.errors import InvalidArgument
+from modelyard.core.errors import InvalidArgument, NotServed
 
 if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore
@@ -57,9 +57,6 @@ class Stores:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-class NotServed(InvalidArgument):
-    """An aggregate the opened backend does not offer (auth administration over HTTP)."""
 
 
 class _Unavailable:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from modelyard.core.errors import NotFound
+from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.core.tracking import (
     ArtifactEntry,
     LifecycleStage,
@@ -179,6 +179,11 @@ class TrackingStore(ProjectStore, RunStore, MetricStore, ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+    def upgrade(self) -> None:
+        """Apply pending schema migrations (``modelyard db upgrade``). A store with no schema of
+        its own (a server's, over HTTP: the server upgrades its database) refuses."""
+        raise InvalidArgument(f"the store at {self.uri} has no schema to upgrade")
 
     def log_batch(
         self,

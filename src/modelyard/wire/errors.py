@@ -1,5 +1,7 @@
-"""The error body every 4xx/5xx of the API carries, and the table that maps its ``code`` back to
-a typed error (used by the client; the server maps the other way in ``server/errors.py``)."""
+"""The error body every 4xx/5xx of the API carries, and the one table of error codes: every
+``ModelyardError`` class by its ``code`` (subclasses included), so an error raised on the server
+comes back from the client as the type it was raised as (the server writes the body in
+``server/errors.py``, deriving the status from the core kind the class descends from)."""
 
 from __future__ import annotations
 
@@ -7,32 +9,59 @@ from typing import Any
 
 from modelyard.core.errors import (
     AlreadyExists,
+    ApprovalRequired,
     Conflict,
     FilterSyntaxError,
+    IllegalTransition,
+    IngestRejected,
     IntegrityError,
     InvalidArgument,
+    LoginThrottled,
+    MissingExtra,
     ModelyardError,
     NotFound,
+    NotServed,
+    Overloaded,
+    PayloadTooLarge,
     PermissionDenied,
+    SignatureError,
     StoreUnavailable,
+    Unauthenticated,
+    UnsupportedMediaType,
 )
 from modelyard.wire._base import WireModel
 
-__all__ = ["ERROR_BY_CODE", "ErrorDetail", "ErrorResponse", "error_from_body"]
+__all__ = ["ERRORS", "ERROR_BY_CODE", "ErrorDetail", "ErrorResponse", "error_from_body"]
 
-#: ``error.code`` -> the domain error it stands for. UNAUTHENTICATED has no domain error of its
-#: own; it is a refusal like PERMISSION_DENIED.
+#: Every error class the API may send (a unit test checks that no subclass of ``ModelyardError``
+#: is missing and that no two share a code).
+ERRORS: tuple[type[ModelyardError], ...] = (
+    NotFound,
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    PermissionDenied,
+    StoreUnavailable,
+    IntegrityError,
+    MissingExtra,
+    FilterSyntaxError,
+    Unauthenticated,
+    LoginThrottled,
+    NotServed,
+    SignatureError,
+    IllegalTransition,
+    ApprovalRequired,
+    IngestRejected,
+    Overloaded,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+
+#: ``error.code`` -> the error class it stands for. One code comes from the HTTP layer rather
+#: than from a raised error (a method the route does not take).
 ERROR_BY_CODE: dict[str, type[ModelyardError]] = {
-    "NOT_FOUND": NotFound,
-    "ALREADY_EXISTS": AlreadyExists,
-    "CONFLICT": Conflict,
-    "INVALID_ARGUMENT": InvalidArgument,
-    "TOO_LARGE": InvalidArgument,
+    **{cls.code: cls for cls in ERRORS},
     "METHOD_NOT_ALLOWED": InvalidArgument,
-    "PERMISSION_DENIED": PermissionDenied,
-    "UNAUTHENTICATED": PermissionDenied,
-    "UNAVAILABLE": StoreUnavailable,
-    "DATA_LOSS": IntegrityError,
 }
 
 
@@ -42,6 +71,8 @@ class ErrorDetail(WireModel):
     position: int | None = None
     expression: str | None = None
     details: list[dict[str, Any]] | None = None
+    #: The error class's ``wire_attributes`` (a signature error's column, a throttle's wait...).
+    attributes: dict[str, Any] | None = None
 
 
 class ErrorResponse(WireModel):
@@ -54,20 +85,13 @@ def error_from_body(status: int, body: Any) -> ModelyardError:
     if not isinstance(error, dict) or not isinstance(error.get("message"), str):
         # No body of ours (a HEAD response, a proxy's error page): the status must do.
         by_status: dict[int, type[ModelyardError]] = {
-            401: PermissionDenied, 403: PermissionDenied, 404: NotFound, 409: Conflict,
+            401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict,
         }
         if status >= 500:
             return StoreUnavailable(f"server error {status}")
         return by_status.get(status, InvalidArgument)(f"request refused with status {status}")
-    code = str(error.get("code") or "")
-    message = error["message"]
-    position = error.get("position")
-    if isinstance(position, int) and code == "INVALID_ARGUMENT":
-        reason = message.split(" at position ")[0]
-        exc = FilterSyntaxError(reason, str(error.get("expression") or ""), position)
-        exc.message = message  # keep the server's wording exactly
-        return exc
-    cls = ERROR_BY_CODE.get(code)
+    cls = ERROR_BY_CODE.get(str(error.get("code") or ""))
     if cls is None:
         cls = StoreUnavailable if status >= 500 else InvalidArgument
-    return cls(message)
+    attributes = error.get("attributes")
+    return cls.from_wire(error["message"], attributes if isinstance(attributes, dict) else None)

@@ -8,7 +8,7 @@ incrementally with a watermark column.
 
 from __future__ import annotations
 
-from modelyard.data.ingest.batch import BatchIngestor, IngestRejected, IngestResult, OnInvalid
+from modelyard.data.ingest.batch import BatchIngestor, IngestResult, OnInvalid
 from modelyard.data.ingest.checks import read_version, validate_frame, validate_version
 from modelyard.data.ingest.connectors import FORMATS, MalformedRow, Source, WatermarkFilter, open_source
 from modelyard.data.ingest.schema import SchemaDiff, schema_diff
@@ -17,7 +17,6 @@ from modelyard.data.ingest.watermark import Watermark
 __all__ = [
     "FORMATS",
     "BatchIngestor",
-    "IngestRejected",
     "IngestResult",
     "MalformedRow",
     "OnInvalid",

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.core.datasets import DatasetVersion
-from modelyard.core.errors import Conflict, InvalidArgument, ModelyardError, NotFound
+from modelyard.core.errors import Conflict, IngestRejected, InvalidArgument, NotFound
 from modelyard.data.ingest.checks import validate_frame
 from modelyard.data.ingest.connectors import MalformedRow, Progress, Source, WatermarkFilter
 from modelyard.data.ingest.schema import SchemaDiff, schema_diff
@@ -50,17 +50,6 @@ OnInvalid = Literal["fail", "quarantine"]
 _PART_RE = re.compile(r"^part-(\d+)\.parquet$")
 _SHOWN_MALFORMED = 5
 
-
-class IngestRejected(ModelyardError):
-    """The batch failed validation or had malformed rows with ``on_invalid="fail"``: nothing was
-    written. ``report`` and ``malformed`` say why."""
-
-    def __init__(
-        self, message: str, report: ValidationReport | None = None, malformed: list[MalformedRow] | None = None
-    ):
-        super().__init__(message)
-        self.report = report
-        self.malformed = malformed or []
 
 
 @dataclass

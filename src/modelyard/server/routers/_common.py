@@ -75,12 +75,8 @@ class Call:
         authenticator: Any = getattr(self.request.app.state, "authenticator", None)
         if authenticator is None:
             return None
-        if hasattr(authenticator, "visible_project_ids"):
-            visible: set[str] | None = authenticator.visible_project_ids(self.principal)
-            return visible
-        return None if self.can(None, "viewer") else {
-            p.id for p in self.stores.tracking.list_projects(include_deleted=True) if self.can(p.id, "viewer")
-        }
+        visible: set[str] | None = authenticator.visible_project_ids(self.principal)
+        return visible
 
     def allow_somewhere(self, role: str) -> None:
         """Refuse unless the caller holds ``role`` on at least one project (or on all of them).

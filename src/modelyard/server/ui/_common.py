@@ -77,10 +77,9 @@ def can_read(request: Request, principal: Principal, project_id: str) -> None:
 def visible_project_ids(request: Request, principal: Principal) -> set[str] | None:
     """The projects a listing may show (None: all), as the authenticator decides."""
     authenticator: Any = getattr(request.app.state, "authenticator", None)
-    visible = getattr(authenticator, "visible_project_ids", None)
-    if visible is None:
+    if authenticator is None:
         return None
-    result: set[str] | None = visible(principal)
+    result: set[str] | None = authenticator.visible_project_ids(principal)
     return result
 
 

@@ -13,9 +13,6 @@ CSV_TYPES = frozenset({b"text/csv", b"application/csv"})
 JSON_TYPES = frozenset({b"application/json", b"text/json", b""})
 
 
-class UnsupportedMediaType(InvalidArgument):
-    """A body in a content type the route does not read (HTTP 415)."""
-
 
 def jsonable(outputs: Any) -> Any:
     """Model outputs as something orjson writes: numeric arrays as they are (OPT_SERIALIZE_NUMPY),

@@ -17,10 +17,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelyard._version import __version__
-from modelyard.core.errors import InvalidArgument
+from modelyard.core.errors import InvalidArgument, UnsupportedMediaType
 from modelyard.serving import decode
 from modelyard.serving.app import Request, Response, error_parts, json_response, retry_headers
-from modelyard.serving.protocols._common import CSV_TYPES, JSON_TYPES, UnsupportedMediaType, jsonable, one_of
+from modelyard.serving.protocols._common import CSV_TYPES, JSON_TYPES, jsonable, one_of
 
 if TYPE_CHECKING:
     from modelyard.serving.app import Decoder, ServingApp

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelyard._version import __version__
-from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.registry.errors import SignatureError
+from modelyard.core.errors import InvalidArgument, NotFound, SignatureError
 from modelyard.serving import decode
 from modelyard.serving.app import Request, Response, error_parts, json_response, retry_headers
 
