@@ -432,7 +432,7 @@ def test_error_positions(text: str, position: int, fragment: str) -> None:
 def test_filter_syntax_error_is_an_invalid_argument() -> None:
     err = parse_error("metrics.a >")
     assert isinstance(err, InvalidArgument)
-    assert err.code == "INVALID_ARGUMENT"
+    assert err.code == "FILTER_SYNTAX"  # its own code; the status of an InvalidArgument
     assert "position 11" in str(err)
 
 
