@@ -11,16 +11,8 @@ import threading
 
 import pytest
 
-from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.core.features import (
-    Feature,
-    FeatureEntity,
-    FeatureService,
-    FeatureSource,
-    FeatureView,
-    Materialization,
-    UnknownFeature,
-)
+from modelyard.core.errors import InvalidArgument, NotFound, UnknownFeature
+from modelyard.core.features import Feature, FeatureEntity, FeatureService, FeatureSource, FeatureView, Materialization
 from modelyard.features import FeatureStoreService
 from modelyard.store.features import FeatureStore, TrainingSetLink
 

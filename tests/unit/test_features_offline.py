@@ -16,8 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from modelyard.core.errors import InvalidArgument
-from modelyard.core.features import UnknownFeature
+from modelyard.core.errors import InvalidArgument, UnknownFeature
 from modelyard.features import (
     DuckConfig,
     Feature,

@@ -185,3 +185,39 @@ class UnsupportedMediaType(InvalidArgument):
     """A body in a content type the route does not read (HTTP 415)."""
 
     code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+# -- serving and features -----------------------------------------------------------------------
+class DeploymentNotFound(NotFound):
+    """No live deployment of that name (never created, or deleted)."""
+
+    code = "DEPLOYMENT_NOT_FOUND"
+
+
+class RevisionConflict(Conflict):
+    """The deployment changed since the revision the caller computed its change from."""
+
+    code = "REVISION_CONFLICT"
+
+
+class NothingToRollBack(Conflict):
+    """The deployment has no earlier state to restore."""
+
+    code = "NOTHING_TO_ROLL_BACK"
+
+
+class UnknownRequestIds(NotFound):
+    """Feedback named request ids that no logged prediction has; nothing was recorded."""
+
+    code = "UNKNOWN_REQUEST_IDS"
+    wire_attributes = ("request_ids",)
+
+    def __init__(self, message: str, request_ids: list[str]) -> None:
+        super().__init__(message)
+        self.request_ids = request_ids
+
+
+class UnknownFeature(NotFound):
+    """A feature, view or service that does not exist; the message names the closest ones."""
+
+    code = "UNKNOWN_FEATURE"

@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from modelyard.core.base import Entity
-from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.errors import InvalidArgument, UnknownFeature
 from modelyard.core.validation import MAX_VERSION, validate_entity_name
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
     "FeatureViewVersion",
     "Materialization",
     "ModelFeaturePin",
-    "UnknownFeature",
     "closest",
     "definition_digest",
     "parse_feature_ref",
@@ -67,10 +66,6 @@ SourceKind = Literal["dataset", "parquet", "sql"]
 
 _COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _REF_RE = re.compile(r"^(?P<view>[^@:]+)(?:@v?(?P<version>[0-9]{1,9}))?(?::(?P<feature>[^@:]+))?$")
-
-
-class UnknownFeature(NotFound):
-    """A feature, view or service that does not exist; the message names the closest ones."""
 
 
 def validate_feature_object_name(name: object, kind: str) -> str:

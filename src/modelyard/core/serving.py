@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from modelyard.core.base import Entity
-from modelyard.core.errors import Conflict, InvalidArgument, NotFound
+from modelyard.core.errors import InvalidArgument
 from modelyard.core.validation import INT64_MAX, validate_entity_name
 
 __all__ = [
@@ -29,14 +29,10 @@ __all__ = [
     "Deployment",
     "DeploymentAction",
     "DeploymentEvent",
-    "DeploymentNotFound",
     "DeploymentSpec",
     "Feedback",
-    "NothingToRollBack",
     "PredictionLogPartition",
-    "RevisionConflict",
     "Slo",
-    "UnknownRequestIds",
     "VariantSpec",
     "feedback_json",
     "validate_deployment_name",
@@ -47,26 +43,6 @@ DeploymentAction = Literal["create", "update", "rollback", "refresh", "delete"]
 DEPLOYMENT_ACTIONS: tuple[str, ...] = ("create", "update", "rollback", "refresh", "delete")
 MAX_VARIANTS = 16
 MAX_REQUEST_ID_LENGTH = 128
-
-
-class DeploymentNotFound(NotFound):
-    """No live deployment of that name (never created, or deleted)."""
-
-
-class RevisionConflict(Conflict):
-    """The deployment changed since the revision the caller computed its change from."""
-
-
-class NothingToRollBack(Conflict):
-    """The deployment has no earlier state to restore."""
-
-
-class UnknownRequestIds(NotFound):
-    """Feedback named request ids that no logged prediction has; nothing was recorded."""
-
-    def __init__(self, message: str, request_ids: list[str]) -> None:
-        super().__init__(message)
-        self.request_ids = request_ids
 
 
 def validate_deployment_name(name: object) -> str:

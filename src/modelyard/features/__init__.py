@@ -13,14 +13,8 @@ definition file.
 
 from __future__ import annotations
 
-from modelyard.core.features import (
-    Feature,
-    FeatureEntity,
-    FeatureService,
-    FeatureSource,
-    FeatureView,
-    UnknownFeature,
-)
+from modelyard.core.errors import UnknownFeature
+from modelyard.core.features import Feature, FeatureEntity, FeatureService, FeatureSource, FeatureView
 from modelyard.features.offline import DuckConfig, TrainingSet
 from modelyard.features.service import AppliedObject, FeatureStoreService, SavedTrainingSet
 

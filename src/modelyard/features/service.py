@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.errors import Conflict, InvalidArgument, NotFound
+from modelyard.core.errors import Conflict, InvalidArgument, NotFound, UnknownFeature
 from modelyard.core.features import (
     FeatureEntity,
     FeatureEntityVersion,
@@ -30,7 +30,6 @@ from modelyard.core.features import (
     FeatureViewVersion,
     Materialization,
     ModelFeaturePin,
-    UnknownFeature,
     closest,
     parse_feature_ref,
 )

@@ -25,14 +25,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modelyard.core.errors import Conflict, InvalidArgument, NotFound
+from modelyard.core.errors import Conflict, InvalidArgument, NotFound, NothingToRollBack, RevisionConflict
 from modelyard.core.registry import ModelState
 from modelyard.core.serving import (
     Deployment,
     DeploymentEvent,
     DeploymentSpec,
-    NothingToRollBack,
-    RevisionConflict,
     Slo,
     VariantSpec,
     validate_deployment_name,

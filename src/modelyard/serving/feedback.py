@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from modelyard.core.errors import InvalidArgument, ModelyardError, NotFound
-from modelyard.core.serving import MAX_REQUEST_ID_LENGTH, Feedback, UnknownRequestIds
+from modelyard.core.errors import InvalidArgument, ModelyardError, NotFound, UnknownRequestIds
+from modelyard.core.serving import MAX_REQUEST_ID_LENGTH, Feedback
 from modelyard.store.serving import ServingStore
 
 __all__ = ["MAX_FEEDBACK_BYTES", "FeedbackRoute", "parse_feedback"]

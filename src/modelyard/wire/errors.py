@@ -11,6 +11,7 @@ from modelyard.core.errors import (
     AlreadyExists,
     ApprovalRequired,
     Conflict,
+    DeploymentNotFound,
     FilterSyntaxError,
     IllegalTransition,
     IngestRejected,
@@ -20,13 +21,17 @@ from modelyard.core.errors import (
     MissingExtra,
     ModelyardError,
     NotFound,
+    NothingToRollBack,
     NotServed,
     Overloaded,
     PayloadTooLarge,
     PermissionDenied,
+    RevisionConflict,
     SignatureError,
     StoreUnavailable,
     Unauthenticated,
+    UnknownFeature,
+    UnknownRequestIds,
     UnsupportedMediaType,
 )
 from modelyard.wire._base import WireModel
@@ -55,6 +60,11 @@ ERRORS: tuple[type[ModelyardError], ...] = (
     Overloaded,
     PayloadTooLarge,
     UnsupportedMediaType,
+    DeploymentNotFound,
+    RevisionConflict,
+    NothingToRollBack,
+    UnknownRequestIds,
+    UnknownFeature,
 )
 
 #: ``error.code`` -> the error class it stands for. One code comes from the HTTP layer rather

@@ -18,17 +18,22 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from modelyard.core.errors import (
+    AlreadyExists,
+    Conflict,
+    DeploymentNotFound,
+    InvalidArgument,
+    NotFound,
+    RevisionConflict,
+    UnknownRequestIds,
+)
 from modelyard.core.serving import (
     Deployment,
     DeploymentAction,
     DeploymentEvent,
-    DeploymentNotFound,
     DeploymentSpec,
     Feedback,
     PredictionLogPartition,
-    RevisionConflict,
-    UnknownRequestIds,
     feedback_json,
     validate_deployment_name,
 )
