@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from modelyard.cli.main import app
 from modelyard.core.datasets import DatasetVersion
-from modelyard.core.errors import IntegrityError, NotFound
+from modelyard.core.errors import CheckoutIncomplete, IntegrityError, NotFound
 from modelyard.data import DatasetService
-from modelyard.data.checkout import STAGING_PREFIX, CheckoutIncomplete
+from modelyard.data.checkout import STAGING_PREFIX
 from modelyard.store import Stores, open_stores
 
 

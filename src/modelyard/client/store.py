@@ -46,6 +46,7 @@ from modelyard.wire.tracking import (
     ProjectList,
     RunBody,
     RunLinkList,
+    RunList,
     SearchRunsResult,
 )
 
@@ -76,7 +77,7 @@ def _links(content: bytes) -> list[RunLink]:
 
 
 def _runs(content: bytes) -> list[Run]:
-    return _with_shared_nan([Run.model_validate(item) for item in orjson.loads(content)["runs"]])
+    return _with_shared_nan(as_entities(RunList.model_validate_json(content).runs, Run))
 
 
 def _float(value: Any) -> float:

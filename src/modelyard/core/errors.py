@@ -221,3 +221,15 @@ class UnknownFeature(NotFound):
     """A feature, view or service that does not exist; the message names the closest ones."""
 
     code = "UNKNOWN_FEATURE"
+
+
+class CheckoutIncomplete(ModelyardError):
+    """A checkout that stopped after writing some files (only if a rename into place failed);
+    ``written`` lists them."""
+
+    code = "CHECKOUT_INCOMPLETE"
+    wire_attributes = ("written",)
+
+    def __init__(self, message: str, written: list[str]) -> None:
+        super().__init__(message)
+        self.written = written

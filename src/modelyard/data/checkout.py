@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from modelyard.artifacts.interfaces import ArtifactStore
-from modelyard.core.errors import IntegrityError, InvalidArgument, ModelyardError
+from modelyard.core.errors import CheckoutIncomplete, IntegrityError, InvalidArgument, ModelyardError
 from modelyard.data.scan import FileStat
 
 if TYPE_CHECKING:
@@ -46,17 +46,6 @@ _NAMED = 5
 
 class _Progress(Protocol):
     def advance(self, amount: int) -> None: ...
-
-
-class CheckoutIncomplete(ModelyardError):
-    """A checkout that stopped after writing some files (only if a rename into place failed);
-    ``written`` lists them."""
-
-    code = "DATA_LOSS"
-
-    def __init__(self, message: str, written: list[str]) -> None:
-        super().__init__(message)
-        self.written = written
 
 
 def fetch_verified(artifacts: ArtifactStore, digest: str, size: int, target: Path) -> None:

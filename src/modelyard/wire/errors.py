@@ -10,6 +10,7 @@ from typing import Any
 from modelyard.core.errors import (
     AlreadyExists,
     ApprovalRequired,
+    CheckoutIncomplete,
     Conflict,
     DeploymentNotFound,
     FilterSyntaxError,
@@ -65,6 +66,7 @@ ERRORS: tuple[type[ModelyardError], ...] = (
     NothingToRollBack,
     UnknownRequestIds,
     UnknownFeature,
+    CheckoutIncomplete,
 )
 
 #: ``error.code`` -> the error class it stands for. One code comes from the HTTP layer rather
