@@ -216,3 +216,50 @@ def test_hot_swap_through_the_state(registered: Registered) -> None:
         return first, second, gone
 
     assert call(app, block) == ("default", "next", 404)
+
+
+def test_a_swapped_out_models_batcher_answers_its_queue_then_stops(registered: Registered) -> None:
+    a, b = _variants(registered)
+    # the batch is held open (max_wait) so the requests are still queued when the swap happens
+    config = BatchConfig(max_batch_rows=8, max_latency_ms=600_000, max_wait_ms=300_000)
+    state = ServingState([Endpoint.single(a, "churn")])
+    app = create_serving_app(state, batching=config)
+    rows = registered.frame.head(3).to_dict(orient="records")
+
+    async def block(client: httpx.AsyncClient) -> tuple[list[httpx.Response], str, Any]:
+        old = state.get("churn")
+        batcher = app.batcher(old, old.live[0], False)
+        pending = [asyncio.ensure_future(client.post("/v1/models/churn/predict", json=[row])) for row in rows]
+        while batcher.queued_rows < 3:
+            await asyncio.sleep(0.01)
+        state.set_endpoint(Endpoint("churn", (ServedVariant("next", b),)))
+        answers = list(await asyncio.gather(*pending))
+        after = (await client.get("/v1/models/churn")).json()["variants"][0]["name"]
+        for _ in range(500):  # the retired batcher's dispatcher ends once its queue is empty
+            if batcher._task is not None and batcher._task.done():
+                break
+            await asyncio.sleep(0.01)
+        return answers, after, batcher
+
+    answers, after, batcher = call(app, block)
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert {a.json()["variant"] for a in answers} == {"default"}  # answered by the model they chose
+    assert after == "next"
+    assert batcher._task.done() and batcher.queued_rows == 0
+    assert id(a) not in app._batchers
+
+
+def test_a_callers_request_id_is_kept_when_it_is_a_plain_token(registered: Registered) -> None:
+    app = create_serving_app(["bc@prod"], stores=registered.stores)
+    rows = registered.frame.head(1).to_dict(orient="records")
+
+    async def block(client: httpx.AsyncClient) -> list[str]:
+        ids = []
+        for given in ("order-42:a.b_c", "two words", "x" * 200):
+            answer = await client.post("/v1/models/bc/predict", json=rows, headers={"x-request-id": given})
+            ids.append(answer.json()["request_id"])
+        return ids
+
+    kept, spaced, long = call(app, block)
+    assert kept == "order-42:a.b_c"
+    assert spaced != "two words" and long != "x" * 200 and len(spaced) == len(long) == 24

@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
+import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,9 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "PayloadTooLarge", "Request", "Response", "
 log = logging.getLogger("modelyard.serving")
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024**2
+#: A caller's own X-Request-Id is kept when it is a plain token (it joins feedback to predictions);
+#: anything else gets a fresh random id.
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 JSON = b"application/json"
 
 
@@ -114,7 +118,9 @@ class ServingApp:
         self.batching = batching
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics or ServingMetrics()
-        self._batchers: weakref.WeakKeyDictionary[Any, dict[bool, MicroBatcher]] = weakref.WeakKeyDictionary()
+        #: id(host) -> (host, {proba: batcher}); a host no endpoint serves any more is retired
+        self._batchers: dict[int, tuple[Any, dict[bool, MicroBatcher]]] = {}
+        self._batchers_lock = threading.Lock()
         self._background: set[asyncio.Task[Any]] = set()
         self._routes: dict[str, Callable[[ServingApp, Request, list[str]], Awaitable[Response]]] = {
             "v1": native.route,
@@ -207,19 +213,31 @@ class ServingApp:
 
     # -- predictions --------------------------------------------------------------------------
     def _endpoint_changed(self, name: str) -> None:
+        """After a change of the served endpoints (maybe from another thread): the versions gauge,
+        and the micro-batchers of models no endpoint serves any more finish their queue and stop."""
         try:
             endpoint = self.state.get(name)
         except NotFound:
-            return
-        for variant in endpoint.variants:
-            self.metrics.set_version(endpoint.name, variant.name, variant.model_name, variant.model_version)
+            endpoint = None
+        if endpoint is not None:
+            for variant in endpoint.variants:
+                self.metrics.set_version(endpoint.name, variant.name, variant.model_name, variant.model_version)
+        live = {id(v.host) for e in self.state.endpoints() for v in e.variants}
+        with self._batchers_lock:
+            gone = [key for key in self._batchers if key not in live]
+            retired = [self._batchers.pop(key)[1] for key in gone]
+        for per_host in retired:
+            for batcher in per_host.values():
+                batcher.retire()
 
     def batcher(self, endpoint: Endpoint, variant: ServedVariant, proba: bool) -> MicroBatcher:
         assert self.batching is not None
         host = variant.host
-        per_host = self._batchers.get(host)
-        if per_host is None:
-            per_host = self._batchers[host] = {}
+        with self._batchers_lock:
+            entry = self._batchers.get(id(host))
+            if entry is None:
+                entry = self._batchers[id(host)] = (host, {})
+        per_host = entry[1]
         found = per_host.get(proba)
         if found is None:
             metrics, ep, name = self.metrics, endpoint.name, variant.name
@@ -269,7 +287,8 @@ class ServingApp:
             if not pinned:
                 raise NotFound(f"endpoint {endpoint.name!r} does not serve version {version}")
             variant, shadows = pinned[0], endpoint.shadows
-        request_id = (request.headers.get(b"x-request-id") or os.urandom(12).hex().encode()).decode("latin-1")
+        given = request.headers.get(b"x-request-id")
+        request_id = given.decode("ascii") if given is not None and _REQUEST_ID.match(given) else os.urandom(12).hex()
         kind = "input"
         data: Any = None
         try:
@@ -380,10 +399,11 @@ class ServingApp:
     async def aclose(self) -> None:
         for task in list(self._background):
             task.cancel()
-        for per_host in list(self._batchers.values()):
+        with self._batchers_lock:
+            entries, self._batchers = list(self._batchers.values()), {}
+        for _, per_host in entries:
             for batcher in per_host.values():
                 batcher.close()
-        self._batchers = weakref.WeakKeyDictionary()
 
 
 def columns_of(data: Any, spec: InputSpec) -> dict[str, Any]:

@@ -155,6 +155,8 @@ class MicroBatcher:
         self._running = False
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._retiring = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"modelyard-batch-{name}")
 
     # -- admission ----------------------------------------------------------------------------
@@ -167,6 +169,8 @@ class MicroBatcher:
         return ahead + full * cost.estimate(limit) + (cost.estimate(rest) if rest else 0.0)
 
     async def submit(self, data: Any, rows: int) -> Any:
+        if self._retiring:  # its host was swapped out: a straggler runs alone, off the loop
+            return await asyncio.to_thread(self.predict, data)
         now = self.clock()
         if self.cost.ready:
             expected = self.expected_finish(rows, now)
@@ -178,6 +182,7 @@ class MicroBatcher:
                 )
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
+            self._loop = loop
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._dispatch())
         future: asyncio.Future[Any] = loop.create_future()
@@ -212,7 +217,7 @@ class MicroBatcher:
         """With max_wait_ms, let an idle batcher's batch fill (never past the oldest one's budget)."""
         assert self._wake is not None
         wait = self.config.max_wait_ms / 1000.0
-        while self._queue and self._queued_rows < self.config.max_batch_rows:
+        while self._queue and self._queued_rows < self.config.max_batch_rows and not self._retiring:
             oldest = self._queue[0]
             slack = oldest.deadline - self.cost.estimate(self._queued_rows) - self.clock()
             remaining = min(oldest.enqueued + wait, oldest.enqueued + max(slack, 0.0)) - self.clock()
@@ -229,6 +234,9 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             if not self._queue:
+                if self._retiring:
+                    self._executor.shutdown(wait=False)
+                    return
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -243,6 +251,11 @@ class MicroBatcher:
             self._busy_until = start + self.cost.estimate(rows)
             try:
                 results = await loop.run_in_executor(self._executor, self._run, batch)
+            except BaseException as exc:  # never leave a request waiting on a batch that did not run
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc if isinstance(exc, Exception) else Overloaded("stopped", 1.0))
+                raise
             finally:
                 self._running = False
             seconds = self.clock() - start
@@ -272,6 +285,19 @@ class MicroBatcher:
             except Exception as exc:
                 results.append((False, exc))
         return results
+
+    def retire(self) -> None:
+        """Answer what is queued, then stop (its model is no longer served: a hot swap). Callable
+        from any thread; requests that still arrive run one by one."""
+        self._retiring = True
+        loop, wake, task = self._loop, self._wake, self._task
+        if loop is None or wake is None or task is None or task.done():
+            self._executor.shutdown(wait=False)
+            return
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:  # the loop has closed: nothing is queued on it any more
+            self._executor.shutdown(wait=False)
 
     def close(self) -> None:
         if self._task is not None:
