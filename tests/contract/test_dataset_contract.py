@@ -112,7 +112,7 @@ def test_find_by_digest_prefix(datasets: DatasetStore) -> None:
     datasets.remove_dataset_version("ds", 3)
     assert [v.version for v in datasets.find_dataset_versions("ds", "aaaa")] == [1]
     for bad in ("ab", "zzzz", "md5:aaaa", "aaaa%"):
-        with pytest.raises(InvalidArgument, match="invalid digest prefix"):
+        with pytest.raises(InvalidArgument, match="prefix"):  # over HTTP, the schema's pattern refuses it
             datasets.find_dataset_versions("ds", bad)
     with pytest.raises(NotFound):
         datasets.find_dataset_versions("nope", "aaaa")

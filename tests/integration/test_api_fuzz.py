@@ -31,15 +31,30 @@ from modelyard.settings import load_settings  # noqa: E402
 from tests.fixtures.live_server import sqlite_server  # noqa: E402
 
 MAX_EXAMPLES = int(load_settings().extra.get("MODELYARD_TEST_FUZZ_EXAMPLES", "30"))
-# negative_data_rejection is left out on purpose: the request models validate in pydantic's lax
-# mode (a JSON "true" for a boolean query flag, 3.0 for an integer are accepted), which that
-# check counts as accepting invalid data.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 #: Issue 16's target: the schema states every rule the server applies, so data the schema
-#: refuses is refused (4xx) and data it allows is accepted. Not met yet (lax pydantic coercion,
-#: the name rule and bounds missing from the schema): opt in with MODELYARD_TEST_FUZZ_NEGATIVE=1.
+#: refuses is refused (4xx) and data it allows is accepted. The tracking, registry, dataset and
+#: artifact routes meet it (no lax coercion: ``wire._base``'s JSON integers and strict booleans;
+#: names, keys, digests and artifact paths as patterns); the feature-store and deployment routes
+#: do not yet, so it stays opt-in: MODELYARD_TEST_FUZZ_NEGATIVE=1.
 STRICT_CHECKS = [*CHECKS, negative_data_rejection, positive_data_acceptance]
 RUN_STRICT = load_settings().extra.get("MODELYARD_TEST_FUZZ_NEGATIVE") == "1"
+#: Operations whose well-formed requests may still be refused for what no schema can state; they
+#: keep every other check (negative data is still refused), only ``positive_data_acceptance`` is
+#: off for them.
+SEMANTIC_RULES = {
+    "PUT /api/v1/blobs/{digest}": "the body must hash to the digest it is stored under",
+    "PUT /api/v1/runs/{run_id}/artifacts/{path}": "artifact names: bytes (UTF-8) and backslash rules are the server's",
+    "GET /api/v1/runs/{run_id}/artifacts/{path}": "artifact names: bytes (UTF-8) and backslash rules are the server's",
+    "POST /api/v1/runs/{run_id}/artifacts": "artifact names: bytes (UTF-8) and backslash rules are the server's",
+    "POST /api/v1/runs/search": "a page_token is valid only as the server issued it (a forged one is a 400)",
+    "POST /api/v1/models/{name}/versions/{version}/transitions": "the lifecycle state machine decides",
+    "POST /api/v1/models/{name}/versions/{version}/purged": "only a decommissioned version can be purged",
+    "PUT /api/v1/models/{name}/aliases": "a decommissioned version gets no alias; state names are reserved",
+    "POST /api/v1/models/{name}/versions/{version}/approvals": "a decommissioned version has nothing to approve",
+    "POST /api/v1/models/{name}/versions": "the package's manifest must already be in the artifact store",
+    "POST /api/v1/datasets/{name}/versions": "the manifest must already be stored and the parents exist",
+}
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +92,13 @@ def _openapi_document() -> dict[str, Any]:
     where parametrization needs it)."""
     from modelyard.server import create_app
 
-    return dict(create_app(stores=object()).openapi())  # type: ignore[arg-type]
+    class NoStores:
+        """Stands in for every store: rooms that wire a service at registration get None."""
+
+        def __getattr__(self, name: str) -> None:
+            return None
+
+    return dict(create_app(stores=NoStores()).openapi())  # type: ignore[arg-type]
 
 
 schema = schemathesis.openapi.from_dict(_openapi_document())
@@ -95,7 +116,9 @@ def test_api_conforms_to_its_schema(case: Any, fuzz_server: str) -> None:
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_rejects_what_its_schema_rejects(case: Any, fuzz_server: str) -> None:
-    case.call_and_validate(base_url=fuzz_server, checks=STRICT_CHECKS, timeout=30)
+    semantic = SEMANTIC_RULES.get(f"{case.operation.method.upper()} {case.operation.path}")
+    checks = [c for c in STRICT_CHECKS if c is not positive_data_acceptance] if semantic else STRICT_CHECKS
+    case.call_and_validate(base_url=fuzz_server, checks=checks, timeout=30)
 
 
 def test_server_still_serves_after_fuzzing(fuzz_server: str, tmp_path: Path) -> None:

@@ -248,7 +248,7 @@ def test_oversized_uploads_are_413_and_leave_nothing(server: Server, run: Run) -
 def test_artifact_paths_cannot_escape(server: Server, run: Run) -> None:
     for path in ("a/%2E%2E/%2E%2E/etc/passwd", "%2E%2E", "%5Ca", "a/%2E%2E%5Cb"):
         response = server.http.put(f"{API}/runs/{run.id}/artifacts/{path}", content=b"x")
-        assert response.status_code == 400, (path, response.text)
+        assert response.status_code in (400, 422), (path, response.text)  # the domain rule or the schema's pattern
         assert "invalid artifact name" in error_of(response)["message"]
     assert server.backend.list_artifacts(run.id) == []
     # a backslash inside a name is an ordinary character on POSIX (issue 12): kept as sent
@@ -302,7 +302,7 @@ def test_blob_upload_must_match_its_digest(server: Server) -> None:
     assert response.status_code == 400 and "does not match" in error_of(response)["message"]
     assert server.http.head(f"{API}/blobs/{digest}").status_code == 404
     response = server.http.put(f"{API}/blobs/sha256:not-hex", content=b"x")
-    assert response.status_code == 400 and "invalid digest" in error_of(response)["message"]
+    assert response.status_code == 422 and "digest" in error_of(response)["message"]  # the schema's pattern
 
 
 def test_corrupt_blob_is_detected_by_the_client(server: Server) -> None:

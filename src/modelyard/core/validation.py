@@ -18,6 +18,22 @@ INT64_MAX = 2**63 - 1
 MAX_VERSION = 2**31 - 1
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
+# The rules below as JSON-schema patterns, so that the wire schemas state them (a client, a
+# fuzzer, a form reads the rule from the schema). ``tests/unit/test_validation_patterns.py``
+# checks each against the function that applies it.
+#: Python's ``$`` also matches before a final newline (JSON schema's does not): every pattern that
+#: Python evaluates (look-arounds need its engine) first refuses a newline anywhere.
+NO_NEWLINE = r"(?![^\n]*\n)"
+_SEGMENT = r"(?!\.\.?(?:/|$))[^/\\\x00-\x1f\x7f]+"
+#: ``validate_entity_name``: no control character, backslash, leading '-', leading or trailing
+#: space; parts separated by '/' are never empty, '.' or '..'.
+ENTITY_NAME_PATTERN = rf"^{NO_NEWLINE}(?!-)(?!\s)(?!.*\s$){_SEGMENT}(?:/{_SEGMENT})*$"
+#: ``artifacts.paths.parse_digest``: ``sha256:`` and 64 lowercase hex digits, or ``blake2b:`` /
+#: ``sha512:`` and 128.
+DIGEST_PATTERN = r"^(?:sha256:[0-9a-f]{64}|(?:blake2b|sha512):[0-9a-f]{128})$"
+#: ``validate_key``: params, tags and metric keys.
+KEY_PATTERN = NO_NEWLINE.join(("^", r"(?!/)(?!(?:.*/)?\.\.(?:/|$))[A-Za-z0-9_\-. /:]+$"))
+
 
 def validate_key(key: object, kind: str = "key") -> str:
     """Keys of params, metrics and tags: letters, digits, ``_ - . / : space``; no ``..`` path escapes."""
@@ -25,7 +41,7 @@ def validate_key(key: object, kind: str = "key") -> str:
         raise InvalidArgument(f"invalid {kind} name {key!r}: must be a non-empty string")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidArgument(f"invalid {kind} name {key[:40]!r}...: longer than {MAX_KEY_LENGTH} characters")
-    if not _KEY_RE.match(key):
+    if not _KEY_RE.fullmatch(key):
         raise InvalidArgument(
             f"invalid {kind} name {key!r}: only letters, digits and _ - . / : space are allowed"
         )

@@ -11,9 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from modelyard.wire._base import WireModel
+from modelyard.wire._base import JSON_INTEGER, Count, Digest, WireModel
 
 __all__ = [
+    "DATASET_NAME_PATTERN",
     "DatasetList",
     "DatasetSummaryBody",
     "DatasetVersionBody",
@@ -23,22 +24,26 @@ __all__ = [
     "ManifestDigests",
 ]
 
+#: ``data.refs.validate_dataset_name``: letters, digits and ``_ . - /``, starting with a letter
+#: or digit; parts separated by '/' are never empty, '.' or '..' (and the entity-name rule).
+DATASET_NAME_PATTERN = r"^(?![^\n]*\n)[A-Za-z0-9][A-Za-z0-9_.\-]*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9_.\-]+)*$"
+DatasetName = Annotated[str, Field(min_length=1, max_length=200, pattern=DATASET_NAME_PATTERN)]
 Text = Annotated[str, Field(max_length=100_000)]
-Count = Annotated[int, Field(ge=0, lt=2**63)]
+
 
 
 class DatasetVersionKeyBody(WireModel):
     """``NAME@vN``: a lineage parent."""
 
-    name: Annotated[str, Field(min_length=1, max_length=256)]
-    version: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    name: DatasetName
+    version: Annotated[int, Field(ge=1, le=2**31 - 1), JSON_INTEGER]
 
 
 class DatasetVersionCreate(WireModel):
     """The next version of the dataset named in the path (created with its first version). Its
     manifest must already be stored; parents must exist."""
 
-    manifest_digest: Annotated[str, Field(min_length=1, max_length=256)]
+    manifest_digest: Digest
     kind: Literal["file", "directory"]
     file_count: Count
     total_size: Count

@@ -18,9 +18,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from modelyard.wire._base import Millis, WireModel
+from modelyard.wire._base import JSON_INTEGER, Count, Digest, EntityName, Millis, NormalArtifactPath, WireModel
 
 __all__ = [
+    "ALIAS_PATTERN",
     "AliasRemove",
     "AliasSet",
     "AliasTarget",
@@ -51,25 +52,30 @@ __all__ = [
     "TransitionRequest",
 ]
 
+#: ``modelyard.registry.uri``'s alias rule.
+ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
 #: ``modelyard.core.registry.ModelState`` values.
 ModelStateName = Literal["draft", "staging", "production", "archived", "decommissioned"]
 #: ``modelyard.core.registry.EventKind`` values.
 EventKindName = Literal[
     "registered", "transition", "alias_set", "alias_removed", "approved", "purged", "card_updated", "evaluated"
 ]
-Name = Annotated[str, Field(min_length=1, max_length=256)]
 Actor = Annotated[str, Field(min_length=1, max_length=256)]
 Reason = Annotated[str, Field(max_length=10_000)]
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
-Digest = Annotated[str, Field(min_length=1, max_length=256)]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^(?![^\n]*\n)[A-Za-z0-9_\-]+$")]
+#: ``modelyard.registry.card_fields.EDITABLE_FIELDS`` (a unit test checks they match).
+CardField = Literal[
+    "intended_use", "out_of_scope_use", "limitations", "ethical_considerations", "owners", "contact", "notes"
+]
+CardText = Annotated[str, Field(max_length=20_000)]
 #: Version numbers are 32-bit in the stores (PostgreSQL ``integer``).
-VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
-Size = Annotated[int, Field(ge=0, lt=2**63)]
+VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1), JSON_INTEGER]
+Size = Count
 
 
 # -- models -------------------------------------------------------------------------------------
 class RegisteredModelCreate(WireModel):
-    name: Name
+    name: EntityName
     project_id: Id
     created_by: Actor | None = None
     description: Reason | None = None
@@ -92,7 +98,7 @@ class RegisteredModelList(WireModel):
 
 # -- versions -----------------------------------------------------------------------------------
 class ModelFileBody(WireModel):
-    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    path: NormalArtifactPath
     digest: Digest
     size: Size
 
@@ -219,8 +225,8 @@ class RegistryPolicyUpdate(WireModel):
     """The whole policy of a project (an upsert): approvals before production, and how many days
     a decommissioned version's artifacts are kept (null: forever)."""
 
-    required_approvals: Annotated[int, Field(ge=0, le=100)] = 0
-    retention_days: Annotated[int, Field(ge=0, le=1_000_000)] | None = 30
+    required_approvals: Annotated[int, Field(ge=0, le=100), JSON_INTEGER] = 0
+    retention_days: Annotated[int, Field(ge=0, le=1_000_000), JSON_INTEGER] | None = 30
 
 
 class DigestsInUseQuery(WireModel):
@@ -250,7 +256,7 @@ class CardFieldsUpdate(WireModel):
     """Merge ``changes`` into the card's edited fields (null removes one). Field names are the
     registry's (``intended_use``, ``limitations``, ...); unknown ones are refused."""
 
-    changes: dict[str, str | None]
+    changes: Annotated[dict[CardField, CardText | None], Field(min_length=1)]
     actor: Actor | None = None
     at: Millis | None = None
 

@@ -12,7 +12,20 @@ from typing import Annotated, Literal
 from pydantic import Field, WithJsonSchema
 
 from modelyard.core.tracking import LifecycleStage, RunStatus
-from modelyard.wire._base import Int64, Millis, WireFloat, WireModel
+from modelyard.wire._base import (
+    JSON_INTEGER,
+    ArtifactPath,
+    Bool,
+    Count,
+    EntityName,
+    Int64,
+    Key,
+    Millis,
+    Params,
+    Tags,
+    WireFloat,
+    WireModel,
+)
 
 __all__ = [
     "ArtifactEntryBody",
@@ -47,24 +60,14 @@ __all__ = [
     "TagsBody",
 ]
 
-Name = Annotated[str, Field(min_length=1, max_length=256)]
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+#: ``core.validation.validate_name``: not blank.
+Name = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^(?!\s*$)")]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^(?![^\n]*\n)[A-Za-z0-9_\-]+$")]
 _NUMBER_OR_NON_FINITE = [{"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]
 #: One metric point: ``[key, value, step, timestamp]`` (an array, not an object: batches hold
 #: thousands of points and the keys would triple their size). Documented as a plain array
 #: rather than with ``prefixItems``, which some OpenAPI tools still mistranslate.
-MetricPoint = Annotated[
-    tuple[str, WireFloat, Int64, Millis],
-    WithJsonSchema(
-        {
-            "type": "array",
-            "minItems": 4,
-            "maxItems": 4,
-            "items": {"anyOf": [{"type": "string"}, *_NUMBER_OR_NON_FINITE]},
-            "description": "[key, value, step, timestamp]",
-        }
-    ),
-]
+MetricPoint = Annotated[tuple[Key, WireFloat, Int64, Millis], Field(description="[key, value, step, timestamp]")]
 #: One point of a history: ``[value, step, timestamp]``.
 HistoryPoint = Annotated[
     tuple[WireFloat, int, int],
@@ -82,13 +85,13 @@ HistoryPoint = Annotated[
 
 # -- projects -----------------------------------------------------------------------------------
 class ProjectCreate(WireModel):
-    name: Name
+    name: EntityName
     id: Id | None = None
     description: Annotated[str, Field(max_length=10_000)] | None = None
 
 
 class ProjectName(WireModel):
-    name: Name
+    name: EntityName
 
 
 class ProjectBody(WireModel):
@@ -110,7 +113,7 @@ class RunCreate(WireModel):
     name: Name | None = None
     start_time: Millis | None = None
     parent_run_id: Id | None = None
-    tags: dict[str, str] | None = None
+    tags: Tags | None = None
     status: RunStatus = RunStatus.RUNNING
 
 
@@ -171,11 +174,11 @@ class RunLinkList(WireModel):
 
 
 class ParamsBody(WireModel):
-    params: dict[str, str]
+    params: Params
 
 
 class TagsBody(WireModel):
-    tags: dict[str, str]
+    tags: Tags
 
 
 class InputsBody(WireModel):
@@ -191,8 +194,8 @@ class MetricBatch(WireModel):
 
 class LogBatchBody(WireModel):
     metrics: list[MetricPoint] = Field(default_factory=list)
-    params: dict[str, str] = Field(default_factory=dict)
-    tags: dict[str, str] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=dict)
 
 
 class MetricHistory(WireModel):
@@ -208,9 +211,9 @@ class MetricCount(WireModel):
 
 # -- artifacts ----------------------------------------------------------------------------------
 class ArtifactEntryBody(WireModel):
-    path: str
-    digest: str
-    size: Annotated[int, Field(ge=0, lt=2**63)]
+    path: ArtifactPath
+    digest: Annotated[str, Field(min_length=1, max_length=256)]  # the tracking store records it as given
+    size: Count
 
 
 class ArtifactsRecord(WireModel):
@@ -233,12 +236,12 @@ class SearchRuns(WireModel):
     project_ids: list[Id] = Field(default_factory=list, description="Empty: every project.")
     filter: Annotated[str, Field(max_length=100_000)] | None = None
     order_by: list[str] = Field(default_factory=list)
-    max_results: Annotated[int, Field(ge=1, le=50_000)] = 1000
+    max_results: Annotated[int, Field(ge=1, le=50_000), JSON_INTEGER] = 1000
     page_token: Annotated[str, Field(max_length=1000)] | None = None
     lifecycle: Literal["active", "deleted", "all"] = "active"
-    include_metrics: bool = True
-    include_params: bool = True
-    include_tags: bool = True
+    include_metrics: Bool = True
+    include_params: Bool = True
+    include_tags: Bool = True
 
 
 class SearchRunsResult(WireModel):
@@ -265,7 +268,7 @@ class KillStaleRuns(WireModel):
     """Mark KILLED those of ``run_ids`` still RUNNING with no sign of life for ``older_than_ms``."""
 
     run_ids: Annotated[list[Id], Field(max_length=1000)]
-    older_than_ms: Annotated[int, Field(ge=0, le=MAX_AGE_MS)]
+    older_than_ms: Annotated[int, Field(ge=0, le=MAX_AGE_MS), JSON_INTEGER]
 
 
 class RunList(WireModel):

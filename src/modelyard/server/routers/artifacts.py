@@ -14,15 +14,16 @@ at least one project; knowing a digest is knowing the content already.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.artifacts.paths import parse_digest, safe_relpath
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.core.tracking import ArtifactEntry
+from modelyard.core.validation import DIGEST_PATTERN
 from modelyard.server.routers._common import (
     Call,
     WireJSONResponse,
@@ -32,17 +33,27 @@ from modelyard.server.routers._common import (
 )
 from modelyard.server.routers.projects import ERRORS
 from modelyard.wire import API_PREFIX, DIGEST_HEADER, ArtifactEntryBody, ArtifactList, BlobInfo
+from modelyard.wire._base import ARTIFACT_PATH_PATTERN, matching
 
 router = APIRouter(prefix=API_PREFIX, tags=["artifacts"], responses=ERRORS)
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 _RAW_BODY = {
     "requestBody": {
-        "required": True,
+        "required": False,  # an empty file is a file
         "content": _BINARY,
     }
 }
 _STREAM: dict[int | str, dict[str, Any]] = {200: {"content": _BINARY}}
+
+RunArtifactPath = Annotated[
+    str,
+    matching(ARTIFACT_PATH_PATTERN, "artifact name"),
+    Path(max_length=4096, json_schema_extra={"pattern": ARTIFACT_PATH_PATTERN}),
+]
+BlobDigest = Annotated[
+    str, Path(pattern=DIGEST_PATTERN, description="sha256:<64 hex>, blake2b:<128 hex> or sha512:<128 hex>.")
+]
 
 
 def _store_algorithm(c: Call) -> str:
@@ -67,7 +78,7 @@ def list_artifacts(run_id: str, prefix: str | None = None, c: Call = Depends(get
 
 
 @router.put("/runs/{run_id}/artifacts/{path:path}", response_model=ArtifactEntryBody, openapi_extra=_RAW_BODY)
-async def upload_artifact(run_id: str, path: str, request: Request, c: Call = Depends(get_call)) -> Any:
+async def upload_artifact(run_id: str, path: RunArtifactPath, request: Request, c: Call = Depends(get_call)) -> Any:
     """Store the body as the artifact ``path`` of the run (replacing an earlier one)."""
     name = safe_relpath(path)
     await run_in_threadpool(c.allow_run, run_id, "editor")
@@ -92,7 +103,7 @@ def _find_artifact(c: Call, run_id: str, path: str) -> ArtifactEntry:
 
 
 @router.get("/runs/{run_id}/artifacts/{path:path}", responses=_STREAM, response_class=StreamingResponse)
-def download_artifact(run_id: str, path: str, c: Call = Depends(get_call)) -> StreamingResponse:
+def download_artifact(run_id: str, path: RunArtifactPath, c: Call = Depends(get_call)) -> StreamingResponse:
     """The artifact's bytes, streamed; ``X-Modelyard-Digest`` carries its content address."""
     c.allow_run(run_id, "viewer")
     entry = _find_artifact(c, run_id, path)
@@ -101,7 +112,7 @@ def download_artifact(run_id: str, path: str, c: Call = Depends(get_call)) -> St
 
 # -- raw blobs ----------------------------------------------------------------------------------
 @router.put("/blobs/{digest}", response_model=BlobInfo, openapi_extra=_RAW_BODY, tags=["blobs"])
-async def put_blob(digest: str, request: Request, c: Call = Depends(get_call)) -> Any:
+async def put_blob(digest: BlobDigest, request: Request, c: Call = Depends(get_call)) -> Any:
     """Store the body under ``digest``; a body that hashes to anything else is refused (400) and
     nothing is stored."""
     algorithm, hex_digest = parse_digest(digest)
@@ -122,7 +133,7 @@ async def put_blob(digest: str, request: Request, c: Call = Depends(get_call)) -
 
 
 @router.head("/blobs/{digest}", tags=["blobs"], status_code=204, response_class=Response)
-def blob_exists(digest: str, c: Call = Depends(get_call)) -> Response:
+def blob_exists(digest: BlobDigest, c: Call = Depends(get_call)) -> Response:
     """204 if the server has the blob, 404 if not (lets a client skip uploading it again)."""
     parse_digest(digest)
     c.allow_somewhere("viewer")
@@ -132,7 +143,7 @@ def blob_exists(digest: str, c: Call = Depends(get_call)) -> Response:
 
 
 @router.get("/blobs/{digest}", responses=_STREAM, response_class=StreamingResponse, tags=["blobs"])
-def get_blob(digest: str, c: Call = Depends(get_call)) -> StreamingResponse:
+def get_blob(digest: BlobDigest, c: Call = Depends(get_call)) -> StreamingResponse:
     """The blob's bytes, streamed and verified by the store as they are read."""
     parse_digest(digest)
     c.allow_somewhere("viewer")

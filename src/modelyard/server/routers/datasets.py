@@ -29,12 +29,19 @@ from modelyard.wire import (
     DatasetVersionList,
     ManifestDigests,
 )
+from modelyard.wire._base import matching
+from modelyard.wire.datasets import DATASET_NAME_PATTERN
 
 router = APIRouter(prefix=API_PREFIX, tags=["datasets"], responses=ERRORS)
 _DATASET_PATH = "/datasets/{name:path}"
 Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="The version number.")]
 #: Bounded like the stores bound names, which also keeps every URL well under the server's limit.
-DatasetName = Annotated[str, Path(max_length=256, description="The dataset's name; it may contain '/'.")]
+DatasetName = Annotated[
+    str,
+    matching(DATASET_NAME_PATTERN, "dataset name"),
+    Path(max_length=200, json_schema_extra={"pattern": DATASET_NAME_PATTERN},
+         description="The dataset's name; it may contain '/'."),
+]
 
 
 def dataset_store(c: Call) -> DatasetStore:
@@ -110,7 +117,15 @@ def get_latest_dataset_version(name: DatasetName, c: Call = Depends(get_call)) -
 @router.get(_DATASET_PATH + "/versions/by-digest", response_model=DatasetVersionList)
 def find_dataset_versions(
     name: DatasetName,
-    prefix: Annotated[str, Query(min_length=1, max_length=200, description="'sha256:ab12...' or a hex prefix.")],
+    prefix: Annotated[
+        str,
+        Query(
+            min_length=4,
+            max_length=200,
+            pattern=r"^(?:(?:sha256|blake2b|sha512):)?[0-9a-f]{4,128}$",
+            description="'sha256:ab12...' or a hex prefix (at least 4 lowercase hex digits).",
+        ),
+    ],
     c: Call = Depends(get_call),
 ) -> Any:
     """Versions (not removed) whose manifest digest starts with ``prefix``, oldest first."""

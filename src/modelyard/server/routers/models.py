@@ -28,6 +28,7 @@ from modelyard.artifacts.paths import parse_digest, safe_relpath
 from modelyard.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from modelyard.core.registry import ModelFile, RegistryPolicy
 from modelyard.core.tracking import now_millis
+from modelyard.core.validation import ENTITY_NAME_PATTERN
 from modelyard.registry.packaging import check_package_stored
 from modelyard.registry.service import MaintainerCheck, RegistryService, allow_everyone, parse_state
 from modelyard.server.deps import Principal, auth_enabled, authorize
@@ -63,15 +64,22 @@ from modelyard.wire import (
     RegistryPolicyUpdate,
     TransitionRequest,
 )
+from modelyard.wire._base import matching
+from modelyard.wire.models import ALIAS_PATTERN
 
 router = APIRouter(prefix=API_PREFIX, tags=["models"], responses=ERRORS)
 MODELS = f"{API_PREFIX}/models"
 _MODEL_PATH = "/models/{name:path}"
 _VERSION_PATH = _MODEL_PATH + "/versions/{version}"
 Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="The version number.")]
-AliasName = Annotated[str, Query(min_length=1, max_length=64)]
+AliasName = Annotated[str, Query(min_length=1, max_length=64, pattern=ALIAS_PATTERN)]  # no look-around
 #: Bounded like the stores bound names, which also keeps every URL well under the server's limit.
-ModelName = Annotated[str, Path(max_length=256, description="The model's name; it may contain '/'.")]
+ModelName = Annotated[
+    str,
+    matching(ENTITY_NAME_PATTERN, "model name"),
+    Path(max_length=256, json_schema_extra={"pattern": ENTITY_NAME_PATTERN},
+         description="The model's name; it may contain '/'."),
+]
 
 
 # -- what every route needs ---------------------------------------------------------------------
@@ -393,7 +401,7 @@ def update_model_card_fields(
 
     registry = registry_store(c)
     allow_model(c, registry, name, "editor")
-    changes = validate_fields(body.changes)
+    changes = validate_fields({str(key): value for key, value in body.changes.items()})
     fields = registry.update_model_card_fields(name, version, changes, actor=who(c, body.actor), at=when(c, body.at))
     c.audit("update_model_card", "model_version", f"{name}@{version}", fields=sorted(changes))
     return _ok(fields)

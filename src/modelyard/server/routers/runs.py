@@ -47,11 +47,18 @@ from modelyard.wire import (
     SearchRunsResult,
     TagsBody,
 )
+from modelyard.wire._base import matching
+from modelyard.wire.datasets import DATASET_NAME_PATTERN
 from modelyard.wire.tracking import MAX_AGE_MS
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"], responses=ERRORS)
 _LIFECYCLE = {"active": LifecycleStage.ACTIVE, "deleted": LifecycleStage.DELETED, "all": None}
-DatasetName = Annotated[str, Path(max_length=256, description="The dataset's name; it may contain '/'.")]
+DatasetName = Annotated[
+    str,
+    matching(DATASET_NAME_PATTERN, "dataset name"),
+    Path(max_length=200, json_schema_extra={"pattern": DATASET_NAME_PATTERN},
+         description="The dataset's name; it may contain '/'."),
+]
 DatasetVersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="The dataset version number.")]
 
 
