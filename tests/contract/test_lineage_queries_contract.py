@@ -1,5 +1,6 @@
 """The reverse lookups of the lineage graph's downstream walk, on every backend (SQLite,
-PostgreSQL, the HTTP client): ``find_runs_by_input``, ``list_child_runs``,
+PostgreSQL, the HTTP client): ``find_runs_by_input``, ``find_runs_using_model`` (with the
+write it reads, ``log_model_use``), ``list_child_runs``,
 ``list_model_versions_by_run``, ``list_dataset_versions_derived_from``,
 ``list_dataset_versions_by_run``. Orders are part of the contract: they are the orders of the
 scan these queries replaced, which is what keeps the graph unchanged.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from modelyard.core.datasets import DatasetVersion, DatasetVersionKey, NewDatasetVersion
-from modelyard.core.errors import InvalidArgument
+from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.core.registry import ModelFile, ModelState, ModelVersion
 from modelyard.core.tracking import LifecycleStage, Project, RunInput, RunLink
 from modelyard.store import TrackingStore
@@ -103,6 +104,71 @@ def test_find_runs_by_input(store: TrackingStore, projects: tuple[Project, Proje
     assert RunLink(deleted.id, a.id, None) in store.find_runs_by_input("churn", 3)
     with pytest.raises(InvalidArgument):
         store.find_runs_by_input("churn", "v3")  # type: ignore[arg-type]
+
+
+def test_find_runs_using_model(store: TrackingStore, projects: tuple[Project, Project]) -> None:
+    a, b = projects
+    late_b = store.create_run(b.id, name="late-b", start_time=T0 + 5)
+    early_b = store.create_run(b.id, name="early-b", start_time=T0 + 1)
+    in_a = store.create_run(a.id, name="in-a", start_time=T0 + 9)
+    deleted = store.create_run(a.id, name="deleted", start_time=T0 + 2)
+    unrelated = store.create_run(a.id, name="unrelated", start_time=T0 + 3)
+    store.log_model_use(late_b.id, "team/churn", 3, "scoring")
+    store.log_model_use(early_b.id, "team/churn", 3, "scoring")
+    store.log_model_use(early_b.id, "team/churn", 3, "scoring")  # again: idempotent
+    store.log_model_use(in_a.id, "team/churn", 3, "scoring")
+    store.log_model_use(in_a.id, "team/churn", 3, "evaluation")
+    store.log_model_use(in_a.id, "team/churn", 2, "scoring")
+    store.log_model_use(deleted.id, "team/churn", 3, "scoring")
+    store.set_run_lifecycle(deleted.id, LifecycleStage.DELETED)
+    store.log_model_use(unrelated.id, "team/churn", 33, "scoring")
+    store.log_model_use(unrelated.id, "churn", 3, "scoring")
+    store.set_tags(unrelated.id, {"modelyard.model_version_used": "team/churn@3"})  # a tag is not a use
+
+    assert store.find_runs_using_model("team/churn", 3) == [
+        RunLink(in_a.id, a.id, "evaluation"),
+        RunLink(in_a.id, a.id, "scoring"),
+        RunLink(early_b.id, b.id, "scoring"),
+        RunLink(late_b.id, b.id, "scoring"),
+    ]
+    assert store.find_runs_using_model("team/churn", 2) == [RunLink(in_a.id, a.id, "scoring")]
+    assert store.find_runs_using_model("churn", 3) == [RunLink(unrelated.id, a.id, "scoring")]
+    assert store.find_runs_using_model("team/churn", 4) == []
+    assert store.find_runs_using_model("team/churn", 0) == []
+    assert store.find_runs_using_model("nothing", 1) == []
+    store.set_run_lifecycle(deleted.id, LifecycleStage.ACTIVE)  # restored: found again
+    assert RunLink(deleted.id, a.id, "scoring") in store.find_runs_using_model("team/churn", 3)
+    with pytest.raises(InvalidArgument):
+        store.find_runs_using_model("team/churn", "3")  # type: ignore[arg-type]
+
+
+def test_log_model_use_refuses_bad_input_and_writes_nothing(
+    store: TrackingStore, projects: tuple[Project, Project]
+) -> None:
+    a, _ = projects
+    run = store.create_run(a.id, name="scoring", start_time=T0)
+    bad: list[tuple[str, object, str]] = [
+        ("", 1, "scoring"),
+        ("../churn", 1, "scoring"),
+        ("churn", 0, "scoring"),
+        ("churn", 2**31, "scoring"),
+        ("churn", True, "scoring"),
+        ("churn", "1", "scoring"),
+        ("churn", 1, ""),
+        ("churn", 1, "bad\ncontext"),
+    ]
+    for name, version, context in bad:
+        with pytest.raises(InvalidArgument):
+            store.log_model_use(run.id, name, version, context)  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        store.log_model_use("no-such-run", "churn", 1, "scoring")
+    gone = store.create_run(a.id, name="gone", start_time=T0)
+    store.set_run_lifecycle(gone.id, LifecycleStage.DELETED)
+    with pytest.raises(NotFound):  # a deleted run is written to only once restored
+        store.log_model_use(gone.id, "churn", 1, "scoring")
+    store.set_run_lifecycle(gone.id, LifecycleStage.ACTIVE)
+    assert store.find_runs_using_model("churn", 1) == []
+    assert store.find_runs_using_model("../churn", 1) == []
 
 
 def test_list_child_runs(store: TrackingStore, projects: tuple[Project, Project]) -> None:

@@ -3,7 +3,8 @@
 The store is migrated to the heads before the lineage indexes (tracking ``0001``, ``d0001``,
 ``m0002``, ``a0001``), filled with rows written the old way, then upgraded with
 ``modelyard db upgrade``: ``db check`` passes, the schema equals the table definitions, the run
-id of dataset versions added inside a run is backfilled from their ``code``, and the new reverse
+id of dataset versions added inside a run is backfilled from their ``code``, a batch-scoring
+run's model use from its ``modelyard.model_version_used`` tag, and the new reverse
 lookups (and so the lineage graph) see the old rows. ``check`` also catches a run id that no
 longer agrees with its code (it would hide or invent lineage).
 """
@@ -30,10 +31,14 @@ from tests.fixtures.stores import joined_store
 
 OLD_HEADS = ("d0001", "m0002", "a0001")  # the tracking branch ended at 0001, their common root
 RUN = "r" * 32
+ODD = "o" * 32
 ROWS = [
     "INSERT INTO projects VALUES ('p1', 'proj', 1, 'active', NULL)",
     f"INSERT INTO runs VALUES ('{RUN}', 'p1', 'prep', 'FINISHED', 10, 20, NULL, 'active', NULL)",
     f"INSERT INTO run_inputs VALUES ('{RUN}', 'raw', 'v1', 'source', NULL, NULL)",
+    f"INSERT INTO tags VALUES ('{RUN}', 'modelyard.model_version_used', 'team/churn@2')",  # scored before 0004
+    f"INSERT INTO runs VALUES ('{ODD}', 'p1', 'odd', 'FINISHED', 11, 21, NULL, 'active', NULL)",
+    f"INSERT INTO tags VALUES ('{ODD}', 'modelyard.model_version_used', 'churn@latest')",  # names no version
     "INSERT INTO datasets VALUES ('d-raw', 'raw', 1), ('d-clean', 'clean', 2)",
     "INSERT INTO dataset_versions VALUES "
     "('d-raw', 1, 'sha256:aa', 'file', 1, 1, 1, NULL, NULL, NULL, NULL, NULL), "
@@ -84,9 +89,12 @@ def test_a_database_at_the_old_heads_upgrades(empty_uri: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
             query = "SELECT version, run_id FROM dataset_versions WHERE dataset_id = 'd-clean'"
             backfilled = dict(conn.execute(text(query)).all())
+            uses = conn.execute(text("SELECT run_id, model_name, model_version, context FROM run_model_uses")).all()
+        assert [tuple(row) for row in uses] == [(RUN, "team/churn", 2, "scoring")]
         assert backfilled == {1: RUN, 2: None, 3: None}  # only a real 'run:' code names a run
         assert [v.ref for v in store.list_dataset_versions_by_run(RUN)] == ["clean@v1"]
         assert store.find_runs_by_input("raw", 1) == [RunLink(RUN, "p1", "source")]
+        assert store.find_runs_using_model("team/churn", 2) == [RunLink(RUN, "p1", "scoring")]  # from the tag
         assert [v.ref for v in store.list_dataset_versions_derived_from("raw", 1)] == ["clean@v1"]
         builder = LineageBuilder(store, datasets=store, registry=store)
         graph = builder.build("raw@v1", kind="dataset", direction="downstream")

@@ -222,6 +222,12 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         body = {"inputs": [RunInput.model_validate(i).model_dump() for i in inputs]}
         self.api.send("POST", f"/runs/{_q(run_id)}/inputs", idempotent=True, json=body)
 
+    def log_model_use(self, run_id: str, name: str, version: int, context: str) -> None:
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidArgument(f"a model version is an integer, got {version!r}")
+        body = {"name": name, "version": version, "context": context}
+        self.api.send("POST", f"/runs/{_q(run_id)}/model-uses", idempotent=True, json=body)
+
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
         body = {"artifacts": [ArtifactEntry.model_validate(e).model_dump() for e in entries]}
         self.api.send("POST", f"/runs/{_q(run_id)}/artifacts", idempotent=True, json=body)
@@ -255,6 +261,15 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         if version < 1 or not name:
             return []  # no dataset has such a version (and the route accepts none)
         path = f"/datasets/{name_path(name)}/versions/{version}/readers"
+        return _links(self.api.send("GET", path, idempotent=True).content)
+
+    def find_runs_using_model(self, name: str, version: int) -> list[RunLink]:
+        """The server leaves out the runs of projects the caller may not read."""
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidArgument(f"a model version is an integer, got {version!r}")
+        if not 1 <= version <= 2**31 - 1 or not name:
+            return []  # no model has such a version (and the route accepts none)
+        path = f"/models/{name_path(name)}/versions/{version}/used-by"
         return _links(self.api.send("GET", path, idempotent=True).content)
 
     def list_child_runs(self, parent_run_id: str) -> list[RunLink]:

@@ -14,8 +14,9 @@ model version scored which dataset version.
 - **Writing** is atomic: a temporary file beside the output, renamed over it only once every
   chunk was written and the run recorded. Any error (a missing column, a value of the wrong
   type in chunk 900) removes the temporary file; the output and the stores are left as they were.
-- **Lineage**: the run is tagged ``modelyard.model_version_used = NAME@N`` (lineage draws the
-  ``used_by`` edge model version -> run), a dataset version given as input is a run input with
+- **Lineage**: the run records the use of ``NAME@N`` (``log_model_use``, context ``scoring``:
+  lineage draws the ``used_by`` edge model version -> run from it) and is tagged
+  ``modelyard.model_version_used = NAME@N``, a dataset version given as input is a run input with
   context ``scoring`` (``read_by``), and the output can be added as a dataset version produced
   by the run (``register_output``), derived from the input version.
 """
@@ -435,6 +436,8 @@ class BatchScorer:
             tags={TAG_MODEL_VERSION_USED: model_label, TAG_MODEL_DIGEST: version.manifest_digest},
         )
         try:
+            # The tag shows on the run; the recorded use is what the lineage walk finds it by.
+            self.tracking.log_model_use(run.id, version.model_name, version.version, SCORING_CONTEXT)
             self.tracking.log_params(
                 run.id,
                 {

@@ -101,6 +101,13 @@ class RunStore(ABC):
         """Record dataset versions read by the run (idempotent on name+version+context)."""
 
     @abstractmethod
+    def log_model_use(self, run_id: str, name: str, version: int, context: str) -> None:
+        """Record that the run used model version ``name@version`` in ``context`` (batch scoring:
+        ``scoring``); idempotent on run + name + version + context. NotFound if the run is
+        missing, InvalidArgument for a bad name, version (an integer >= 1) or context. The model
+        version is not checked here (the registry is another store): the use is what was recorded."""
+
+    @abstractmethod
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
         """Record files logged to the run (path -> content address); a path logged again is replaced."""
 
@@ -123,6 +130,12 @@ class RunStore(ABC):
         as ``vN`` or ``N``), one link per matching input (a run that read it in two contexts
         appears twice), ordered by project name, start time and run id, then by the input's
         recorded version and context."""
+
+    @abstractmethod
+    def find_runs_using_model(self, name: str, version: int) -> list[RunLink]:
+        """Runs that recorded using model version ``name@version`` (``log_model_use``), one link
+        per recorded use (its context in the link), ordered by project name, start time and run
+        id, then context."""
 
     @abstractmethod
     def list_child_runs(self, parent_run_id: str) -> list[RunLink]:

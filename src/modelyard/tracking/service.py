@@ -217,6 +217,11 @@ class TrackingService:
     def log_inputs(self, run_id: str, inputs: Iterable[RunInput]) -> None:
         self.store.log_inputs(run_id, list(inputs))
 
+    def log_model_use(self, run_id: str, name: str, version: int, context: str) -> None:
+        """Record that the run used model version ``name@version`` (the lineage graph's
+        ``used_by`` edge, found from the model version by an index lookup)."""
+        self.store.log_model_use(run_id, name, version, context)
+
     # -- artifacts --------------------------------------------------------------------------
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None

@@ -43,6 +43,7 @@ __all__ = [
     "MetricCount",
     "MetricHistory",
     "MetricPoint",
+    "ModelUseBody",
     "ParamsBody",
     "ProjectBody",
     "ProjectCreate",
@@ -141,6 +142,15 @@ class RunInputBody(WireModel):
     digest: str | None = None
     source: str | None = None
     context: str | None = None
+
+
+class ModelUseBody(WireModel):
+    """A model version a run used (``log_model_use``): batch scoring records the version it
+    predicted with, context ``scoring``."""
+
+    name: Name
+    version: Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
+    context: Annotated[str, Field(min_length=1, max_length=250)]
 
 
 class RunBody(WireModel):

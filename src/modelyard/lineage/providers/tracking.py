@@ -1,6 +1,8 @@
 """The tracking subsystem's lineage: runs (commit, params, environment), the dataset versions they
 read (``read_by``, with the input's context), their parent and child runs, and the model versions
-they predicted with (``used_by``: batch scoring tags its run ``modelyard.model_version_used``)."""
+they predicted with (``used_by``: batch scoring records the use with ``log_model_use``, found
+from the model version by ``find_runs_using_model``, and tags its run
+``modelyard.model_version_used``, which names the model version from the run)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import NotFound
-from modelyard.core.tracking import RunQuery
 from modelyard.lineage.graph import LineageEdge, LineageNode, dataset_node_id, model_node_id, run_node_id
 from modelyard.lineage.providers import LineageProvider
 from modelyard.tracking import sysinfo
@@ -107,27 +108,14 @@ class TrackingLineage(LineageProvider):
                 yield LineageEdge(node_id, run_node_id(user), "used_by")
 
     def _runs_using(self, model_version: str) -> list[str]:
-        """Runs tagged with ``model_version`` (``NAME@N``), searched in every project the caller
-        may read (a tag is not a reverse index: one search per model version reached)."""
-        quoted = model_version.replace("\\", "\\\\").replace("'", "\\'")
-        found: list[str] = []
-        token: str | None = None
-        while True:
-            page = self.store.search_runs(
-                RunQuery(
-                    project_ids=(),
-                    filter=f"tags.`{sysinfo.TAG_MODEL_VERSION_USED}` = '{quoted}'",
-                    order_by=("start_time ASC",),
-                    page_token=token,
-                    include_metrics=False,
-                    include_params=False,
-                    include_tags=False,
-                )
-            )
-            found.extend(run.id for run in page.runs)
-            token = page.next_page_token
-            if not token:
-                return found
+        """Runs that recorded using ``model_version`` (``NAME@N``): one index lookup
+        (``find_runs_using_model``) per model version reached; a run appears once even when it
+        recorded the use in several contexts."""
+        name, _, number = model_version.rpartition("@")
+        if not name or not (number.isascii() and number.isdigit()):
+            return []
+        links = self.store.find_runs_using_model(name, int(number))
+        return list(dict.fromkeys(link.run_id for link in links))
 
     def run(self, run_id: str) -> Run | None:
         if run_id not in self._runs:

@@ -1,6 +1,6 @@
 """Runs and everything logged to them: params, tags, inputs, metric batches and history, search,
-and the reverse lookups of the lineage graph (the runs that read a dataset version, a run's
-children).
+and the reverse lookups of the lineage graph (the runs that read a dataset version or used a
+model version, a run's children).
 
 Every route is a plain ``def``: the store calls block, so FastAPI runs them in its threadpool.
 Metric batches are the exception to FastAPI's body handling: they are parsed by pydantic's JSON
@@ -37,6 +37,7 @@ from modelyard.wire import (
     MetricBatch,
     MetricCount,
     MetricHistory,
+    ModelUseBody,
     ParamsBody,
     RunBody,
     RunCreate,
@@ -60,6 +61,8 @@ DatasetName = Annotated[
          description="The dataset's name; it may contain '/'."),
 ]
 DatasetVersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="The dataset version number.")]
+ModelName = Annotated[str, Path(max_length=256, description="The model's name; it may contain '/'.")]
+ModelVersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="The model version number.")]
 
 
 async def metric_batch(request: Request) -> MetricBatch:
@@ -157,6 +160,15 @@ def find_runs_by_input(name: DatasetName, version: DatasetVersionNumber, c: Call
     return _links(c, c.stores.tracking.find_runs_by_input(name, version))
 
 
+@router.get("/models/{name:path}/versions/{version}/used-by", response_model=RunLinkList)
+def find_runs_using_model(name: ModelName, version: ModelVersionNumber, c: Call = Depends(get_call)) -> Any:
+    """The runs that recorded using model version ``name@version`` (batch scoring, context
+    ``scoring``), one entry per recorded use, ordered by project name, start time and run id;
+    only runs of projects the caller may read, deleted runs left out. Like a dataset's readers,
+    it is a runs query under the model's URL: the caller's project roles filter it."""
+    return _links(c, c.stores.tracking.find_runs_using_model(name, version))
+
+
 @router.get("/runs/{run_id}/children", response_model=RunLinkList)
 def list_child_runs(run_id: str, c: Call = Depends(get_call)) -> Any:
     """The runs whose parent is ``run_id`` (tuning trials, pipeline steps), ordered by project
@@ -225,6 +237,15 @@ def log_inputs(run_id: str, body: InputsBody, c: Call = Depends(get_call)) -> Re
     c.allow_run(run_id, "editor")
     c.stores.tracking.log_inputs(run_id, [RunInput(**item.model_dump()) for item in body.inputs])
     c.audit("log_inputs", "run", run_id, inputs=[i.name for i in body.inputs])
+    return Response(status_code=204)
+
+
+@router.post("/runs/{run_id}/model-uses", status_code=204, response_class=Response)
+def log_model_use(run_id: str, body: ModelUseBody, c: Call = Depends(get_call)) -> Response:
+    """Record that the run used a model version (idempotent on name + version + context)."""
+    c.allow_run(run_id, "editor")
+    c.stores.tracking.log_model_use(run_id, body.name, body.version, body.context)
+    c.audit("log_model_use", "run", run_id, model=f"{body.name}@{body.version}", context=body.context)
     return Response(status_code=204)
 
 

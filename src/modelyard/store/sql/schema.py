@@ -30,6 +30,7 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -173,8 +174,30 @@ run_artifacts = Table(
     sqlite_with_rowid=False,
 )
 
+# The model versions a run used (batch scoring: the version it predicted with), migration 0004.
+# The primary key answers "what did this run use"; ix_run_model_uses_model answers the reverse,
+# "which runs used NAME@N", for the lineage graph's downstream walk (one lookup, not a tag search).
+run_model_uses = Table(
+    "run_model_uses",
+    metadata,
+    _run_fk(),
+    Column("model_name", String(256), primary_key=True),
+    Column("model_version", Integer, primary_key=True),
+    Column("context", String(256), primary_key=True),
+    Index("ix_run_model_uses_model", "model_name", "model_version"),
+    sqlite_with_rowid=False,
+)
+
 #: Tables whose rows belong to one run (checked for orphans by ``check()``).
-RUN_CHILD_TABLES = (params_table, tags_table, metrics_table, latest_metrics, run_inputs, run_artifacts)
+RUN_CHILD_TABLES = (
+    params_table,
+    tags_table,
+    metrics_table,
+    latest_metrics,
+    run_inputs,
+    run_artifacts,
+    run_model_uses,
+)
 
 
 # --- values in and out ---------------------------------------------------------------------

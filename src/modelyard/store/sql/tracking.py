@@ -7,7 +7,7 @@ straight on the DBAPI cursor.
 
 The run half of the lineage graph's downstream walk is here too: ``find_runs_by_input`` (index
 ``ix_run_inputs_name_version``, migration ``0002``) and ``list_child_runs`` (``ix_runs_parent``),
-ordered as the scan they replaced (project name, start time, run id).
+ordered as the scan they replaced; ``find_runs_using_model`` is in run_model_uses.py.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from modelyard.store.sql.database import (
 )
 from modelyard.store.sql.filters import compile_filter, compile_order_by, decode_page_token, encode_page_token
 from modelyard.store.sql.run_liveness import SqlRunLiveness
+from modelyard.store.sql.run_model_uses import SqlRunModelUses
 from modelyard.store.sql.schema import (
     LATEST_UPSERT_SQL,
     METRICS_INSERT_POSTGRESQL,
@@ -76,7 +77,7 @@ _MAX_RESULTS = 50_000
 _ACTIVE = LifecycleStage.ACTIVE.value
 
 
-class SqlTrackingStore(SqlRunLiveness, SqlAggregateStore, TrackingStore):
+class SqlTrackingStore(SqlRunModelUses, SqlRunLiveness, SqlAggregateStore, TrackingStore):
     """The tracking aggregate over SQLAlchemy Core (the raw DBAPI cursor on the hot paths)."""
 
     def __init__(self, db: SqlDatabase) -> None:
