@@ -148,9 +148,9 @@ class ModelUseBody(WireModel):
     """A model version a run used (``log_model_use``): batch scoring records the version it
     predicted with, context ``scoring``."""
 
-    name: Name
-    version: Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
-    context: Annotated[str, Field(min_length=1, max_length=250)]
+    name: EntityName
+    version: Annotated[int, Field(ge=1, le=2**31 - 1), JSON_INTEGER]
+    context: Key
 
 
 class RunBody(WireModel):
