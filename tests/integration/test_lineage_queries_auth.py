@@ -64,6 +64,8 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
             store.log_inputs(run.id, [RunInput(name="raw", version="v1", context="training")])
         _register(store, "shared-model", shared.id, reader.id, "a")
         _register(store, "secret-model", secret.id, reader.id, "b")  # registered from a shared run
+        for run in (reader, hidden):
+            store.log_model_use(run.id, "shared-model", 1, "scoring")
         store.create_dataset_version(
             NewDatasetVersion(
                 name="clean",
@@ -90,6 +92,10 @@ def test_a_viewer_gets_only_the_runs_and_models_of_their_projects(secured: Secur
     with secured.store("vera") as vera, secured.store("root") as root:
         assert vera.find_runs_by_input("raw", 1) == [RunLink(ids["reader"], ids["shared"], "training")]
         assert len(root.find_runs_by_input("raw", 1)) == 2
+        assert vera.find_runs_using_model("shared-model", 1) == [RunLink(ids["reader"], ids["shared"], "scoring")]
+        assert [link.run_id for link in root.find_runs_using_model("shared-model", 1)] == [ids["hidden"], ids["reader"]]
+        with pytest.raises(PermissionDenied):  # a viewer records nothing
+            vera.log_model_use(ids["reader"], "shared-model", 1, "evaluation")
         assert [link.run_id for link in vera.list_child_runs(ids["parent"])] == [ids["reader"]]
         everything = [ids["hidden"], ids["reader"]]  # projects by name: "secret" before "shared"
         assert [link.run_id for link in root.list_child_runs(ids["parent"])] == everything
@@ -119,6 +125,7 @@ def test_a_viewer_gets_only_the_runs_and_models_of_their_projects(secured: Secur
 
     with secured.store("nora") as nora:
         assert nora.find_runs_by_input("raw", 1) == []  # nothing readable: nothing listed
+        assert nora.find_runs_using_model("shared-model", 1) == []
         with pytest.raises(PermissionDenied):
             nora.list_child_runs(ids["parent"])
 
