@@ -5,9 +5,8 @@ contract suite; the engine, transactions and migrations are the shared ``SqlData
 (database.py). The hot paths — ``log_batch`` and the bulk child loads of ``search_runs`` — run
 straight on the DBAPI cursor.
 
-The run half of the lineage graph's downstream walk is here too: ``find_runs_by_input`` (index
-``ix_run_inputs_name_version``, migration ``0002``) and ``list_child_runs`` (``ix_runs_parent``),
-ordered as the scan they replaced; ``find_runs_using_model`` is in run_model_uses.py.
+The run half of the lineage graph's downstream walk (which runs read a dataset version, are
+children of a run, used a model version) is in run_links.py; heartbeats in run_liveness.py.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from modelyard.core.tracking import (
     Project,
     Run,
     RunInput,
-    RunLink,
     RunQuery,
     RunsResult,
     RunStatus,
@@ -45,11 +43,10 @@ from modelyard.store.sql.database import (
     describe,
     gc_paused,
     validated,
-    version_number,
 )
 from modelyard.store.sql.filters import compile_filter, compile_order_by, decode_page_token, encode_page_token
+from modelyard.store.sql.run_links import SqlRunLinks
 from modelyard.store.sql.run_liveness import SqlRunLiveness
-from modelyard.store.sql.run_model_uses import SqlRunModelUses
 from modelyard.store.sql.schema import (
     LATEST_UPSERT_SQL,
     METRICS_INSERT_POSTGRESQL,
@@ -77,7 +74,7 @@ _MAX_RESULTS = 50_000
 _ACTIVE = LifecycleStage.ACTIVE.value
 
 
-class SqlTrackingStore(SqlRunModelUses, SqlRunLiveness, SqlAggregateStore, TrackingStore):
+class SqlTrackingStore(SqlRunLinks, SqlRunLiveness, SqlAggregateStore, TrackingStore):
     """The tracking aggregate over SQLAlchemy Core (the raw DBAPI cursor on the hot paths)."""
 
     def __init__(self, db: SqlDatabase) -> None:
@@ -519,34 +516,6 @@ class SqlTrackingStore(SqlRunModelUses, SqlRunLiveness, SqlAggregateStore, Track
 
         return self._read(tx)
 
-    # --- reverse lookups of the lineage graph's downstream walk -----------------------------
-
-    def find_runs_by_input(self, name: str, version: int) -> list[RunLink]:
-        number = version_number(version)
-        # The SDK records "v3"; older callers and other tools wrote "3": both name the version.
-        stmt = _live_runs(
-            select(run_inputs.c.run_id, runs.c.project_id, run_inputs.c.context)
-            .select_from(
-                run_inputs.join(runs, runs.c.id == run_inputs.c.run_id).join(
-                    projects, projects.c.id == runs.c.project_id
-                )
-            )
-            .where(run_inputs.c.name == name, run_inputs.c.version.in_([f"v{number}", str(number)]))
-        ).order_by(projects.c.name, runs.c.start_time, runs.c.id, run_inputs.c.version, run_inputs.c.context)
-
-        def tx(conn: Connection) -> list[RunLink]:
-            return [RunLink(run_id, project_id, context or None) for run_id, project_id, context in conn.execute(stmt)]
-
-        return self._read(tx)
-
-    def list_child_runs(self, parent_run_id: str) -> list[RunLink]:
-        stmt = _live_runs(
-            select(runs.c.id, runs.c.project_id)
-            .select_from(runs.join(projects, projects.c.id == runs.c.project_id))
-            .where(runs.c.parent_run_id == parent_run_id)
-        ).order_by(projects.c.name, runs.c.start_time, runs.c.id)
-        return self._read(lambda conn: [RunLink(run_id, project_id) for run_id, project_id in conn.execute(stmt)])
-
     def _runs_with_children(
         self, conn: Connection, rows: Sequence[Any], with_params: bool, with_tags: bool, with_metrics: bool
     ) -> list[Run]:
@@ -599,11 +568,3 @@ class SqlTrackingStore(SqlRunModelUses, SqlRunLiveness, SqlAggregateStore, Track
                 )
                 for row in rows
             ]
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def _live_runs(stmt: Any) -> Any:
-    """Active runs of active projects only, as the project listing and ``search_runs`` show them."""
-    return stmt.where(runs.c.lifecycle_stage == _ACTIVE, projects.c.lifecycle_stage == _ACTIVE)

@@ -1,10 +1,12 @@
-"""The model versions runs used, over SQL (``TrackingStore``'s ``log_model_use`` and
-``find_runs_using_model``), a mixin of ``SqlTrackingStore``.
+"""The run half of the lineage graph's downstream walk over SQL, a mixin of ``SqlTrackingStore``.
 
-Batch scoring records the model version it predicted with in ``run_model_uses`` (migration
-``0004``). The lineage graph's downstream walk asks the reverse question, "which runs used
-NAME@N", once per model version it reaches: one query on ``ix_run_model_uses_model``, ordered
-as the other reverse lookups (project name, start time, run id).
+Each method answers one reverse question with one indexed query, never a scan, ordered the same
+way (project name, start time, run id): which runs read dataset version NAME@vN
+(``find_runs_by_input``, index ``ix_run_inputs_name_version``, migration ``0002``), which runs
+are children of a run (``list_child_runs``, ``ix_runs_parent``), and which runs used model
+version NAME@N (``find_runs_using_model``, ``ix_run_model_uses_model``, migration ``0004``; batch
+scoring records the use with ``log_model_use``). Deleted runs and runs of deleted projects are
+left out, as the project listing and ``search_runs`` leave them out.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from sqlalchemy import Connection, select
 from modelyard.core.errors import InvalidArgument
 from modelyard.core.tracking import LifecycleStage, RunLink
 from modelyard.core.validation import validate_entity_name, validate_key
-from modelyard.store.sql.database import Transaction
-from modelyard.store.sql.schema import projects, run_model_uses, runs
+from modelyard.store.sql.database import Transaction, version_number
+from modelyard.store.sql.schema import projects, run_inputs, run_model_uses, runs
 
 #: The largest model version number (the registry's versions are 32-bit integers).
 MAX_MODEL_VERSION = 2**31 - 1
@@ -32,8 +34,8 @@ def model_version_number(version: object) -> int:
     return version
 
 
-class SqlRunModelUses:
-    """The model-use half of ``SqlTrackingStore`` (it provides ``_read``, ``_write``, ``_insert``
+class SqlRunLinks:
+    """The lineage lookups of ``SqlTrackingStore`` (it provides ``_read``, ``_write``, ``_insert``
     and ``_require_run``)."""
 
     _read: Transaction
@@ -81,3 +83,36 @@ class SqlRunModelUses:
             return [RunLink(run_id, project_id, context) for run_id, project_id, context in conn.execute(stmt)]
 
         return self._read(tx)
+
+    # --- reverse lookups of the lineage graph's downstream walk -----------------------------
+
+    def find_runs_by_input(self, name: str, version: int) -> list[RunLink]:
+        number = version_number(version)
+        # The SDK records "v3"; older callers and other tools wrote "3": both name the version.
+        stmt = _live_runs(
+            select(run_inputs.c.run_id, runs.c.project_id, run_inputs.c.context)
+            .select_from(
+                run_inputs.join(runs, runs.c.id == run_inputs.c.run_id).join(
+                    projects, projects.c.id == runs.c.project_id
+                )
+            )
+            .where(run_inputs.c.name == name, run_inputs.c.version.in_([f"v{number}", str(number)]))
+        ).order_by(projects.c.name, runs.c.start_time, runs.c.id, run_inputs.c.version, run_inputs.c.context)
+
+        def tx(conn: Connection) -> list[RunLink]:
+            return [RunLink(run_id, project_id, context or None) for run_id, project_id, context in conn.execute(stmt)]
+
+        return self._read(tx)
+
+    def list_child_runs(self, parent_run_id: str) -> list[RunLink]:
+        stmt = _live_runs(
+            select(runs.c.id, runs.c.project_id)
+            .select_from(runs.join(projects, projects.c.id == runs.c.project_id))
+            .where(runs.c.parent_run_id == parent_run_id)
+        ).order_by(projects.c.name, runs.c.start_time, runs.c.id)
+        return self._read(lambda conn: [RunLink(run_id, project_id) for run_id, project_id in conn.execute(stmt)])
+
+
+def _live_runs(stmt: Any) -> Any:
+    """Active runs of active projects only, as the project listing and ``search_runs`` show them."""
+    return stmt.where(runs.c.lifecycle_stage == _ACTIVE, projects.c.lifecycle_stage == _ACTIVE)
