@@ -12,6 +12,12 @@ from hypothesis import strategies as st
 
 from modelyard.artifacts.paths import parse_digest, safe_relpath
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.serving import (
+    DEPLOYMENT_NAME_PATTERN,
+    VARIANT_NAME_PATTERN,
+    validate_deployment_name,
+    validate_variant_name,
+)
 from modelyard.core.validation import (
     DIGEST_PATTERN,
     ENTITY_NAME_PATTERN,
@@ -47,6 +53,18 @@ def _agree(pattern: str, rule: Callable[[str], object], value: str, max_length: 
 @given(st.text(alphabet=TRICKY, max_size=10) | st.text(max_size=10))
 def test_entity_names(value: str) -> None:
     _agree(ENTITY_NAME_PATTERN, validate_entity_name, value, MAX_NAME_LENGTH)
+
+
+@settings(max_examples=1500)
+@given(st.text(alphabet=TRICKY + "?#%", max_size=10) | st.text(max_size=10))
+def test_deployment_names(value: str) -> None:
+    _agree(DEPLOYMENT_NAME_PATTERN, validate_deployment_name, value, MAX_NAME_LENGTH)
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet="aZ09_-.é /", max_size=66))
+def test_variant_names(value: str) -> None:
+    _agree(VARIANT_NAME_PATTERN, validate_variant_name, value, 64)
 
 
 @settings(max_examples=1500)

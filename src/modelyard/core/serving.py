@@ -22,7 +22,7 @@ from pydantic import Field, field_validator, model_validator
 
 from modelyard.core.base import Entity
 from modelyard.core.errors import InvalidArgument
-from modelyard.core.validation import INT64_MAX, validate_entity_name
+from modelyard.core.validation import INT64_MAX, NO_NEWLINE, validate_entity_name
 
 __all__ = [
     "DEPLOYMENT_ACTIONS",
@@ -43,6 +43,11 @@ DeploymentAction = Literal["create", "update", "rollback", "refresh", "delete"]
 DEPLOYMENT_ACTIONS: tuple[str, ...] = ("create", "update", "rollback", "refresh", "delete")
 MAX_VARIANTS = 16
 MAX_REQUEST_ID_LENGTH = 128
+#: ``validate_deployment_name`` as a JSON-schema pattern (Python's engine): an entity name of one
+#: segment (not '.' or '..') without '@', '?', '#' or '%'.
+#: ``validate_variant_name``.
+VARIANT_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+DEPLOYMENT_NAME_PATTERN = rf"^{NO_NEWLINE}(?!-)(?!\s)(?!.*\s$)(?!\.\.?$)[^/\\@?#%\x00-\x1f\x7f]+$"
 
 
 def validate_deployment_name(name: object) -> str:
@@ -71,7 +76,7 @@ class VariantSpec(Entity):
     to when the revision was made. A shadow variant gets a copy of every request; its answers are
     logged and never returned, and it takes no share of the traffic (``traffic`` is 0)."""
 
-    name: str
+    name: str = Field(pattern=VARIANT_NAME_PATTERN)
     model: str
     ref: str
     version: int = Field(ge=1, le=2**31 - 1)
@@ -132,7 +137,7 @@ class DeploymentSpec(Entity):
     variants that are not shadows sums to 100; a shadow has no traffic. ``sticky_key`` names a
     request header or a field of the request whose value keeps a caller on one variant (A/B)."""
 
-    variants: tuple[VariantSpec, ...]
+    variants: tuple[VariantSpec, ...] = Field(min_length=1, max_length=MAX_VARIANTS)
     sticky_key: str | None = Field(default=None, min_length=1, max_length=128)
     slo: Slo | None = None
     auto_rollback: bool = False

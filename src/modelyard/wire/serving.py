@@ -21,7 +21,7 @@ from modelyard.core.serving import (
     Feedback,
     PredictionLogPartition,
 )
-from modelyard.wire._base import Millis, WireModel
+from modelyard.wire._base import Count, Millis, WireModel
 
 __all__ = [
     "DeploymentCreate",
@@ -34,6 +34,7 @@ __all__ = [
     "FeedbackList",
     "FeedbackLookup",
     "FeedbackRecorded",
+    "PredictionPartition",
     "PredictionPartitionCompact",
     "PredictionPartitionCreate",
     "PredictionPartitionList",
@@ -86,8 +87,25 @@ class DeploymentEventList(WireModel):
     events: list[DeploymentEvent]
 
 
+class PredictionPartition(WireModel):
+    """A ``PredictionLogPartition`` as a request states it: JSON integers bounded like every time
+    and size on the wire."""
+
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    endpoint: Annotated[str, Field(min_length=1, max_length=256)]
+    start_ms: Millis
+    end_ms: Millis
+    row_count: Count
+    digest: Annotated[str, Field(min_length=1, max_length=256)]
+    size: Count
+    created_at: Millis
+
+    def entity(self) -> PredictionLogPartition:
+        return PredictionLogPartition(**self.model_dump())
+
+
 class PredictionPartitionCreate(WireModel):
-    partition: PredictionLogPartition
+    partition: PredictionPartition
     request_ids: Annotated[list[RequestId], Field(max_length=MAX_BATCH)]
 
 
@@ -98,7 +116,7 @@ class PredictionPartitionCompact(WireModel):
     replaced: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1, max_length=MAX_BATCH)
     ]
-    partition: PredictionLogPartition
+    partition: PredictionPartition
 
 
 class PredictionPartitionList(WireModel):

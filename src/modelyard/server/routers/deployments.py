@@ -20,8 +20,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
 
-from modelyard.core.serving import DeploymentSpec, Feedback, validate_deployment_name
+from modelyard.core.serving import DEPLOYMENT_NAME_PATTERN, DeploymentSpec, Feedback, validate_deployment_name
 from modelyard.core.tracking import now_millis
+from modelyard.core.validation import INT64_MAX
 from modelyard.registry.service import RegistryService
 from modelyard.server.deps import auth_enabled
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
@@ -44,12 +45,19 @@ from modelyard.wire import (
     PredictionPartitionCreate,
     PredictionPartitionList,
 )
+from modelyard.wire._base import MAX_SAFE_INT, matching
 
 router = APIRouter(prefix=API_PREFIX, tags=["deployments"], responses=ERRORS)
 _PATH = "/deployments/{name}"
-DeploymentName = Annotated[str, Path(max_length=256, description="The deployment's name (one URL segment).")]
+DeploymentName = Annotated[
+    str,
+    matching(DEPLOYMENT_NAME_PATTERN, "deployment name"),
+    Path(min_length=1, max_length=256, json_schema_extra={"pattern": DEPLOYMENT_NAME_PATTERN},
+         description="The deployment's name (one URL segment)."),
+]
 Revision = Annotated[int, Path(ge=1, le=2**31 - 1, description="A revision number.")]
-Millis = Annotated[int, Query(ge=0, lt=2**63)]
+#: A bound of a search over times (clients pass 2**63 - 1 for "no end").
+Millis = Annotated[int, Query(ge=0, le=INT64_MAX)]
 
 
 def serving_store(c: Call) -> ServingStore:
@@ -186,7 +194,7 @@ def delete_deployment(
     name: DeploymentName,
     expected_revision: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     actor: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
-    at: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+    at: Annotated[int | None, Query(ge=0, le=MAX_SAFE_INT)] = None,
     reason: Annotated[str | None, Query(max_length=2000)] = None,
     c: Call = Depends(get_call),
 ) -> Any:
@@ -206,7 +214,7 @@ def delete_deployment(
 def add_prediction_partition(body: PredictionPartitionCreate, c: Call = Depends(get_call)) -> Any:
     """Index a stored Parquet partition of logged predictions (idempotent on its id)."""
     c.allow_somewhere("editor")
-    added = serving_store(c).add_prediction_partition(body.partition, body.request_ids)
+    added = serving_store(c).add_prediction_partition(body.partition.entity(), body.request_ids)
     return _ok(added, 201)
 
 
@@ -215,7 +223,7 @@ def compact_prediction_partitions(body: PredictionPartitionCompact, c: Call = De
     """Replace partitions of an endpoint by one partition of their rows (stored first); 409 if
     some are gone (compacted meanwhile). Maintenance of the logs: the admin role."""
     c.allow(None, "admin")
-    done = serving_store(c).compact_prediction_partitions(body.endpoint, body.replaced, body.partition)
+    done = serving_store(c).compact_prediction_partitions(body.endpoint, body.replaced, body.partition.entity())
     c.audit("compact_prediction_partitions", "endpoint", body.endpoint, partitions=len(body.replaced),
             rows=done.row_count)  # fmt: skip
     return _ok(done)
@@ -225,7 +233,7 @@ def compact_prediction_partitions(body: PredictionPartitionCompact, c: Call = De
 def list_prediction_partitions(
     endpoint: Annotated[str, Query(min_length=1, max_length=256)],
     start_ms: Millis = 0,
-    end_ms: Millis = 2**63 - 1,
+    end_ms: Millis = INT64_MAX,
     c: Call = Depends(get_call),
 ) -> Any:
     """The partitions of ``endpoint`` with rows in ``[start_ms, end_ms)``."""
