@@ -64,8 +64,7 @@ SEMANTIC_RULES = {
     "POST /api/v1/features/entities": "feature entity rules (name, join-key columns) are the validators'",
     "POST /api/v1/features/views": "feature view rules (names, columns, source, SQL, references) are the validators'",
     "POST /api/v1/features/services": "feature references must be pinned (view@vN:feature) and resolve",
-    "POST /api/v1/features/materializations": "the view version and target name rules are the store's",
-    "POST /api/v1/features/model-pins": "the model and service name rules are the store's",
+    "POST /api/v1/features/materializations": "a run does not end before it starts (a rule between fields)",
     "POST /api/v1/features/online": "exactly one of 'features' and 'service' (a rule between fields)",
 }
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from modelyard.artifacts.paths import parse_digest, safe_relpath
 from modelyard.core.errors import InvalidArgument
+from modelyard.core.features import FEATURE_OBJECT_NAME_PATTERN, validate_feature_object_name
 from modelyard.core.serving import (
     DEPLOYMENT_NAME_PATTERN,
     VARIANT_NAME_PATTERN,
@@ -59,6 +60,12 @@ def test_entity_names(value: str) -> None:
 @given(st.text(alphabet=TRICKY + "?#%", max_size=10) | st.text(max_size=10))
 def test_deployment_names(value: str) -> None:
     _agree(DEPLOYMENT_NAME_PATTERN, validate_deployment_name, value, MAX_NAME_LENGTH)
+
+
+@settings(max_examples=1500)
+@given(st.text(alphabet=TRICKY + ":", max_size=10) | st.text(max_size=10))
+def test_feature_object_names(value: str) -> None:
+    _agree(FEATURE_OBJECT_NAME_PATTERN, lambda v: validate_feature_object_name(v, "name"), value, MAX_NAME_LENGTH)
 
 
 @settings(max_examples=500)

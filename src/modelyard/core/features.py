@@ -37,9 +37,10 @@ from pydantic import Field, field_validator, model_validator
 
 from modelyard.core.base import Entity
 from modelyard.core.errors import InvalidArgument, UnknownFeature
-from modelyard.core.validation import MAX_VERSION, validate_entity_name
+from modelyard.core.validation import ENTITY_NAME_PATTERN, MAX_VERSION, validate_entity_name
 
 __all__ = [
+    "FEATURE_OBJECT_NAME_PATTERN",
     "FEATURE_TYPES",
     "Feature",
     "FeatureEntity",
@@ -64,6 +65,8 @@ FeatureType = Literal["int64", "float64", "string", "bool", "timestamp"]
 FEATURE_TYPES: tuple[str, ...] = ("int64", "float64", "string", "bool", "timestamp")
 SourceKind = Literal["dataset", "parquet", "sql"]
 
+#: ``validate_feature_object_name`` as a JSON-schema pattern (Python's engine).
+FEATURE_OBJECT_NAME_PATTERN = r"^(?![^@:]*[@:])" + ENTITY_NAME_PATTERN[1:]
 _COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _REF_RE = re.compile(r"^(?P<view>[^@:]+)(?:@v?(?P<version>[0-9]{1,9}))?(?::(?P<feature>[^@:]+))?$")
 

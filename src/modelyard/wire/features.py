@@ -12,13 +12,15 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from modelyard.core.features import (
+    FEATURE_OBJECT_NAME_PATTERN,
     FeatureEntityVersion,
     FeatureServiceVersion,
     FeatureViewVersion,
     Materialization,
     ModelFeaturePin,
 )
-from modelyard.wire._base import WireModel
+from modelyard.core.validation import ENTITY_NAME_PATTERN, MAX_NAME_LENGTH
+from modelyard.wire._base import JSON_INTEGER, Count, Millis, WireModel
 
 __all__ = [
     "AppliedEntity",
@@ -27,7 +29,9 @@ __all__ = [
     "EntityVersionList",
     "FreshnessBody",
     "FreshnessList",
+    "MaterializationCreate",
     "MaterializationList",
+    "ModelPinCreate",
     "ModelPinList",
     "OnlineFeaturesRequest",
     "OnlineFeaturesResponse",
@@ -38,8 +42,10 @@ __all__ = [
     "ViewVersionList",
 ]
 
-Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Version = Annotated[int, Field(ge=1, le=2**31 - 1), JSON_INTEGER]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
+#: The name of an entity, a view or a service (``core.features.validate_feature_object_name``).
+FeatureObjectName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=FEATURE_OBJECT_NAME_PATTERN)]
 #: An entity key value on the wire: the join keys are integers or strings (or floats, booleans).
 KeyValue = int | float | str | bool | None
 
@@ -73,6 +79,34 @@ class ServiceVersionList(WireModel):
 
 class MaterializationList(WireModel):
     runs: list[Materialization]
+
+
+class MaterializationCreate(WireModel):
+    """A ``Materialization`` as a request states it (names as patterns, JSON integers bounded)."""
+
+    view: FeatureObjectName
+    version: Version
+    target: FeatureObjectName
+    start: Millis
+    end: Millis
+    rows: Count
+    created_at: Millis
+
+    def entity(self) -> Materialization:
+        return Materialization(**self.model_dump())
+
+
+class ModelPinCreate(WireModel):
+    """A ``ModelFeaturePin`` as a request states it."""
+
+    model: Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=ENTITY_NAME_PATTERN)]
+    model_version: Version
+    service: FeatureObjectName
+    service_version: Version
+    pinned_at: Millis
+
+    def entity(self) -> ModelFeaturePin:
+        return ModelFeaturePin(**self.model_dump())
 
 
 class TrainingSetLinkCreate(WireModel):

@@ -38,7 +38,9 @@ from modelyard.wire.features import (
     AppliedView,
     EntityVersionList,
     FreshnessList,
+    MaterializationCreate,
     MaterializationList,
+    ModelPinCreate,
     ModelPinList,
     OnlineFeaturesRequest,
     OnlineFeaturesResponse,
@@ -157,8 +159,9 @@ def put_service(body: FeatureService, c: Call = Depends(get_call)) -> Any:
 
 
 @router.post("/materializations", response_model=Materialization, status_code=201)
-def record_materialization(body: Materialization, c: Call = Depends(get_call)) -> Any:
+def record_materialization(request: MaterializationCreate, c: Call = Depends(get_call)) -> Any:
     """Record one materialisation run of a view version (404 if the version does not exist)."""
+    body = request.entity()
     store = feature_store(c)
     c.allow_somewhere("editor")
     store.record_materialization(body)
@@ -178,9 +181,10 @@ def link_training_set(body: TrainingSetLinkCreate, c: Call = Depends(get_call)) 
 
 
 @router.post("/model-pins", response_model=ModelFeaturePin)
-def pin_model_version(body: ModelFeaturePin, c: Call = Depends(get_call)) -> Any:
+def pin_model_version(request: ModelPinCreate, c: Call = Depends(get_call)) -> Any:
     """Record the feature service version a model version was trained on (404 if the service
     version does not exist; 409 if the model version is pinned to another)."""
+    body = request.entity()
     store = feature_store(c)
     c.allow_somewhere("editor")
     pin = store.pin_model_version(body)
