@@ -307,21 +307,8 @@ def online_read(
     store: StoreOpt = None,
 ) -> None:
     """Read the latest feature values of some entities from the online store (JSON out)."""
-    import orjson
-
-    if (feature is None) == (service_ref is None):
-        fail("give either --feature (repeatable) or --service", 2)
-    rows = []
-    for text in entity:
-        try:
-            row = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            fail(f"--entity {text!r}: not JSON", 2)
-        if not isinstance(row, dict):
-            fail(f"--entity {text!r}: expected a JSON object of join keys", 2)
-        rows.append(row)
+    rows, wanted = _entities_and_features(entity, feature, service_ref)
     service = _service(store, online)
-    wanted: Any = service_ref if service_ref is not None else list(feature or [])
     with errors_as_exit():
         result = service.get_online_features(rows, wanted)
     print_json(
@@ -367,21 +354,8 @@ def parity(
     store: StoreOpt = None,
 ) -> None:
     """Compare the online values of some entities with the offline join at now; exit 1 on a mismatch."""
-    import orjson
-
-    if (feature is None) == (service_ref is None):
-        fail("give either --feature (repeatable) or --service", 2)
-    rows = []
-    for text in entity:
-        try:
-            row = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            fail(f"--entity {text!r}: not JSON", 2)
-        if not isinstance(row, dict):
-            fail(f"--entity {text!r}: expected a JSON object of join keys", 2)
-        rows.append(row)
+    rows, wanted = _entities_and_features(entity, feature, service_ref)
     service = _service(store, online)
-    wanted: Any = service_ref if service_ref is not None else list(feature or [])
     with errors_as_exit():
         report = service.parity(rows, wanted)
     if json:
@@ -400,3 +374,23 @@ def parity(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(features_app, name="features")
+
+
+def _entities_and_features(
+    entity: list[str], feature: list[str] | None, service_ref: str | None
+) -> tuple[list[dict[str, Any]], Any]:
+    """The ``--entity`` JSON objects and what to read (the ``--feature`` list or the ``--service``)."""
+    import orjson
+
+    if (feature is None) == (service_ref is None):
+        fail("give either --feature (repeatable) or --service", 2)
+    rows = []
+    for text in entity:
+        try:
+            row = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            fail(f"--entity {text!r}: not JSON", 2)
+        if not isinstance(row, dict):
+            fail(f"--entity {text!r}: expected a JSON object of join keys", 2)
+        rows.append(row)
+    return rows, (service_ref if service_ref is not None else list(feature or []))
