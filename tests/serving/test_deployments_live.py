@@ -251,3 +251,35 @@ def test_feedback_route_joins_by_request_id(world: World) -> None:
     assert wrong_method.status_code == 405
     frame = predictions(world.stores, "api")
     assert sorted(frame["feedback"].dropna().tolist()) == [0, 1] and frame["feedback"].isna().sum() == 1
+
+
+def test_failed_requests_are_logged_with_their_error(world: World) -> None:
+    world.service.create("api", ["main=m@3"], actor="t")  # Faulty: rows starting above 0.5 fail
+    server = build(world)
+    plan = ["ok", "model", "input", "ok", "model", "input", "ok"] * 4
+
+    async def block(client: httpx.AsyncClient) -> list[tuple[str, int, str]]:
+        sent = []
+        for i, kind in enumerate(plan):
+            payload = {"ok": body(0.1), "model": body(1.0), "input": {"ndarray": [[0.1, 0.0]]}}[kind]
+            r = await client.post("/v1/models/api/predict", json=payload, headers={"x-request-id": f"req-{i}"})
+            sent.append((kind, r.status_code, f"req-{i}"))
+        # not logged: no known endpoint was reached
+        assert (await client.post("/v1/models/nope/predict", json=body())).status_code == 404
+        return sent
+
+    sent = run(server, block)
+    assert {kind: code for kind, code, _ in sent} == {"ok": 200, "model": 500, "input": 400}
+    frame = predictions(world.stores, "api")
+    assert len(frame) == len(plan)
+    rows = {r["request_id"]: r for r in frame.to_dict("records")}
+    for kind, _, request_id in sent:
+        row = rows[request_id]
+        assert row["status"] == ("ok" if kind == "ok" else "error"), (kind, row)
+        assert row["variant"] == "main" and row["model_version"] == 3 and not row["shadow"]
+        if kind == "ok":
+            assert row["error"] is None and row["outputs"] == [pytest.approx(0.3)]
+        else:
+            assert row["outputs"] is None and row["error"]
+    assert any("injected failure" in r["error"] for r in rows.values() if r["error"])
+    assert server.logger is not None and server.logger.dropped == 0

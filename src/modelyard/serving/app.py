@@ -307,10 +307,14 @@ class ServingApp:
             self.metrics.request(
                 endpoint.name, variant.name, protocol, 400 if isinstance(exc, InvalidArgument) else 500, None
             )
+            if self.sink is not None:
+                self._offer_error(endpoint, variant, data, exc, request_id, start)
             raise
-        except Exception:
+        except Exception as exc:
             self.metrics.error(endpoint.name, variant.name, "internal")
             self.metrics.request(endpoint.name, variant.name, protocol, 500, None)
+            if self.sink is not None:
+                self._offer_error(endpoint, variant, data, exc, request_id, start)
             raise
         seconds = time.perf_counter() - start
         self.metrics.request(endpoint.name, variant.name, protocol, 200, seconds)
@@ -354,15 +358,29 @@ class ServingApp:
                 outputs = await asyncio.get_running_loop().run_in_executor(
                     None, lambda: shadow.host.predict(data, proba=proba)
                 )
-            status = "ok"
+            status, error = "ok", None
         except Exception as exc:
             outputs, status = None, "error"
+            error = (str(exc).splitlines() or [type(exc).__name__])[0][:1000]
             log.debug("shadow %s of %s failed: %s", shadow.name, endpoint.name, exc)
         self.metrics.shadow.labels(endpoint.name, shadow.name, status).inc()
         if self.sink is not None:
             seconds = time.perf_counter() - start
             now_ms = int(time.time() * 1000)
-            self._offer(endpoint, shadow, data, outputs, request_id, seconds, now_ms, shadow=True, status=status)
+            self._offer(
+                endpoint, shadow, data, outputs, request_id, seconds, now_ms, shadow=True, status=status, error=error
+            )
+
+    def _offer_error(
+        self, endpoint: Endpoint, variant: ServedVariant, data: Any, exc: BaseException, request_id: str, start: float
+    ) -> None:
+        """A failed live request's record (status "error", its message); only on failure paths."""
+        message = (str(exc).splitlines() or [type(exc).__name__])[0][:1000]
+        seconds = time.perf_counter() - start
+        now_ms = int(time.time() * 1000)
+        self._offer(
+            endpoint, variant, data, None, request_id, seconds, now_ms, shadow=False, status="error", error=message
+        )
 
     def _offer(
         self,
@@ -376,6 +394,7 @@ class ServingApp:
         *,
         shadow: bool,
         status: str,
+        error: str | None = None,
     ) -> None:
         assert self.sink is not None
         try:
@@ -391,6 +410,7 @@ class ServingApp:
                 timestamp_ms=now_ms,
                 shadow=shadow,
                 status=status,
+                error=error,
             )
             self.sink.offer(record)
         except Exception:  # a sink must not break serving; it promised not to raise, but be sure

@@ -11,9 +11,9 @@ These are the interfaces between the model server (``serving/app.py``) and deplo
   into buckets 0..99 with one (so one user always meets the same variant: sticky A/B).
 - Shadow variants are called after the answer is sent, off the response path; their outputs go to
   the sink only, never to the client.
-- A :class:`PredictionSink` receives one :class:`PredictionRecord` per answered request (and per
-  shadow call). ``offer`` must never block and never raise: a logger that cannot keep up drops
-  and counts (``serving/predlog.py``).
+- A :class:`PredictionSink` receives one :class:`PredictionRecord` per request that reached a
+  variant of a known endpoint, answered or failed (and per shadow call). ``offer`` must never
+  block and never raise: a logger that cannot keep up drops and counts (``serving/predlog.py``).
 - ``modelyard serve m@prod`` serves one endpoint named ``m`` with a single variant.
 """
 
@@ -41,7 +41,10 @@ class PredictionRecord(NamedTuple):
     ``inputs`` is the request's model input, column by column (``{column: 1-D array}``; a tensor
     model's single input is under ``"input"``); ``outputs`` is the model's output for those rows
     (a numpy array, one entry per row). Both are the server's own arrays: a sink that keeps them
-    beyond ``offer`` must not modify them."""
+    beyond ``offer`` must not modify them.
+
+    A failed request (``status="error"``) carries the inputs as far as they were decoded (``{}``
+    when decoding failed), ``outputs=None`` and the error's one-line message in ``error``."""
 
     request_id: str
     endpoint: str
@@ -54,6 +57,7 @@ class PredictionRecord(NamedTuple):
     timestamp_ms: int
     shadow: bool
     status: str  # "ok" or "error"
+    error: str | None = None
 
 
 class PredictionSink(Protocol):

@@ -94,10 +94,14 @@ def predictions(
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     table = pa.concat_tables(tables, promote_options="default")
     frame = table.to_pandas()
+    if "error" not in frame.columns:  # partitions written before failed requests were logged
+        frame["error"] = pd.Series([None] * len(frame), dtype=object, index=frame.index)
     frame = frame[(frame["timestamp_ms"] >= start_ms) & (frame["timestamp_ms"] < end_ms)]
     if not include_shadow:
         frame = frame[~frame["shadow"]]
     frame = frame.sort_values(["timestamp_ms", "request_id", "shadow"], kind="stable").reset_index(drop=True)
+    errors = frame["error"].astype(object)
+    frame["error"] = errors.where(errors.notna(), None)  # null, not NaN, where the request succeeded
     frame["inputs"] = frame["inputs"].map(_decode)
     frame["outputs"] = frame["outputs"].map(_decode)
     found = stores.serving.get_feedback(frame["request_id"].unique().tolist())

@@ -18,7 +18,9 @@ thread (the serving app calls it on shutdown).
 
 Columns of a partition: ``request_id``, ``endpoint``, ``variant``, ``model_name``,
 ``model_version``, ``inputs`` and ``outputs`` (JSON text: the decoded rows as sent and the
-model's answer), ``latency_ms``, ``timestamp_ms``, ``shadow``, ``status`` ("ok" / "error").
+model's answer), ``latency_ms``, ``timestamp_ms``, ``shadow``, ``status`` ("ok" / "error"),
+``error`` (the failure's one-line message; null when ok; partitions written before it existed
+lack the column and read back as null).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ COLUMNS = (
     "timestamp_ms",
     "shadow",
     "status",
+    "error",
 )
 _RETRIES = 5
 
@@ -281,6 +284,7 @@ class PredictionLogger:
                 "timestamp_ms": pa.array([int(r.timestamp_ms) for r in records], pa.int64()),
                 "shadow": pa.array([bool(r.shadow) for r in records], pa.bool_()),
                 "status": pa.array([str(r.status) for r in records], pa.string()),
+                "error": pa.array([r.error for r in records], pa.string()),
             }
         )
         sink = io.BytesIO()
