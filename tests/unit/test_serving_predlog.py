@@ -38,6 +38,7 @@ class Record:
     timestamp_ms: int = 1_000
     shadow: bool = False
     status: str = "ok"
+    error: str | None = None
 
 
 @pytest.fixture
