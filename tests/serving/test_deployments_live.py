@@ -253,7 +253,9 @@ def test_feedback_route_joins_by_request_id(world: World) -> None:
     assert sorted(frame["feedback"].dropna().tolist()) == [0, 1] and frame["feedback"].isna().sum() == 1
 
 
-def test_failed_requests_are_logged_with_their_error(world: World) -> None:
+def test_failed_requests_are_logged_with_their_error(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     world.service.create("api", ["main=m@3"], actor="t")  # Faulty: rows starting above 0.5 fail
     server = build(world)
     plan = ["ok", "model", "input", "ok", "model", "input", "ok"] * 4
@@ -283,3 +285,13 @@ def test_failed_requests_are_logged_with_their_error(world: World) -> None:
             assert row["outputs"] is None and row["error"]
     assert any("injected failure" in r["error"] for r in rows.values() if r["error"])
     assert server.logger is not None and server.logger.dropped == 0
+    # the CLI's table shows a failed request's error where the output would be
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app
+
+    monkeypatch.setenv("MODELYARD_STORE_URI", f"sqlite:///{tmp_path / 'm.db'}")
+    monkeypatch.setenv("MODELYARD_ARTIFACT_URI", str(tmp_path / "a"))
+    monkeypatch.setenv("COLUMNS", "400")
+    result = CliRunner().invoke(app, ["predictions", "show", "api", "--limit", "100"])
+    assert result.exit_code == 0 and "injected failure" in result.output, result.output

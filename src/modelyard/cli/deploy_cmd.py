@@ -374,7 +374,8 @@ def predictions_show(
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """The most recent logged predictions of ENDPOINT (request, variant, version, output, feedback)."""
+    """The most recent logged predictions of ENDPOINT (request, variant, version, output or the
+    error of a failed request, feedback)."""
     from modelyard.cli._stores import cli_stores
     from modelyard.serving.predictions import predictions, since_ms, time_ms
 
@@ -386,7 +387,8 @@ def predictions_show(
         return
     rows = [
         (fmt_time(int(r["timestamp_ms"])), r["request_id"], r["variant"] + (" (shadow)" if r["shadow"] else ""),
-         r["model_version"], r["status"], _short(r["outputs"]), _short(r["feedback"]), f"{r['latency_ms']:.2f}")
+         r["model_version"], r["status"], _short(r["outputs"] if r["error"] is None else r["error"]),
+         _short(r["feedback"]), f"{r['latency_ms']:.2f}")
         for r in frame.to_dict("records")
     ]  # fmt: skip
     table(
