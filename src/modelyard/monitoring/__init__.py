@@ -1,0 +1,1 @@
+"""Monitoring: drift, data quality, performance (realized and estimated), service health, alerts."""
