@@ -34,6 +34,7 @@ from modelyard.sdk import features as feature_store
 from modelyard.sdk._autolog_common import AutologgingWarning
 from modelyard.sdk.autolog import autolog
 from modelyard.sdk.evaluation import EvaluationResult, ModelCard, evaluate, model_card, update_model_card
+from modelyard.sdk.explain import Explanation, ImportanceDiff, explain, explain_diff
 from modelyard.sdk.models import RegistryClient, load_model, log_model, register_model, set_alias, transition
 from modelyard.sdk.serving import (
     deploy,
@@ -89,8 +90,10 @@ __all__ = [
     "AutologgingWarning",
     "Conflict",
     "EvaluationResult",
+    "Explanation",
     "FilterSyntaxError",
     "IllegalTransition",
+    "ImportanceDiff",
     "IntegrityError",
     "InvalidArgument",
     "Metric",
@@ -120,6 +123,8 @@ __all__ = [
     "download_artifacts",
     "end_run",
     "evaluate",
+    "explain",
+    "explain_diff",
     "flush",
     "get_metric_history",
     "get_run",

@@ -30,6 +30,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "xgboost": "xgboost",
     "lightgbm": "lightgbm",
     "torch": "pytorch",
+    "shap": "explain",
 }
 
 

@@ -28,6 +28,7 @@ _EXPORTS = {
     "TAG_EVALUATED_MODEL": "modelyard.evaluation.record",
     "TAG_TEST": "modelyard.evaluation.record",
     "latest_evaluation": "modelyard.evaluation.record",
+    "latest_importance": "modelyard.evaluation.record",
     "ChampionComparison": "modelyard.evaluation.result",
     "EvaluationResult": "modelyard.evaluation.result",
 }

@@ -43,6 +43,10 @@ if TYPE_CHECKING:
     from modelyard.registry.service import RegistryService
 
 MAX_CURVE_POINTS = 1000
+#: Importance is computed by default when the model has at most this many features: permutation
+#: importance costs ``n_repeats`` (5) predictions per feature over at most ``importance_rows`` rows.
+AUTO_IMPORTANCE_MAX_FEATURES = 100
+DEFAULT_IMPORTANCE_ROWS = 2000
 
 
 # --- slices ----------------------------------------------------------------------------------
@@ -118,6 +122,8 @@ def evaluate(
     alpha: float = 0.05,
     n_resamples: int = 1000,
     seed: int | None = 0,
+    importance: bool | None = None,
+    importance_rows: int = DEFAULT_IMPORTANCE_ROWS,
 ) -> EvaluationResult:
     """Evaluate a model (an object with ``predict``, a loaded package, or ``"NAME@VERSION"``).
 
@@ -127,6 +133,8 @@ def evaluate(
     model) adds the paired statistical comparison."""
     if task is not None and task not in TASKS:
         raise InvalidArgument(f"unknown task {task!r}; expected classification or regression")
+    if importance_rows < 1:
+        raise InvalidArgument(f"importance rows must be at least 1, got {importance_rows}")
     frame = _as_frame(data)
     if target not in frame.columns:
         raise InvalidArgument(f"target column {target!r} is not in the data (columns: {', '.join(map(str, frame))})")
@@ -156,6 +164,8 @@ def evaluate(
             sub = _Predictions(pred.labels[mask], None if pred.scores is None else pred.scores[mask], pred.classes)
             result.slices[name] = {"n": float(mask.sum()), **_metrics(task, y[mask], sub)}
     _add_curves(result, y, pred)
+    if importance is not False:
+        result.importance = _importance(model, features, y, task, importance, importance_rows, seed)
     if champion is not None:
         result.comparison = _compare(
             task, y, features, pred, champion, registry, version, compare_metric, alpha, n_resamples, seed
@@ -174,6 +184,32 @@ def _resolve(model_or_uri: Any, registry: RegistryService | None) -> tuple[Any, 
     if not hasattr(model_or_uri, "predict"):
         raise InvalidArgument(f"cannot evaluate {type(model_or_uri).__name__}: it has no predict method")
     return model_or_uri, None
+
+
+def _importance(
+    model: Any, features: pd.DataFrame, y: np.ndarray, task: Task, asked: bool | None, rows: int, seed: int | None
+) -> dict[str, dict[str, Any]]:
+    """Permutation importance (and SHAP for tree models) as stored in the result. Asked for
+    explicitly, a failure of permutation importance is the caller's error; by default (``asked is None``) a model that
+    cannot be explained this way is evaluated without importance."""
+    from modelyard.core.errors import MissingExtra
+    from modelyard.explain import is_tree_model, permutation_importance, shap_importance
+
+    if asked is None and features.shape[1] > AUTO_IMPORTANCE_MAX_FEATURES:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        out["permutation"] = permutation_importance(model, features, y, task=task, max_rows=rows, seed=seed).to_dict()
+    except InvalidArgument:
+        if asked:
+            raise
+        return out
+    if is_tree_model(model):
+        try:
+            out["shap"] = shap_importance(model, features, task=task, max_rows=min(rows, 1000), seed=seed).to_dict()
+        except (InvalidArgument, MissingExtra):
+            pass  # permutation importance is the one every model gets; SHAP is the extra's bonus
+    return out
 
 
 def _add_curves(result: EvaluationResult, y: np.ndarray, pred: _Predictions) -> None:

@@ -133,16 +133,9 @@ class _Predictions:
 def _features(model: Any, data: pd.DataFrame) -> Any:
     """What the model's predict expects: a signature-checked frame for packaged models, the fitted
     feature columns for estimators that recorded them, else the frame."""
-    signature = getattr(model, "signature", None)
-    if signature is not None and hasattr(signature, "enforce"):
-        return signature.enforce(data)
-    names = getattr(getattr(model, "native", model), "feature_names_in_", None)
-    if names is not None:
-        missing = [c for c in names if c not in data.columns]
-        if missing:
-            raise InvalidArgument(f"the data has no column {missing[0]!r} that the model was fitted on")
-        return data[list(names)]
-    return data
+    from modelyard.explain._model import model_inputs
+
+    return model_inputs(model, data)
 
 
 def _predict(model: Any, data: pd.DataFrame, task: Task) -> _Predictions:

@@ -13,6 +13,7 @@ from modelyard.evaluation.result import EvaluationResult
 
 if TYPE_CHECKING:
     from modelyard.core.registry import ModelVersion
+    from modelyard.explain import Importance
     from modelyard.registry.service import RegistryService
 
 TAG_EVALUATED_MODEL = "modelyard.evaluation.model"
@@ -103,3 +104,14 @@ def latest_evaluation(registry: RegistryService, name: str, version: int) -> Eva
         return None
     result.digest = records[0].digest  # the JSON cannot contain its own hash
     return result
+
+
+def latest_importance(registry: RegistryService, name: str, version: int) -> dict[str, Importance]:
+    """The importance stored with a version's newest evaluation, by method ("permutation", "shap");
+    empty when it was evaluated without it (or never)."""
+    from modelyard.explain import Importance
+
+    result = latest_evaluation(registry, name, version)
+    if result is None:
+        return {}
+    return {method: Importance.from_dict(data) for method, data in result.importance.items()}

@@ -58,6 +58,8 @@ class EvaluationResult:
     run_id: str | None = None
     digest: str | None = None  # of the JSON artifact, once logged
     artifacts: dict[str, str] = field(default_factory=dict)  # run artifact path -> digest
+    #: method ("permutation", "shap") -> ``modelyard.explain.Importance.to_dict()``
+    importance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -79,6 +81,9 @@ class EvaluationResult:
     def summary(self) -> dict[str, Any]:
         """The few facts stored with the version (the full result stays in the JSON artifact)."""
         out: dict[str, Any] = {"task": self.task, "n_rows": self.n_rows, "metrics": self.to_dict()["metrics"]}
+        if self.importance:
+            method = "shap" if "shap" in self.importance else "permutation"
+            out["top_features"] = [f["feature"] for f in self.importance[method]["features"][:5]]
         if self.comparison is not None:
             c = self.comparison
             out["champion"] = {
