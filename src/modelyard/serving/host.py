@@ -136,6 +136,9 @@ class ModelHost:
         self.has_proba = self.flavor == "sklearn" and hasattr(self.native, "predict_proba")
         classes = getattr(self.native, "classes_", None) if self.has_proba else None
         self.classes: list[Any] | None = None if classes is None else np.asarray(classes).tolist()
+        #: per-feature baseline values for occlusion explanations (``/explain``), from the version's
+        #: stored evaluation; None when it has none (tree models need none: SHAP)
+        self.explain_baseline: dict[str, Any] | None = None
         if onnx:
             self._enable_onnx()
 
@@ -143,9 +146,14 @@ class ModelHost:
     def from_registry(cls, registry: RegistryService, reference: str, *, onnx: bool = False) -> ModelHost:
         """Resolve ``reference`` once (an alias may move later; this host keeps its version) and
         load that version from hash-verified artifacts."""
+        from modelyard.evaluation.record import latest_importance
+
         version = registry.resolve(reference)
         loaded = registry.load(f"{version.model_name}@{version.version}")
-        return cls(loaded, model_name=version.model_name, model_version=version.version, onnx=onnx)
+        host = cls(loaded, model_name=version.model_name, model_version=version.version, onnx=onnx)
+        stored = latest_importance(registry, version.model_name, version.version)
+        host.explain_baseline = next((i.baseline for i in stored.values() if i.baseline), None)
+        return host
 
     # -- decided at load ----------------------------------------------------------------------
     def _decide_input(self) -> InputSpec:

@@ -131,6 +131,32 @@ def openapi_document(endpoint: Endpoint) -> dict[str, Any]:
         },
         "required": ["predictions", "model", "version", "variant", "request_id"],
     }
+    schemas["Explanation"] = {
+        "type": "object",
+        "properties": {
+            "explanations": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "base_value": {"type": "number"},
+                        "output": {"type": "number"},
+                        "attributions": {"type": "object", "additionalProperties": {"type": "number"}},
+                    },
+                    "required": ["base_value", "output", "attributions"],
+                },
+            },
+            "method": {"type": "string", "enum": ["shap", "occlusion"]},
+            "output": {"type": "string"},
+            "additive": {"type": "boolean"},
+            "features": {"type": "array", "items": {"type": "string"}},
+            "model": {"type": "string"},
+            "version": {"type": "integer"},
+            "variant": {"type": "string"},
+            "request_id": {"type": "string"},
+        },
+        "required": ["explanations", "method", "output", "additive", "features", "model", "version", "variant"],
+    }
     errors = {
         str(code): {
             "description": text,
@@ -154,6 +180,53 @@ def openapi_document(endpoint: Endpoint) -> dict[str, Any]:
                 "schema": {"type": "string", "enum": ["predict", "proba"]},
             }
         )
+    body = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Input"}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+    paths: dict[str, Any] = {
+        f"/v1/models/{endpoint.name}/predict": {
+            "post": {
+                "operationId": f"predict_{endpoint.name}",
+                "parameters": parameters,
+                "requestBody": body,
+                "responses": {
+                    "200": {
+                        "description": "one prediction per row",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}},
+                    },
+                    **errors,
+                },
+            }
+        }
+    }
+    if host.input.kind != "tensor" and host.input.columns:
+        paths[f"/v1/models/{endpoint.name}/explain"] = {
+            "post": {
+                "operationId": f"explain_{endpoint.name}",
+                "description": "Per-row feature attributions (SHAP for tree models, occlusion otherwise).",
+                "parameters": [
+                    {
+                        "name": "method",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["auto", "shap", "occlusion"]},
+                    }
+                ],
+                "requestBody": body,
+                "responses": {
+                    "200": {
+                        "description": "one explanation per row",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Explanation"}}},
+                    },
+                    **errors,
+                },
+            }
+        }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -161,28 +234,6 @@ def openapi_document(endpoint: Endpoint) -> dict[str, Any]:
             "version": __version__,
             "description": f"Model {host.model_name} version {host.model_version} ({host.flavor}).",
         },
-        "paths": {
-            f"/v1/models/{endpoint.name}/predict": {
-                "post": {
-                    "operationId": f"predict_{endpoint.name}",
-                    "parameters": parameters,
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Input"}},
-                            "text/csv": {"schema": {"type": "string"}},
-                            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "one prediction per row",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}},
-                        },
-                        **errors,
-                    },
-                }
-            }
-        },
+        "paths": paths,
         "components": {"schemas": schemas},
     }

@@ -7,7 +7,13 @@
   order, or a tensor);
 - ``text/csv`` (a header row naming the columns) and ``application/vnd.apache.parquet`` bodies.
 
-``?output=proba`` answers ``predict_proba`` (with ``classes``). The answer:
+``?output=proba`` answers ``predict_proba`` (with ``classes``).
+
+``POST /v1/models/{name}/explain`` takes the same bodies (checked against the same signature) and
+answers per-row attributions (``modelyard.explain``): SHAP for tree models, occlusion against the
+version's stored per-feature baseline otherwise (``?method=auto|shap|occlusion``), at most
+``MAX_EXPLAIN_ROWS`` rows: ``{"explanations": [{"base_value", "output", "attributions": {col: v}}],
+"method", "output", "additive", "features", "model", "version", "variant", "request_id"}``. The answer:
 ``{"predictions": [...], "model": NAME, "version": N, "variant": V, "request_id": ID}``.
 Errors: ``{"error": {"code", "message", "details": [{"field", "expected"}]}}`` (400 bad input
 naming the field, 404 unknown model, 413 too large, 415 unreadable content type, 503 overloaded).
@@ -19,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import InvalidArgument, UnsupportedMediaType
 from modelyard.serving import decode
-from modelyard.serving.app import Request, Response, error_parts, json_response, retry_headers
+from modelyard.serving.app import _REQUEST_ID, Request, Response, error_parts, json_response, retry_headers
 from modelyard.serving.protocols._common import CSV_TYPES, JSON_TYPES, PARQUET_TYPES, jsonable, one_of
 
 if TYPE_CHECKING:
@@ -71,6 +77,10 @@ async def route(app: ServingApp, request: Request, parts: list[str]) -> Response
                 if request.method != "POST":
                     return _method_not_allowed("POST")
                 return await predict(app, request, parts[2])
+            if len(parts) == 4 and parts[3] == "explain":
+                if request.method != "POST":
+                    return _method_not_allowed("POST")
+                return await explain(app, request, parts[2])
             if request.method != "GET":
                 return _method_not_allowed("GET")
             if len(parts) == 2:
@@ -103,6 +113,53 @@ async def predict(app: ServingApp, request: Request, name: str) -> Response:
     if proba:
         body["classes"] = variant.host.classes
     return json_response(200, body, ((b"x-request-id", prediction.request_id.encode("latin-1")),))
+
+
+#: Occlusion costs rows × (features + 1) model rows: a request explains at most this many rows.
+MAX_EXPLAIN_ROWS = 1000
+
+
+async def explain(app: ServingApp, request: Request, name: str) -> Response:
+    """Per-row attributions for the body the predict route would score (module docstring). Not
+    prediction-logged: an explanation is a question about the model, not a served prediction."""
+    import asyncio
+    import os
+
+    import pandas as pd
+
+    from modelyard.explain import METHODS, explain_rows
+
+    method = request.arg("method") or "auto"
+    if method not in METHODS:
+        raise InvalidArgument(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    endpoint = app.state.get(name)
+    key = None
+    if endpoint.sticky_key is not None:  # the variant that would have answered this caller's predict
+        raw = request.headers.get(endpoint.sticky_key.lower().encode("latin-1"))
+        key = raw.decode("latin-1") if raw is not None else None
+    variant = endpoint.choose(key)[0]
+    host = variant.host
+    spec = host.input
+    if spec.kind == "tensor" or not spec.columns:
+        raise InvalidArgument(f"model {name!r} takes a tensor: explanations need named input columns")
+    data = decoder(request)(spec)
+    frame = pd.DataFrame(data, columns=list(spec.columns)) if spec.kind == "matrix" else data
+    if len(frame) > MAX_EXPLAIN_ROWS:
+        raise InvalidArgument(f"explain takes at most {MAX_EXPLAIN_ROWS} rows per request, got {len(frame)}")
+
+    def run() -> Any:
+        return explain_rows(host.loaded, frame, method=method, baseline=host.explain_baseline)  # type: ignore[arg-type]
+
+    try:
+        explained = await asyncio.to_thread(run)
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgument(f"the model could not explain this input: {exc}".splitlines()[0]) from None
+    given = request.headers.get(b"x-request-id")
+    request_id = given.decode("ascii") if given is not None and _REQUEST_ID.match(given) else os.urandom(12).hex()
+    body = explained.to_dict()
+    body["explanations"] = body.pop("rows")
+    body.update(model=variant.model_name, version=variant.model_version, variant=variant.name, request_id=request_id)
+    return json_response(200, body, ((b"x-request-id", request_id.encode("latin-1")),))
 
 
 def describe(endpoint: Any) -> dict[str, Any]:
