@@ -33,6 +33,7 @@ from modelyard.sdk import datasets
 from modelyard.sdk import features as feature_store
 from modelyard.sdk._autolog_common import AutologgingWarning
 from modelyard.sdk.autolog import autolog
+from modelyard.sdk.drift import drift, profile
 from modelyard.sdk.evaluation import EvaluationResult, ModelCard, evaluate, model_card, update_model_card
 from modelyard.sdk.explain import Explanation, ImportanceDiff, explain, explain_diff
 from modelyard.sdk.models import RegistryClient, load_model, log_model, register_model, set_alias, transition
@@ -121,6 +122,7 @@ __all__ = [
     "deployment_history",
     "deployments",
     "download_artifacts",
+    "drift",
     "end_run",
     "evaluate",
     "explain",
@@ -144,6 +146,7 @@ __all__ = [
     "log_text",
     "model_card",
     "predictions",
+    "profile",
     "register_model",
     "rollback",
     "search_runs",

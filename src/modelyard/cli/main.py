@@ -16,6 +16,7 @@ from modelyard.cli import (
     data_cmd,
     db_cmd,
     deploy_cmd,
+    drift_cmd,
     explain_cmd,
     features_cmd,
     ingest_cmd,
@@ -315,6 +316,7 @@ for _module in (
     predict_cmd,
     build_cmd,
     deploy_cmd,
+    drift_cmd,
     explain_cmd,
 ):
     _module.register(app)
