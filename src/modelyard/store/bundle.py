@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from modelyard.store.features import FeatureStore
     from modelyard.store.interfaces import TrackingStore
     from modelyard.store.models import ModelRegistryStore
+    from modelyard.store.monitoring import MonitoringStore
     from modelyard.store.serving import ServingStore
 
 __all__ = ["NotServed", "Stores", "open_stores", "register_store_scheme"]
@@ -43,6 +44,7 @@ class Stores:
     auth: AuthStore
     serving: ServingStore
     features: FeatureStore
+    monitoring: MonitoringStore
     artifacts: ArtifactStore
     #: Released by ``close()``: the shared database or connection pool (the stores hold no other).
     closers: tuple[Callable[[], None], ...] = field(default=(), repr=False, compare=False)
@@ -97,6 +99,10 @@ _AGGREGATES: dict[str, tuple[str, str | tuple[None, str]]] = {
     "auth": ("modelyard.store.sql.auth:SqlAuthStore", (None, _AUTH_OVER_HTTP)),
     "serving": ("modelyard.store.sql.serving:SqlServingStore", "modelyard.client.serving:HttpServingStore"),
     "features": ("modelyard.store.sql.features:SqlFeatureStore", "modelyard.client.features:HttpFeatureStore"),
+    "monitoring": (
+        "modelyard.store.sql.monitoring:SqlMonitoringStore",
+        "modelyard.client.monitoring:HttpMonitoringStore",
+    ),
 }
 
 

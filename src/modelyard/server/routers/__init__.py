@@ -8,7 +8,16 @@ from typing import Any
 def all_registrars() -> list[Any]:
     """Every router module's ``register``; the one place they are named (order = docs order)."""
     from modelyard.server import ui
-    from modelyard.server.routers import artifacts, datasets, deployments, features, models, projects, runs
+    from modelyard.server.routers import (
+        artifacts,
+        datasets,
+        deployments,
+        features,
+        models,
+        monitoring,
+        projects,
+        runs,
+    )
 
     return [
         projects.register,
@@ -18,5 +27,6 @@ def all_registrars() -> list[Any]:
         datasets.register,
         deployments.register,
         features.register,
+        monitoring.register,
         ui.register,
     ]
