@@ -66,6 +66,12 @@ SEMANTIC_RULES = {
     "POST /api/v1/features/services": "feature references must be pinned (view@vN:feature) and resolve",
     "POST /api/v1/features/materializations": "a run does not end before it starts (a rule between fields)",
     "POST /api/v1/features/online": "exactly one of 'features' and 'service' (a rule between fields)",
+    "POST /api/v1/monitors/{name}": "rules watch signals the monitor computes; a sliding step is below the size",
+    "PUT /api/v1/monitors/{name}": "rules watch signals the monitor computes; a sliding step is below the size",
+    "POST /api/v1/monitors/{name}/claims": "a window ends after it starts (a rule between fields)",
+    "POST /api/v1/monitors/{name}/results": "only the evaluator holding the window's claim stores its result",
+    "POST /api/v1/silences": "a silence ends after it starts and has a matcher (rules between fields)",
+    "PUT /api/v1/reference-profiles": "the profile's blob must already be in the artifact store",
 }
 
 

@@ -92,7 +92,7 @@ class HttpMonitoringStore(HttpAggregateStore, MonitoringStore):
     def save_alert(self, alert: Alert, events: Sequence[AlertEvent] = ()) -> list[AlertEvent]:
         json_text([e.detail for e in events], "event detail")
         body = {"alert": alert.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]}
-        data = self._json("PUT", "/alerts/" + quote(alert.fingerprint, safe=""), idempotent=False, json=body)
+        data = self._json("PUT", "/alerts", idempotent=False, json=body)
         return [AlertEvent.model_validate(e) for e in data["events"]]
 
     def add_alert_events(self, events: Sequence[AlertEvent]) -> list[AlertEvent]:

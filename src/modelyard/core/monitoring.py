@@ -27,14 +27,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, field_validator, model_validator
 
 from modelyard.core.base import Entity
 from modelyard.core.errors import InvalidArgument
 from modelyard.core.serving import DEPLOYMENT_NAME_PATTERN, validate_deployment_name
-from modelyard.core.validation import INT64_MAX, validate_entity_name
+from modelyard.core.validation import DIGEST_PATTERN, ENTITY_NAME_PATTERN, NO_NEWLINE, validate_entity_name
 
 __all__ = [
     "ACTION_TYPES",
@@ -130,7 +130,39 @@ def fingerprint(monitor: str, rule: str) -> str:
     return hashlib.sha256(f"{monitor}\x00{rule}".encode()).hexdigest()[:32]
 
 
-class WindowSpec(Entity):
+class _Entity(Entity):
+    """Entities whose field patterns use Python's regex engine (look-aheads), as the wire does."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", regex_engine="python-re")
+
+
+def _json_integer(value: Any) -> Any:
+    """What JSON Schema calls an integer (``3`` or ``3.0``), never ``"3"`` nor ``true``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected an integer")
+    return value
+
+
+#: A JSON integer (no coercion from text or booleans).
+_JSON_INTEGER = BeforeValidator(_json_integer)
+
+
+_MAX = 2**53 - 1
+# JSON integers in bounds (the bounds before the validator, so the schema keeps them).
+#: Times (epoch ms), row offsets and counts: JSON integers every client holds exactly.
+Time = Annotated[int, Field(ge=0, le=_MAX), _JSON_INTEGER]
+Positive = Annotated[int, Field(ge=1, le=_MAX), _JSON_INTEGER]
+DelayMs = Annotated[int, Field(ge=0, le=86_400_000), _JSON_INTEGER]
+WindowCount = Annotated[int, Field(ge=1, le=1000), _JSON_INTEGER]
+VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1), _JSON_INTEGER]
+Actor = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+ModelName = Annotated[str, Field(min_length=1, max_length=256, pattern=ENTITY_NAME_PATTERN)]
+Fingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{1,64}$")]
+Name = Annotated[str, Field(min_length=1, max_length=256, pattern=MONITOR_NAME_PATTERN)]
+RuleName = Annotated[str, Field(pattern=RULE_NAME_PATTERN)]
+
+
+class WindowSpec(_Entity):
     """How a monitor cuts the log into windows.
 
     ``by="time"``: ``size`` and ``step`` are milliseconds; windows start at multiples of
@@ -141,9 +173,9 @@ class WindowSpec(Entity):
 
     kind: Literal["tumbling", "sliding"] = "tumbling"
     by: Literal["time", "count"] = "time"
-    size: StrictInt = Field(ge=1, le=2**53 - 1)
-    step: StrictInt | None = Field(default=None, ge=1, le=2**53 - 1)
-    delay_ms: StrictInt = Field(default=5_000, ge=0, le=86_400_000)
+    size: Positive
+    step: Positive | None = None
+    delay_ms: DelayMs = 5_000
 
     @model_validator(mode="after")
     def _rules(self) -> WindowSpec:
@@ -158,7 +190,7 @@ class WindowSpec(Entity):
         return self.size if self.step is None else self.step
 
 
-class AlertAction(Entity):
+class AlertAction(_Entity):
     """What a firing alert does besides notifying. ``rollback``: roll the monitored deployment
     back to its previous revision (``DeploymentService.rollback``, compare-and-set on the revision
     the window was judged on). ``gate``: set the registry tag ``gate`` of the monitored version to
@@ -168,14 +200,14 @@ class AlertAction(Entity):
     tag: str = Field(default="monitoring.gate", min_length=1, max_length=250, pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
-class AlertRule(Entity):
+class AlertRule(_Entity):
     """``signal comparator threshold`` for ``for_windows`` consecutive windows with traffic."""
 
     name: str = Field(pattern=RULE_NAME_PATTERN)
     signal: str = Field(pattern=SIGNAL_PATTERN)
     comparator: Comparator = ">"
     threshold: StrictFloat
-    for_windows: StrictInt = Field(default=1, ge=1, le=1000)
+    for_windows: WindowCount = 1
     severity: Severity = "warning"
     #: Notifier configurations, e.g. ``{"type": "webhook", "url": ...}`` (monitoring/notifiers).
     notifiers: tuple[dict[str, Any], ...] = Field(default=(), max_length=16)
@@ -197,21 +229,21 @@ class AlertRule(Entity):
         return value
 
 
-class MonitorSpec(Entity):
+class MonitorSpec(_Entity):
     """What a monitor computes: its windows, its signals, its reference and its rules."""
 
     window: WindowSpec
     signals: tuple[SignalGroup, ...] = Field(default=("health",), min_length=1, max_length=5)
     #: The model whose reference profile drift and quality are judged against; None: the model of
     #: the deployment's first variant that takes traffic, at the version it serves in the window.
-    reference_model: str | None = Field(default=None, max_length=256)
-    reference_version: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1)
+    reference_model: ModelName | None = None
+    reference_version: VersionNumber | None = None
     reference_role: Literal["training", "evaluation", "outputs"] = "training"
     #: Options per signal group, e.g. ``{"performance": {"task": "classification"}}``.
     options: dict[str, Any] = Field(default_factory=dict)
     rules: tuple[AlertRule, ...] = Field(default=(), max_length=64)
     #: Windows before this time (or, by count, this row) are not evaluated.
-    start: StrictInt = Field(default=0, ge=0, le=INT64_MAX)
+    start: Time = 0
     enabled: StrictBool = True
 
     @model_validator(mode="after")
@@ -230,14 +262,14 @@ class MonitorSpec(Entity):
         return self
 
 
-class Monitor(Entity):
-    name: str
-    deployment: str
+class Monitor(_Entity):
+    name: Name
+    deployment: Name
     spec: MonitorSpec
-    created_at: StrictInt
-    created_by: str
-    updated_at: StrictInt
-    updated_by: str
+    created_at: Time
+    created_by: Actor
+    updated_at: Time
+    updated_by: Actor
 
     @field_validator("deployment")
     @classmethod
@@ -245,80 +277,80 @@ class Monitor(Entity):
         return validate_deployment_name(value)
 
 
-class WindowClaim(Entity):
+class WindowClaim(_Entity):
     """One window of one monitor taken by one evaluator: ``done`` once its result is stored; an
     unfinished claim whose lease expired may be taken over."""
 
-    monitor: str
-    window_start: StrictInt
-    window_end: StrictInt
-    owner: str
-    claimed_at: StrictInt
-    expires_at: StrictInt
+    monitor: Name
+    window_start: Time
+    window_end: Time
+    owner: Actor
+    claimed_at: Time
+    expires_at: Time
     done: StrictBool = False
 
 
-class WindowResult(Entity):
+class WindowResult(_Entity):
     """The signals of one evaluated window. ``window_start``/``window_end`` are milliseconds
     (time windows) or row offsets (count windows); ``first_ms``/``last_ms`` the times of its
     first and last request. ``status`` is "ok", "no_traffic" (an empty window: nothing to judge)
     or "error" (evaluation failed; ``notes`` says why)."""
 
-    monitor: str
-    window_start: StrictInt
-    window_end: StrictInt
+    monitor: Name
+    window_start: Time
+    window_end: Time
     status: Literal["ok", "no_traffic", "error"]
-    rows: StrictInt = Field(ge=0)
-    first_ms: StrictInt | None = None
-    last_ms: StrictInt | None = None
+    rows: Time
+    first_ms: Time | None = None
+    last_ms: Time | None = None
     values: dict[str, Any] = Field(default_factory=dict)
     notes: tuple[str, ...] = ()
-    evaluated_at: StrictInt
-    evaluated_by: str
+    evaluated_at: Time
+    evaluated_by: Actor
 
 
-class Alert(Entity):
+class Alert(_Entity):
     """The current state of the alert of one (monitor, rule)."""
 
-    fingerprint: str
-    monitor: str
-    rule: str
-    signal: str
+    fingerprint: Fingerprint
+    monitor: Name
+    rule: RuleName
+    signal: str = Field(pattern=SIGNAL_PATTERN)
     severity: Severity
     state: Literal["firing", "resolved"]
     value: StrictFloat | None = None
     threshold: StrictFloat
-    first_seen: StrictInt
-    last_seen: StrictInt
-    resolved_at: StrictInt | None = None
-    window_start: StrictInt
-    window_end: StrictInt
+    first_seen: Time
+    last_seen: Time
+    resolved_at: Time | None = None
+    window_start: Time
+    window_end: Time
     silenced: StrictBool = False
 
 
-class AlertEvent(Entity):
+class AlertEvent(_Entity):
     """One entry of an alert's history; ``seq`` orders them."""
 
-    seq: StrictInt = 0
-    fingerprint: str
-    monitor: str
-    rule: str
+    seq: Time = 0
+    fingerprint: Fingerprint
+    monitor: Name
+    rule: RuleName
     kind: Literal["firing", "updated", "resolved", "notified", "notify_failed", "silenced", "action", "action_failed"]
-    at: StrictInt
+    at: Time
     value: StrictFloat | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
-class Silence(Entity):
+class Silence(_Entity):
     """While ``start <= now < end``, alerts whose labels match every matcher do not notify.
     Matchers are exact values of ``monitor``, ``rule``, ``severity`` or ``signal``."""
 
-    id: str
-    matchers: dict[str, str]
-    start: StrictInt = Field(ge=0, le=INT64_MAX)
-    end: StrictInt = Field(ge=0, le=INT64_MAX)
-    created_by: str
-    created_at: StrictInt
+    id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    matchers: dict[Literal["monitor", "rule", "severity", "signal"], Annotated[str, Field(max_length=512)]]
+    start: Time
+    end: Time
+    created_by: Actor
+    created_at: Time
     comment: str | None = Field(default=None, max_length=10_000)
 
     @model_validator(mode="after")
@@ -339,18 +371,18 @@ class Silence(Entity):
         return all(labels.get(k) == v for k, v in self.matchers.items())
 
 
-class ReferenceProfile(Entity):
+class ReferenceProfile(_Entity):
     """The reference a model version is judged against, by role. ``digest`` is the blob (a
     ``DatasetProfile`` when ``format`` is "profile", a Parquet sample when "parquet");
     ``summary`` the validation suite and column kinds derived from it."""
 
-    model: str
-    version: StrictInt = Field(ge=1, le=2**31 - 1)
+    model: ModelName
+    version: VersionNumber
     role: Literal["training", "evaluation", "outputs"] = "training"
     format: Literal["profile", "parquet"]
-    digest: str = Field(min_length=1, max_length=256)
-    size: StrictInt = Field(ge=0, le=INT64_MAX)
-    rows: StrictInt = Field(ge=0, le=INT64_MAX)
+    digest: str = Field(pattern=NO_NEWLINE.join(("^", DIGEST_PATTERN[1:])))
+    size: Time
+    rows: Time
     summary: dict[str, Any] = Field(default_factory=dict)
-    created_at: StrictInt
-    created_by: str
+    created_at: Time
+    created_by: Actor

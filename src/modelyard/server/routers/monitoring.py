@@ -150,12 +150,10 @@ def list_window_results(name: MonitorName, limit: Limit = 100, c: Call = Depends
 
 
 # -- alerts ------------------------------------------------------------------------------------
-@router.put("/alerts/{fingerprint}", response_model=AlertEventList)
-def save_alert(fingerprint: Fingerprint, body: AlertSave, c: Call = Depends(get_call)) -> Any:
-    """Insert or replace an alert's state and append its events."""
+@router.put("/alerts", response_model=AlertEventList)
+def save_alert(body: AlertSave, c: Call = Depends(get_call)) -> Any:
+    """Insert or replace an alert's state (by its fingerprint) and append its events."""
     c.allow_somewhere("editor")
-    if body.alert.fingerprint != fingerprint:
-        raise InvalidArgument("the alert's fingerprint is not the path's")
     saved = store(c).save_alert(body.alert, body.events)
     return WireJSONResponse({"events": [e.model_dump(mode="json") for e in saved]})
 
