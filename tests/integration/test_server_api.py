@@ -26,7 +26,7 @@ from modelyard.core.errors import (
     PermissionDenied,
     StoreUnavailable,
 )
-from modelyard.core.tracking import Metric, Project, Run, RunQuery
+from modelyard.core.tracking import Metric, Project, Run, RunInput, RunQuery
 from modelyard.server.deps import Principal
 from tests.fixtures.live_server import sqlite_server
 from tests.fixtures.stores import Joined, http_store
@@ -73,6 +73,18 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     return dict(body["error"])
 
 
+class Counting(httpx.HTTPTransport):
+    """A transport that records every request it sends (``METHOD /path``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(f"{request.method} {request.url.path}")
+        return super().handle_request(request)
+
+
 def still_serving(server: Server) -> None:
     assert server.http.get("/healthz").json()["status"] == "ok"
 
@@ -97,8 +109,12 @@ def test_healthz_and_openapi(server: Server) -> None:
 
 def test_round_trip_through_the_client(server: Server, run: Run) -> None:
     store = server.store
-    store.log_batch(run.id, metrics=[Metric("loss", 0.5, 0, 10), Metric("loss", float("nan"), 1, 11)],
-                    params={"lr": "0.1"}, tags={"team": "a"})
+    store.log_batch(
+        run.id,
+        metrics=[Metric("loss", 0.5, 0, 10), Metric("loss", float("nan"), 1, 11)],
+        params={"lr": "0.1"},
+        tags={"team": "a"},
+    )
     got = store.get_run(run.id)
     assert got.params == {"lr": "0.1"} and got.tags == {"team": "a"} and got.metrics["loss"].step == 1
     assert got == server.backend.get_run(run.id)
@@ -109,14 +125,9 @@ def test_round_trip_through_the_client(server: Server, run: Run) -> None:
 
 
 def test_one_request_per_metric_batch(server: Server, run: Run) -> None:
-    sent: list[str] = []
-
-    class Counting(httpx.HTTPTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            sent.append(f"{request.method} {request.url.path}")
-            return super().handle_request(request)
-
-    store = http_store(server.url, transport=Counting())
+    counting = Counting()
+    sent = counting.sent
+    store = http_store(server.url, transport=counting)
     try:
         sent.clear()
         store.log_metrics(run.id, [Metric("m", float(i), i, 1000 + i) for i in range(10_000)])
@@ -181,6 +192,33 @@ def test_wrong_types_say_where(server: Server, run: Run) -> None:
     assert response.status_code == 422
     assert server.backend.count_metric_points(run.id) == 0 and server.backend.get_run(run.id).params == {}
     still_serving(server)
+
+
+def test_the_client_checks_bodies_with_the_servers_schema(server: Server, run: Run) -> None:
+    """Request bodies are the server's wire models: an invalid one is refused before it is sent,
+    with the message the server gives the same body; metric batches (the hot path) are checked by
+    the server only, and still come back as the same typed error."""
+    counting = Counting()
+    sent = counting.sent
+    store = http_store(server.url, transport=counting)
+    try:
+        sent.clear()
+        long_name = "p" * 300
+        with pytest.raises(InvalidArgument) as caught:
+            store.create_project(long_name)
+        raw = server.http.post(f"{API}/projects", json={"name": long_name, "id": "x1", "description": None})
+        assert raw.status_code == 422 and str(caught.value) == error_of(raw)["message"]
+        assert str(caught.value).startswith("body.name: ")
+        with pytest.raises(InvalidArgument, match=r"^body\.inputs\.0\.name: "):  # nested: its place in the body
+            store.log_inputs(run.id, [RunInput(name="")])
+        assert sent == []  # neither reached the server
+        with pytest.raises(InvalidArgument, match=r"^body\.metrics\.0\.0: "):
+            store.log_metrics(run.id, [Metric("", 1.0, 0, 1)])
+        assert sent == [f"POST {API}/runs/{run.id}/metrics"]
+    finally:
+        store.close()
+    assert [p.name for p in server.backend.list_projects()] == ["api"]
+    assert server.backend.count_metric_points(run.id) == 0 and server.backend.get_run(run.id).inputs == []
 
 
 def test_unknown_ids_are_404(server: Server, run: Run) -> None:
@@ -265,8 +303,11 @@ def test_artifact_upload_and_streamed_download(server: Server, run: Run) -> None
     response = server.http.put(f"{API}/runs/{run.id}/artifacts/model/weights.bin", content=data)
     assert response.status_code == 200, response.text
     entry = response.json()
-    assert entry == {"path": "model/weights.bin", "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
-                     "size": len(data)}
+    assert entry == {
+        "path": "model/weights.bin",
+        "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+    }
     with server.http.stream("GET", f"{API}/runs/{run.id}/artifacts/model/weights.bin") as download:
         assert download.headers["x-modelyard-digest"] == entry["digest"]
         assert int(download.headers["content-length"]) == len(data)
@@ -403,8 +444,16 @@ class FakeAuth:
             return None
         return {project for (user, project) in self.roles if user == principal.user and project is not None}
 
-    def record(self, *, actor: str, action: str, object_type: str, object_id: str | None,
-               details: dict[str, Any], remote_addr: str | None) -> None:
+    def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str | None,
+        details: dict[str, Any],
+        remote_addr: str | None,
+    ) -> None:
         self.audit.append((actor, action, object_id))
 
 
@@ -418,8 +467,9 @@ def test_routes_call_authorize_and_audit(server: Server) -> None:
     try:
         as_viewer = {"x-user": "viewer"}
         assert server.http.get(f"{API}/runs/{run.id}", headers=as_viewer).status_code == 200
-        response = server.http.post(f"{API}/runs/{run.id}/metrics", json={"metrics": [["m", 1.0, 0, 1]]},
-                                    headers=as_viewer)
+        response = server.http.post(
+            f"{API}/runs/{run.id}/metrics", json={"metrics": [["m", 1.0, 0, 1]]}, headers=as_viewer
+        )
         assert response.status_code == 403 and error_of(response)["code"] == "PERMISSION_DENIED"
         assert ("viewer", project.id, "editor") in fake.checks
         listed = server.http.get(f"{API}/projects", headers=as_viewer).json()["projects"]
@@ -428,8 +478,9 @@ def test_routes_call_authorize_and_audit(server: Server) -> None:
         assert [r["id"] for r in found] == [run.id]
         assert server.http.get(f"{API}/projects/{other.id}", headers=as_viewer).status_code == 403
         assert fake.audit == []
-        response = server.http.post(f"{API}/runs/{run.id}/metrics", json={"metrics": [["m", 1.0, 0, 1]]},
-                                    headers={"x-user": "editor"})
+        response = server.http.post(
+            f"{API}/runs/{run.id}/metrics", json={"metrics": [["m", 1.0, 0, 1]]}, headers={"x-user": "editor"}
+        )
         assert response.status_code == 204
         assert fake.audit == [("editor", "log_metrics", run.id)]
         assert server.backend.count_metric_points(run.id) == 1

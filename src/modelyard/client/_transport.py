@@ -1,5 +1,11 @@
 """One kept-alive HTTP connection pool per client, retries, and typed errors from JSON bodies.
 
+Request bodies are ``wire`` models (the schemas the server's routes decode with), built with
+``request(Model, ...)``: it checks the body as the server will (an invalid one is the same
+``InvalidArgument``, with the same message, as the server's 422, and nothing is sent) and
+``ApiClient.send(body=...)`` writes it with the model's own serializer (non-finite floats as
+strings). The one exception to the check is the metric hot path, see ``client/store.py``.
+
 Every call names whether it is idempotent. Idempotent calls (reads, and the writes the stores
 make idempotent: client-generated ids, upserts, metric points keyed so a retried batch adds
 nothing, content-addressed blobs) are retried on any transport failure and on 502/503/504.
@@ -14,19 +20,31 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from modelyard._version import __version__
 from modelyard.core.errors import InvalidArgument, ModelyardError, StoreUnavailable
-from modelyard.wire import API_PREFIX, WireModel, error_from_body
+from modelyard.wire import API_PREFIX, WireModel, error_from_body, validation_summary
 
-__all__ = ["ApiClient", "as_entities", "as_entity", "decode"]
+__all__ = ["ApiClient", "as_entities", "as_entity", "decode", "request"]
 
 E = TypeVar("E", bound=BaseModel)
+B = TypeVar("B", bound=BaseModel)
+P = ParamSpec("P")
+
+
+def request(model: Callable[P, B], /, *args: P.args, **kwargs: P.kwargs) -> B:
+    """A request body as its wire model, checked by the schema the server decodes it with: an
+    invalid one raises the ``InvalidArgument`` the server's 422 would (same message), unsent."""
+    try:
+        return model(*args, **kwargs)
+    except ValidationError as exc:
+        errors = [{**err, "loc": ("body", *err.get("loc", ()))} for err in exc.errors(include_url=False)]
+        raise InvalidArgument(validation_summary(errors)[0]) from None
 
 
 def as_entity(body: WireModel, entity: type[E]) -> E:
@@ -42,6 +60,7 @@ def as_entities(bodies: Iterable[WireModel], entity: type[E]) -> list[E]:
 def decode(content: bytes, body: type[WireModel], entity: type[E]) -> E:
     """Read a response with its wire schema and return the entity it stands for."""
     return as_entity(body.model_validate_json(content), entity)
+
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
 #: Errors raised before the request could reach the server: always safe to retry.
@@ -93,7 +112,7 @@ class ApiClient:
         path: str,
         *,
         idempotent: bool,
-        json: Any = None,
+        body: BaseModel | None = None,
         content: bytes | Callable[[], Any] | None = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
@@ -101,19 +120,20 @@ class ApiClient:
     ) -> httpx.Response:
         """Send and return a successful response; raise the typed error of a failed one.
 
-        ``content`` may be a callable that returns a fresh body (a file stream) per attempt.
+        ``body`` is a JSON body (a ``wire`` model, see ``request``), written by its own serializer;
+        ``content`` raw bytes, or a callable that returns a fresh body (a file stream) per attempt.
         """
         all_headers = dict(headers or {})
-        if json is not None:
-            content = orjson.dumps(json)
+        if body is not None:
+            content = body.__pydantic_serializer__.to_json(body)
             all_headers["Content-Type"] = "application/json"
         url = self.url(path) if api else path
         delay = 0.05
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
-            body = content() if callable(content) else content
+            payload = content() if callable(content) else content
             try:
-                response = self.http.request(method, url, content=body, params=params, headers=all_headers)
+                response = self.http.request(method, url, content=payload, params=params, headers=all_headers)
             except _NOT_SENT as exc:
                 if last:
                     raise self._unavailable(exc)
@@ -126,7 +146,7 @@ class ApiClient:
                 if not (idempotent and response.status_code in _RETRY_STATUSES and not last):
                     raise self.error(response)
             finally:
-                close = getattr(body, "close", None)
+                close = getattr(payload, "close", None)
                 if close is not None:
                     close()
             time.sleep(delay * (0.5 + random.random()))
@@ -175,8 +195,9 @@ class ApiClient:
         return StoreUnavailable(f"modelyard server at {self.base_url} unavailable: {detail}")
 
 
-def connect(uri: str, *, token: str | None = None, timeout: float = 60.0,
-            transport: httpx.BaseTransport | None = None) -> ApiClient:
+def connect(
+    uri: str, *, token: str | None = None, timeout: float = 60.0, transport: httpx.BaseTransport | None = None
+) -> ApiClient:
     """An ``ApiClient`` for the server at ``uri``, checked at once: a wrong URL or a server that
     is down fails here, in one line (as the SQL stores do for a bad path or a dead database)."""
     api = ApiClient(uri, token=token, timeout=timeout, transport=transport)

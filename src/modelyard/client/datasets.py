@@ -9,6 +9,8 @@ next number on the server and the contract has no id a retry could be recognised
 retried only when the request never reached the server (``DatasetService.add`` itself returns the
 latest version when its content is identical, so re-running an add after such an error adds
 nothing); removal is not retried either (a second attempt would answer 404).
+
+The new version's body is ``wire.datasets.DatasetVersionCreate``, checked by ``request``.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from modelyard.client._transport import HttpAggregateStore, as_entities, decode
+from modelyard.client._transport import HttpAggregateStore, as_entities, decode, request
 from modelyard.client.models import name_path
 from modelyard.core.datasets import DatasetSummary, DatasetVersion, NewDatasetVersion
 from modelyard.core.errors import InvalidArgument
 from modelyard.store.datasets import DatasetStore
-from modelyard.wire.datasets import DatasetList, DatasetVersionBody, DatasetVersionList, ManifestDigests
+from modelyard.wire.datasets import (
+    DatasetList,
+    DatasetVersionBody,
+    DatasetVersionCreate,
+    DatasetVersionList,
+    ManifestDigests,
+)
 
 __all__ = ["HttpDatasetStore"]
 
@@ -44,7 +52,7 @@ class HttpDatasetStore(HttpAggregateStore, DatasetStore):
         return as_entities(DatasetVersionList.model_validate_json(content).versions, DatasetVersion)
 
     def create_dataset_version(self, new: NewDatasetVersion) -> DatasetVersion:
-        body = {
+        fields = {
             "manifest_digest": new.manifest_digest,
             "kind": new.kind,
             "file_count": new.file_count,
@@ -55,7 +63,8 @@ class HttpDatasetStore(HttpAggregateStore, DatasetStore):
             "params": {str(k): str(v) for k, v in dict(new.params).items()},
             "parents": [{"name": p.name, "version": p.version} for p in new.parents],
         }
-        return self._version("POST", f"{_dataset(new.name)}/versions", idempotent=False, json=body)
+        body = request(DatasetVersionCreate.model_validate, fields)
+        return self._version("POST", f"{_dataset(new.name)}/versions", idempotent=False, body=body)
 
     def get_dataset_version(self, name: str, version: int) -> DatasetVersion:
         return self._version("GET", f"{_dataset(name)}/versions/{int(version)}", idempotent=True)

@@ -4,6 +4,11 @@ It shares the ``ApiClient`` of the other HTTP stores, so ``FeatureStoreService``
 ``modelyard.feature_store`` work against a server unchanged. Every write is idempotent by the
 contract (a definition equal to the latest version creates nothing; a materialisation run or a
 training-set link recorded twice is recorded once), so writes are retried like reads.
+
+Request bodies are what the server's routes decode: the definitions themselves (the core
+``FeatureEntity``/``FeatureView``/``FeatureService``, validated when they were built), and the
+``wire.features`` models for materialisation runs, model pins and training-set links, checked by
+``request`` (see ``_transport``).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from modelyard.client._transport import HttpAggregateStore
+from modelyard.client._transport import HttpAggregateStore, request
 from modelyard.client.models import name_path
 from modelyard.core.errors import InvalidArgument
 from modelyard.core.features import (
@@ -27,6 +32,7 @@ from modelyard.core.features import (
 )
 from modelyard.core.validation import MAX_VERSION
 from modelyard.store.features import Applied, FeatureStore, TrainingSetLink
+from modelyard.wire.features import MaterializationCreate, ModelPinCreate, TrainingSetLinkCreate
 
 __all__ = ["HttpFeatureStore"]
 
@@ -46,15 +52,15 @@ class HttpFeatureStore(HttpAggregateStore, FeatureStore):
     # --- definitions --------------------------------------------------------------------------
 
     def put_entity(self, entity: FeatureEntity) -> Applied[FeatureEntityVersion]:
-        data = self._json("POST", "/entities", json=entity.model_dump(mode="json"))
+        data = self._json("POST", "/entities", body=entity)
         return Applied(FeatureEntityVersion.model_validate(data["version"]), bool(data["created"]))
 
     def put_view(self, view: FeatureView) -> Applied[FeatureViewVersion]:
-        data = self._json("POST", "/views", json=view.model_dump(mode="json"))
+        data = self._json("POST", "/views", body=view)
         return Applied(FeatureViewVersion.model_validate(data["version"]), bool(data["created"]))
 
     def put_service(self, service: FeatureService) -> Applied[FeatureServiceVersion]:
-        data = self._json("POST", "/services", json=service.model_dump(mode="json"))
+        data = self._json("POST", "/services", body=service)
         return Applied(FeatureServiceVersion.model_validate(data["version"]), bool(data["created"]))
 
     def _one(self, kind: str, name: str, version: int | None) -> Any:
@@ -96,7 +102,8 @@ class HttpFeatureStore(HttpAggregateStore, FeatureStore):
     def record_materialization(self, run: Materialization) -> Materialization:
         if run.end < run.start or run.rows < 0:
             raise InvalidArgument(f"invalid materialisation of {run.view}@v{run.version}: end before start or rows < 0")
-        return Materialization.model_validate(self._json("POST", "/materializations", json=run.model_dump(mode="json")))
+        body = request(MaterializationCreate.model_validate, run.model_dump())
+        return Materialization.model_validate(self._json("POST", "/materializations", body=body))
 
     def list_materializations(self, view: str, version: int, target: str | None = None) -> list[Materialization]:
         params = None if target is None else {"target": target}
@@ -108,8 +115,10 @@ class HttpFeatureStore(HttpAggregateStore, FeatureStore):
     # --- training sets ------------------------------------------------------------------------
 
     def link_training_set(self, dataset: str, dataset_version: int, views: list[tuple[str, int]]) -> None:
-        body = {"dataset": dataset, "dataset_version": _version(dataset_version), "views": [[n, v] for n, v in views]}
-        self._json("POST", "/training-sets", json=body)
+        body = request(
+            TrainingSetLinkCreate, dataset=dataset, dataset_version=_version(dataset_version), views=list(views)
+        )
+        self._json("POST", "/training-sets", body=body)
 
     @staticmethod
     def _links(data: Any) -> list[TrainingSetLink]:
@@ -128,7 +137,8 @@ class HttpFeatureStore(HttpAggregateStore, FeatureStore):
     # --- model versions -----------------------------------------------------------------------
 
     def pin_model_version(self, pin: ModelFeaturePin) -> ModelFeaturePin:
-        return ModelFeaturePin.model_validate(self._json("POST", "/model-pins", json=pin.model_dump(mode="json")))
+        body = request(ModelPinCreate.model_validate, pin.model_dump())
+        return ModelFeaturePin.model_validate(self._json("POST", "/model-pins", body=body))
 
     def get_model_pin(self, model: str, model_version: int) -> ModelFeaturePin:
         path = f"/model-pins/{name_path(model)}/versions/{_version(model_version)}"

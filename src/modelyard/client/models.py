@@ -16,15 +16,19 @@ moves, policies and purge marks are upserts, and reads are reads, so those are r
 dropped connection. Model creation, transitions, alias removal and card edits are not (a retry
 could fail, or record a second event, after a first attempt that succeeded); they are retried
 only when the request never reached the server.
+
+Request bodies are the ``wire.models`` models the server's routes decode, built and checked by
+``request`` (see ``_transport``): by keyword, or from a dict where they nest other models (the
+nested ones are then checked with their place in the body, as the server reports it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
-from modelyard.client._transport import HttpAggregateStore, as_entities, decode
+from modelyard.client._transport import HttpAggregateStore, as_entities, decode, request
 from modelyard.core.ids import new_id
 from modelyard.core.registry import (
     ModelApproval,
@@ -39,20 +43,33 @@ from modelyard.core.registry import (
 )
 from modelyard.store.models import ModelRegistryStore
 from modelyard.wire.models import (
+    AliasRemove,
+    AliasSet,
     AliasTarget,
+    ApprovalCreate,
     ApprovalList,
+    CardField,
+    CardFieldsUpdate,
     DigestsInUse,
+    DigestsInUseQuery,
+    EvaluationCreate,
     EvaluationList,
     ModelApprovalBody,
     ModelCardFieldsBody,
     ModelEvaluationBody,
     ModelEventList,
     ModelFileList,
+    ModelStateName,
     ModelVersionBody,
+    ModelVersionCreate,
     ModelVersionList,
+    PurgeMark,
     RegisteredModelBody,
+    RegisteredModelCreate,
     RegisteredModelList,
     RegistryPolicyBody,
+    RegistryPolicyUpdate,
+    TransitionRequest,
 )
 
 __all__ = ["HttpRegistryStore", "name_path"]
@@ -62,9 +79,7 @@ def name_path(name: str) -> str:
     """A model or dataset name as URL path segments: each segment percent-encoded, '/' kept
     (names may hold several segments; the server's routes take them whole). '.' and '..'
     segments are encoded too, so no HTTP layer resolves them away."""
-    return "/".join(
-        "%2E" * len(part) if part in (".", "..") else quote(part, safe="") for part in name.split("/")
-    )
+    return "/".join("%2E" * len(part) if part in (".", "..") else quote(part, safe="") for part in name.split("/"))
 
 
 def _model(name: str) -> str:
@@ -73,6 +88,11 @@ def _model(name: str) -> str:
 
 def _version(name: str, version: int) -> str:
     return f"{_model(name)}/versions/{int(version)}"
+
+
+def _state(state: ModelState) -> ModelStateName:
+    """A state as the wire names it (``request`` checks the name against the schema's enum)."""
+    return cast(ModelStateName, ModelState(state).value)
 
 
 class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
@@ -85,8 +105,15 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
     def create_registered_model(
         self, name: str, project_id: str, *, created_by: str, description: str | None = None, at: int
     ) -> RegisteredModel:
-        body = {"name": name, "project_id": project_id, "created_by": created_by, "description": description, "at": at}
-        return decode(self._send("POST", "/models", idempotent=False, json=body), RegisteredModelBody, RegisteredModel)
+        body = request(
+            RegisteredModelCreate,
+            name=name,
+            project_id=project_id,
+            created_by=created_by,
+            description=description,
+            at=at,
+        )
+        return decode(self._send("POST", "/models", idempotent=False, body=body), RegisteredModelBody, RegisteredModel)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return decode(self._send("GET", _model(name), idempotent=True), RegisteredModelBody, RegisteredModel)
@@ -111,7 +138,7 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
         description: str | None = None,
         version_id: str | None = None,
     ) -> ModelVersion:
-        body = {
+        fields = {
             "manifest_digest": manifest_digest,
             "flavor": flavor,
             "files": [ModelFile.model_validate(f).model_dump() for f in files],
@@ -122,7 +149,8 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
             "description": description,
             "version_id": version_id or new_id(),  # before the first attempt: a retry finds it
         }
-        content = self._send("POST", f"{_model(name)}/versions", idempotent=True, json=body)
+        body = request(ModelVersionCreate.model_validate, fields)
+        content = self._send("POST", f"{_model(name)}/versions", idempotent=True, body=body)
         return decode(content, ModelVersionBody, ModelVersion)
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
@@ -163,14 +191,15 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
     ) -> ModelVersion:
         """Compare-and-set on ``from_state``, under the server's registry rules (see the module
         docstring: ``displaced_to`` and ``purge_after`` are decided by the server)."""
-        body = {
-            "from_state": ModelState(from_state).value,
-            "to_state": ModelState(to_state).value,
-            "actor": actor,
-            "reason": reason,
-            "at": at,
-        }
-        content = self._send("POST", f"{_version(name, version)}/transitions", idempotent=False, json=body)
+        body = request(
+            TransitionRequest,
+            from_state=_state(from_state),
+            to_state=_state(to_state),
+            actor=actor,
+            reason=reason,
+            at=at,
+        )
+        content = self._send("POST", f"{_version(name, version)}/transitions", idempotent=False, body=body)
         return decode(content, ModelVersionBody, ModelVersion)
 
     def versions_in_state_at(self, name: str, state: ModelState, at: int) -> list[ModelVersion]:
@@ -180,12 +209,12 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
 
     # -- aliases ------------------------------------------------------------------------------
     def set_model_alias(self, name: str, alias: str, version: int, *, actor: str, reason: str | None, at: int) -> None:
-        body = {"version": version, "actor": actor, "reason": reason, "at": at}
-        self._send("PUT", f"{_model(name)}/aliases", idempotent=True, params={"alias": alias}, json=body)
+        body = request(AliasSet, version=version, actor=actor, reason=reason, at=at)
+        self._send("PUT", f"{_model(name)}/aliases", idempotent=True, params={"alias": alias}, body=body)
 
     def delete_model_alias(self, name: str, alias: str, *, actor: str, reason: str | None, at: int) -> None:
-        body = {"actor": actor, "reason": reason, "at": at}
-        self._send("DELETE", f"{_model(name)}/aliases", idempotent=False, params={"alias": alias}, json=body)
+        body = request(AliasRemove, actor=actor, reason=reason, at=at)
+        self._send("DELETE", f"{_model(name)}/aliases", idempotent=False, params={"alias": alias}, body=body)
 
     def get_model_alias(self, name: str, alias: str) -> int:
         content = self._send("GET", f"{_model(name)}/aliases", idempotent=True, params={"alias": alias})
@@ -195,8 +224,8 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
     def add_model_approval(
         self, name: str, version: int, approver: str, *, comment: str | None, at: int
     ) -> ModelApproval:
-        body = {"approver": approver, "comment": comment, "at": at}
-        content = self._send("POST", f"{_version(name, version)}/approvals", idempotent=True, json=body)
+        body = request(ApprovalCreate, approver=approver, comment=comment, at=at)
+        content = self._send("POST", f"{_version(name, version)}/approvals", idempotent=True, body=body)
         return decode(content, ModelApprovalBody, ModelApproval)
 
     def list_model_approvals(self, name: str, version: int) -> list[ModelApproval]:
@@ -214,9 +243,11 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
         return decode(content, RegistryPolicyBody, RegistryPolicy)
 
     def set_registry_policy(self, policy: RegistryPolicy) -> RegistryPolicy:
-        body = {"required_approvals": policy.required_approvals, "retention_days": policy.retention_days}
+        body = request(
+            RegistryPolicyUpdate, required_approvals=policy.required_approvals, retention_days=policy.retention_days
+        )
         path = f"/registry/policies/{quote(policy.project_id, safe='')}"
-        return decode(self._send("PUT", path, idempotent=True, json=body), RegistryPolicyBody, RegistryPolicy)
+        return decode(self._send("PUT", path, idempotent=True, body=body), RegistryPolicyBody, RegistryPolicy)
 
     def list_versions_to_purge(self, now: int) -> list[ModelVersion]:
         content = self._send("GET", "/registry/purge-candidates", idempotent=True, params={"now": now})
@@ -226,8 +257,8 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
         wanted = sorted(set(digests))
         if not wanted:
             return set()
-        body = {"digests": wanted, "excluding_version_id": excluding_version_id}
-        content = self._send("POST", "/registry/digests-in-use", idempotent=True, json=body)
+        body = request(DigestsInUseQuery, digests=wanted, excluding_version_id=excluding_version_id)
+        content = self._send("POST", "/registry/digests-in-use", idempotent=True, body=body)
         return set(DigestsInUse.model_validate_json(content).digests)
 
     # -- model cards and evaluations -----------------------------------------------------------
@@ -238,8 +269,9 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
     def update_model_card_fields(
         self, name: str, version: int, changes: Mapping[str, str | None], *, actor: str, at: int
     ) -> ModelCardFields:
-        body = {"changes": dict(changes), "actor": actor, "at": at}
-        content = self._send("PATCH", f"{_version(name, version)}/card", idempotent=False, json=body)
+        fields = cast(dict[CardField, str | None], dict(changes))  # request checks the names
+        body = request(CardFieldsUpdate, changes=fields, actor=actor, at=at)
+        content = self._send("PATCH", f"{_version(name, version)}/card", idempotent=False, body=body)
         return decode(content, ModelCardFieldsBody, ModelCardFields)
 
     def add_model_evaluation(
@@ -254,15 +286,9 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
         actor: str,
         at: int,
     ) -> ModelEvaluationRecord:
-        body = {
-            "evaluation_id": evaluation_id,
-            "digest": digest,
-            "summary": dict(summary),
-            "run_id": run_id,
-            "actor": actor,
-            "at": at,
-        }
-        content = self._send("POST", f"{_version(name, version)}/evaluations", idempotent=True, json=body)
+        record = {"evaluation_id": evaluation_id, "digest": digest, "summary": dict(summary), "run_id": run_id}
+        body = request(EvaluationCreate.model_validate, {**record, "actor": actor, "at": at})
+        content = self._send("POST", f"{_version(name, version)}/evaluations", idempotent=True, body=body)
         return decode(content, ModelEvaluationBody, ModelEvaluationRecord)
 
     def list_model_evaluations(self, name: str, version: int) -> list[ModelEvaluationRecord]:
@@ -270,6 +296,6 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
         return as_entities(EvaluationList.model_validate_json(content).evaluations, ModelEvaluationRecord)
 
     def mark_model_version_purged(self, name: str, version: int, *, actor: str, at: int) -> ModelVersion:
-        body = {"actor": actor, "at": at}
-        content = self._send("POST", f"{_version(name, version)}/purged", idempotent=True, json=body)
+        body = request(PurgeMark, actor=actor, at=at)
+        content = self._send("POST", f"{_version(name, version)}/purged", idempotent=True, body=body)
         return decode(content, ModelVersionBody, ModelVersion)

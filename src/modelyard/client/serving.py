@@ -8,17 +8,20 @@ Retries: reads are retried after a dropped connection, and so are the writes the
 idempotent (indexing a partition, keyed by its id; feedback, an upsert). Deployment changes are
 compare-and-set on a revision, so a retried change that had reached the server would answer 409;
 they are retried only when the request never reached the server.
+
+Request bodies are the ``wire.serving`` models the server's routes decode, checked by ``request``
+(see ``_transport``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import orjson
 
-from modelyard.client._transport import HttpAggregateStore
+from modelyard.client._transport import HttpAggregateStore, request
 from modelyard.core.serving import (
     Deployment,
     DeploymentAction,
@@ -30,6 +33,14 @@ from modelyard.core.serving import (
     validate_deployment_name,
 )
 from modelyard.store.serving import ServingStore
+from modelyard.wire.serving import (
+    DeploymentCreate,
+    DeploymentUpdate,
+    FeedbackCreate,
+    FeedbackLookup,
+    PredictionPartitionCompact,
+    PredictionPartitionCreate,
+)
 
 __all__ = ["HttpServingStore"]
 
@@ -56,8 +67,8 @@ class HttpServingStore(HttpAggregateStore, ServingStore):
     def create_deployment(
         self, name: str, spec: DeploymentSpec, *, actor: str, at: int, reason: str | None = None
     ) -> Deployment:
-        body = {"spec": spec.model_dump(mode="json"), "actor": actor, "at": at, "reason": reason}
-        return Deployment.model_validate(self._json("POST", _path(name), idempotent=False, json=body))
+        body = request(DeploymentCreate, spec=spec, actor=actor, at=at, reason=reason)
+        return Deployment.model_validate(self._json("POST", _path(name), idempotent=False, body=body))
 
     def update_deployment(
         self,
@@ -71,16 +82,17 @@ class HttpServingStore(HttpAggregateStore, ServingStore):
         action: DeploymentAction = "update",
         restored_from: int | None = None,
     ) -> Deployment:
-        body = {
-            "spec": spec.model_dump(mode="json"),
-            "expected_revision": expected_revision,
-            "action": action,
-            "restored_from": restored_from,
-            "actor": actor,
-            "at": at,
-            "reason": reason,
-        }
-        return Deployment.model_validate(self._json("PUT", _lookup_path(name), idempotent=False, json=body))
+        body = request(
+            DeploymentUpdate,
+            spec=spec,
+            expected_revision=expected_revision,
+            action=cast(Any, action),  # the wire's enum is the actions an update may record: request checks
+            restored_from=restored_from,
+            actor=actor,
+            at=at,
+            reason=reason,
+        )
+        return Deployment.model_validate(self._json("PUT", _lookup_path(name), idempotent=False, body=body))
 
     def delete_deployment(
         self, name: str, *, expected_revision: int | None, actor: str, at: int, reason: str | None = None
@@ -111,8 +123,9 @@ class HttpServingStore(HttpAggregateStore, ServingStore):
     def add_prediction_partition(
         self, partition: PredictionLogPartition, request_ids: Sequence[str]
     ) -> PredictionLogPartition:
-        body = {"partition": partition.model_dump(mode="json"), "request_ids": list(request_ids)}
-        data = self._json("POST", "/prediction-partitions", idempotent=True, json=body)
+        fields = {"partition": partition.model_dump(), "request_ids": list(request_ids)}
+        body = request(PredictionPartitionCreate.model_validate, fields)
+        data = self._json("POST", "/prediction-partitions", idempotent=True, body=body)
         return PredictionLogPartition.model_validate(data)
 
     def list_prediction_partitions(self, endpoint: str, start_ms: int, end_ms: int) -> list[PredictionLogPartition]:
@@ -123,22 +136,26 @@ class HttpServingStore(HttpAggregateStore, ServingStore):
     def compact_prediction_partitions(
         self, endpoint: str, replaced: Sequence[str], partition: PredictionLogPartition
     ) -> PredictionLogPartition:
-        body = {"endpoint": endpoint, "replaced": list(replaced), "partition": partition.model_dump(mode="json")}
-        data = self._json("POST", "/prediction-partitions/compact", idempotent=True, json=body)
+        fields = {"endpoint": endpoint, "replaced": list(replaced), "partition": partition.model_dump()}
+        body = request(PredictionPartitionCompact.model_validate, fields)
+        data = self._json("POST", "/prediction-partitions/compact", idempotent=True, body=body)
         return PredictionLogPartition.model_validate(data)
 
     # -- feedback -------------------------------------------------------------------------------
     def record_feedback(self, items: Sequence[Feedback]) -> int:
         for f in items:
             feedback_json(f.value)  # NaN would travel as null: refuse it here, as the SQL stores do
-        body = {"items": [{"request_id": f.request_id, "value": f.value, "at": f.at} for f in items]}
-        return int(self._json("POST", "/feedback", idempotent=True, json=body)["recorded"])
+        fields = {"items": [{"request_id": f.request_id, "value": f.value, "at": f.at} for f in items]}
+        body = request(FeedbackCreate.model_validate, fields)
+        return int(self._json("POST", "/feedback", idempotent=True, body=body)["recorded"])
 
     def get_feedback(self, request_ids: Sequence[str]) -> dict[str, Feedback]:
         ids = list(dict.fromkeys(request_ids))
         out: dict[str, Feedback] = {}
         for start in range(0, len(ids), _LOOKUP_CHUNK):
             chunk = ids[start : start + _LOOKUP_CHUNK]
-            data = self._json("POST", "/feedback/lookup", idempotent=True, json={"request_ids": chunk})
+            data = self._json(
+                "POST", "/feedback/lookup", idempotent=True, body=request(FeedbackLookup, request_ids=chunk)
+            )
             out.update({f["request_id"]: Feedback.model_validate(f) for f in data["feedback"]})
         return out

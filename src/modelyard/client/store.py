@@ -9,16 +9,25 @@ from the server's JSON error body (``wire.error_from_body``), so callers catch `
 
 Retried writes are safe because ids are generated here, before the first attempt (a retried
 ``create_run`` finds the run it created), and because the server's writes are idempotent.
+
+Request bodies are the ``wire.tracking`` models the server's routes decode, checked here by
+``request`` (see ``_transport``), except on the metric hot path: ``log_metrics``/``log_batch``
+build ``MetricBatch``/``LogBatchBody`` with ``model_construct`` (no pydantic validation of the
+thousands of points; ``encode_metrics`` checks values, steps and times as the SQL stores do, and
+the server validates the whole body with the same model) and write it with the model's own
+serializer. Measured on 1,000 points: pydantic validation would add about 5 ms per batch (over
+4x the encoding itself), the model's serializer costs about what ``orjson.dumps`` of the
+equivalent dict did (tens of microseconds either way, well under a request's round trip).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
-from modelyard.client._transport import HttpAggregateStore, as_entities, decode
+from modelyard.client._transport import HttpAggregateStore, as_entities, decode, request
 from modelyard.client.models import name_path
 from modelyard.core.errors import AlreadyExists, InvalidArgument, NotFound
 from modelyard.core.ids import new_id
@@ -37,22 +46,40 @@ from modelyard.core.tracking import (
 )
 from modelyard.core.validation import metric_step, metric_value
 from modelyard.store.interfaces import TrackingStore
-from modelyard.wire import encode_float
 from modelyard.wire.tracking import (
     ArtifactList,
+    ArtifactsRecord,
+    HeartbeatBody,
+    InputsBody,
+    KillStaleRuns,
+    LifecycleBody,
+    LogBatchBody,
+    MetricBatch,
     MetricCount,
     MetricHistory,
+    ModelUseBody,
+    ParamsBody,
     ProjectBody,
+    ProjectCreate,
     ProjectList,
+    ProjectName,
     RunBody,
+    RunCreate,
     RunLinkList,
     RunList,
+    RunUpdate,
+    SearchRuns,
     SearchRunsResult,
+    TagsBody,
 )
 
 __all__ = ["HttpTrackingStore"]
 
-_LIFECYCLE_NAMES = {LifecycleStage.ACTIVE: "active", LifecycleStage.DELETED: "deleted", None: "all"}
+_LIFECYCLE_NAMES: dict[LifecycleStage | None, Literal["active", "deleted", "all"]] = {
+    LifecycleStage.ACTIVE: "active",
+    LifecycleStage.DELETED: "deleted",
+    None: "all",
+}
 
 
 def _with_shared_nan(runs: list[Run]) -> list[Run]:
@@ -97,17 +124,16 @@ def _strings(values: dict[str, Any] | None) -> dict[str, str]:
     return {k: v if isinstance(v, str) else str(v) for k, v in (values or {}).items()}
 
 
-def encode_metrics(points: Sequence[Metric]) -> list[tuple[str, Any, int, int]]:
-    """Points as ``[key, value, step, timestamp]`` rows, values checked and converted the way the
-    SQL stores do it, NaN and infinities spelled as JSON strings (orjson would write ``null``)."""
-    rows: list[tuple[str, Any, int, int]] = []
+def encode_metrics(points: Sequence[Metric]) -> list[tuple[str, float, int, int]]:
+    """Points as ``(key, value, step, timestamp)`` rows of ``MetricBatch``, values checked and
+    converted the way the SQL stores do it (the wire model's serializer spells NaN and infinities
+    as JSON strings)."""
+    rows: list[tuple[str, float, int, int]] = []
     append = rows.append
     for point in points:
         key, value, step, timestamp = point
         if type(value) is not float:
             value = metric_value(value, key)
-        if value - value != 0.0:
-            value = encode_float(value)
         if type(step) is not int:
             step = metric_step(step, key)
         if type(timestamp) is not int:
@@ -126,9 +152,9 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
 
     def create_project(self, name: str, *, project_id: str | None = None, description: str | None = None) -> Project:
         pid = project_id or new_id()
-        body = {"name": name, "id": pid, "description": description}
+        body = request(ProjectCreate, name=name, id=pid, description=description)
         try:
-            return self._project("POST", "/projects", idempotent=False, json=body)
+            return self._project("POST", "/projects", idempotent=False, body=body)
         except AlreadyExists:
             if project_id is None:
                 # Our own earlier attempt may have created it before the connection dropped.
@@ -146,7 +172,7 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         return self._project("GET", f"/projects/by-name/{_q(name)}", idempotent=True)
 
     def get_or_create_project(self, name: str) -> Project:
-        return self._project("POST", "/projects/get-or-create", idempotent=True, json={"name": name})
+        return self._project("POST", "/projects/get-or-create", idempotent=True, body=request(ProjectName, name=name))
 
     def list_projects(self, *, include_deleted: bool = False) -> list[Project]:
         response = self.api.send(
@@ -167,16 +193,17 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         tags: dict[str, str] | None = None,
         status: RunStatus = RunStatus.RUNNING,
     ) -> Run:
-        body = {
-            "project_id": project_id,
-            "run_id": run_id or new_id(),
-            "name": name,
-            "start_time": start_time,
-            "parent_run_id": parent_run_id,
-            "tags": _strings(tags),
-            "status": RunStatus(status).value,
-        }
-        return _run(self.api.send("POST", "/runs", idempotent=True, json=body).content)
+        body = request(
+            RunCreate,
+            project_id=project_id,
+            run_id=run_id or new_id(),
+            name=name,
+            start_time=start_time,
+            parent_run_id=parent_run_id,
+            tags=_strings(tags),
+            status=status,
+        )
+        return _run(self.api.send("POST", "/runs", idempotent=True, body=body).content)
 
     def get_run(self, run_id: str) -> Run:
         return _run(self.api.send("GET", f"/runs/{_q(run_id)}", idempotent=True).content)
@@ -190,47 +217,45 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         name: str | None = None,
         notes: str | None = None,
     ) -> Run:
-        body: dict[str, Any] = {}
         if status is not None:
             try:
-                body["status"] = RunStatus(status).value
+                status = RunStatus(status)
             except ValueError:
                 raise InvalidArgument(f"invalid run status {status!r}")
-        if end_time is not None:
-            body["end_time"] = end_time
-        if name is not None:
-            body["name"] = name
-        if notes is not None:
-            body["notes"] = notes
-        response = self.api.send("PATCH", f"/runs/{_q(run_id)}", idempotent=True, json=body)
+        body = request(RunUpdate, status=status, end_time=end_time, name=name, notes=notes)
+        response = self.api.send("PATCH", f"/runs/{_q(run_id)}", idempotent=True, body=body)
         return _run(response.content)
 
     def set_run_lifecycle(self, run_id: str, stage: LifecycleStage) -> None:
-        body = {"stage": LifecycleStage(stage).value}
-        self.api.send("PUT", f"/runs/{_q(run_id)}/lifecycle", idempotent=True, json=body)
+        body = request(LifecycleBody, stage=LifecycleStage(stage))
+        self.api.send("PUT", f"/runs/{_q(run_id)}/lifecycle", idempotent=True, body=body)
 
     def log_params(self, run_id: str, params: dict[str, str]) -> None:
-        self.api.send("POST", f"/runs/{_q(run_id)}/params", idempotent=True, json={"params": _strings(params)})
+        self.api.send(
+            "POST", f"/runs/{_q(run_id)}/params", idempotent=True, body=request(ParamsBody, params=_strings(params))
+        )
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
-        self.api.send("POST", f"/runs/{_q(run_id)}/tags", idempotent=True, json={"tags": _strings(tags)})
+        body = request(TagsBody, tags=_strings(tags))
+        self.api.send("POST", f"/runs/{_q(run_id)}/tags", idempotent=True, body=body)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.api.send("DELETE", f"/runs/{_q(run_id)}/tags/{_q(key)}", idempotent=False)
 
     def log_inputs(self, run_id: str, inputs: Sequence[RunInput]) -> None:
-        body = {"inputs": [RunInput.model_validate(i).model_dump() for i in inputs]}
-        self.api.send("POST", f"/runs/{_q(run_id)}/inputs", idempotent=True, json=body)
+        body = request(InputsBody.model_validate, {"inputs": [RunInput.model_validate(i).model_dump() for i in inputs]})
+        self.api.send("POST", f"/runs/{_q(run_id)}/inputs", idempotent=True, body=body)
 
     def log_model_use(self, run_id: str, name: str, version: int, context: str) -> None:
         if isinstance(version, bool) or not isinstance(version, int):
             raise InvalidArgument(f"a model version is an integer, got {version!r}")
-        body = {"name": name, "version": version, "context": context}
-        self.api.send("POST", f"/runs/{_q(run_id)}/model-uses", idempotent=True, json=body)
+        body = request(ModelUseBody, name=name, version=version, context=context)
+        self.api.send("POST", f"/runs/{_q(run_id)}/model-uses", idempotent=True, body=body)
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
-        body = {"artifacts": [ArtifactEntry.model_validate(e).model_dump() for e in entries]}
-        self.api.send("POST", f"/runs/{_q(run_id)}/artifacts", idempotent=True, json=body)
+        artifacts = [ArtifactEntry.model_validate(e).model_dump() for e in entries]
+        body = request(ArtifactsRecord.model_validate, {"artifacts": artifacts})
+        self.api.send("POST", f"/runs/{_q(run_id)}/artifacts", idempotent=True, body=body)
 
     def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactEntry]:
         params = {"prefix": prefix} if prefix else None
@@ -238,18 +263,19 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         return as_entities(ArtifactList.model_validate_json(response.content).artifacts, ArtifactEntry)
 
     def search_runs(self, query: RunQuery) -> RunsResult:
-        body = {
-            "project_ids": list(query.project_ids),
-            "filter": query.filter,
-            "order_by": list(query.order_by),
-            "max_results": query.max_results,
-            "page_token": query.page_token,
-            "lifecycle": _LIFECYCLE_NAMES[LifecycleStage(query.lifecycle) if query.lifecycle else None],
-            "include_metrics": query.include_metrics,
-            "include_params": query.include_params,
-            "include_tags": query.include_tags,
-        }
-        content = self.api.send("POST", "/runs/search", idempotent=True, json=body).content
+        body = request(
+            SearchRuns,
+            project_ids=list(query.project_ids),
+            filter=query.filter,
+            order_by=list(query.order_by),
+            max_results=query.max_results,
+            page_token=query.page_token,
+            lifecycle=_LIFECYCLE_NAMES[LifecycleStage(query.lifecycle) if query.lifecycle else None],
+            include_metrics=query.include_metrics,
+            include_params=query.include_params,
+            include_tags=query.include_tags,
+        )
+        content = self.api.send("POST", "/runs/search", idempotent=True, body=body).content
         page = SearchRunsResult.model_validate_json(content)
         runs = _with_shared_nan(as_entities(page.runs, Run))
         return RunsResult(runs=runs, next_page_token=page.next_page_token, total=page.total)
@@ -283,7 +309,7 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
 
     def heartbeat(self, run_ids: Sequence[str]) -> None:
         if run_ids:
-            self.api.send("POST", "/heartbeats", idempotent=True, json={"run_ids": list(run_ids)})
+            self.api.send("POST", "/heartbeats", idempotent=True, body=request(HeartbeatBody, run_ids=list(run_ids)))
 
     def list_stale_runs(self, older_than_ms: int) -> list[Run]:
         """Only runs in projects the caller may read."""
@@ -293,15 +319,15 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
     def kill_stale_runs(self, run_ids: Sequence[str], older_than_ms: int) -> list[Run]:
         if not run_ids:
             return []
-        body = {"run_ids": list(run_ids), "older_than_ms": older_than_ms}
-        return _runs(self.api.send("POST", "/stale-runs/kill", idempotent=True, json=body).content)
+        body = request(KillStaleRuns, run_ids=list(run_ids), older_than_ms=older_than_ms)
+        return _runs(self.api.send("POST", "/stale-runs/kill", idempotent=True, body=body).content)
 
     # -- metrics ------------------------------------------------------------------------------
 
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         """One request per batch (the SDK's flusher sends each flushed batch through here)."""
-        body = {"metrics": encode_metrics(metrics)}
-        self.api.send("POST", f"/runs/{_q(run_id)}/metrics", idempotent=True, json=body)
+        body = MetricBatch.model_construct(metrics=encode_metrics(metrics))  # unchecked: the hot path
+        self.api.send("POST", f"/runs/{_q(run_id)}/metrics", idempotent=True, body=body)
 
     def log_batch(
         self,
@@ -312,8 +338,10 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         tags: dict[str, str] | None = None,
     ) -> None:
         """One request, one transaction on the server: a param conflict writes nothing."""
-        body = {"metrics": encode_metrics(metrics), "params": _strings(params), "tags": _strings(tags)}
-        self.api.send("POST", f"/runs/{_q(run_id)}/batch", idempotent=True, json=body)
+        body = LogBatchBody.model_construct(  # unchecked: the hot path (see the module docstring)
+            metrics=encode_metrics(metrics), params=_strings(params), tags=_strings(tags)
+        )
+        self.api.send("POST", f"/runs/{_q(run_id)}/batch", idempotent=True, body=body)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         response = self.api.send("GET", f"/runs/{_q(run_id)}/metric-history", idempotent=True, params={"key": key})
@@ -326,4 +354,3 @@ class HttpTrackingStore(HttpAggregateStore, TrackingStore):
         params = {"run_id": run_id} if run_id is not None else None
         response = self.api.send("GET", "/metric-points/count", idempotent=True, params=params)
         return MetricCount.model_validate_json(response.content).count
-

@@ -25,6 +25,7 @@ from modelyard.core.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from modelyard.wire.errors import validation_summary
 
 logger = logging.getLogger("modelyard.server")
 
@@ -75,20 +76,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg", ""))}
-            for err in exc.errors()
-        ]
-        first = details[0] if details else {"loc": [], "message": "invalid request"}
-        message = f"{'.'.join(first['loc'])}: {first['message']}" if first["loc"] else str(first["message"])
+        message, details = validation_summary(exc.errors())
         return JSONResponse(error_body("INVALID_ARGUMENT", message, details=details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
-                413: "TOO_LARGE"}.get(exc.status_code, "HTTP_ERROR")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        code = {
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED",
+            413: "TOO_LARGE",
+        }.get(exc.status_code, "HTTP_ERROR")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:

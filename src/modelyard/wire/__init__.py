@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelyard.wire._base import NON_FINITE, Int64, Millis, WireFloat, WireModel, encode_float
+from modelyard.wire._base import NON_FINITE, Int64, Millis, WireFloat, WireModel
 from modelyard.wire.datasets import (
     DatasetList,
     DatasetSummaryBody,
@@ -12,7 +12,7 @@ from modelyard.wire.datasets import (
     DatasetVersionList,
     ManifestDigests,
 )
-from modelyard.wire.errors import ERROR_BY_CODE, ErrorDetail, ErrorResponse, error_from_body
+from modelyard.wire.errors import ERROR_BY_CODE, ErrorDetail, ErrorResponse, error_from_body, validation_summary
 from modelyard.wire.models import (
     AliasRemove,
     AliasSet,
@@ -186,6 +186,6 @@ __all__ = [
     "TransitionRequest",
     "WireFloat",
     "WireModel",
-    "encode_float",
     "error_from_body",
+    "validation_summary",
 ]

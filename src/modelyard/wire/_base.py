@@ -9,7 +9,6 @@ NaN point indistinguishable from a missing one. Integers are bounded to what the
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Any
 
@@ -54,7 +53,6 @@ __all__ = [
     "Tags",
     "WireFloat",
     "WireModel",
-    "encode_float",
     "matching",
 ]
 
@@ -88,6 +86,8 @@ WireFloat = Annotated[
     BeforeValidator(_number_or_non_finite),
     WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "enum": list(NON_FINITE)}]}),
 ]
+
+
 def _json_integer(value: Any) -> Any:
     """What JSON Schema calls an integer (``3`` or ``3.0``), never ``"3"`` nor ``true``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -143,12 +143,3 @@ def matching(pattern: str, what: str) -> AfterValidator:
         return value
 
     return AfterValidator(check)
-
-
-def encode_float(value: float) -> Any:
-    """A float as it goes into a JSON document built by hand (the metric batch hot path)."""
-    if value - value == 0.0:  # finite
-        return value
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"

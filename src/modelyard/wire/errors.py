@@ -5,6 +5,7 @@ comes back from the client as the type it was raised as (the server writes the b
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from modelyard.core.errors import (
@@ -97,7 +98,10 @@ def error_from_body(status: int, body: Any) -> ModelyardError:
     if not isinstance(error, dict) or not isinstance(error.get("message"), str):
         # No body of ours (a HEAD response, a proxy's error page): the status must do.
         by_status: dict[int, type[ModelyardError]] = {
-            401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict,
+            401: Unauthenticated,
+            403: PermissionDenied,
+            404: NotFound,
+            409: Conflict,
         }
         if status >= 500:
             return StoreUnavailable(f"server error {status}")
@@ -107,3 +111,13 @@ def error_from_body(status: int, body: Any) -> ModelyardError:
         cls = StoreUnavailable if status >= 500 else InvalidArgument
     attributes = error.get("attributes")
     return cls.from_wire(error["message"], attributes if isinstance(attributes, dict) else None)
+
+
+def validation_summary(errors: Iterable[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """A failed schema check (pydantic's errors, ``loc`` starting with ``body``/``query``/...) as
+    the one-line message of its first problem and the list of every problem: the server's 422 body
+    and the client's own check of a request body (``client._transport.request``) say the same."""
+    details = [{"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg", ""))} for err in errors]
+    first = details[0] if details else {"loc": [], "message": "invalid request"}
+    message = f"{'.'.join(first['loc'])}: {first['message']}" if first["loc"] else str(first["message"])
+    return message, details
