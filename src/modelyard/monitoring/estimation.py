@@ -1,0 +1,636 @@
+"""Performance estimated without labels, per window, with confidence bands.
+
+Classifiers (binary) — confidence-based estimation (CBPE-style). On the reference (rows with
+labels, e.g. the version's evaluation data) the model's scores are calibrated with isotonic
+regression, so a calibrated score ``q`` is the probability that the row is positive. On a window
+without labels each row then contributes ``q`` of a positive and ``1 - q`` of a negative to the
+*expected* confusion matrix, from which accuracy, precision, recall and F1 follow, and the expected
+ROC AUC is the expected number of correctly ordered (positive, negative) pairs over the expected
+number of pairs. The estimate holds as long as P(label | score) is what it was on the reference —
+true under covariate shift, not under concept drift.
+
+The band has two parts, added as variances. *Sampling*: given the calibrated probabilities the
+realized metric of the window is a function of independent Bernoulli labels, so its variance is
+analytic (exact for accuracy and precision, the delta method for recall, F1 and the AUC written as
+a Mann-Whitney statistic). *Reference*: the calibration itself was learnt from a finite reference;
+``n_calibrators`` isotonic fits on bootstrap resamples of the reference give the spread of the
+estimate due to that. Band = estimate ± z·sqrt(sum), clipped to [0, 1].
+
+Regressors — direct loss estimation (DLE-style). A gradient-boosted model (scikit-learn's
+HistGradientBoosting) is trained on the reference to predict ``|y - ŷ|`` and another ``(y - ŷ)²``
+from the inputs and the prediction; a window's estimated MAE is the mean predicted absolute error,
+its RMSE the root of the mean predicted squared error. Bands: the conditional variance of each
+row's loss (``E[e²] - E[|e|]²`` for the absolute error; ``κ·E[e²]²`` for the squared error with the
+reference's kurtosis ratio ``κ``) summed over the window.
+
+Estimators serialize to bytes with ``to_bytes`` and back with ``load_estimator`` (or
+``Estimator.from_bytes``): arrays only (numpy's ``.npz`` without pickle, the boosted trees as node
+arrays walked by this module) behind a sha256 digest, so loading runs no stored code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from modelyard.core.errors import InvalidArgument
+from modelyard.monitoring.performance import MetricEstimate, Task
+
+__all__ = [
+    "BinaryClassificationEstimator",
+    "Estimator",
+    "RegressionEstimator",
+    "fit_estimator",
+    "load_estimator",
+]
+
+_MAGIC = b"MYEST1\n"
+CLASSIFICATION_ESTIMATES = ("accuracy", "f1", "roc_auc", "precision", "recall")
+REGRESSION_ESTIMATES = ("mae", "rmse", "mse")
+
+
+def _z(confidence: float) -> float:
+    from scipy import stats
+
+    if not 0 < confidence < 1:
+        raise InvalidArgument(f"confidence must be between 0 and 1, got {confidence}")
+    return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
+class Estimator(ABC):
+    """A label-free performance estimator fitted on a reference."""
+
+    kind: ClassVar[str]
+    confidence: float
+
+    @abstractmethod
+    def estimate(
+        self, window: Any, *, predictions: Any = None, features: Any = None, confidence: float | None = None
+    ) -> dict[str, MetricEstimate]:
+        """Estimated metrics of one window (no labels needed)."""
+
+    @abstractmethod
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-able metadata, named arrays) that rebuild this estimator."""
+
+    @classmethod
+    @abstractmethod
+    def _from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Estimator: ...
+
+    def to_bytes(self) -> bytes:
+        meta, arrays = self._state()
+        meta = {"kind": self.kind, **meta}
+        buf = io.BytesIO()
+        header = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+        stored: dict[str, Any] = {"__meta__": header, **arrays}
+        np.savez_compressed(buf, **stored)
+        payload = buf.getvalue()
+        return _MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+
+    @staticmethod
+    def from_bytes(data: bytes) -> Estimator:
+        return load_estimator(data)
+
+
+def load_estimator(data: bytes) -> Estimator:
+    """Rebuild an estimator from ``to_bytes``; the digest is checked and nothing is unpickled."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidArgument("an estimator is loaded from bytes")
+    raw = bytes(data)
+    if not raw.startswith(_MAGIC) or len(raw) < len(_MAGIC) + 65:
+        raise InvalidArgument("not a serialized modelyard estimator")
+    digest = raw[len(_MAGIC) : len(_MAGIC) + 64].decode(errors="replace")
+    payload = raw[len(_MAGIC) + 65 :]
+    if hashlib.sha256(payload).hexdigest() != digest:
+        raise InvalidArgument("the serialized estimator is corrupt (sha256 mismatch)")
+    with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    kinds: dict[str, type[Estimator]] = {
+        BinaryClassificationEstimator.kind: BinaryClassificationEstimator,
+        RegressionEstimator.kind: RegressionEstimator,
+    }
+    cls = kinds.get(meta.get("kind"))
+    if cls is None:
+        raise InvalidArgument(f"unknown estimator kind {meta.get('kind')!r}")
+    return cls._from_state(meta, arrays)
+
+
+def fit_estimator(
+    task: Task,
+    reference: Any,
+    reference_labels: Any,
+    *,
+    predictions: Any = None,
+    features: Any = None,
+    classes: Sequence[Any] | None = None,
+    threshold: float = 0.5,
+    confidence: float = 0.95,
+    n_calibrators: int = 10,
+    n_models: int = 5,
+    random_state: int | None = 0,
+) -> Estimator:
+    """Fit a label-free estimator on a labelled reference.
+
+    classification: ``reference`` holds the scores (the positive class's probability, shape (n,)
+    or (n, 2)), ``reference_labels`` the labels (two classes; ``classes`` orders them, the second
+    is positive) and ``predictions`` the predicted labels (default: score >= ``threshold``).
+    regression: ``reference`` holds the model's predictions, ``reference_labels`` the targets and
+    ``features`` the inputs (a DataFrame or 2-D array; optional but the estimate follows a shift
+    of the inputs only through them). ``n_calibrators`` / ``n_models``: how many fits (one on the
+    whole reference, the rest on bootstrap resamples) measure the reference's own uncertainty."""
+    _z(confidence)
+    if task == "classification":
+        return BinaryClassificationEstimator.fit(
+            reference, reference_labels, predictions=predictions, classes=classes, threshold=threshold,
+            confidence=confidence, n_calibrators=n_calibrators, random_state=random_state,
+        )  # fmt: skip
+    if task == "regression":
+        return RegressionEstimator.fit(
+            reference,
+            reference_labels,
+            features=features,
+            confidence=confidence,
+            n_models=n_models,
+            random_state=random_state,
+        )
+    raise InvalidArgument(f"unknown task {task!r}: use 'classification' or 'regression'")
+
+
+# --- classification (CBPE-style) -------------------------------------------------------------
+
+
+def _positive_scores(scores: Any, name: str) -> np.ndarray:
+    s = np.asarray(scores, dtype=float)
+    if s.ndim == 2 and s.shape[1] == 2:
+        s = s[:, 1]
+    if s.ndim != 1:
+        raise InvalidArgument(f"{name} must be the positive class's scores, shape (n,) or (n, 2); got {s.shape}")
+    if not np.isfinite(s).all():
+        raise InvalidArgument(f"{name} must be finite numbers")
+    return s
+
+
+def _isotonic(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, positive.astype(float))
+    return np.asarray(iso.X_thresholds_, dtype=float), np.asarray(iso.y_thresholds_, dtype=float)
+
+
+def _expected_metrics(
+    q: np.ndarray, d: np.ndarray, s: np.ndarray, with_variance: bool
+) -> dict[str, tuple[float, float]]:
+    """Expected metrics (and their sampling variances) of a window whose row i is positive with
+    probability ``q[i]``, predicted positive where ``d``, scored ``s``. Undefined metrics are NaN."""
+    n = len(q)
+    v = q * (1 - q)
+    a, b = float(q[d].sum()), float(q[~d].sum())  # expected TP and FN
+    va, vb = float(v[d].sum()), float(v[~d].sum())
+    npp = int(d.sum())
+    out: dict[str, tuple[float, float]] = {}
+    out["accuracy"] = ((a + (n - npp) - b) / n, (va + vb) / n**2)
+    out["precision"] = (a / npp, va / npp**2) if npp else (math.nan, math.nan)
+    pos = a + b
+    out["recall"] = (a / pos, (b * b * va + a * a * vb) / pos**4) if pos > 1e-12 else (math.nan, math.nan)
+    den = npp + a + b
+    if den > 1e-12:
+        out["f1"] = (2 * a / den, (4 * (npp + b) ** 2 * va + 4 * a * a * vb) / den**4)
+    else:
+        out["f1"] = (math.nan, math.nan)
+    out["roc_auc"] = _expected_auc(q, s, v, with_variance)
+    return out
+
+
+def _expected_auc(q: np.ndarray, s: np.ndarray, v: np.ndarray, with_variance: bool) -> tuple[float, float]:
+    from scipy import stats
+
+    n = len(q)
+    n1 = float(q.sum())
+    pairs = n1 * (n - n1) - float(v.sum())  # E[#positives x #negatives] (no row pairs with itself)
+    if n < 2 or pairs <= 1e-9:
+        return math.nan, math.nan
+    order = np.argsort(s, kind="stable")
+    ss, qs = s[order], q[order]
+    neg = 1 - qs
+    # per distinct score: the expected negatives strictly below it and within its tie group
+    starts = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])
+    group_neg = np.add.reduceat(neg, starts)
+    below = np.repeat(np.cumsum(group_neg) - group_neg, np.diff(np.r_[starts, n]))
+    tied = np.repeat(group_neg, np.diff(np.r_[starts, n])) - neg  # the row itself excluded
+    auc = float(np.sum(qs * (below + 0.5 * tied))) / pairs
+    if not with_variance:
+        return auc, math.nan
+    # AUC as a Mann-Whitney statistic g(U, N1) = (U - N1(N1+1)/2) / (N1(n-N1)), U = sum y_i r_i
+    r = stats.rankdata(s)
+    u = float(np.sum(q * r))
+    m = n1
+    k = n - m
+    if m <= 0 or k <= 0:
+        return auc, math.nan
+    var_u, var_n1, cov = float(np.sum(r * r * v)), float(v.sum()), float(np.sum(r * v))
+    denom = m * k
+    du = 1 / denom
+    dn = (-(m + 0.5) * denom - (u - m * (m + 1) / 2) * (n - 2 * m)) / denom**2
+    var = du * du * var_u + dn * dn * var_n1 + 2 * du * dn * cov
+    return auc, max(var, 0.0)
+
+
+class BinaryClassificationEstimator(Estimator):
+    """CBPE-style estimator for a binary classifier (see the module docstring)."""
+
+    kind = "binary_classification"
+
+    def __init__(
+        self,
+        calibrators: list[tuple[np.ndarray, np.ndarray]],
+        classes: list[Any],
+        threshold: float,
+        confidence: float,
+        reference_metrics: dict[str, float],
+    ) -> None:
+        self.calibrators = calibrators  # [0] fitted on the whole reference, the rest on resamples
+        self.classes = classes
+        self.threshold = threshold
+        self.confidence = confidence
+        self.reference_metrics = reference_metrics
+
+    @classmethod
+    def fit(
+        cls,
+        scores: Any,
+        labels: Any,
+        *,
+        predictions: Any = None,
+        classes: Sequence[Any] | None = None,
+        threshold: float = 0.5,
+        confidence: float = 0.95,
+        n_calibrators: int = 10,
+        random_state: int | None = 0,
+    ) -> BinaryClassificationEstimator:
+        s = _positive_scores(scores, "reference scores")
+        y = np.asarray(labels)
+        if y.ndim != 1 or len(y) != len(s):
+            raise InvalidArgument(f"reference labels must be 1-D with one per score ({len(s)}), got {y.shape}")
+        found = sorted(set(y.tolist()), key=lambda c: (str(type(c)), c))
+        if classes is None and len(found) == 1:
+            raise InvalidArgument(f"the reference labels must hold both classes to calibrate the scores, found {found}")
+        names = list(classes) if classes is not None else found
+        if len(names) != 2:
+            raise InvalidArgument(f"label-free estimation of classifiers needs two classes, got {names}")
+        extra = set(found) - set(names)
+        if extra:
+            raise InvalidArgument(f"reference labels {sorted(map(str, extra))} are not among the classes {names}")
+        positive = y == names[1]
+        if positive.all() or not positive.any():
+            raise InvalidArgument("the reference labels must hold both classes to calibrate the scores")
+        if n_calibrators < 1:
+            raise InvalidArgument("n_calibrators must be at least 1")
+        rng = np.random.default_rng(random_state)
+        calibrators = [_isotonic(s, positive)]
+        for _ in range(n_calibrators - 1):
+            idx = rng.integers(0, len(s), len(s))
+            if positive[idx].all() or not positive[idx].any():
+                continue
+            calibrators.append(_isotonic(s[idx], positive[idx]))
+        d = cls._decisions(s, predictions, names, threshold)
+        from modelyard.monitoring.performance import realized
+
+        ref = realized("classification", positive.astype(int), d.astype(int), s, classes=[0, 1], n_resamples=9)
+        reference_metrics = {k: float(v.value) for k, v in ref.items() if v.value is not None}
+        return cls(calibrators, [_jsonable(c) for c in names], float(threshold), confidence, reference_metrics)
+
+    @staticmethod
+    def _decisions(s: np.ndarray, predictions: Any, classes: list[Any], threshold: float) -> np.ndarray:
+        if predictions is None:
+            return s >= threshold
+        p = np.asarray(predictions)
+        if p.ndim != 1 or len(p) != len(s):
+            raise InvalidArgument(f"predictions must be 1-D with one per score ({len(s)}), got {p.shape}")
+        unknown = set(p.tolist()) - set(classes)
+        if unknown:
+            raise InvalidArgument(f"predicted labels {sorted(map(str, unknown))} are not among the classes {classes}")
+        return p == classes[1]
+
+    def calibrate(self, scores: Any) -> np.ndarray:
+        """The calibrated probability of the positive class for each score."""
+        x, y = self.calibrators[0]
+        return np.interp(_positive_scores(scores, "scores"), x, y)
+
+    def estimate(
+        self, window: Any, *, predictions: Any = None, features: Any = None, confidence: float | None = None
+    ) -> dict[str, MetricEstimate]:
+        """Estimated accuracy, F1, ROC AUC, precision and recall of a window from its scores
+        (and predicted labels, default score >= threshold)."""
+        z = _z(self.confidence if confidence is None else confidence)
+        s = _positive_scores(window, "window scores")
+        n = len(s)
+        if n == 0:
+            return {m: MetricEstimate.undefined(0, "no rows in the window") for m in CLASSIFICATION_ESTIMATES}
+        d = self._decisions(s, predictions, self.classes, self.threshold)
+        x0, y0 = self.calibrators[0]
+        main = _expected_metrics(np.interp(s, x0, y0), d, s, with_variance=True)
+        spread = [_expected_metrics(np.interp(s, x, y), d, s, with_variance=False) for x, y in self.calibrators[1:]]
+        out: dict[str, MetricEstimate] = {}
+        for name in CLASSIFICATION_ESTIMATES:
+            value, var = main[name]
+            if not math.isfinite(value):
+                out[name] = MetricEstimate.undefined(n, _why_undefined(name))
+                continue
+            others = [e[name][0] for e in spread if math.isfinite(e[name][0])]
+            var_ref = float(np.var(others, ddof=1)) if len(others) > 1 else 0.0
+            half = z * math.sqrt((var if math.isfinite(var) else 0.0) + var_ref)
+            out[name] = MetricEstimate(value, max(0.0, value - half), min(1.0, value + half), n)
+        return out
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays: dict[str, np.ndarray] = {}
+        for i, (x, y) in enumerate(self.calibrators):
+            arrays[f"cal{i}_x"], arrays[f"cal{i}_y"] = x, y
+        meta = {
+            "classes": self.classes, "threshold": self.threshold, "confidence": self.confidence,
+            "calibrators": len(self.calibrators), "reference_metrics": self.reference_metrics,
+        }  # fmt: skip
+        return meta, arrays
+
+    @classmethod
+    def _from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> BinaryClassificationEstimator:
+        cals = [(arrays[f"cal{i}_x"], arrays[f"cal{i}_y"]) for i in range(int(meta["calibrators"]))]
+        return cls(cals, list(meta["classes"]), float(meta["threshold"]), float(meta["confidence"]),
+                   dict(meta["reference_metrics"]))  # fmt: skip
+
+
+def _why_undefined(name: str) -> str:
+    return {
+        "precision": "no predicted positive in the window",
+        "recall": "the window is expected to hold no positive",
+        "f1": "the window is expected to hold no positive and predicts none",
+        "roc_auc": "the window is expected to hold one class only",
+    }.get(name, "undefined on this window")
+
+
+def _jsonable(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# --- regression (DLE-style) ------------------------------------------------------------------
+
+
+class _Forest:
+    """A fitted HistGradientBoostingRegressor (squared error) kept as plain node arrays and
+    evaluated here, so it serializes without pickle. Categorical splits are never used: inputs
+    are encoded to numbers before fitting."""
+
+    FIELDS = ("feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf", "value")
+
+    def __init__(self, arrays: dict[str, np.ndarray], baseline: float, depth: int) -> None:
+        self.arrays = arrays
+        self.baseline = baseline
+        self.depth = depth
+
+    @classmethod
+    def from_sklearn(cls, model: Any) -> _Forest:
+        parts: dict[str, list[np.ndarray]] = {f: [] for f in cls.FIELDS}
+        roots: list[int] = []
+        offset = 0
+        depth = 0
+        for iteration in model._predictors:
+            for tree in iteration:
+                nodes = tree.nodes
+                roots.append(offset)
+                for f in cls.FIELDS:
+                    col = np.asarray(nodes[f])
+                    if f in ("left", "right"):
+                        col = col.astype(np.int64) + offset
+                    parts[f].append(col)
+                depth = max(depth, int(np.max(nodes["depth"])))
+                offset += len(nodes)
+        arrays = {f: np.concatenate(v) if v else np.zeros(0) for f, v in parts.items()}
+        arrays["roots"] = np.asarray(roots, dtype=np.int64)
+        return cls(arrays, float(np.ravel(model._baseline_prediction)[0]), depth)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        a = self.arrays
+        roots = a["roots"]
+        out = np.full(len(x), self.baseline)
+        if len(roots) == 0:
+            return out
+        feat, thr = a["feature_idx"].astype(np.int64), a["num_threshold"]
+        mleft, left, right = a["missing_go_to_left"].astype(bool), a["left"], a["right"]
+        leaf, value = a["is_leaf"].astype(bool), a["value"]
+        x = np.ascontiguousarray(x, dtype=float)
+        width = x.shape[1]
+        flat = x.ravel()
+        for start in range(0, len(x), 20_000):
+            stop = min(start + 20_000, len(x))
+            node = np.tile(roots, stop - start)  # row-major: (row, tree)
+            base = np.repeat(np.arange(start, stop, dtype=np.int64) * width, len(roots))
+            todo = np.flatnonzero(~leaf[node])
+            while len(todo):  # walk only the (row, tree) pairs not yet at a leaf
+                at = node[todo]
+                xv = flat[base[todo] + feat[at]]
+                go_left = np.where(np.isnan(xv), mleft[at], xv <= thr[at])
+                nxt = np.where(go_left, left[at], right[at])
+                node[todo] = nxt
+                todo = todo[~leaf[nxt]]
+            out[start:stop] += value[node].reshape(stop - start, len(roots)).sum(axis=1)
+        return out
+
+    def state(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}{k}": v for k, v in self.arrays.items()}
+
+    @classmethod
+    def from_state(cls, prefix: str, arrays: dict[str, np.ndarray], baseline: float, depth: int) -> _Forest:
+        return cls({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}, baseline, depth)
+
+
+class _Encoder:
+    """Inputs to a float matrix: numeric columns as they are, any other column as the code of its
+    value among the reference's categories (NaN for a value never seen)."""
+
+    def __init__(self, columns: list[str], categories: dict[str, list[str]]) -> None:
+        self.columns = columns
+        self.categories = categories
+
+    @classmethod
+    def fit(cls, features: Any) -> _Encoder:
+        import pandas as pd
+
+        frame = features if isinstance(features, pd.DataFrame) else pd.DataFrame(np.asarray(features))
+        columns = [str(c) for c in frame.columns]
+        categories: dict[str, list[str]] = {}
+        for c, name in zip(frame.columns, columns, strict=True):
+            if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]):
+                categories[name] = sorted({str(v) for v in frame[c].dropna().tolist()})
+        return cls(columns, categories)
+
+    def transform(self, features: Any) -> np.ndarray:
+        import pandas as pd
+
+        frame = features if isinstance(features, pd.DataFrame) else pd.DataFrame(np.asarray(features))
+        frame = frame.rename(columns=str)
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise InvalidArgument(f"the window lacks the input column(s) {missing}")
+        out = np.empty((len(frame), len(self.columns)), dtype=float)
+        for j, name in enumerate(self.columns):
+            col = frame[name]
+            if name in self.categories:
+                codes = {v: float(i) for i, v in enumerate(self.categories[name])}
+                out[:, j] = [codes.get(str(v), math.nan) if v is not None else math.nan for v in col.tolist()]
+            else:
+                out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+        return out
+
+
+class RegressionEstimator(Estimator):
+    """DLE-style estimator for a regressor (see the module docstring)."""
+
+    kind = "regression"
+
+    def __init__(
+        self,
+        encoder: _Encoder | None,
+        models: list[tuple[_Forest, _Forest]],
+        kappa: float,
+        confidence: float,
+        reference_metrics: dict[str, float],
+    ) -> None:
+        self.encoder = encoder
+        self.models = models  # (absolute error, squared error); [0] on the whole reference
+        self.kappa = kappa
+        self.confidence = confidence
+        self.reference_metrics = reference_metrics
+
+    @classmethod
+    def fit(
+        cls,
+        predictions: Any,
+        labels: Any,
+        *,
+        features: Any = None,
+        confidence: float = 0.95,
+        n_models: int = 5,
+        random_state: int | None = 0,
+    ) -> RegressionEstimator:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+        from threadpoolctl import threadpool_limits
+
+        p = np.asarray(predictions, dtype=float)
+        y = np.asarray(labels, dtype=float)
+        if p.ndim != 1 or y.shape != p.shape:
+            raise InvalidArgument(
+                f"reference predictions and labels must be 1-D of one length, got {p.shape}, {y.shape}"
+            )
+        if len(p) < 20:
+            raise InvalidArgument("the reference needs at least 20 labelled rows")
+        if not (np.isfinite(p).all() and np.isfinite(y).all()):
+            raise InvalidArgument("reference predictions and labels must be finite numbers")
+        if n_models < 1:
+            raise InvalidArgument("n_models must be at least 1")
+        encoder = _Encoder.fit(features) if features is not None else None
+        x = cls._matrix(encoder, features, p)
+        err = y - p
+        rng = np.random.default_rng(random_state)
+        models: list[tuple[_Forest, _Forest]] = []
+        # one OpenMP thread: on a shared machine more threads make these small fits far slower
+        with threadpool_limits(limits=1, user_api="openmp"):
+            for i in range(n_models):
+                idx = np.arange(len(p)) if i == 0 else rng.integers(0, len(p), len(p))
+                pair = []
+                for target in (np.abs(err[idx]), err[idx] ** 2):
+                    hgb = HistGradientBoostingRegressor(max_iter=100, max_leaf_nodes=15, min_samples_leaf=40,
+                                                        random_state=random_state)  # fmt: skip
+                    pair.append(_Forest.from_sklearn(hgb.fit(x[idx], target)))
+                models.append((pair[0], pair[1]))
+        # kurtosis ratio: Var(e² | x) ≈ κ·E[e² | x]², pooled over the reference (ratio of sums, so
+        # rows where the model predicts a tiny squared error cannot blow it up)
+        _, s = cls._losses(models[0], x)
+        kappa = float(np.sum((err**2 - s) ** 2) / max(float(np.sum(s**2)), 1e-300))
+        reference_metrics = {
+            "mae": float(np.mean(np.abs(err))), "mse": float(np.mean(err**2)), "rmse": float(np.sqrt(np.mean(err**2))),
+        }  # fmt: skip
+        return cls(encoder, models, kappa, confidence, reference_metrics)
+
+    @staticmethod
+    def _losses(pair: tuple[_Forest, _Forest], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = np.maximum(pair[0].predict(x), 0.0)
+        return m, np.maximum(pair[1].predict(x), m**2)  # E[e²] >= E[|e|]²
+
+    @staticmethod
+    def _matrix(encoder: _Encoder | None, features: Any, p: np.ndarray) -> np.ndarray:
+        if encoder is None:
+            if features is not None:
+                raise InvalidArgument("this estimator was fitted without input features")
+            return p[:, None]
+        if features is None:
+            raise InvalidArgument(f"the window's input features {encoder.columns} are needed")
+        x = encoder.transform(features)
+        if len(x) != len(p):
+            raise InvalidArgument(f"{len(x)} feature rows for {len(p)} predictions")
+        return np.column_stack([x, p])
+
+    def estimate(
+        self, window: Any, *, predictions: Any = None, features: Any = None, confidence: float | None = None
+    ) -> dict[str, MetricEstimate]:
+        """Estimated MAE, RMSE and MSE of a window from its predictions (``window``) and inputs."""
+        z = _z(self.confidence if confidence is None else confidence)
+        p = np.asarray(window if window is not None else predictions, dtype=float)
+        if p.ndim != 1:
+            raise InvalidArgument(f"window predictions must be 1-D, got {p.shape}")
+        n = len(p)
+        if n == 0:
+            return {m: MetricEstimate.undefined(0, "no rows in the window") for m in REGRESSION_ESTIMATES}
+        if not np.isfinite(p).all():
+            raise InvalidArgument("window predictions must be finite numbers")
+        x = self._matrix(self.encoder, features, p)
+        m, s = self._losses(self.models[0], x)
+        mae, mse = float(m.mean()), float(s.mean())
+        rmse = math.sqrt(mse)
+        # sampling: the window's losses given its inputs; reference: the spread of the bootstrap models
+        others = [self._losses(pair, x) for pair in self.models[1:]]
+        spread_mae = float(np.var([o[0].mean() for o in others], ddof=1)) if len(others) > 1 else 0.0
+        spread_mse = float(np.var([o[1].mean() for o in others], ddof=1)) if len(others) > 1 else 0.0
+        var_mae = float(np.sum(s - m**2)) / n**2 + spread_mae
+        var_mse = self.kappa * float(np.sum(s**2)) / n**2 + spread_mse
+        se_mae, se_mse = math.sqrt(var_mae), math.sqrt(var_mse)
+        se_rmse = se_mse / (2 * rmse) if rmse > 0 else 0.0
+        return {
+            "mae": MetricEstimate(mae, max(0.0, mae - z * se_mae), mae + z * se_mae, n),
+            "rmse": MetricEstimate(rmse, max(0.0, rmse - z * se_rmse), rmse + z * se_rmse, n),
+            "mse": MetricEstimate(mse, max(0.0, mse - z * se_mse), mse + z * se_mse, n),
+        }
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays: dict[str, np.ndarray] = {}
+        forests = []
+        for i, (a, b) in enumerate(self.models):
+            arrays.update(a.state(f"m{i}_abs_"))
+            arrays.update(b.state(f"m{i}_sq_"))
+            forests.append([a.baseline, a.depth, b.baseline, b.depth])
+        meta: dict[str, Any] = {
+            "kappa": self.kappa, "confidence": self.confidence, "reference_metrics": self.reference_metrics,
+            "forests": forests,
+            "encoder": None if self.encoder is None else {"columns": self.encoder.columns,
+                                                          "categories": self.encoder.categories},
+        }  # fmt: skip
+        return meta, arrays
+
+    @classmethod
+    def _from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RegressionEstimator:
+        enc = meta["encoder"]
+        encoder = None if enc is None else _Encoder(list(enc["columns"]), dict(enc["categories"]))
+        models = []
+        for i, (ab, ad, sb, sd) in enumerate(meta["forests"]):
+            models.append((
+                _Forest.from_state(f"m{i}_abs_", arrays, float(ab), int(ad)),
+                _Forest.from_state(f"m{i}_sq_", arrays, float(sb), int(sd)),
+            ))  # fmt: skip
+        return cls(encoder, models, float(meta["kappa"]), float(meta["confidence"]), dict(meta["reference_metrics"]))
