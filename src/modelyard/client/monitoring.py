@@ -5,6 +5,10 @@ database, so evaluators on many machines share them. Reads are retried after a d
 connection; claims, results and alert writes are retried only when the request never reached the
 server (a claim that reached it answers null to its retry, and the window is not lost: its lease
 expires and another evaluation takes it over).
+
+Request bodies are what the server's routes decode: the ``wire.monitoring`` models, checked by
+``request`` (see ``_transport``), or the core entities themselves (window results, silences,
+reference profiles), validated when they were built.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from urllib.parse import quote
 
 import orjson
 
-from modelyard.client._transport import HttpAggregateStore
+from modelyard.client._transport import HttpAggregateStore, request
 from modelyard.core.monitoring import (
     Alert,
     AlertEvent,
@@ -29,6 +33,14 @@ from modelyard.core.monitoring import (
     validate_monitor_name,
 )
 from modelyard.store.monitoring import MonitoringStore
+from modelyard.wire.monitoring import (
+    AlertEventsAdd,
+    AlertSave,
+    MonitorCreate,
+    MonitorUpdate,
+    SilenceExpire,
+    WindowClaimRequest,
+)
 
 __all__ = ["HttpMonitoringStore"]
 
@@ -47,12 +59,12 @@ class HttpMonitoringStore(HttpAggregateStore, MonitoringStore):
     # -- monitors -------------------------------------------------------------------------------
     def create_monitor(self, name: str, deployment: str, spec: MonitorSpec, *, actor: str, at: int) -> Monitor:
         name = validate_monitor_name(name)
-        body = {"deployment": deployment, "spec": spec.model_dump(mode="json"), "actor": actor, "at": at}
-        return Monitor.model_validate(self._json("POST", _path(name), idempotent=False, json=body))
+        body = request(MonitorCreate, deployment=deployment, spec=spec, actor=actor, at=at)
+        return Monitor.model_validate(self._json("POST", _path(name), idempotent=False, body=body))
 
     def update_monitor(self, name: str, spec: MonitorSpec, *, actor: str, at: int) -> Monitor:
-        body = {"spec": spec.model_dump(mode="json"), "actor": actor, "at": at}
-        return Monitor.model_validate(self._json("PUT", _path(name), idempotent=True, json=body))
+        body = request(MonitorUpdate, spec=spec, actor=actor, at=at)
+        return Monitor.model_validate(self._json("PUT", _path(name), idempotent=True, body=body))
 
     def delete_monitor(self, name: str) -> None:
         self._json("DELETE", _path(name), idempotent=False)
@@ -69,15 +81,15 @@ class HttpMonitoringStore(HttpAggregateStore, MonitoringStore):
     def claim_window(
         self, monitor: str, window_start: int, window_end: int, *, owner: str, at: int, lease_ms: int
     ) -> WindowClaim | None:
-        body = {"window_start": window_start, "window_end": window_end, "owner": owner, "at": at, "lease_ms": lease_ms}
-        data = self._json("POST", _path(monitor) + "/claims", idempotent=False, json=body)
+        body = request(
+            WindowClaimRequest, window_start=window_start, window_end=window_end, owner=owner, at=at, lease_ms=lease_ms
+        )
+        data = self._json("POST", _path(monitor) + "/claims", idempotent=False, body=body)
         return None if data["claim"] is None else WindowClaim.model_validate(data["claim"])
 
     def complete_window(self, result: WindowResult) -> WindowResult:
         json_text(result.values, "window values")  # NaN would travel as null: refuse it as SQL does
-        data = self._json(
-            "POST", _path(result.monitor) + "/results", idempotent=False, json=result.model_dump(mode="json")
-        )
+        data = self._json("POST", _path(result.monitor) + "/results", idempotent=False, body=result)
         return WindowResult.model_validate(data)
 
     def last_claim(self, monitor: str) -> WindowClaim | None:
@@ -91,13 +103,13 @@ class HttpMonitoringStore(HttpAggregateStore, MonitoringStore):
     # -- alerts ---------------------------------------------------------------------------------
     def save_alert(self, alert: Alert, events: Sequence[AlertEvent] = ()) -> list[AlertEvent]:
         json_text([e.detail for e in events], "event detail")
-        body = {"alert": alert.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]}
-        data = self._json("PUT", "/alerts", idempotent=False, json=body)
+        body = request(AlertSave, alert=alert, events=list(events))
+        data = self._json("PUT", "/alerts", idempotent=False, body=body)
         return [AlertEvent.model_validate(e) for e in data["events"]]
 
     def add_alert_events(self, events: Sequence[AlertEvent]) -> list[AlertEvent]:
-        body = {"events": [e.model_dump(mode="json") for e in events]}
-        data = self._json("POST", "/alert-events", idempotent=False, json=body)
+        body = request(AlertEventsAdd, events=list(events))
+        data = self._json("POST", "/alert-events", idempotent=False, body=body)
         return [AlertEvent.model_validate(e) for e in data["events"]]
 
     def get_alert(self, fingerprint: str) -> Alert:
@@ -121,13 +133,11 @@ class HttpMonitoringStore(HttpAggregateStore, MonitoringStore):
 
     # -- silences -------------------------------------------------------------------------------
     def create_silence(self, silence: Silence) -> Silence:
-        return Silence.model_validate(
-            self._json("POST", "/silences", idempotent=False, json=silence.model_dump(mode="json"))
-        )
+        return Silence.model_validate(self._json("POST", "/silences", idempotent=False, body=silence))
 
     def expire_silence(self, silence_id: str, *, at: int) -> Silence:
         path = "/silences/" + quote(silence_id, safe="") + "/expire"
-        return Silence.model_validate(self._json("POST", path, idempotent=True, json={"at": at}))
+        return Silence.model_validate(self._json("POST", path, idempotent=True, body=request(SilenceExpire, at=at)))
 
     def list_silences(self, *, active_at: int | None = None) -> list[Silence]:
         params = {} if active_at is None else {"active_at": active_at}
@@ -136,7 +146,7 @@ class HttpMonitoringStore(HttpAggregateStore, MonitoringStore):
 
     # -- reference profiles ---------------------------------------------------------------------
     def put_reference(self, reference: ReferenceProfile) -> ReferenceProfile:
-        data = self._json("PUT", "/reference-profiles", idempotent=True, json=reference.model_dump(mode="json"))
+        data = self._json("PUT", "/reference-profiles", idempotent=True, body=reference)
         return ReferenceProfile.model_validate(data)
 
     def get_reference(self, model: str, version: int, role: str = "training") -> ReferenceProfile:
