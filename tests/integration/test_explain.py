@@ -154,3 +154,40 @@ def test_cli(registry: RegistryClient, tmp_path: Path) -> None:
         assert done.exit_code != 0, args
         assert message in done.output, (args, done.output)
         assert "Traceback" not in done.output
+
+
+def test_model_report_holds_aggregates_only(registry: RegistryClient, tmp_path: Path) -> None:
+    from modelyard.reports.model import build_model_report
+
+    frame = data()
+    frame["tenure"] = frame["tenure"].round(6) + 0.123456  # values easy to look for in the page
+    version = log(registry, "forest", frame)
+    high = (frame["spend"] > 50).to_numpy()
+    evaluate(f"churn@{version}", frame, target="churned", registry=registry, slices={"high spend": high, "low": ~high})
+    report = build_model_report(registry, "churn", version)
+    assert report.evaluation is not None and set(report.importance) == {"permutation", "shap"}
+    assert set(report.figures()) == {
+        "metrics", "slices", "roc", "pr", "confusion", "importance-permutation", "importance-shap",
+    }  # fmt: skip
+    assert set(report.evaluation["slices"]) == {"high spend", "low"}
+    html = report.to_html()
+    assert html.count('class="plotly-graph-div') == 7 and "<script src=" not in html  # plotly.js inlined
+    for value in frame["tenure"].head(20):
+        assert repr(float(value)) not in html  # no raw row reaches the page
+    data_json = json.loads(report.to_json())
+    assert data_json["importance"]["permutation"]["features"][0]["feature"] == "tenure"
+    assert "residuals" not in data_json["evaluation"]["curves"]
+
+    out = tmp_path / "report.html"
+    done = runner.invoke(app, ["models", "report", f"churn@{version}", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert out.read_text().startswith("<!doctype html>") and 'data-plot="importance-shap"' in out.read_text()
+    done = runner.invoke(app, ["models", "report", f"churn@{version}", "--json"])
+    assert done.exit_code == 0 and json.loads(done.output)["card"]["model_name"] == "churn"
+    for args, message in [
+        (["models", "report", f"churn@{version}"], "missing --output"),
+        (["models", "report", f"churn@{version}", "-o", str(tmp_path / "no" / "r.html")], "does not exist"),
+        (["models", "report", "churn@42", "-o", str(out)], "42"),
+    ]:
+        done = runner.invoke(app, args)
+        assert done.exit_code != 0 and message in done.output and "Traceback" not in done.output, done.output

@@ -21,6 +21,7 @@ from modelyard.cli import (
     features_cmd,
     ingest_cmd,
     lineage_cmd,
+    model_report_cmd,
     models_cmd,
     predict_cmd,
     serve_cmd,
@@ -258,9 +259,11 @@ def runs_mark_dead(
         print_json([_run_dict(r) for r in runs])
         return
     verb = "stale" if dry_run else "marked KILLED"
-    table(f"Runs {verb} ({len(runs)})", ["run_id", "name", "project_id", "started", "last heartbeat"], [
-        (r.id, r.name or "", r.project_id, fmt_time(r.start_time), fmt_time(r.heartbeat_at)) for r in runs
-    ])
+    table(
+        f"Runs {verb} ({len(runs)})",
+        ["run_id", "name", "project_id", "started", "last heartbeat"],
+        [(r.id, r.name or "", r.project_id, fmt_time(r.start_time), fmt_time(r.heartbeat_at)) for r in runs],
+    )
 
 
 def _audit_marked(store: str | None, runs: list[Any], older_ms: int) -> None:
@@ -318,6 +321,7 @@ for _module in (
     deploy_cmd,
     drift_cmd,
     explain_cmd,
+    model_report_cmd,
 ):
     _module.register(app)
 
