@@ -35,7 +35,7 @@ from modelyard.sdk._autolog_common import AutologgingWarning
 from modelyard.sdk.autolog import autolog
 from modelyard.sdk.drift import drift, profile
 from modelyard.sdk.evaluation import EvaluationResult, ModelCard, evaluate, model_card, update_model_card
-from modelyard.sdk.explain import Explanation, ImportanceDiff, explain, explain_diff
+from modelyard.sdk.explain import Explanation, ImportanceDiff, explain, explain_diff, model_report
 from modelyard.sdk.models import RegistryClient, load_model, log_model, register_model, set_alias, transition
 from modelyard.sdk.serving import (
     deploy,
@@ -145,6 +145,7 @@ __all__ = [
     "log_params",
     "log_text",
     "model_card",
+    "model_report",
     "predictions",
     "profile",
     "register_model",

@@ -139,6 +139,17 @@ def test_cli(registry: RegistryClient, tmp_path: Path) -> None:
     done = runner.invoke(app, ["explain", "diff", f"churn@{v1}", f"churn@{v2}"])
     assert done.exit_code == 0 and "Spearman" in done.output
 
+    labelled = tmp_path / "labelled.csv"
+    first.to_csv(labelled, index=False)
+    done = runner.invoke(app, ["evaluate", f"churn@{v1}", "--data", str(labelled), "--target", "churned"])
+    assert done.exit_code == 0 and "permutation" in done.output and "tenure" in done.output, done.output
+    args = ["evaluate", f"churn@{v1}", "--data", str(labelled), "--target", "churned", "--no-importance", "--json"]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0 and json.loads(done.output)["importance"] == {}, done.output
+    done = runner.invoke(app, ["evaluate", f"churn@{v1}", "--data", str(labelled), "--target", "churned", "--json",
+                               "--importance-rows", "50"])  # fmt: skip
+    assert json.loads(done.output)["importance"]["permutation"]["n_rows"] == 50
+
     bad = [
         (["explain", f"churn@{v1}"], "missing --data"),
         (["explain", f"churn@{v1}", "--data", str(tmp_path / "none.csv")], "does not exist"),

@@ -158,6 +158,16 @@ def evaluate(
         str | None, typer.Option("--metric", help="Metric compared with the champion (default accuracy / rmse).")
     ] = None,
     user: Annotated[str | None, typer.Option("--user", "-u", help="Who is evaluating (default: the OS user).")] = None,
+    importance: Annotated[
+        bool | None,
+        typer.Option(
+            "--importance/--no-importance",
+            help="Compute feature importance (default: when the model has at most 100 features).",
+        ),
+    ] = None,
+    importance_rows: Annotated[
+        int, typer.Option("--importance-rows", min=1, max=10_000_000, help="Rows importance is computed on (cap).")
+    ] = 2000,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -178,6 +188,8 @@ def evaluate(
             registry=registry,
             actor=user or current_user(),
             compare_metric=metric,
+            importance=importance,
+            importance_rows=importance_rows,
         )
     if json:
         print_json(result.to_dict())
@@ -196,6 +208,11 @@ def evaluate(
             (name, int(values["n"]), *[values.get(k, math.nan) for k in keys]) for name, values in result.slices.items()
         ]
         table("Slices", ["slice", "rows", *keys], rows)
+    for method, values in result.importance.items():
+        features = values["features"][:10]
+        table(
+            f"Feature importance ({method})", ["feature", "importance"], [(f["feature"], f["value"]) for f in features]
+        )
     c = result.comparison
     if c is not None:
         verdict = {True: "better than", False: "worse than", None: "not significantly different from"}[c.better]

@@ -17,6 +17,7 @@ from modelyard.explain.local import METHODS, explain_rows
 
 if TYPE_CHECKING:
     from modelyard.registry.service import RegistryService
+    from modelyard.reports.model import ModelReport
 
 DEFAULT_ROWS = 100
 MAX_ROWS = 100_000
@@ -154,4 +155,23 @@ def explain_diff(a: str, b: str, *, method: str | None = None, top: int = 5) -> 
     return importance_drift(models._registry(), a, b, method=method, top=top)
 
 
-__all__ = ["Explanation", "ImportanceDiff", "explain", "explain_diff", "explain_model", "importance_drift"]
+def model_report(reference: str) -> ModelReport:
+    """A version's model report (card, metrics, slices, importance; aggregates only), e.g.
+    ``model_report("churn@2").write_html("churn-2.html")`` or ``.to_dict()`` for programs."""
+    from modelyard.reports.model import build_model_report
+    from modelyard.sdk import models
+
+    registry = models._registry()
+    version = registry.resolve(reference)
+    return build_model_report(registry, version.model_name, version.version)
+
+
+__all__ = [
+    "Explanation",
+    "ImportanceDiff",
+    "explain",
+    "explain_diff",
+    "explain_model",
+    "importance_drift",
+    "model_report",
+]
