@@ -241,3 +241,37 @@ def test_report_holds_aggregates_only_and_stays_small() -> None:
         assert repr(float(value)) not in html and repr(float(value)) not in data
     numbers = re.findall(r"-?\d+\.\d+", html)
     assert len(numbers) < 25 * 3 * 31 + 500  # x, reference and current per bin
+
+
+def test_cli_drift_between_dataset_versions(tmp_path) -> None:
+    (tmp_path / "store").mkdir()
+    store = str(tmp_path / "store")
+    frame(2000).to_parquet(tmp_path / "train.parquet")
+    frame(2000, 0.5, 1).to_parquet(tmp_path / "live.parquet")
+    for name in ("train", "live"):
+        out = runner.invoke(app, ["data", "add", str(tmp_path / f"{name}.parquet"), "--name", name, "--store", store])
+        assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["drift", "train@v1", "live@latest", "--store", store, "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["drifted_columns"] == ["x0", "x1", "color", "pred"]
+    out = runner.invoke(app, ["drift", "train@v9", "live@latest", "--store", store])
+    assert out.exit_code != 0 and "Traceback" not in out.output and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_files_are_profiled_a_batch_at_a_time(tmp_path, monkeypatch) -> None:
+    from modelyard.monitoring import profiles
+
+    ref, cur = frame(5000), frame(5000, 0.5, 1)
+    ref.to_parquet(tmp_path / "ref.parquet", row_group_size=1000)
+    whole = compute_drift(ref, cur)
+    monkeypatch.setattr(profiles, "BATCH_ROWS", 1000)
+    prof = profiles.profile_file(tmp_path / "ref.parquet", batch_rows=700)
+    assert prof.rows == 5000 and prof.columns["color"].counts == profile_frame(ref).columns["color"].counts
+    batched = compute_drift(prof, cur)
+    assert batched.drifted_columns == whole.drifted_columns
+    for a, b in zip(whole.columns, batched.columns, strict=True):
+        assert a.statistic == pytest.approx(b.statistic, abs=0.03)
+    empty = tmp_path / "empty.parquet"
+    ref.iloc[:0].to_parquet(empty)
+    with pytest.raises(InvalidArgument, match="no rows"):
+        compute_drift(profiles.profile_file(empty), cur)

@@ -18,7 +18,7 @@ import typer
 from modelyard.cli._output import console, errors_as_exit, fail, print_json, table
 
 
-def _load(source: str, store: str | None) -> Any:
+def _load(source: str, store: str | None, *, profile: bool) -> Any:
     from modelyard.monitoring.sources import load_source, looks_like_dataset_ref
 
     datasets = None
@@ -26,7 +26,7 @@ def _load(source: str, store: str | None) -> Any:
         from modelyard.cli._stores import dataset_service
 
         datasets = dataset_service(store)
-    return load_source(source, datasets=datasets)
+    return load_source(source, datasets=datasets, profile=profile)
 
 
 def _column_options(values: list[str]) -> dict[str, dict[str, Any]]:
@@ -98,7 +98,9 @@ def drift(
             domain_classifier=domain_classifier,
         )
         names = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-        result = compute_drift(_load(reference, store), _load(current, store), columns=names, options=options)
+        as_profiles = not domain_classifier  # files are profiled as they are read (bounded memory)
+        ref, cur = _load(reference, store, profile=as_profiles), _load(current, store, profile=as_profiles)
+        result = compute_drift(ref, cur, columns=names, options=options)
         if report is not None:
             from modelyard.reports.drift import write_drift_report
 
@@ -148,7 +150,7 @@ def profile(
     from modelyard.stats.profile import DatasetProfile
 
     with errors_as_exit():
-        loaded = _load(data, store)
+        loaded = _load(data, store, profile=columns is None)
         names = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
         prof = loaded if isinstance(loaded, DatasetProfile) else profile_frame(loaded, names)
         payload = prof.to_bytes()

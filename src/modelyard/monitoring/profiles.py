@@ -9,7 +9,8 @@ text. Datetimes are profiled as epoch seconds; booleans and strings as frequency
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,8 +28,12 @@ from modelyard.stats.profile import (
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
-__all__ = ["profile_column", "profile_frame"]
+__all__ = ["BATCH_ROWS", "profile_column", "profile_file", "profile_frame", "profile_table"]
+
+#: Rows profiled at a time from a file: memory stays bounded whatever the file's size.
+BATCH_ROWS = 262_144
 
 
 def profile_column(series: pd.Series, *, cap: int = CATEGORY_CAP, k: int = KLL_K) -> ColumnProfile:
@@ -72,3 +77,37 @@ def profile_frame(
     if len(set(names)) != len(names):
         raise InvalidArgument("duplicate column names")
     return DatasetProfile(rows=len(df), columns={c: profile_column(df[c], cap=cap, k=k) for c in names})
+
+
+def profile_table(batches: Iterable[pa.RecordBatch | pa.Table], columns: Sequence[str] | None = None) -> DatasetProfile:
+    """The profile of Arrow batches, one at a time (each turned into pandas, profiled, merged):
+    a file of any size is profiled in the memory of one batch."""
+    profile = DatasetProfile()
+    for batch in batches:
+        profile = profile.merge(profile_frame(batch.to_pandas(), columns))
+    return profile
+
+
+def profile_file(path: Path, columns: Sequence[str] | None = None, *, batch_rows: int = BATCH_ROWS) -> DatasetProfile:
+    """The profile of a tabular file; Parquet is read ``batch_rows`` rows at a time."""
+    from modelyard.data.tabular import read_table, table_format
+
+    if table_format(path) == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            handle = pq.ParquetFile(path)
+            if columns is not None:
+                absent = [c for c in columns if c not in handle.schema_arrow.names]
+                if absent:
+                    raise InvalidArgument(f"no column {', '.join(map(repr, absent))} in {path.name}")
+            if handle.metadata.num_rows == 0:
+                return profile_frame(handle.schema_arrow.empty_table().to_pandas(), columns)
+            return profile_table(handle.iter_batches(batch_size=batch_rows, columns=columns), columns)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidArgument(f"cannot read {path.name} as parquet: {str(exc).splitlines()[0]}") from None
+    table = read_table([path])
+    if table.num_rows == 0:
+        return profile_frame(table.to_pandas(), columns)
+    return profile_table(table.to_batches(max_chunksize=batch_rows), columns)

@@ -31,8 +31,12 @@ def looks_like_dataset_ref(text: str) -> bool:
     return "/" not in text and os.sep not in text and ("@" in text or "." not in text)
 
 
-def load_source(source: Any, *, datasets: DatasetService | None = None) -> pd.DataFrame | DatasetProfile:
-    """A DataFrame or a ``DatasetProfile`` for ``source`` (see the module's docstring)."""
+def load_source(
+    source: Any, *, datasets: DatasetService | None = None, profile: bool = False
+) -> pd.DataFrame | DatasetProfile:
+    """A DataFrame or a ``DatasetProfile`` for ``source`` (see the module's docstring). With
+    ``profile=True`` files and dataset versions are profiled as they are read (Parquet a batch of
+    rows at a time), so memory stays bounded whatever their size; DataFrames stay DataFrames."""
     import pandas as pd
 
     if isinstance(source, (pd.DataFrame, DatasetProfile)):
@@ -46,24 +50,34 @@ def load_source(source: Any, *, datasets: DatasetService | None = None) -> pd.Da
     text = os.fspath(source)
     path = Path(text).expanduser()
     if path.exists():
-        return _read_path(path)
+        return _read_path(path, profile)
     if isinstance(source, str) and looks_like_dataset_ref(text):
         if datasets is None:
             raise InvalidArgument(f"{text!r} is not a file, and no dataset store to look it up in")
         from modelyard.data.ingest.checks import read_version
 
         version = datasets.resolve(text)
-        return read_version(datasets, version).to_pandas()
+        table = read_version(datasets, version)
+        if profile:
+            from modelyard.monitoring.profiles import BATCH_ROWS, profile_frame, profile_table
+
+            if table.num_rows == 0:
+                return profile_frame(table.to_pandas())
+            return profile_table(table.to_batches(max_chunksize=BATCH_ROWS))
+        return table.to_pandas()
     raise InvalidArgument(f"no such file: {text}")
 
 
-def _read_path(path: Path) -> pd.DataFrame | DatasetProfile:
+def _read_path(path: Path, profile: bool) -> pd.DataFrame | DatasetProfile:
     from modelyard.data.tabular import read_table, table_format
+    from modelyard.monitoring.profiles import profile_file
 
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and table_format(p))
         if not files:
             raise InvalidArgument(f"no tabular files (CSV, TSV, Parquet, JSON Lines) in {path}")
+        if profile:
+            return DatasetProfile.merge_all(profile_file(f) for f in files)
         return read_table(files).to_pandas()
     try:
         with path.open("rb") as handle:
@@ -74,4 +88,4 @@ def _read_path(path: Path) -> pd.DataFrame | DatasetProfile:
         return DatasetProfile.from_bytes(path.read_bytes())
     if table_format(path) is None:
         raise InvalidArgument(f"cannot read {path.name}: not a profile nor CSV, TSV, Parquet or JSON Lines")
-    return read_table([path]).to_pandas()
+    return profile_file(path) if profile else read_table([path]).to_pandas()

@@ -24,13 +24,13 @@ from modelyard.stats.profile import DatasetProfile
 __all__ = ["drift", "profile"]
 
 
-def _load(source: Any) -> Any:
+def _load(source: Any, *, profile: bool) -> Any:
     datasets = None
     if isinstance(source, str) and looks_like_dataset_ref(source) and not Path(source).exists():
         from modelyard.sdk import datasets as sdk_datasets
 
         datasets = sdk_datasets.service()
-    return load_source(source, datasets=datasets)
+    return load_source(source, datasets=datasets, profile=profile)
 
 
 def drift(
@@ -60,7 +60,11 @@ def drift(
         prediction=prediction,
         domain_classifier=domain_classifier,
     )
-    result = compute_drift(_load(reference), _load(current), columns=columns, options=opts)
+    # files are profiled as they are read (bounded memory) unless the domain classifier needs rows
+    rows = opts.domain_classifier
+    result = compute_drift(
+        _load(reference, profile=not rows), _load(current, profile=not rows), columns=columns, options=opts
+    )
     if report is not None:
         from modelyard.reports.drift import write_drift_report
 
@@ -71,7 +75,7 @@ def drift(
 def profile(data: Any, *, columns: Sequence[str] | None = None, path: str | Path | None = None) -> DatasetProfile:
     """The mergeable profile of ``data`` (a DataFrame, file or ``NAME@VERSION``), saved to
     ``path`` (``DatasetProfile.to_bytes``) when given."""
-    loaded = _load(data)
+    loaded = _load(data, profile=columns is None)
     prof = loaded if isinstance(loaded, DatasetProfile) else profile_frame(loaded, columns)
     if path is not None:
         write_if_changed(Path(path), prof.to_bytes())  # atomically
