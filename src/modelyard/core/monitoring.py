@@ -81,7 +81,7 @@ ALERT_EVENT_KINDS: tuple[str, ...] = (
     "action",
     "action_failed",
 )
-ROLES: tuple[str, ...] = ("training", "evaluation", "outputs")
+ROLES: tuple[str, ...] = ("training", "evaluation", "outputs", "estimator")
 
 Comparator = Literal[">", ">=", "<", "<=", "==", "!="]
 Severity = Literal["info", "warning", "critical"]
@@ -378,8 +378,8 @@ class ReferenceProfile(_Entity):
 
     model: ModelName
     version: VersionNumber
-    role: Literal["training", "evaluation", "outputs"] = "training"
-    format: Literal["profile", "parquet"]
+    role: Literal["training", "evaluation", "outputs", "estimator"] = "training"
+    format: Literal["profile", "parquet", "estimator"]
     digest: str = Field(pattern=NO_NEWLINE.join(("^", DIGEST_PATTERN[1:])))
     size: Time
     rows: Time

@@ -246,7 +246,7 @@ def list_references(model: Name, c: Call = Depends(get_call)) -> Any:
 def get_reference(
     model: Name,
     version: Annotated[int, Query(ge=1, le=2**31 - 1)],
-    role: Annotated[str, Query(pattern=r"^(training|evaluation|outputs)$")] = "training",
+    role: Annotated[str, Query(pattern=r"^(training|evaluation|outputs|estimator)$")] = "training",
     c: Call = Depends(get_call),
 ) -> Any:
     c.allow_somewhere("viewer")
