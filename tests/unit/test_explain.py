@@ -173,3 +173,31 @@ def test_diff_detects_a_swapped_importance() -> None:
     assert same.rank_correlation == pytest.approx(1.0) and all(s.change == 0 for s in same.shifts)
     with pytest.raises(InvalidArgument, match="cannot compare"):
         importance_diff(before, Importance("shap", before.features, 10))
+
+
+def test_evaluation_computes_importance_by_default_and_never_fails_for_it() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from modelyard.evaluation import evaluate
+
+    X, y = synthetic()
+    result = evaluate(LinearRegression().fit(X, y), X.assign(y=y), target="y", log=False, importance_rows=100)
+    assert result.importance["permutation"]["n_rows"] == 100
+    assert result.importance["permutation"]["features"][0]["feature"] == "signal"
+    assert "shap" not in result.importance  # not a tree model
+    assert (
+        evaluate(LinearRegression().fit(X, y), X.assign(y=y), target="y", log=False, importance=False).importance == {}
+    )
+
+    class Flaky:  # scores the evaluation, then fails: importance is skipped, unless asked for
+        calls = 0
+
+        def predict(self, frame: pd.DataFrame) -> np.ndarray:
+            self.calls += 1
+            if self.calls > 1:
+                raise RuntimeError("flaky")
+            return np.zeros(len(frame))
+
+    assert evaluate(Flaky(), X.assign(y=y), target="y", log=False, task="regression").importance == {}
+    with pytest.raises(RuntimeError, match="flaky"):
+        evaluate(Flaky(), X.assign(y=y), target="y", log=False, task="regression", importance=True)

@@ -13,6 +13,7 @@ and active run. Recording (``record.py``) and the result's JSON form (``result.p
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,6 +42,8 @@ from modelyard.evaluation.result import ChampionComparison, EvaluationResult, _j
 if TYPE_CHECKING:
     from modelyard.core.registry import ModelVersion
     from modelyard.registry.service import RegistryService
+
+log = logging.getLogger("modelyard.evaluation")
 
 MAX_CURVE_POINTS = 1000
 #: Importance is computed by default when the model has at most this many features: permutation
@@ -200,15 +203,16 @@ def _importance(
     out: dict[str, dict[str, Any]] = {}
     try:
         out["permutation"] = permutation_importance(model, features, y, task=task, max_rows=rows, seed=seed).to_dict()
-    except InvalidArgument:
+    except Exception as exc:  # by default importance is a bonus: it never fails an evaluation that worked
         if asked:
             raise
+        log.warning("evaluated without feature importance: %s", str(exc).splitlines()[0] if str(exc) else exc)
         return out
     if is_tree_model(model):
         try:
             out["shap"] = shap_importance(model, features, task=task, max_rows=min(rows, 1000), seed=seed).to_dict()
-        except (InvalidArgument, MissingExtra):
-            pass  # permutation importance is the one every model gets; SHAP is the extra's bonus
+        except (InvalidArgument, MissingExtra) as exc:  # permutation importance is the one every model gets
+            log.info("no SHAP importance: %s", exc)
     return out
 
 

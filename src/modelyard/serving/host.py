@@ -151,7 +151,10 @@ class ModelHost:
         version = registry.resolve(reference)
         loaded = registry.load(f"{version.model_name}@{version.version}")
         host = cls(loaded, model_name=version.model_name, model_version=version.version, onnx=onnx)
-        stored = latest_importance(registry, version.model_name, version.version)
+        try:
+            stored = latest_importance(registry, version.model_name, version.version)
+        except InvalidArgument:  # an unreadable importance record: explanations fall back, serving does not
+            stored = {}
         host.explain_baseline = next((i.baseline for i in stored.values() if i.baseline), None)
         return host
 
