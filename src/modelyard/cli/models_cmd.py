@@ -33,11 +33,14 @@ ReasonOpt = Annotated[str | None, typer.Option("--reason", "-r", help="Why (reco
 
 def _registry(store: str | None) -> RegistryService:
     """The registry over an existing store (``cli_stores``: no command here creates one)."""
-    from modelyard.cli._stores import cli_stores
+    from modelyard.cli._stores import cli_stores, feature_service
+    from modelyard.sdk.features import release_checks
     from modelyard.sdk.models import RegistryClient
 
     with errors_as_exit():
-        return RegistryClient(stores=cli_stores(store))
+        stores = cli_stores(store)
+        checks = release_checks(stores, lambda: feature_service(store))
+        return RegistryClient(stores=stores, release_checks=checks)
 
 
 def _user(user: str | None) -> str:

@@ -149,6 +149,14 @@ class ApprovalRequired(PermissionDenied):
     code = "APPROVAL_REQUIRED"
 
 
+class ReleaseBlocked(Conflict):
+    """A model version may not be approved or promoted to production yet: a release check of
+    the registry refused it (its pinned feature views no longer resolve, or the online store does
+    not serve what the offline join returns). The message says which and what to do."""
+
+    code = "RELEASE_BLOCKED"
+
+
 class IngestRejected(ModelyardError):
     """A batch failed validation or had malformed rows with ``on_invalid="fail"``: nothing was
     written. ``report`` (a ``data.validation`` report) and ``malformed`` (rows that did not parse)

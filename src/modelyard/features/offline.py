@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["DuckConfig", "TrainingSet", "ViewRequest", "build_training_set", "quote", "source_sql"]
+__all__ = ["DuckConfig", "TrainingSet", "ViewRequest", "build_training_set", "quote", "sample_keys", "source_sql"]
 
 _ROW = "__modelyard_row"
 _TS = "__modelyard_ts"
@@ -349,3 +349,22 @@ def _join(
         [*(f"e.{quote(k)} = {alias}.{quote(k)}" for k in view.join_keys), f"{entity_ts} >= {alias}.{_TS}"]
     )
     return f"ASOF LEFT JOIN (SELECT {columns} FROM ({request.source})) {alias} ON {on}"
+
+
+def sample_keys(
+    view: FeatureViewVersion, limit: int, *, location: str | None = None, duck: DuckConfig | None = None
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` distinct entity keys of a view version's rows, those with the newest event
+    first (ties by key): the keys a parity check compares."""
+    keys = ", ".join(quote(k) for k in view.join_keys)
+    ts = quote(view.definition.timestamp_field)
+    sql = (
+        f"SELECT {keys} FROM ({source_sql(view, location)}) AS rows GROUP BY {keys} "
+        f"ORDER BY max({ts}) DESC, {keys} LIMIT {int(limit)}"
+    )
+    con = (duck or DuckConfig()).connect()
+    try:
+        found = con.execute(sql).fetchall()
+    finally:
+        con.close()
+    return [dict(zip(view.join_keys, row, strict=True)) for row in found]

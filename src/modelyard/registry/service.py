@@ -20,6 +20,15 @@ user)`` both when approving and again when promoting (a revoked maintainer's app
 counting). The default allows everyone, which is right while auth is off; the auth subsystem
 plugs its role check in here. Authors cannot approve their own version.
 
+Release checks: before an approval is recorded and before a version moves to production, every
+``release_checks`` callable is given the version and may refuse it by raising (``ReleaseBlocked``).
+They are how rooms below the registry add their own conditions without the registry importing
+them, as ``on_decommission`` lets serving react to a decommission: the feature store's check
+(``features.release.FeaturePinCheck``) refuses a version whose pinned feature views no longer
+resolve or whose online features differ from the offline join. Whoever builds the service wires
+them (the SDK and the CLI over local stores; the server, which re-runs the rules for HTTP
+clients, over its own).
+
 Decommissioning removes the version's aliases, calls every ``on_decommission`` hook (serving
 registers one to undeploy), and schedules the artifacts for deletion after the project's
 retention period; ``purge_expired`` deletes blobs no other version or run still uses.
@@ -60,6 +69,8 @@ if TYPE_CHECKING:
 
 MaintainerCheck = Callable[[str, str], bool]
 DecommissionHook = Callable[[ModelVersion], None]
+#: Called with a version before it is approved or promoted to production; refuses by raising.
+ReleaseCheck = Callable[[ModelVersion], None]
 DAY_MS = 86_400_000
 SYSTEM_ACTOR = "modelyard"
 
@@ -106,6 +117,7 @@ class RegistryService:
         is_maintainer: MaintainerCheck = allow_everyone,
         clock: Callable[[], int] = now_millis,
         on_decommission: Iterable[DecommissionHook] = (),
+        release_checks: Iterable[ReleaseCheck] = (),
     ) -> None:
         self.store = store
         self.tracking = tracking
@@ -113,6 +125,7 @@ class RegistryService:
         self.is_maintainer = is_maintainer
         self.clock = clock
         self.on_decommission = list(on_decommission)
+        self.release_checks = list(release_checks)
 
     @property
     def artifacts(self) -> ArtifactStore:
@@ -270,7 +283,8 @@ class RegistryService:
     def transition(
         self, name: str, version: int, state: ModelState | str, *, actor: str, reason: str | None = None
     ) -> ModelVersion:
-        """Move a version to ``state``: IllegalTransition, ApprovalRequired or Conflict change nothing."""
+        """Move a version to ``state``: IllegalTransition, ApprovalRequired, ReleaseBlocked or
+        Conflict change nothing."""
         target = parse_state(state)
         if target is ModelState.DECOMMISSIONED:
             return self.decommission(name, version, actor=actor, reason=reason)
@@ -279,6 +293,7 @@ class RegistryService:
         self._check_transition(current, target)
         if target is ModelState.PRODUCTION:
             self._check_approvals(current)
+            self._check_release(current)
         return self.store.transition_model_version(
             name,
             version,
@@ -320,8 +335,13 @@ class RegistryService:
                 f"maintainers before production and has {len(approvers)}{have}"
             )
 
+    def _check_release(self, current: ModelVersion) -> None:
+        for check in self.release_checks:
+            check(current)
+
     def approve(self, name: str, version: int, *, approver: str, comment: str | None = None) -> ModelApproval:
-        """Record a maintainer's approval; PermissionDenied for non-maintainers and for the author."""
+        """Record a maintainer's approval; PermissionDenied for non-maintainers and for the author,
+        ReleaseBlocked when a release check refuses the version (nothing recorded)."""
         approver = _actor(approver, "approver")
         current = self.store.get_model_version(name, version)
         if current.state in (ModelState.PRODUCTION, ModelState.DECOMMISSIONED):
@@ -330,6 +350,7 @@ class RegistryService:
             raise PermissionDenied(f"{approver!r} is not a maintainer of the project of model {name!r}")
         if approver == current.created_by:
             raise PermissionDenied(f"{approver!r} registered version {version} of model {name!r} and cannot approve it")
+        self._check_release(current)
         return self.store.add_model_approval(name, version, approver, comment=comment, at=self.clock())
 
     def approvals(self, name: str, version: int) -> list[ModelApproval]:

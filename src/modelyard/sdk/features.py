@@ -16,18 +16,25 @@ feature definitions, datasets and runs live side by side.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from modelyard.core.features import FeatureServiceVersion, FeatureViewVersion, Materialization, ModelFeaturePin
 from modelyard.features import DuckConfig, FeatureStoreService, SavedTrainingSet, TrainingSet
 from modelyard.features.definitions import load_definitions
 from modelyard.features.online import LazyOnlineStore
+from modelyard.features.release import FeaturePinCheck
 from modelyard.features.service import AppliedObject, Definition, Freshness, ParityReport
 from modelyard.features.serving import OnlineResult
 from modelyard.sdk.datasets import service as dataset_service
 from modelyard.sdk.session import _session
+
+if TYPE_CHECKING:
+    from modelyard.registry.service import ReleaseCheck
+    from modelyard.settings import Settings
+    from modelyard.store.bundle import Stores
 
 __all__ = [
     "apply",
@@ -62,6 +69,28 @@ def _build() -> FeatureStoreService:
 def service() -> FeatureStoreService:
     """The explicit API (``modelyard.features.FeatureStoreService``) over the SDK's stores."""
     return _session.cached("features", _build)
+
+
+def service_over(stores: Stores, settings: Settings) -> FeatureStoreService:
+    """A feature store service over ``stores`` (not the session's), configured by ``settings``
+    as the session's is: dataset-sourced views, DuckDB spills under the home, the online store."""
+    from modelyard.data.service import DatasetService
+
+    return FeatureStoreService(
+        stores.features,
+        DatasetService(stores.datasets, stores.artifacts, settings.home / "cache"),
+        duck=DuckConfig(temp_directory=settings.home / "tmp" / "duckdb"),
+        online=LazyOnlineStore(settings.online_uri),
+    )
+
+
+def release_checks(stores: Stores, build: Callable[[], FeatureStoreService]) -> list[ReleaseCheck]:
+    """The registry's release checks over ``stores``: the feature pin check
+    (``features.release.FeaturePinCheck``) over the service ``build`` makes on first use. None for
+    a server's stores: the server runs the registry's rules, and these checks, itself."""
+    if stores.remote:
+        return []
+    return [FeaturePinCheck(functools.cache(build))]
 
 
 def apply(definitions: str | os.PathLike[str] | Iterable[Definition]) -> list[AppliedObject]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import IntegrityError, InvalidArgument
 from modelyard.core.registry import ModelState, ModelVersion, RegisteredModel
-from modelyard.registry.service import MaintainerCheck, RegistryService, allow_everyone
+from modelyard.registry.service import MaintainerCheck, RegistryService, ReleaseCheck, allow_everyone
 from modelyard.sdk import tracking
 from modelyard.sdk.session import _session
 
@@ -55,15 +56,33 @@ class RegistryClient(RegistryService):
         stores: Stores | None = None,
         artifacts: ArtifactStore | None = None,
         is_maintainer: MaintainerCheck = allow_everyone,
+        release_checks: Iterable[ReleaseCheck] | None = None,
     ) -> None:
+        """``release_checks``: by default the feature pin check over these stores (configured
+        by the environment's settings; none for a server's stores, which check on the server)."""
         if stores is None:
             stores = _stores_of(tracking.TrackingClient(store_uri, artifact_uri, artifacts=artifacts))
-        super().__init__(stores.registry, stores.tracking, artifacts or stores.artifacts, is_maintainer=is_maintainer)
+        if release_checks is None:
+            from modelyard.sdk import features
+
+            settings = _session.settings(store_uri, artifact_uri)
+            given = stores
+            release_checks = features.release_checks(given, lambda: features.service_over(given, settings))
+        super().__init__(
+            stores.registry,
+            stores.tracking,
+            artifacts or stores.artifacts,
+            is_maintainer=is_maintainer,
+            release_checks=release_checks,
+        )
 
 
 def _build_registry() -> RegistryService:
+    from modelyard.sdk import features
+
     stores = _session.stores()
-    return RegistryService(stores.registry, stores.tracking, stores.artifacts)
+    checks = features.release_checks(stores, features.service)
+    return RegistryService(stores.registry, stores.tracking, stores.artifacts, release_checks=checks)
 
 
 def _registry() -> RegistryService:

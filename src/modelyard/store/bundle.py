@@ -48,6 +48,9 @@ class Stores:
     artifacts: ArtifactStore
     #: Released by ``close()``: the shared database or connection pool (the stores hold no other).
     closers: tuple[Callable[[], None], ...] = field(default=(), repr=False, compare=False)
+    #: The stores of a modelyard server (``http(s)://``): it runs the rules of what changes governed
+    #: state (the registry's transitions and release checks) again itself.
+    remote: bool = False
 
     def close(self) -> None:
         for close in self.closers:
@@ -58,7 +61,6 @@ class Stores:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
 
 
 class _Unavailable:
@@ -159,7 +161,7 @@ def open_stores(settings: Settings | str, *, artifacts: ArtifactStore | None = N
     except BaseException:
         backend.close()
         raise
-    return Stores(**parts, artifacts=artifacts, closers=(backend.close,))
+    return Stores(**parts, artifacts=artifacts, closers=(backend.close,), remote=remote)
 
 
 def _settings_for(store_uri: str) -> Settings:

@@ -89,6 +89,16 @@ def serving_service(c: Call) -> FeatureStoreService:
     return serving.get(c)
 
 
+def release_service(c: Call) -> FeatureStoreService:
+    """The feature store service the registry's release check uses on the server: the online
+    store the app serves from, and the dataset service for views that read dataset versions."""
+    from modelyard.data.service import DatasetService
+    from modelyard.settings import load_settings
+
+    datasets = DatasetService(c.stores.datasets, c.services.artifacts, load_settings().home / "cache")
+    return FeatureStoreService(c.stores.features, datasets, online=serving_service(c).online)
+
+
 def _json(model: Any) -> dict[str, Any]:
     return dict(model.model_dump(mode="json"))
 

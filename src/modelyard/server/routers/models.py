@@ -18,6 +18,7 @@ is created here, because ``GET /models/{name}`` could never reach it.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
@@ -29,10 +30,12 @@ from modelyard.core.errors import Conflict, InvalidArgument, NotFound, Permissio
 from modelyard.core.registry import ModelFile, RegistryPolicy
 from modelyard.core.tracking import now_millis
 from modelyard.core.validation import ENTITY_NAME_PATTERN
+from modelyard.features.release import FeaturePinCheck
 from modelyard.registry.packaging import check_package_stored
 from modelyard.registry.service import MaintainerCheck, RegistryService, allow_everyone, parse_state
 from modelyard.server.deps import Principal, auth_enabled, authorize
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
+from modelyard.server.routers.features import release_service
 from modelyard.server.routers.projects import ERRORS
 from modelyard.store.models import ModelRegistryStore
 from modelyard.wire import (
@@ -77,8 +80,11 @@ AliasName = Annotated[str, Query(min_length=1, max_length=64, pattern=ALIAS_PATT
 ModelName = Annotated[
     str,
     matching(ENTITY_NAME_PATTERN, "model name"),
-    Path(max_length=256, json_schema_extra={"pattern": ENTITY_NAME_PATTERN},
-         description="The model's name; it may contain '/'."),
+    Path(
+        max_length=256,
+        json_schema_extra={"pattern": ENTITY_NAME_PATTERN},
+        description="The model's name; it may contain '/'.",
+    ),
 ]
 
 
@@ -137,8 +143,14 @@ def governed(c: Call, registry: ModelRegistryStore, at: int | None) -> RegistryS
     def clock() -> int:
         return moment  # one instant per request: a change and its audit events share it
 
+    features = functools.cache(lambda: release_service(c))  # built only for a pinned version
     return RegistryService(
-        registry, c.stores.tracking, c.services.artifacts, is_maintainer=maintainer_check(c), clock=clock
+        registry,
+        c.stores.tracking,
+        c.services.artifacts,
+        is_maintainer=maintainer_check(c),
+        clock=clock,
+        release_checks=[FeaturePinCheck(features)],
     )
 
 
