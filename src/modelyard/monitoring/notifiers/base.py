@@ -21,9 +21,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-__all__ = ["Delivery", "Notification", "Notifier", "NotifierError", "deliver"]
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Delivery", "Notification", "Notifier", "NotifierError", "NotifierSettings", "deliver"]
 
 logger = logging.getLogger("modelyard.monitoring.notifiers")
 
@@ -68,11 +70,26 @@ class NotifierError(Exception):
         self.retryable = retryable
 
 
-class Notifier(ABC):
-    """Sends a notification somewhere, one attempt per ``send`` call."""
+class NotifierSettings(BaseModel):
+    """What every notifier's config has: strict (unknown keys refused), frozen, a per-attempt timeout."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+C = TypeVar("C", bound=NotifierSettings)
+
+
+class Notifier(ABC, Generic[C]):
+    """Sends a notification somewhere, one attempt per ``send`` call, as its config says."""
 
     type: ClassVar[str]
     timeout_s: float = 10.0
+
+    def __init__(self, config: C) -> None:
+        self.config = config
+        self.timeout_s = config.timeout_s
 
     @abstractmethod
     def send(self, notification: Notification, *, timeout: float) -> None:
@@ -102,7 +119,7 @@ class Delivery:
 
 
 def deliver(
-    notifier: Notifier,
+    notifier: Notifier[Any],
     notification: Notification,
     *,
     retries: int = 3,

@@ -18,9 +18,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from modelyard.monitoring.notifiers.base import Notification, Notifier, NotifierError
+from modelyard.monitoring.notifiers.base import Notification, Notifier, NotifierError, NotifierSettings
 
 __all__ = ["EmailConfig", "EmailNotifier", "build_message"]
 
@@ -32,7 +32,7 @@ def _address(value: str) -> str:
     return value
 
 
-class EmailConfig(BaseModel):
+class EmailConfig(NotifierSettings):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     type: Literal["email"] = "email"
@@ -45,7 +45,6 @@ class EmailConfig(BaseModel):
     sender: str = Field(alias="from")
     to: list[str] = Field(min_length=1, max_length=100)
     subject_prefix: str = Field(default="[modelyard]", max_length=50)
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("sender")
     @classmethod
@@ -104,12 +103,8 @@ def build_message(notification: Notification, config: EmailConfig) -> EmailMessa
     return msg
 
 
-class EmailNotifier(Notifier):
+class EmailNotifier(Notifier[EmailConfig]):
     type = "email"
-
-    def __init__(self, config: EmailConfig) -> None:
-        self.config = config
-        self.timeout_s = config.timeout_s
 
     def send(self, notification: Notification, *, timeout: float) -> None:
         c = self.config

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
-from modelyard.monitoring.notifiers.base import Notification, Notifier
+from modelyard.monitoring.notifiers.base import Notification, Notifier, NotifierSettings
 from modelyard.monitoring.notifiers.webhook import _check_url, _where, post_json
 
 __all__ = ["SlackConfig", "SlackNotifier", "slack_payload"]
@@ -21,15 +21,12 @@ __all__ = ["SlackConfig", "SlackNotifier", "slack_payload"]
 _EMOJI = {"firing": ":red_circle:", "resolved": ":large_green_circle:"}
 
 
-class SlackConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SlackConfig(NotifierSettings):
     type: Literal["slack"] = "slack"
     url: SecretStr
     channel: str | None = Field(default=None, min_length=1, max_length=200)
     username: str | None = Field(default=None, min_length=1, max_length=80)
     icon_emoji: str | None = Field(default=None, pattern=r"^:[a-z0-9_+\-]+:$")
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     _url = field_validator("url")(_check_url)
 
@@ -74,12 +71,8 @@ def slack_payload(notification: Notification, config: SlackConfig | None = None)
     return payload
 
 
-class SlackNotifier(Notifier):
+class SlackNotifier(Notifier[SlackConfig]):
     type = "slack"
-
-    def __init__(self, config: SlackConfig) -> None:
-        self.config = config
-        self.timeout_s = config.timeout_s
 
     def send(self, notification: Notification, *, timeout: float) -> None:
         post_json(self.config.url.get_secret_value(), slack_payload(notification, self.config), {}, timeout)

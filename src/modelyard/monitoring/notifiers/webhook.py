@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
-from modelyard.monitoring.notifiers.base import Notification, Notifier, NotifierError
+from modelyard.monitoring.notifiers.base import Notification, Notifier, NotifierError, NotifierSettings
 
 __all__ = ["WebhookConfig", "WebhookNotifier", "post_json"]
 
@@ -24,13 +24,10 @@ def _check_url(value: SecretStr) -> SecretStr:
     return value
 
 
-class WebhookConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class WebhookConfig(NotifierSettings):
     type: Literal["webhook"] = "webhook"
     url: SecretStr
     headers: dict[str, SecretStr] = Field(default_factory=dict)
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     _url = field_validator("url")(_check_url)
 
@@ -58,14 +55,10 @@ def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeou
     raise NotifierError(f"HTTP {code}", retryable=code == 429 or code >= 500)
 
 
-class WebhookNotifier(Notifier):
+class WebhookNotifier(Notifier[WebhookConfig]):
     """POSTs ``{"version": 1, **notification}`` as JSON."""
 
     type = "webhook"
-
-    def __init__(self, config: WebhookConfig) -> None:
-        self.config = config
-        self.timeout_s = config.timeout_s
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         return {"version": 1, "title": notification.title, **notification.to_dict()}
