@@ -36,7 +36,16 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["DuckConfig", "TrainingSet", "ViewRequest", "build_training_set", "quote", "sample_keys", "source_sql"]
+__all__ = [
+    "DuckConfig",
+    "TrainingSet",
+    "ViewRequest",
+    "build_training_set",
+    "quote",
+    "sample_keys",
+    "sample_rows",
+    "source_sql",
+]
 
 _ROW = "__modelyard_row"
 _TS = "__modelyard_ts"
@@ -362,9 +371,26 @@ def sample_keys(
         f"SELECT {keys} FROM ({source_sql(view, location)}) AS rows GROUP BY {keys} "
         f"ORDER BY max({ts}) DESC, {keys} LIMIT {int(limit)}"
     )
+    return [dict(zip(view.join_keys, row, strict=True)) for row in _fetch(sql, duck)]
+
+
+def sample_rows(
+    view: FeatureViewVersion, limit: int, *, location: str | None = None, duck: DuckConfig | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The newest ``limit`` rows of a view version's source: its keys, event time and features
+    (column names, rows), for a person to look at."""
+    columns = [*view.join_keys, view.definition.timestamp_field, *(f.name for f in view.definition.features)]
+    ts = quote(view.definition.timestamp_field)
+    sql = (
+        f"SELECT {', '.join(quote(c) for c in columns)} FROM ({source_sql(view, location)}) AS rows "
+        f"ORDER BY {ts} DESC LIMIT {int(limit)}"
+    )
+    return columns, _fetch(sql, duck)
+
+
+def _fetch(sql: str, duck: DuckConfig | None) -> list[tuple[Any, ...]]:
     con = (duck or DuckConfig()).connect()
     try:
-        found = con.execute(sql).fetchall()
+        return con.execute(sql).fetchall()
     finally:
         con.close()
-    return [dict(zip(view.join_keys, row, strict=True)) for row in found]

@@ -19,7 +19,15 @@ from starlette.exceptions import HTTPException
 
 from modelyard.core.errors import ModelyardError
 from modelyard.server.errors import status_for
-from modelyard.server.ui import catalog_data, data, datasets_pages, deployments_pages, models_pages, pages
+from modelyard.server.ui import (
+    catalog_data,
+    data,
+    datasets_pages,
+    deployments_pages,
+    features_pages,
+    models_pages,
+    pages,
+)
 from modelyard.server.ui._common import LOGIN_PATH, STATIC_DIR, LoginRequired, build_environment, render, url_with
 
 __all__ = ["register"]
@@ -62,6 +70,7 @@ def register(app: FastAPI) -> None:
     app.include_router(datasets_pages.build_router(env, route_class=HtmlErrorRoute))
     app.include_router(models_pages.build_router(env, route_class=HtmlErrorRoute))
     app.include_router(deployments_pages.build_router(env, route_class=HtmlErrorRoute))
+    app.include_router(features_pages.build_router(env, route_class=HtmlErrorRoute))
     app.include_router(data.build_router())
     app.include_router(catalog_data.build_router())
     app.mount("/ui/static", StaticFiles(directory=str(STATIC_DIR)), name="ui-static")

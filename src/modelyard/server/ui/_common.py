@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
 from modelyard._version import __version__
-from modelyard.core.errors import ModelyardError
+from modelyard.core.errors import ModelyardError, PermissionDenied
 from modelyard.server.deps import ANONYMOUS_ADMIN, Principal, authorize, current_principal
 
 UI_DIR = Path(__file__).parent
@@ -81,6 +81,17 @@ def visible_project_ids(request: Request, principal: Principal) -> set[str] | No
         return None
     result: set[str] | None = authenticator.visible_project_ids(principal)
     return result
+
+
+def read_somewhere(request: Request, principal: Principal) -> None:
+    """For what belongs to no project (deployments, feature definitions): reading needs a role
+    on at least one project, as their API."""
+    visible = visible_project_ids(request, principal)
+    if visible is None:
+        authorize(request, principal, None, "viewer")
+        return
+    if not visible:
+        raise PermissionDenied(f"user {principal.user!r} has no role on any project")
 
 
 # --- formatting --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from modelyard.core.serving import Deployment, validate_deployment_name
 from modelyard.core.tracking import now_millis
 from modelyard.server.app import Services
 from modelyard.server.deps import Principal, authorize, get_services
-from modelyard.server.ui._common import page_principal, render, visible_project_ids
+from modelyard.server.ui._common import page_principal, read_somewhere, render
 from modelyard.server.ui.catalog import model_url
 
 __all__ = ["build_router"]
@@ -42,16 +42,6 @@ class VariantTraffic:
     errors: int
     p50_ms: float | None
     p99_ms: float | None
-
-
-def _read_somewhere(request: Request, principal: Principal, services: Services) -> None:
-    """Deployments belong to no project: reading needs a role on at least one (as the API)."""
-    visible = visible_project_ids(request, principal)
-    if visible is None:
-        authorize(request, principal, None, "viewer")
-        return
-    if not visible:
-        raise PermissionDenied(f"user {principal.user!r} has no role on any project")
 
 
 def _may_change(request: Request, principal: Principal, services: Services, deployment: Deployment) -> bool:
@@ -113,7 +103,7 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
     def deployments_page(
         request: Request, principal: Principal = Depends(page_principal), services: Services = Depends(get_services)
     ) -> HTMLResponse:
-        _read_somewhere(request, principal, services)
+        read_somewhere(request, principal)
         found = services.stores.serving.list_deployments()
         return render(env, request, "deployments.html", principal=principal, deployments=found)
 
@@ -124,7 +114,7 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         principal: Principal = Depends(page_principal),
         services: Services = Depends(get_services),
     ) -> HTMLResponse:
-        _read_somewhere(request, principal, services)
+        read_somewhere(request, principal)
         deployment = services.stores.serving.get_deployment(validate_deployment_name(name))
         events = services.stores.serving.list_deployment_events(deployment.name)
         rows, figures, truncated = _traffic(services, deployment.name, now_millis())
