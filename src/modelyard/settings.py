@@ -60,6 +60,9 @@ class Settings:
     #: Seconds between two heartbeats of the SDK's active runs (``runs list`` shows a RUNNING run
     #: whose heartbeat is much older as stale; ``runs mark-dead`` marks such runs KILLED).
     heartbeat_seconds: float = 30.0
+    #: The server's continuous monitoring: every this many seconds it evaluates the due windows
+    #: of every monitor (claimed through the database, so replicas share the work). None: off.
+    monitor_interval_seconds: float | None = None
 
     @property
     def online_uri(self) -> str:
@@ -128,6 +131,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         reproduce_of=environ.get("MODELYARD_REPRODUCE_OF") or None,
         durable_writes=_flag(environ.get("MODELYARD_DURABLE_WRITES")),
         heartbeat_seconds=_seconds(environ.get("MODELYARD_HEARTBEAT_SECONDS"), "MODELYARD_HEARTBEAT_SECONDS", 30.0),
+        monitor_interval_seconds=(
+            _seconds(monitor_every, "MODELYARD_MONITOR_INTERVAL_SECONDS", 60.0)
+            if (monitor_every := environ.get("MODELYARD_MONITOR_INTERVAL_SECONDS"))
+            else None
+        ),
     )
 
 

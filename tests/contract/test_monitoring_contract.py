@@ -219,3 +219,23 @@ def test_reference_profiles(stores: Stores) -> None:
     ]
     with pytest.raises(NotFound):
         stores.monitoring.get_reference("churn", 4)
+
+
+def test_alert_transitions_are_compare_and_set(monitoring: MonitoringStore) -> None:
+    fp = fingerprint("m", "cas")
+    alert = Alert(
+        fingerprint=fp, monitor="m", rule="cas", signal="drift.share_drifted", severity="info", state="firing",
+        value=1.0, threshold=0.5, first_seen=1, last_seen=1, window_start=0, window_end=10,
+    )  # fmt: skip
+    fired = AlertEvent(fingerprint=fp, monitor="m", rule="cas", kind="firing", at=1)
+    assert len(monitoring.save_alert(alert, [fired], expected_state="absent")) == 1
+    with pytest.raises(Conflict):  # a second evaluator firing the same alert records nothing
+        monitoring.save_alert(alert, [fired], expected_state="absent")
+    resolved = alert.model_copy(update={"state": "resolved", "resolved_at": 2})
+    with pytest.raises(Conflict):
+        monitoring.save_alert(resolved, expected_state="resolved")
+    monitoring.save_alert(resolved, [fired.model_copy(update={"kind": "resolved"})], expected_state="firing")
+    with pytest.raises(Conflict):
+        monitoring.save_alert(resolved, expected_state="firing")
+    assert [e.kind for e in monitoring.list_alert_events(fingerprint=fp)] == ["firing", "resolved"]
+    assert monitoring.get_alert(fp).state == "resolved"

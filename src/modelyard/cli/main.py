@@ -23,6 +23,7 @@ from modelyard.cli import (
     lineage_cmd,
     model_report_cmd,
     models_cmd,
+    monitor_cmd,
     predict_cmd,
     serve_cmd,
     server_cmd,
@@ -322,6 +323,7 @@ for _module in (
     drift_cmd,
     explain_cmd,
     model_report_cmd,
+    monitor_cmd,
 ):
     _module.register(app)
 

@@ -47,6 +47,12 @@ def server(
         ),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    monitor_every: Annotated[
+        float | None,
+        typer.Option(
+            "--monitor-every", min=0.001, max=86_400, help="Run the monitors every this many seconds (default: off)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /api/v1/openapi.json), /metrics and the web UI."""
     import uvicorn
@@ -65,6 +71,8 @@ def server(
         values["MODELYARD_MAX_UPLOAD_BYTES"] = str(max_upload_bytes)
     if max_json_bytes is not None:
         values["MODELYARD_MAX_JSON_BYTES"] = str(max_json_bytes)
+    if monitor_every is not None:
+        values["MODELYARD_MONITOR_INTERVAL_SECONDS"] = repr(monitor_every)
     export_environment(values)
     settings = load_settings()
     if settings.store_uri.startswith(("http://", "https://")):
@@ -79,5 +87,6 @@ def server(
         f"modelyard server on http://{host}:{port} (store {settings.store_uri}, artifacts {settings.artifact_uri}, "
         f"auth {'on' if settings.auth else 'off'}, {workers} worker{'s' if workers > 1 else ''})"
     )
+    # The lifespan runs only the background work of continuous monitoring (MODELYARD_MONITOR_INTERVAL_SECONDS).
     uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level,
-                lifespan="off", access_log=False)
+                lifespan="on" if settings.monitor_interval_seconds else "off", access_log=False)

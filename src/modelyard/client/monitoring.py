@@ -101,9 +101,11 @@ class HttpMonitoringStore(HttpAggregateStore, MonitoringStore):
         return [WindowResult.model_validate(r) for r in data["results"]]
 
     # -- alerts ---------------------------------------------------------------------------------
-    def save_alert(self, alert: Alert, events: Sequence[AlertEvent] = ()) -> list[AlertEvent]:
+    def save_alert(
+        self, alert: Alert, events: Sequence[AlertEvent] = (), *, expected_state: str | None = None
+    ) -> list[AlertEvent]:
         json_text([e.detail for e in events], "event detail")
-        body = request(AlertSave, alert=alert, events=list(events))
+        body = request(AlertSave, alert=alert, events=list(events), expected_state=expected_state)  # type: ignore[arg-type]
         data = self._json("PUT", "/alerts", idempotent=False, body=body)
         return [AlertEvent.model_validate(e) for e in data["events"]]
 

@@ -21,14 +21,14 @@ evaluation: its failure is a "notify_failed" event on the alert.
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.core.errors import NotFound
+from modelyard.core.errors import Conflict, NotFound
 from modelyard.core.monitoring import Alert, AlertEvent, AlertRule, Monitor, WindowResult, compare, fingerprint
 from modelyard.monitoring.signals import lookup
 from modelyard.store.monitoring import MonitoringStore
@@ -86,13 +86,9 @@ def deliver_notifications(
     ("notified" or "notify_failed" with the error). Never raises."""
     if not rule.notifiers:
         return []
-    try:  # helper "perf"'s notifiers (imported by name: they may be absent from an older tree)
-        notifiers = importlib.import_module("modelyard.monitoring.notifiers")
-        notifier_base = importlib.import_module("modelyard.monitoring.notifiers.base")
-        from_config = notifiers.from_config
-    except (ImportError, AttributeError) as exc:
-        return [_event(alert, "notify_failed", at, {"error": f"notifiers unavailable: {exc}"})]
-    notification = notifier_base.Notification(
+    from modelyard.monitoring import notifiers
+
+    notification = notifiers.Notification(
         monitor=alert.monitor, rule=alert.rule, status=status, severity=alert.severity, signal=alert.signal,
         value=alert.value, threshold=alert.threshold, window_start_ms=alert.window_start,
         window_end_ms=alert.window_end, message=_message(alert, rule, status), labels=dict(labels or {}),
@@ -102,7 +98,7 @@ def deliver_notifications(
     def send(config: dict[str, Any]) -> AlertEvent:
         kind = str(config.get("type"))
         try:
-            delivery = notifier_base.deliver(from_config(config), notification)
+            delivery = notifiers.deliver(notifiers.from_config(config), notification)
         except Exception as exc:  # a broken notifier configuration must not stop monitoring
             return _event(alert, "notify_failed", at, {"notifier": kind, "error": str(exc)[:500]})
         detail = {"notifier": kind, "attempts": delivery.attempts}
@@ -149,9 +145,11 @@ def evaluate_rules(
         firing = current is not None and current.state == "firing"
         if holds and firing:
             assert current is not None
-            store.save_alert(current.model_copy(update={"last_seen": now, "value": value,
-                                                         "window_start": newest.window_start,
-                                                         "window_end": newest.window_end}))  # fmt: skip
+            updated = current.model_copy(update={"last_seen": now, "value": value,
+                                                  "window_start": newest.window_start,
+                                                  "window_end": newest.window_end})  # fmt: skip
+            with contextlib.suppress(Conflict):  # resolved meanwhile by another evaluator
+                store.save_alert(updated, expected_state="firing")
             continue
         if not holds and not firing:
             continue
@@ -168,7 +166,11 @@ def evaluate_rules(
         silenced = any(s.matches(alert, now) for s in silences)
         alert = alert.model_copy(update={"silenced": silenced})
         events = [_event(alert, status, now, {"window": [newest.window_start, newest.window_end]})]
-        events = store.save_alert(alert, events)
+        expected = "firing" if firing else ("absent" if current is None else "resolved")
+        try:
+            events = store.save_alert(alert, events, expected_state=expected)
+        except Conflict:  # another evaluator recorded this transition first: it notifies and acts
+            continue
         transition = Transition(alert, status, list(events))
         more: list[AlertEvent] = []
         if act is not None and rule.actions:

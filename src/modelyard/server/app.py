@@ -3,6 +3,8 @@ number of workers or replicas behave as one: state lives in the stores, never in
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,9 @@ class ServerConfig:
     #: attempt must wait, and the longest wait (see auth/throttle.py).
     login_free_failures: int = 5
     login_max_backoff_seconds: int = 900
+    #: Continuous monitoring: evaluate every monitor's due windows this often (seconds; claimed
+    #: through the database, so any number of replicas share the work). None: off.
+    monitor_interval_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -78,6 +83,7 @@ def create_app(config: ServerConfig | None = None, *, stores: Stores | None = No
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.services = build_services(config, stores)
     install_error_handlers(app)
@@ -85,9 +91,7 @@ def create_app(config: ServerConfig | None = None, *, stores: Stores | None = No
 
     # Added before the auth guard, so the guard runs first: an anonymous caller is refused
     # before a byte of its body is read.
-    app.add_middleware(
-        RequestLimits, max_json_bytes=config.max_json_bytes, max_upload_bytes=config.max_upload_bytes
-    )
+    app.add_middleware(RequestLimits, max_json_bytes=config.max_json_bytes, max_upload_bytes=config.max_upload_bytes)
     if config.auth:
         from modelyard.server.auth import install_auth
 
@@ -101,6 +105,22 @@ def create_app(config: ServerConfig | None = None, *, stores: Stores | None = No
         register(app)
     install_metrics(app)  # last, so its middleware is outermost and counts every response
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Background work of the server: continuous monitoring when configured."""
+    services: Services = app.state.services
+    loop = None
+    if services.config.monitor_interval_s:
+        from modelyard.monitoring.service import MonitorLoop
+
+        loop = MonitorLoop(services.stores, interval_s=services.config.monitor_interval_s).start()
+    try:
+        yield
+    finally:
+        if loop is not None:
+            loop.stop()
 
 
 def app_from_settings() -> FastAPI:
@@ -120,6 +140,7 @@ def app_from_settings() -> FastAPI:
         config.login_free_failures = settings.login_free_failures
     if settings.login_max_backoff_seconds is not None:
         config.login_max_backoff_seconds = settings.login_max_backoff_seconds
+    config.monitor_interval_s = settings.monitor_interval_seconds
     return create_app(config)
 
 

@@ -82,9 +82,14 @@ class MonitoringStore(ABC):
     # -- alerts ---------------------------------------------------------------------------------
 
     @abstractmethod
-    def save_alert(self, alert: Alert, events: Sequence[AlertEvent] = ()) -> list[AlertEvent]:
+    def save_alert(
+        self, alert: Alert, events: Sequence[AlertEvent] = (), *, expected_state: str | None = None
+    ) -> list[AlertEvent]:
         """Insert or replace the alert of ``alert.fingerprint`` and append ``events`` to the
-        history, in one transaction; returns the events with their sequence numbers."""
+        history, in one transaction; returns the events with their sequence numbers.
+        ``expected_state`` makes it a compare-and-set: "absent" (no alert of that fingerprint
+        yet), "firing" or "resolved" (its current state); Conflict, changing nothing, otherwise —
+        so of several evaluators judging the same rule at once, one records the transition."""
 
     @abstractmethod
     def add_alert_events(self, events: Sequence[AlertEvent]) -> list[AlertEvent]:

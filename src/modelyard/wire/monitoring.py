@@ -8,7 +8,7 @@ monitor wrap its spec with who and when.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -87,8 +87,12 @@ class WindowResultList(WireModel):
 
 
 class AlertSave(WireModel):
+    """An alert's new state and its events; ``expected_state`` makes it a compare-and-set (409
+    when the stored alert is not in that state: another evaluator recorded the transition)."""
+
     alert: Alert
     events: Annotated[list[AlertEvent], Field(max_length=MAX_EVENTS)] = []
+    expected_state: Literal["absent", "firing", "resolved"] | None = None
 
 
 class AlertEventsAdd(WireModel):

@@ -154,7 +154,7 @@ def list_window_results(name: MonitorName, limit: Limit = 100, c: Call = Depends
 def save_alert(body: AlertSave, c: Call = Depends(get_call)) -> Any:
     """Insert or replace an alert's state (by its fingerprint) and append its events."""
     c.allow_somewhere("editor")
-    saved = store(c).save_alert(body.alert, body.events)
+    saved = store(c).save_alert(body.alert, body.events, expected_state=body.expected_state)
     return WireJSONResponse({"events": [e.model_dump(mode="json") for e in saved]})
 
 

@@ -286,16 +286,29 @@ class SqlMonitoringStore(SqlAggregateStore, MonitoringStore):
             out.append(event.model_copy(update={"seq": int(seq)}))
         return out
 
-    def save_alert(self, alert: Alert, events: Sequence[AlertEvent] = ()) -> list[AlertEvent]:
+    def save_alert(
+        self, alert: Alert, events: Sequence[AlertEvent] = (), *, expected_state: str | None = None
+    ) -> list[AlertEvent]:
+        if expected_state not in (None, "absent", "firing", "resolved"):
+            raise InvalidArgument(f"expected_state is absent, firing or resolved, got {expected_state!r}")
         row = alert.model_dump()
+        a = monitor_alerts
+        changes = {k: v for k, v in row.items() if k != "fingerprint"}
 
         def tx(conn: Connection) -> list[AlertEvent]:
-            stmt = self._insert(monitor_alerts).values(**row)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["fingerprint"], set_={k: v for k, v in row.items() if k != "fingerprint"}
+            if expected_state is None:
+                stmt = self._insert(a).values(**row)
+                conn.execute(stmt.on_conflict_do_update(index_elements=["fingerprint"], set_=changes))
+            elif expected_state == "absent":
+                inserted = conn.execute(self._insert(a).values(**row).on_conflict_do_nothing().returning(a.c.state))
+                if inserted.first() is None:
+                    raise Conflict(f"alert {alert.fingerprint} was recorded meanwhile (by another evaluator)")
+            else:
+                done = conn.execute(
+                    update(a).where(a.c.fingerprint == alert.fingerprint, a.c.state == expected_state).values(**changes)
                 )
-            )
+                if done.rowcount != 1:
+                    raise Conflict(f"alert {alert.fingerprint} is no longer {expected_state} (changed meanwhile)")
             return self._append(conn, events)
 
         return self._write(tx)
