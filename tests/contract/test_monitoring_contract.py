@@ -239,3 +239,20 @@ def test_alert_transitions_are_compare_and_set(monitoring: MonitoringStore) -> N
         monitoring.save_alert(resolved, expected_state="firing")
     assert [e.kind for e in monitoring.list_alert_events(fingerprint=fp)] == ["firing", "resolved"]
     assert monitoring.get_alert(fp).state == "resolved"
+
+
+def test_integrity_check_sees_claims_and_results(stores: Stores, backend: str) -> None:
+    monitoring = stores.monitoring
+    monitoring.create_monitor("m", "api", spec(), actor="ana", at=1)
+    assert monitoring.claim_window("m", 0, 60_000, owner="a", at=1, lease_ms=10) is not None
+    monitoring.complete_window(result("m", 0, "a"))
+    assert not [p for p in monitoring.check() if "monitor" in p]
+    if backend == "http":
+        return  # damaging the server's database is done by the SQL backends only
+    from sqlalchemy import update
+
+    from modelyard.store.sql.monitoring_tables import monitor_windows
+
+    with monitoring.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(update(monitor_windows).values(done=False))
+    assert any("has no finished claim" in p for p in monitoring.check())

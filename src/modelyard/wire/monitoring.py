@@ -41,8 +41,9 @@ __all__ = [
     "WindowResultList",
 ]
 
-Actor = Annotated[str, Field(min_length=1, max_length=256)]
-Owner = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+#: Who acts or evaluates: no control characters (the entities record them as they are).
+Actor = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Owner = Actor
 #: Events per request.
 MAX_EVENTS = 1_000
 

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from modelyard.core.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
@@ -112,22 +112,55 @@ def _reference(row: Any) -> ReferenceProfile:
     return ReferenceProfile.model_validate(data)
 
 
+def _who(actor: str, kind: str = "actor") -> str:
+    """An actor or an owner: a name without control characters (the entities' rule)."""
+    text = validate_name(actor, kind)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidArgument(f"invalid {kind} {text[:40]!r}: no control characters")
+    return text
+
+
 class SqlMonitoringStore(SqlAggregateStore, MonitoringStore):
     """Monitors, claims, results, alerts, silences and references; one transaction per method."""
 
     def __init__(self, db: SqlDatabase) -> None:
         super().__init__(db)
+        db.register_check("monitoring", self._integrity_monitoring)
+
+    @staticmethod
+    def _integrity_monitoring(conn: Connection) -> list[str]:
+        """Every stored window result has its claim, marked done, and every done claim its result."""
+        w, r = monitor_windows, monitor_results
+        problems: list[str] = []
+        orphans = conn.execute(
+            select(r.c.monitor, r.c.window_start)
+            .outerjoin(w, and_(w.c.monitor == r.c.monitor, w.c.window_start == r.c.window_start))
+            .where(or_(w.c.monitor.is_(None), w.c.done.is_(False)))
+        )
+        for row in orphans:
+            problems.append(f"monitor {row.monitor!r}: the result of window {row.window_start} has no finished claim")
+        missing = conn.execute(
+            select(w.c.monitor, w.c.window_start)
+            .outerjoin(r, and_(w.c.monitor == r.c.monitor, w.c.window_start == r.c.window_start))
+            .where(w.c.done.is_(True), r.c.monitor.is_(None))
+        )
+        for row in missing:
+            problems.append(f"monitor {row.monitor!r}: window {row.window_start} is done but has no result")
+        return problems
 
     # -- monitors -------------------------------------------------------------------------------
 
     def create_monitor(self, name: str, deployment: str, spec: MonitorSpec, *, actor: str, at: int) -> Monitor:
         name = validate_monitor_name(name)
         deployment = validate_deployment_name(deployment)
-        actor = validate_name(actor, "actor")
-        monitor = Monitor(
-            name=name, deployment=deployment, spec=spec, created_at=at, created_by=actor, updated_at=at,
-            updated_by=actor,
-        )  # fmt: skip
+        actor = _who(actor)
+        try:
+            monitor = Monitor(
+                name=name, deployment=deployment, spec=spec, created_at=at, created_by=actor, updated_at=at,
+                updated_by=actor,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise InvalidArgument(f"invalid monitor: {' '.join(str(exc).split())[:300]}") from None
 
         def tx(conn: Connection) -> Monitor:
             if conn.execute(select(monitors.c.name).where(monitors.c.name == name)).first() is not None:
@@ -141,7 +174,7 @@ class SqlMonitoringStore(SqlAggregateStore, MonitoringStore):
             raise AlreadyExists(f"monitor {name!r} was created concurrently") from None
 
     def update_monitor(self, name: str, spec: MonitorSpec, *, actor: str, at: int) -> Monitor:
-        actor = validate_name(actor, "actor")
+        actor = _who(actor)
 
         def tx(conn: Connection) -> Monitor:
             done = conn.execute(
@@ -187,7 +220,7 @@ class SqlMonitoringStore(SqlAggregateStore, MonitoringStore):
     def claim_window(
         self, monitor: str, window_start: int, window_end: int, *, owner: str, at: int, lease_ms: int
     ) -> WindowClaim | None:
-        owner = validate_name(owner, "owner")
+        owner = _who(owner, "owner")
         if window_end <= window_start:
             raise InvalidArgument("a window ends after it starts")
         if lease_ms < 1:

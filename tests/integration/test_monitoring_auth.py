@@ -1,0 +1,49 @@
+"""The monitoring API with auth on: reading needs a role somewhere, writing the editor role;
+the server records the authenticated user and its own clock for monitors and silences, audits
+every monitor, silence and reference change; refused requests change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from modelyard.core.auth import AuditQuery
+from modelyard.core.errors import PermissionDenied
+from modelyard.core.monitoring import MonitorSpec, Silence, WindowSpec
+from tests.fixtures.stores import http_store
+from tests.integration.test_deployments_auth import Secured, secured  # noqa: F401 - the fixture
+
+SPEC = MonitorSpec(window=WindowSpec(size=60_000))
+
+
+@pytest.fixture
+def ed(secured: Secured) -> Iterator[object]:  # noqa: F811 - the imported fixture
+    joined = http_store(secured.url, token=secured.tokens["ed"])
+    with joined:
+        yield joined.stores.monitoring
+
+
+def test_roles_decide_who_reads_and_writes_monitoring(secured: Secured, ed: object) -> None:  # noqa: F811
+    created = ed.create_monitor("mon", "api", SPEC, actor="mallory", at=5)  # type: ignore[attr-defined]
+    assert created.created_by == "ed" and created.created_at != 5  # the server's user and clock
+    silence = Silence(id="s1", matchers={"monitor": "mon"}, start=0, end=2**40, created_by="mallory", created_at=5)
+    assert ed.create_silence(silence).created_by == "ed"  # type: ignore[attr-defined]
+    vera = http_store(secured.url, token=secured.tokens["vera"])
+    with vera:
+        assert [m.name for m in vera.stores.monitoring.list_monitors()] == ["mon"]
+        with pytest.raises(PermissionDenied):  # a viewer reads, never writes
+            vera.stores.monitoring.create_monitor("other", "api", SPEC, actor="vera", at=5)
+        with pytest.raises(PermissionDenied):
+            vera.stores.monitoring.claim_window("mon", 0, 60_000, owner="vera", at=1, lease_ms=1000)
+    nora = http_store(secured.url, token=secured.tokens["nora"])
+    with nora, pytest.raises(PermissionDenied):  # no role anywhere: not even reading
+        nora.stores.monitoring.list_monitors()
+    assert httpx.get(f"{secured.url}/api/v1/monitors").status_code == 401
+    assert httpx.delete(f"{secured.url}/api/v1/monitors/mon").status_code == 401
+    server = secured.app.state.services.stores
+    assert [m.name for m in server.monitoring.list_monitors()] == ["mon"]  # refused changed nothing
+    actions = [e.action for e in server.auth.list_audit(AuditQuery(object_type="monitor"))]
+    assert actions == ["create_monitor"]
+    assert [e.action for e in server.auth.list_audit(AuditQuery(object_type="silence"))] == ["create_silence"]
