@@ -201,3 +201,19 @@ def test_evaluation_computes_importance_by_default_and_never_fails_for_it() -> N
     assert evaluate(Flaky(), X.assign(y=y), target="y", log=False, task="regression").importance == {}
     with pytest.raises(RuntimeError, match="flaky"):
         evaluate(Flaky(), X.assign(y=y), target="y", log=False, task="regression", importance=True)
+
+
+def test_without_the_explain_extra_trees_fall_back_to_occlusion(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from sklearn.ensemble import RandomForestRegressor
+
+    from modelyard.core.errors import MissingExtra
+
+    X, y = synthetic(n=200)
+    forest = RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y)
+    monkeypatch.setitem(sys.modules, "shap", None)  # as if not installed
+    rows = explain_rows(forest, X.head(5))
+    assert rows.method == "occlusion" and rows.values.shape == (5, 4)
+    with pytest.raises(MissingExtra, match=r"modelyard\[explain\]"):
+        shap_rows(forest, X.head(5))

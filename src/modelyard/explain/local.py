@@ -190,4 +190,7 @@ def explain_rows(
 def _shap_installed() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("shap") is not None
+    try:
+        return importlib.util.find_spec("shap") is not None
+    except (ImportError, ValueError):  # an import hook that refuses it, a half-imported module
+        return False

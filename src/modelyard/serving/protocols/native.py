@@ -143,11 +143,15 @@ async def explain(app: ServingApp, request: Request, name: str) -> Response:
     if spec.kind == "tensor" or not spec.columns:
         raise InvalidArgument(f"model {name!r} takes a tensor: explanations need named input columns")
     data = decoder(request)(spec)
-    frame = pd.DataFrame(data, columns=list(spec.columns)) if spec.kind == "matrix" else data
-    if len(frame) > MAX_EXPLAIN_ROWS:
-        raise InvalidArgument(f"explain takes at most {MAX_EXPLAIN_ROWS} rows per request, got {len(frame)}")
+    if len(data) > MAX_EXPLAIN_ROWS:
+        raise InvalidArgument(f"explain takes at most {MAX_EXPLAIN_ROWS} rows per request, got {len(data)}")
 
     def run() -> Any:
+        frame = data
+        if spec.kind == "matrix":  # the fast path's float matrix, back to the signature's named columns
+            frame = pd.DataFrame(data, columns=list(spec.columns))
+            for i in spec.int_columns:
+                frame[spec.columns[i]] = frame[spec.columns[i]].astype(spec.dtypes[i])
         return explain_rows(host.loaded, frame, method=method, baseline=host.explain_baseline)  # type: ignore[arg-type]
 
     try:
