@@ -189,6 +189,10 @@ def test_model_report_holds_aggregates_only(registry: RegistryClient, tmp_path: 
     assert data_json["importance"]["permutation"]["features"][0]["feature"] == "tenure"
     assert "residuals" not in data_json["evaluation"]["curves"]
 
+    fresh = build_model_report(registry, "churn", log(registry, "linear", frame))  # never evaluated
+    assert fresh.evaluation is None and fresh.importance == {} and fresh.figures() == {}
+    assert "Not evaluated yet" in fresh.to_html() and "plotly" not in fresh.to_html().lower()
+
     out = tmp_path / "report.html"
     done = runner.invoke(app, ["models", "report", f"churn@{version}", "-o", str(out)])
     assert done.exit_code == 0, done.output
