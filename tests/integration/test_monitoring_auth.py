@@ -16,6 +16,12 @@ from tests.fixtures.stores import http_store
 from tests.integration.test_deployments_auth import Secured, secured  # noqa: F401 - the fixture
 
 SPEC = MonitorSpec(window=WindowSpec(size=60_000))
+HOOK = "https://hooks.example.org/secret-token"
+WITH_HOOK = MonitorSpec.model_validate({
+    "window": {"size": 60_000},
+    "rules": [{"name": "errors", "signal": "health.error_rate", "threshold": 0.1,
+               "notifiers": [{"type": "webhook", "url": HOOK}]}],
+})  # fmt: skip
 
 
 @pytest.fixture
@@ -26,13 +32,17 @@ def ed(secured: Secured) -> Iterator[object]:  # noqa: F811 - the imported fixtu
 
 
 def test_roles_decide_who_reads_and_writes_monitoring(secured: Secured, ed: object) -> None:  # noqa: F811
-    created = ed.create_monitor("mon", "api", SPEC, actor="mallory", at=5)  # type: ignore[attr-defined]
+    created = ed.create_monitor("mon", "api", WITH_HOOK, actor="mallory", at=5)  # type: ignore[attr-defined]
     assert created.created_by == "ed" and created.created_at != 5  # the server's user and clock
     silence = Silence(id="s1", matchers={"monitor": "mon"}, start=0, end=2**40, created_by="mallory", created_at=5)
     assert ed.create_silence(silence).created_by == "ed"  # type: ignore[attr-defined]
     vera = http_store(secured.url, token=secured.tokens["vera"])
     with vera:
         assert [m.name for m in vera.stores.monitoring.list_monitors()] == ["mon"]
+        # a viewer sees which notifiers there are, not their secrets; an editor (an evaluator) does
+        (notifier,) = vera.stores.monitoring.get_monitor("mon").spec.rules[0].notifiers
+        assert notifier["type"] == "webhook" and HOOK not in str(notifier)
+        assert ed.get_monitor("mon").spec.rules[0].notifiers[0]["url"] == HOOK  # type: ignore[attr-defined]
         with pytest.raises(PermissionDenied):  # a viewer reads, never writes
             vera.stores.monitoring.create_monitor("other", "api", SPEC, actor="vera", at=5)
         with pytest.raises(PermissionDenied):

@@ -5,8 +5,10 @@ claims shared by two evaluators."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +232,51 @@ def test_missing_columns_are_reported(world: World) -> None:
     assert result.status == "ok"
     assert result.values["quality"]["missing_columns"] == 1 and result.values["quality"]["schema_violations"] == 1
     assert any("'c'" in note and "missing" in note for note in result.notes)
+
+
+class _Failing(BaseHTTPRequestHandler):
+    calls = 0
+
+    def do_POST(self) -> None:
+        _Failing.calls += 1
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(500)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_estimated_signal_and_a_failing_notifier(world: World) -> None:
+    from modelyard.monitoring.estimation import fit_estimator
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(0.0, 1.0, 3000)
+    estimator = fit_estimator(
+        "classification", (a > 0.5).astype(float), (a + rng.normal(0, 0.3, 3000) > 0.5).astype(int)
+    )
+    service = world.service()
+    registered = service.set_reference("m", 1, estimator, actor="t")
+    assert (registered.role, registered.format) == ("estimator", "estimator")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        service.create(
+            "est", "api", window={"size": MINUTE, "delay_ms": 0}, signals=["health", "estimated"], start=0, actor="ana",
+            rules=[{"name": "est", "signal": "estimated.accuracy", "comparator": "<", "threshold": 0.999,
+                    "notifiers": [{"type": "webhook", "url": hook, "timeout_s": 2}]}],
+        )  # fmt: skip
+        log(world, 0, current(200, 1))
+        world.clock.now = MINUTE + 1
+        report = service.run()
+    finally:
+        server.shutdown()
+        server.server_close()
+    (result,) = report.results
+    estimated = result.values["estimated"]
+    assert 0.5 < estimated["accuracy"] < 0.999 and estimated["accuracy_lower"] <= estimated["accuracy"]
+    (alert,) = report.fired  # the notifier failed; the alert is recorded all the same
+    events = service.history(fingerprint=alert.fingerprint)
+    assert [e.kind for e in events] == ["firing", "notify_failed"]
+    assert events[1].detail["notifier"] == "webhook" and events[1].detail["attempts"] > 1 and _Failing.calls > 1

@@ -47,7 +47,7 @@ from modelyard.core.serving import Deployment, validate_deployment_name
 from modelyard.core.tracking import now_millis
 from modelyard.core.validation import validate_name
 from modelyard.monitoring import alerts as alert_rules
-from modelyard.monitoring.windows import Window, WindowData, count_rows, due_windows, window_frame
+from modelyard.monitoring.windows import Window, WindowData, due_windows, read_log, window_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -255,7 +255,8 @@ class MonitoringService:
     def _run_monitor(self, monitor: Monitor, report: RunReport, *, limit: int, notify: bool) -> None:
         spec = monitor.spec
         last = self.store.last_claim(monitor.name)
-        total = count_rows(self.stores, monitor.deployment, spec.start) if spec.window.by == "count" else None
+        log = read_log(self.stores, monitor.deployment, spec.start) if spec.window.by == "count" else None
+        total = None if log is None else int((~log["shadow"].astype(bool)).sum())
         windows = due_windows(
             spec.window, start=spec.start, last_start=None if last is None else last.window_start,
             now_ms=self.clock(), total_rows=total, limit=limit,
@@ -268,7 +269,7 @@ class MonitoringService:
             if claim is None:
                 continue  # another evaluator has it
             deployment = self._deployment(monitor.deployment)
-            result = self.evaluate_window(monitor, window, deployment=deployment, references=references)
+            result = self.evaluate_window(monitor, window, deployment=deployment, references=references, log=log)
             try:
                 self.store.complete_window(result)
             except ModelyardError as exc:  # the lease was taken over meanwhile: theirs counts
@@ -305,6 +306,7 @@ class MonitoringService:
         *,
         deployment: Deployment | None = None,
         references: dict[tuple[str, int], Reference] | None = None,
+        log: pd.DataFrame | None = None,
     ) -> WindowResult:
         """The result of one window (not stored): its signals, or "no_traffic", or "error"."""
         spec = monitor.spec
@@ -313,7 +315,7 @@ class MonitoringService:
             "evaluated_at": self.clock(), "evaluated_by": self.owner,
         }  # fmt: skip
         try:
-            data = window_frame(self.stores, monitor.deployment, spec.window, window, start_ms=spec.start)
+            data = window_frame(self.stores, monitor.deployment, spec.window, window, start_ms=spec.start, log=log)
             if data.empty:
                 return WindowResult(**base, status="no_traffic", rows=0, notes=("no traffic in this window",))
             reference = self._reference_for(monitor, data, deployment, references if references is not None else {})

@@ -33,7 +33,17 @@ if TYPE_CHECKING:
 
     from modelyard.store.bundle import Stores
 
-__all__ = ["META_COLUMNS", "PREDICTION", "Window", "WindowData", "due_windows", "expand", "window_frame"]
+__all__ = [
+    "META_COLUMNS",
+    "PREDICTION",
+    "Window",
+    "WindowData",
+    "count_rows",
+    "due_windows",
+    "expand",
+    "read_log",
+    "window_frame",
+]
 
 #: The columns every expanded row carries besides its inputs and prediction.
 META_COLUMNS = ("request_id", "variant", "model_name", "model_version", "status", "latency_ms", "timestamp_ms",
@@ -187,14 +197,16 @@ def window_frame(
     *,
     start_ms: int = 0,
     expected_columns: Sequence[str] = (),
+    log: pd.DataFrame | None = None,
 ) -> WindowData:
     """The traffic of one window (see the module docstring). A window without traffic is an empty
     ``WindowData``, not an error; ``expected_columns`` missing from the log are listed in
-    ``notes``."""
+    ``notes``. Count windows are cut from ``log`` when given (the log since ``start_ms``, read
+    once for all the windows of a run), else from the log read here."""
     if spec.by == "time":
         requests = _read(stores, endpoint, window.start, window.end)
     else:
-        logged = _read(stores, endpoint, start_ms, 2**63 - 1)
+        logged = _read(stores, endpoint, start_ms, 2**63 - 1) if log is None else log
         live = logged[~logged["shadow"].astype(bool)].reset_index(drop=True)
         chosen = live.iloc[window.start : window.end]
         ids = set(chosen["request_id"])
@@ -206,6 +218,11 @@ def window_frame(
     if missing and len(rows):
         notes.append(f"column(s) {', '.join(map(repr, missing))} of the reference are missing from the log")
     return WindowData(window=window, requests=requests, rows=rows, input_columns=inputs, notes=notes)
+
+
+def read_log(stores: Stores, endpoint: str, start_ms: int) -> pd.DataFrame:
+    """The log of ``endpoint`` since ``start_ms`` (what a run's count windows are cut from)."""
+    return _read(stores, endpoint, start_ms, 2**63 - 1)
 
 
 def count_rows(stores: Stores, endpoint: str, start_ms: int) -> int:

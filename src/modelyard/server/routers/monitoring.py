@@ -19,8 +19,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 
-from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.core.monitoring import MONITOR_NAME_PATTERN, ReferenceProfile, Silence, WindowResult
+from modelyard.core.errors import InvalidArgument, NotFound, PermissionDenied
+from modelyard.core.monitoring import MONITOR_NAME_PATTERN, Monitor, ReferenceProfile, Silence, WindowResult
 from modelyard.core.tracking import now_millis
 from modelyard.server.deps import auth_enabled
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
@@ -67,6 +67,28 @@ def _ok(entity: Any, status_code: int = 200) -> WireJSONResponse:
     return WireJSONResponse(entity.model_dump(mode="json"), status_code=status_code)
 
 
+#: What a reader without the editor role sees instead of a notifier's settings.
+HIDDEN = "<hidden: needs the editor role>"
+
+
+def _visible(c: Call, monitors: list[Monitor]) -> list[dict[str, Any]]:
+    """Monitors as JSON; with auth on, a caller without the editor role somewhere sees each
+    notifier's type only (webhook URLs and SMTP passwords are secrets; evaluators, which need
+    the editor role to claim windows, see them)."""
+    out = [m.model_dump(mode="json") for m in monitors]
+    if not auth_enabled(c.request):
+        return out
+    try:
+        c.allow_somewhere("editor")
+        return out
+    except PermissionDenied:
+        pass
+    for monitor in out:
+        for rule in monitor["spec"]["rules"]:
+            rule["notifiers"] = [{k: (v if k == "type" else HIDDEN) for k, v in n.items()} for n in rule["notifiers"]]
+    return out
+
+
 def _evaluator_time(c: Call, at: int | None) -> int:
     return now_millis() if at is None or auth_enabled(c.request) else at
 
@@ -102,7 +124,7 @@ def delete_monitor(name: MonitorName, c: Call = Depends(get_call)) -> Response:
 @router.get(_PATH)
 def get_monitor(name: MonitorName, c: Call = Depends(get_call)) -> Any:
     c.allow_somewhere("viewer")
-    return _ok(store(c).get_monitor(name))
+    return WireJSONResponse(_visible(c, [store(c).get_monitor(name)])[0])
 
 
 @router.get("/monitors", response_model=MonitorList)
@@ -110,7 +132,7 @@ def list_monitors(deployment: Name | None = None, c: Call = Depends(get_call)) -
     """Every monitor (of ``deployment``), by name."""
     c.allow_somewhere("viewer")
     found = store(c).list_monitors(deployment)
-    return WireJSONResponse({"monitors": [m.model_dump(mode="json") for m in found]})
+    return WireJSONResponse({"monitors": _visible(c, found)})
 
 
 # -- windows -----------------------------------------------------------------------------------
