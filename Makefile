@@ -50,6 +50,7 @@ bench: $(STAMP_DEV)
 	$(PY) -m benchmarks.validation
 	$(PY) -m benchmarks.features $(BENCH_ARGS)
 	$(PY) -m benchmarks.serving $(BENCH_ARGS)
+	$(PY) -m benchmarks.estimation $(BENCH_ARGS)
 	$(PY) -m benchmarks.drift $(BENCH_ARGS)
 
 clean:

@@ -17,8 +17,11 @@ from modelyard.core.errors import InvalidArgument
 from modelyard.monitoring.estimation import (
     BinaryClassificationEstimator,
     RegressionEstimator,
+    _Calibration,
     _expected_metrics,
+    _expected_values,
     _Forest,
+    _WindowOrder,
     fit_estimator,
     load_estimator,
 )
@@ -145,7 +148,8 @@ def test_with_certain_labels_the_expected_metrics_are_the_realized_ones(rows):
     y = np.array([r[0] for r in rows], dtype=int)
     d = np.array([r[1] for r in rows], dtype=bool)
     s = np.array([r[2] for r in rows], dtype=float)
-    out = _expected_metrics(y.astype(float), d, s, with_variance=True)
+    order = _WindowOrder(s, d)
+    out = _expected_metrics(y[order.index].astype(float), order, with_variance=True)
     assert out["accuracy"][0] == pytest.approx(skm.accuracy_score(y, d))
     assert out["accuracy"][1] == 0
     if d.any():
@@ -157,6 +161,25 @@ def test_with_certain_labels_the_expected_metrics_are_the_realized_ones(rows):
     if 0 < y.sum() < len(y):
         assert out["roc_auc"][0] == pytest.approx(skm.roc_auc_score(y, s))
         assert out["roc_auc"][1] == pytest.approx(0, abs=1e-12)
+    # the batched form (several calibrations at once) gives the same values
+    q = y[order.index].astype(float)
+    batched = _expected_values(np.vstack([q, np.clip(q * 0.5 + 0.25, 0, 1)]), order)
+    single = _expected_metrics(np.clip(q * 0.5 + 0.25, 0, 1), order, with_variance=False)
+    for name, (value, _) in out.items():
+        np.testing.assert_allclose(batched[name][0], value, equal_nan=True)
+        np.testing.assert_allclose(batched[name][1], single[name][0], equal_nan=True)
+
+
+def test_calibration_matches_scikit_learn_isotonic_regression():
+    from sklearn.isotonic import IsotonicRegression
+
+    rng = np.random.default_rng(12)
+    scores = np.round(rng.uniform(size=3000), 2)  # many ties
+    positive = rng.uniform(size=3000) < scores**2
+    x, y = _Calibration(scores, positive).fit(np.ones(3000))
+    iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(scores, positive)
+    grid = np.linspace(-0.1, 1.1, 500)
+    np.testing.assert_allclose(np.interp(grid, x, y), iso.predict(grid), atol=1e-9)
 
 
 def test_empty_and_degenerate_windows():
