@@ -84,6 +84,15 @@ def test_monitor_commands(deployed: int, tmp_path: Path) -> None:
     assert [r["status"] for r in results[-2:]] == ["ok", "ok"]  # newest first: the first two minutes
     assert {r["status"] for r in results[:-2]} == {"no_traffic"}
     assert results[-2]["values"]["quality"]["unseen_category_share"] > 0.1
+    code, out = invoke("monitor", "report", "api-mon", "-o", str(tmp_path / "report.html"))
+    assert code == 0 and "wrote" in out, out
+    html = (tmp_path / "report.html").read_text()
+    assert (tmp_path / "plotly.min.js").exists() and "Monitoring report: api-mon" in html and "firing" in html
+    code, out = invoke("monitor", "report", "api-mon", "-o", str(tmp_path / "report.json"))
+    document = json.loads((tmp_path / "report.json").read_text())
+    assert document["summary"]["alerts_fired"] == 2 and {c["group"] for c in document["charts"]} >= {"health", "drift"}
+    code, out = invoke("monitor", "report", "api-mon", "-o", str(tmp_path / "nope" / "r.html"))
+    assert code == 2 and "no such directory" in out
     code, out = invoke("monitor", "show", "api-mon")
     assert code == 0 and "Windows (newest first)" in out and "drift" in out
     code, out = invoke("monitor", "list", "--json")

@@ -54,6 +54,10 @@ def _may_change(request: Request, principal: Principal, services: Services, depl
     return True
 
 
+#: Windows of each monitor drawn on a deployment's page.
+_MONITOR_WINDOWS = 200
+
+
 def _traffic(services: Services, name: str, now: int) -> tuple[list[VariantTraffic], dict[str, Any], bool]:
     import numpy as np
 
@@ -96,6 +100,32 @@ def _traffic(services: Services, name: str, now: int) -> tuple[list[VariantTraff
     return rows, figures, truncated
 
 
+def _monitoring(services: Services, name: str) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """The deployment's monitors, their firing alerts, and one chart per signal view of each
+    monitor over its newest windows (``reports.monitoring.series``: stored aggregates only)."""
+    from modelyard.reports.monitoring import series
+
+    monitors = services.stores.monitoring.list_monitors(name)
+    names = {m.name for m in monitors}
+    firing = [a for a in services.stores.monitoring.list_alerts(state="firing") if a.monitor in names]
+    figures: dict[str, Any] = {}
+    for i, monitor in enumerate(monitors):
+        results = services.stores.monitoring.list_window_results(monitor.name, limit=_MONITOR_WINDOWS)
+        if not any(r.status == "ok" for r in results):
+            continue
+        for j, chart in enumerate(series(monitor, results)):
+            data = []
+            for line in chart["lines"]:
+                data.append({"type": "scatter", "mode": "lines+markers", "name": line["name"], "x": line["x"],
+                             "y": line["y"], "connectgaps": False})  # fmt: skip
+            figures[f"monitor-{i}-{j}"] = {
+                "data": data,
+                "layout": {"title": {"text": f"{monitor.name}: {chart['title']}"}, "yaxis": {"rangemode": "tozero"}},
+                "label": f"{monitor.name}: {chart['title']}",
+            }
+    return monitors, firing, figures
+
+
 def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute) -> APIRouter:
     router = APIRouter(include_in_schema=False, route_class=route_class)
 
@@ -118,9 +148,12 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         deployment = services.stores.serving.get_deployment(validate_deployment_name(name))
         events = services.stores.serving.list_deployment_events(deployment.name)
         rows, figures, truncated = _traffic(services, deployment.name, now_millis())
+        monitors, firing, monitor_figures = _monitoring(services, deployment.name)
+        figures.update(monitor_figures)
         return render(
             env, request, "deployment.html", principal=principal, d=deployment, events=list(reversed(events[-50:])),
             traffic=rows, figures=figures, truncated=truncated, model_url=model_url,
+            monitors=monitors, firing=firing, monitor_figures=monitor_figures,
             can_change=_may_change(request, principal, services, deployment),
             can_roll_back=len(events) > 1,
         )  # fmt: skip
