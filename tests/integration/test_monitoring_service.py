@@ -280,3 +280,33 @@ def test_estimated_signal_and_a_failing_notifier(world: World) -> None:
     events = service.history(fingerprint=alert.fingerprint)
     assert [e.kind for e in events] == ["firing", "notify_failed"]
     assert events[1].detail["notifier"] == "webhook" and events[1].detail["attempts"] > 1 and _Failing.calls > 1
+
+
+def test_alert_rollback_rule_speaks_servings_interface(world: World) -> None:
+    from modelyard.core.monitoring import Alert, fingerprint
+    from modelyard.monitoring.actions import AlertRollbackRule
+    from modelyard.serving.rollback import AutoRollback, MetricWindows
+
+    service = world.service()
+    service.create(
+        "r", "api", window={"size": MINUTE}, start=0, actor="ana",
+        rules=[{"name": "drift", "signal": "health.error_rate", "threshold": 0.1, "actions": [{"type": "rollback"}]},
+               {"name": "noisy", "signal": "health.p99_ms", "threshold": 100}],
+    )  # fmt: skip
+    world.deployments.update("api", variants=["main=m@2"], slo={"max_error_rate": 0.5}, auto_rollback=True, actor="t")
+    deployment = world.deployments.get("api")
+    rule = AlertRollbackRule(world.stores.monitoring)
+    assert not rule.evaluate(deployment, {}).rollback
+    for name in ("noisy", "drift"):
+        world.stores.monitoring.save_alert(Alert(
+            fingerprint=fingerprint("r", name), monitor="r", rule=name, signal="health.error_rate", severity="warning",
+            state="firing", value=0.5, threshold=0.1, first_seen=deployment.updated_at + 1,
+            last_seen=deployment.updated_at + 1, window_start=0, window_end=MINUTE,
+        ))  # fmt: skip
+    decision = rule.evaluate(deployment, {})
+    assert decision.rollback and "alert drift is firing" in decision.reason
+    # serving's watcher takes the rule as it takes its SLO rule (it acts on deployments with auto_rollback)
+    watcher = AutoRollback(world.deployments, MetricWindows(), lambda: ["api"], rules=[rule])
+    assert watcher.check(deployment) is not None
+    restored = world.deployments.get("api")
+    assert restored.spec.variants[0].version == 1 and world.deployments.history("api")[-1].action == "rollback"
