@@ -199,7 +199,8 @@ def test_empty_and_degenerate_windows():
         (("classification", [0.1, 0.9], [1, 1]), {}, "both classes"),
         (("classification", [0.1, 0.9, 0.5], [0, 1, 2]), {}, "two classes"),
         (("classification", [0.1, 0.9], [0]), {}, "one per score"),
-        (("classification", [[0.1, 0.2, 0.7]], [0]), {}, "shape"),
+        (("classification", [[[0.1, 0.9]]], [0]), {}, "shape"),
+        (("classification", [[0.1, 0.2, 0.7]], [0]), {}, "3 score columns for 1 classes"),
         (("classification", [0.1, 0.9], [0, 1]), {"confidence": 2.0}, "confidence"),
         (("regression", [1.0] * 5, [1.0] * 5), {}, "at least 20"),
         (("clustering", [1.0], [1.0]), {}, "unknown task"),
@@ -222,3 +223,51 @@ def test_regression_window_needs_the_reference_columns_and_tolerates_new_categor
     unseen = xr.iloc[:10].assign(c="never-seen")
     out = est.estimate(pred[:10], features=unseen)
     assert out["mae"].value is not None and out["mae"].value >= 0
+
+
+def _multiclass_data(n: int, shift: float, rng: np.random.Generator):
+    x = rng.normal(size=(n, 3)) + np.array([shift, -shift / 2, 0.0])
+    logits = np.column_stack([1.2 * x[:, 0], -x[:, 1] + 0.5 * x[:, 2], 0.3 * x[:, 0] - 0.7 * x[:, 2]])
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = (rng.uniform(size=(n, 1)) > np.cumsum(proba, axis=1)[:, :-1]).sum(axis=1)
+    return x, np.array(["a", "b", "c"])[y]
+
+
+def test_multiclass_estimate_is_within_its_band_under_covariate_shift():
+    """4 seeds x 3 shifts x 5 metrics = 60 checks at 95% bands; we require 51 (85%)."""
+    inside, total = 0, 0
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        xt, yt = _multiclass_data(4000, 0.0, rng)
+        model = LogisticRegression(max_iter=500).fit(xt, yt)
+        xr, yr = _multiclass_data(4000, 0.0, rng)
+        est = fit_estimator("classification", model.predict_proba(xr), yr, classes=list(model.classes_))
+        for shift in (0.0, 0.8, 1.6):
+            xw, yw = _multiclass_data(1500, shift, rng)
+            proba = model.predict_proba(xw)
+            pred = model.classes_[proba.argmax(axis=1)]
+            estimated = est.estimate(proba)
+            real = realized("classification", yw, pred, proba, classes=list(model.classes_), n_resamples=9)
+            for name, e in estimated.items():
+                assert e.lower is not None and e.upper is not None and e.value is not None
+                inside += e.lower <= real[name].value <= e.upper
+                total += 1
+    assert total == 60
+    assert inside >= 51, f"{inside}/{total} inside the band"
+
+
+def test_multiclass_round_trip_and_bad_input():
+    rng = np.random.default_rng(13)
+    x, y = _multiclass_data(600, 0.0, rng)
+    proba = LogisticRegression(max_iter=500).fit(x, y).predict_proba(x)
+    est = fit_estimator("classification", proba, y, classes=["a", "b", "c"], n_calibrators=3)
+    again = load_estimator(est.to_bytes())
+    assert type(again).__name__ == "MulticlassClassificationEstimator"
+    assert again.estimate(proba[:200]) == est.estimate(proba[:200])
+    assert all(e.value is None for e in est.estimate(np.zeros((0, 3))).values())
+    with pytest.raises(InvalidArgument, match="shape"):
+        est.estimate(proba[:, :2])
+    with pytest.raises(InvalidArgument, match="not one of the classes"):
+        est.estimate(proba[:3], predictions=["a", "b", "z"])
+    with pytest.raises(InvalidArgument, match=r"shape \(n, 4\)"):
+        fit_estimator("classification", proba, y, classes=["a", "b", "c", "d"])

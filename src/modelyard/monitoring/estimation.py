@@ -119,8 +119,11 @@ def load_estimator(data: bytes) -> Estimator:
     with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    from modelyard.monitoring.estimation_multiclass import MulticlassClassificationEstimator
+
     kinds: dict[str, type[Estimator]] = {
         BinaryClassificationEstimator.kind: BinaryClassificationEstimator,
+        MulticlassClassificationEstimator.kind: MulticlassClassificationEstimator,
         RegressionEstimator.kind: RegressionEstimator,
     }
     cls = kinds.get(meta.get("kind"))
@@ -145,14 +148,22 @@ def fit_estimator(
 ) -> Estimator:
     """Fit a label-free estimator on a labelled reference.
 
-    classification: ``reference`` holds the scores (the positive class's probability, shape (n,)
-    or (n, 2)), ``reference_labels`` the labels (two classes; ``classes`` orders them, the second
-    is positive) and ``predictions`` the predicted labels (default: score >= ``threshold``).
+    classification: ``reference`` holds the scores (binary: the positive class's probability,
+    shape (n,) or (n, 2); multiclass: (n, k) with columns in ``classes`` order), ``reference_labels``
+    the labels (``classes`` orders them; with two the second is positive) and ``predictions`` the
+    predicted labels (default: score >= ``threshold``, or the highest score).
     regression: ``reference`` holds the model's predictions, ``reference_labels`` the targets and
     ``features`` the inputs (a DataFrame or 2-D array; optional but the estimate follows a shift
     of the inputs only through them). ``n_calibrators`` / ``n_models``: how many fits (one on the
     whole reference, the rest on bootstrap resamples) measure the reference's own uncertainty."""
     _z(confidence)
+    if task == "classification" and _is_multiclass(reference, classes):
+        from modelyard.monitoring.estimation_multiclass import MulticlassClassificationEstimator
+
+        return MulticlassClassificationEstimator.fit(
+            reference, reference_labels, predictions=predictions, classes=classes, confidence=confidence,
+            n_calibrators=n_calibrators, random_state=random_state,
+        )  # fmt: skip
     if task == "classification":
         return BinaryClassificationEstimator.fit(
             reference, reference_labels, predictions=predictions, classes=classes, threshold=threshold,
@@ -171,6 +182,14 @@ def fit_estimator(
 
 
 # --- classification (CBPE-style) -------------------------------------------------------------
+
+
+def _is_multiclass(scores: Any, classes: Sequence[Any] | None) -> bool:
+    """More than two classes: by ``classes``, else by the score columns ((n, k) with k > 2)."""
+    if classes is not None:
+        return len(classes) > 2
+    shape = np.shape(scores)
+    return len(shape) == 2 and shape[1] > 2
 
 
 def _positive_scores(scores: Any, name: str) -> np.ndarray:
