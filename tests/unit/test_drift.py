@@ -275,3 +275,25 @@ def test_files_are_profiled_a_batch_at_a_time(tmp_path, monkeypatch) -> None:
     ref.iloc[:0].to_parquet(empty)
     with pytest.raises(InvalidArgument, match="no rows"):
         compute_drift(profiles.profile_file(empty), cur)
+
+
+def test_datetimes_missing_values_and_nullable_columns() -> None:
+    rng = np.random.default_rng(4)
+    n = 3000
+    start = pd.Timestamp("2026-01-01")
+    ref = pd.DataFrame(
+        {
+            "seen": start + pd.to_timedelta(rng.integers(0, 30 * 86400, n), unit="s"),
+            "amount": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 500, n)), dtype="Int64"),
+            "city": pd.Series(rng.choice(["a", "b", None], n, p=[0.5, 0.4, 0.1]), dtype="object"),
+        }
+    )
+    cur = ref.copy()
+    cur["seen"] = cur["seen"] + pd.Timedelta(days=20)
+    cur.loc[: n // 2, "amount"] = pd.NA
+    result = compute_drift(ref, cur)
+    seen, amount, city = result.column("seen"), result.column("amount"), result.column("city")
+    assert seen.kind == "datetime" and seen.drifted
+    assert amount.kind == "numeric" and amount.reference_missing == pytest.approx(0.1, abs=0.02)
+    assert amount.current_missing > 0.5
+    assert city.kind == "categorical" and city.reference_missing == pytest.approx(0.1, abs=0.02) and not city.drifted

@@ -89,7 +89,8 @@ def profile_table(batches: Iterable[pa.RecordBatch | pa.Table], columns: Sequenc
 
 
 def profile_file(path: Path, columns: Sequence[str] | None = None, *, batch_rows: int = BATCH_ROWS) -> DatasetProfile:
-    """The profile of a tabular file; Parquet is read ``batch_rows`` rows at a time."""
+    """The profile of a tabular file. Parquet is read one row group at a time and profiled
+    ``batch_rows`` rows at a time, so memory holds one row group, whatever the file's size."""
     from modelyard.data.tabular import read_table, table_format
 
     if table_format(path) == "parquet":
@@ -104,7 +105,13 @@ def profile_file(path: Path, columns: Sequence[str] | None = None, *, batch_rows
                     raise InvalidArgument(f"no column {', '.join(map(repr, absent))} in {path.name}")
             if handle.metadata.num_rows == 0:
                 return profile_frame(handle.schema_arrow.empty_table().to_pandas(), columns)
-            return profile_table(handle.iter_batches(batch_size=batch_rows, columns=columns), columns)
+            # a row group at a time (iter_batches reads ahead and holds several), in batches
+            batches = (
+                batch
+                for group in range(handle.metadata.num_row_groups)
+                for batch in handle.read_row_group(group, columns=columns).to_batches(max_chunksize=batch_rows)
+            )
+            return profile_table(batches, columns)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InvalidArgument(f"cannot read {path.name} as parquet: {str(exc).splitlines()[0]}") from None
     table = read_table([path])
