@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelyard.core.errors import InvalidArgument
 from modelyard.monitoring.notifiers import from_config, validate_config
@@ -326,3 +328,85 @@ def test_config_round_trip_and_describe_hide_secrets():
     mail = from_config({"type": "email", "host": "smtp.example.org", "from": "a@b.c", "to": ["x@y.z"],
                         "username": "u", "password": SECRET, "starttls": True})  # fmt: skip
     assert mail.describe() == "email via smtp.example.org:587 to 1 recipient(s)"
+
+
+@pytest.fixture
+def smtp_with_login() -> Iterator[tuple[int, _Mailbox]]:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"alerts" and auth_data.password == b"right"
+        return AuthResult(success=ok, handled=False)  # not handled: the server answers 535 itself
+
+    mailbox = _Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port(), authenticator=authenticator,
+                            auth_require_tls=False)  # fmt: skip
+    controller.start()
+    try:
+        yield controller.port, mailbox
+    finally:
+        controller.stop()
+
+
+def test_smtp_login_succeeds_with_the_password_and_a_wrong_one_is_final(smtp_with_login):
+    port, mailbox = smtp_with_login
+    ok = deliver(from_config(_email_config(port, username="alerts", password="right")), _notification(),
+                 sleep=_Sleeps())  # fmt: skip
+    assert ok.ok and len(mailbox.messages) == 1
+    sleeps = _Sleeps()
+    wrong = deliver(from_config(_email_config(port, username="alerts", password=SECRET)), _notification(), sleep=sleeps)
+    assert not wrong.ok and wrong.attempts == 1 and sleeps.calls == []
+    assert "login refused" in (wrong.error or "") and SECRET not in (wrong.error or "")
+    assert len(mailbox.messages) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    outcomes=st.lists(st.sampled_from(["ok", "retry", "final", "bug"]), min_size=1, max_size=12),
+    retries=st.integers(0, 6),
+    backoff=st.floats(0.01, 5.0),
+    max_backoff=st.floats(0.01, 10.0),
+    deadline=st.floats(0.1, 60.0),
+)
+def test_deliver_never_raises_and_respects_its_bounds(outcomes, retries, backoff, max_backoff, deadline):
+    """Any sequence of attempt outcomes: at most 1 + retries attempts, every pause within the cap,
+    no attempt started after the deadline, a final failure never retried, and a Delivery back."""
+    now = [0.0]
+    sleeps: list[float] = []
+
+    class Scripted(Notifier):
+        type = "scripted"
+
+        def __init__(self) -> None:
+            self.started: list[float] = []
+
+        def send(self, notification, *, timeout):
+            self.started.append(now[0])
+            now[0] += min(timeout, 0.3)  # each attempt takes some time
+            outcome = outcomes[min(len(self.started) - 1, len(outcomes) - 1)]
+            if outcome == "retry":
+                raise NotifierError("HTTP 503", retryable=True)
+            if outcome == "final":
+                raise NotifierError("HTTP 400", retryable=False)
+            if outcome == "bug":
+                raise ValueError(SECRET)
+
+        def describe(self) -> str:
+            return "scripted"
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    notifier = Scripted()
+    delivery = deliver(notifier, _notification(), retries=retries, backoff=backoff, max_backoff=max_backoff,
+                       deadline=deadline, sleep=sleep, clock=lambda: now[0])  # fmt: skip
+    assert 1 <= delivery.attempts == len(notifier.started) <= retries + 1
+    assert all(start < deadline for start in notifier.started)
+    assert all(0 < s <= max_backoff for s in sleeps)
+    assert len(sleeps) == delivery.attempts - 1
+    last = outcomes[min(delivery.attempts - 1, len(outcomes) - 1)]
+    assert delivery.ok == (last == "ok")
+    if "final" in outcomes[: delivery.attempts - 1]:
+        raise AssertionError("a final failure was retried")
+    assert SECRET not in (delivery.error or "")
