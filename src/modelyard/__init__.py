@@ -47,6 +47,7 @@ from modelyard.sdk.monitoring import (
     set_reference,
     silence,
 )
+from modelyard.sdk.monitoring_report import monitoring_report
 from modelyard.sdk.serving import (
     deploy,
     deployment,
@@ -160,6 +161,7 @@ __all__ = [
     "model_card",
     "model_report",
     "monitor_results",
+    "monitoring_report",
     "monitors",
     "predictions",
     "profile",

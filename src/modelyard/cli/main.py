@@ -24,6 +24,7 @@ from modelyard.cli import (
     model_report_cmd,
     models_cmd,
     monitor_cmd,
+    monitor_report_cmd,
     predict_cmd,
     serve_cmd,
     server_cmd,
@@ -324,6 +325,7 @@ for _module in (
     explain_cmd,
     model_report_cmd,
     monitor_cmd,
+    monitor_report_cmd,
 ):
     _module.register(app)
 

@@ -8,7 +8,8 @@
 * ``monitor reference MODEL@VERSION DATA`` registers what a version is judged against;
 * ``monitor alerts``, ``monitor history``, ``monitor silence``, ``monitor unsilence``,
   ``monitor silences``, ``monitor results``, ``monitor gate DEPLOYMENT`` (exit 1 while closed);
-* ``monitor report NAME -o report.html`` (or ``.json``): the monitoring period report.
+* ``monitor report DEPLOYMENT|MONITOR --since 7d -o report.html`` (or ``.json``): the monitoring
+  period report (its own module, cli/monitor_report_cmd.py).
 
 Every command prints a table, or JSON with ``--json``; errors are one line on stderr and a
 non-zero exit, and change nothing.
@@ -501,30 +502,6 @@ def reference(
     columns = ", ".join((saved.summary.get("columns") or {}).keys())
     console.print(f"{model}@{version} {role} reference: {saved.rows:,} rows profiled ({columns}); {saved.digest[:19]}",
                   highlight=False)  # fmt: skip
-
-
-@monitor_app.command("report")
-def report(
-    name: Annotated[str, typer.Argument(help="The monitor.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="report.html (plotly charts) or report.json.")],
-    last: Annotated[int, typer.Option("--last", "-n", min=1, max=100_000, help="Windows to include.")] = 1000,
-    self_contained: Annotated[
-        bool, typer.Option("--self-contained", help="Inline plotly.js (one file) instead of plotly.min.js beside it.")
-    ] = False,
-    store: StoreOpt = None,
-) -> None:
-    """The monitoring period report: charts of every signal over the windows, the windows, the alerts."""
-    from modelyard.reports.monitoring import write_monitoring_report
-
-    service = _service(store)
-    with errors_as_exit():
-        monitor = service.get(name)
-        results = service.results(name, limit=last)
-        events = service.history(monitor=name, limit=100_000)
-        if not output.parent.is_dir():
-            fail(f"no such directory: {output.parent}", 2)
-        written = write_monitoring_report(monitor, results, events, output, self_contained=self_contained)
-    console.print(f"wrote {written} ({len(results)} window(s), {len(events)} alert event(s))", highlight=False)
 
 
 @monitor_app.command("gate")

@@ -26,6 +26,7 @@ from modelyard.server.ui import (
     deployments_pages,
     features_pages,
     models_pages,
+    monitoring_pages,
     pages,
 )
 from modelyard.server.ui._common import LOGIN_PATH, STATIC_DIR, LoginRequired, build_environment, render, url_with
@@ -71,6 +72,7 @@ def register(app: FastAPI) -> None:
     app.include_router(models_pages.build_router(env, route_class=HtmlErrorRoute))
     app.include_router(deployments_pages.build_router(env, route_class=HtmlErrorRoute))
     app.include_router(features_pages.build_router(env, route_class=HtmlErrorRoute))
+    app.include_router(monitoring_pages.build_router(env, route_class=HtmlErrorRoute))
     app.include_router(data.build_router())
     app.include_router(catalog_data.build_router())
     app.mount("/ui/static", StaticFiles(directory=str(STATIC_DIR)), name="ui-static")

@@ -1,0 +1,644 @@
+"""The monitoring period report: what a deployment's monitors saw over a period, for analysts —
+drift per column and the dataset's drift share over time, data quality breaches, realized and
+estimated performance with their confidence bands, service health per variant, and the alerts
+that fired or resolved with their history. One HTML page drawn with plotly, or JSON for programs.
+
+Built from the ``MonitoringStore``'s window results and alert history only: aggregates, never a
+logged row (a window result already holds only numbers per signal). The windows of the period are
+grouped into at most ``max_points`` buckets in time order (``DEFAULT_MAX_POINTS``), so a report's
+size depends on the number of columns and buckets, not on the traffic: a year of one-minute
+windows over millions of predictions draws the same few hundred points per series. In a bucket:
+
+* drift per column is the share of the bucket's windows where the column drifted (the heatmap),
+  the dataset's drift share and the realized/estimated metrics are means over its windows, a
+  metric's band runs from the lowest lower bound to the highest upper bound of its windows;
+* data quality shares are means, breaches (failed expectations, schema violations) are sums;
+* latency percentiles are means of the windows' percentiles, the error rate is errors / requests
+  summed over the bucket, throughput the mean of the windows' requests per second.
+
+Like the drift report, the page loads the shared ``plotly.min.js`` written beside it by default
+(``self_contained=True`` inlines plotly.js: one ~5 MB file that opens offline). The web UI draws
+the same figures on its monitoring page (``server/ui/monitoring_pages.py``).
+
+``reports/monitoring.py`` is the window-level report of one monitor (its newest windows one by
+one, with their table); this one covers a period of a whole deployment and groups the windows, so
+its size stays bounded whatever the period. ``modelyard monitor report`` writes this one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelyard.core.errors import InvalidArgument, NotFound
+from modelyard.core.html_assets import PLOTLY_FILE, inline_script, write_shared_script, write_text_atomic
+from modelyard.core.monitoring import Alert, AlertEvent, Monitor, Silence, WindowResult
+from modelyard.monitoring.signals import lookup
+
+if TYPE_CHECKING:
+    from modelyard.store.monitoring import MonitoringStore
+
+__all__ = [
+    "DEFAULT_MAX_POINTS",
+    "MAX_WINDOWS",
+    "MonitoringReport",
+    "alert_dict",
+    "alert_order",
+    "build_monitoring_report",
+    "describe_window",
+    "write_monitoring_report",
+]
+
+#: Buckets per series at most (windows beyond that are grouped).
+DEFAULT_MAX_POINTS = 300
+#: Window results read per monitor at most (the store's largest page over HTTP).
+MAX_WINDOWS = 10_000
+#: Columns drawn in the drift heatmap at most (the most often drifted first).
+MAX_DRIFT_COLUMNS = 60
+TEMPLATE = "templates/monitoring_period.html"
+
+_QUALITY_SHARES = ("missing_share", "out_of_range_share", "unseen_category_share", "null_violation_share")
+_QUALITY_COUNTS = ("failed_expectations", "schema_violations", "missing_columns")
+_PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
+_EVENT_COLORS = {"firing": "#cf222e", "resolved": "#1f883d", "updated": "#bf8700"}
+
+
+def _round(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{value:.5g}")
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class _Buckets:
+    """Windows in time order cut into consecutive groups of (nearly) equal size."""
+
+    results: list[WindowResult]
+    times: list[int]  # the time of each window (its end, or its last request for count windows)
+    edges: list[int]  # start index of each bucket
+
+    @classmethod
+    def of(cls, results: list[WindowResult], times: list[int], max_points: int) -> _Buckets:
+        n = len(results)
+        count = min(n, max_points)
+        edges = [int(i) for i in np.linspace(0, n, count + 1)[:-1].round()] if count else []
+        return cls(results, times, sorted(set(edges)))
+
+    def __len__(self) -> int:
+        return len(self.edges)
+
+    @property
+    def x(self) -> list[str | None]:
+        if not self.edges:
+            return []
+        ends = [*self.edges[1:], len(self.results)]
+        return [_iso(self.times[end - 1]) for end in ends]
+
+    def reduce(self, values: np.ndarray, how: str) -> list[float | None]:
+        """``values`` (one per window, NaN where undefined) reduced per bucket."""
+        if not len(self):
+            return []
+        finite = np.isfinite(values)
+        idx = np.asarray(self.edges)
+        counts = np.add.reduceat(finite.astype(np.int64), idx)
+        if how in ("mean", "sum"):
+            sums = np.add.reduceat(np.where(finite, values, 0.0), idx)
+            out = sums / np.maximum(counts, 1) if how == "mean" else sums
+        elif how == "min":
+            out = np.minimum.reduceat(np.where(finite, values, np.inf), idx)
+        elif how == "max":
+            out = np.maximum.reduceat(np.where(finite, values, -np.inf), idx)
+        else:  # pragma: no cover - programming error
+            raise ValueError(how)
+        return [_round(float(v)) if c else None for v, c in zip(out, counts, strict=True)]
+
+    def series(self, path: str | Callable[[Mapping[str, Any]], float | None], how: str = "mean") -> list[float | None]:
+        getter = path if callable(path) else (lambda values: lookup(values, path))  # type: ignore[misc]
+        values = np.array([np.nan if (v := getter(r.values)) is None else v for r in self.results], dtype=np.float64)
+        return self.reduce(values, how)
+
+    def present(self, path: str) -> bool:
+        return any(lookup(r.values, path) is not None for r in self.results)
+
+
+def _duration(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms >= size and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def describe_window(spec: Mapping[str, Any]) -> str:
+    """A window spec in words: "tumbling 5m windows", "sliding 1h windows every 5m", "tumbling
+    windows of 1000 requests"."""
+    if spec.get("by") == "count":
+        every = f" every {spec['step']}" if spec.get("kind") == "sliding" and spec.get("step") else ""
+        return f"{spec.get('kind', 'tumbling')} windows of {spec['size']} requests{every}"
+    every = f" every {_duration(int(spec['step']))}" if spec.get("kind") == "sliding" and spec.get("step") else ""
+    return f"{spec.get('kind', 'tumbling')} {_duration(int(spec['size']))} windows{every}"
+
+
+def _period_filter(monitor: Monitor, start_ms: int, end_ms: int) -> Callable[[WindowResult], int | None]:
+    """The time a result is drawn at, or None when it falls outside the period."""
+    by_time = monitor.spec.window.by == "time"
+
+    def time_of(r: WindowResult) -> int | None:
+        if by_time:
+            return r.window_end if r.window_end > start_ms and r.window_start < end_ms else None
+        if r.last_ms is None or r.first_ms is None:
+            return None
+        return r.last_ms if r.last_ms >= start_ms and r.first_ms < end_ms else None
+
+    return time_of
+
+
+def _metric_names(results: Iterable[WindowResult], group: str) -> list[str]:
+    names: set[str] = set()
+    for r in results:
+        values = r.values.get(group)
+        if isinstance(values, Mapping):
+            names.update(k for k in values if f"{k}_lower" in values and not k.endswith(("_lower", "_upper")))
+    return sorted(names)
+
+
+def _monitor_section(
+    store: MonitoringStore, monitor: Monitor, start_ms: int, end_ms: int, now_ms: int, max_points: int, last: int
+) -> dict[str, Any]:
+    spec = monitor.spec.window
+    if spec.by == "time":
+        limit = min(MAX_WINDOWS, max(1, -(-(max(now_ms, end_ms) - start_ms) // spec.stride) + 2))
+    else:
+        limit = MAX_WINDOWS
+    limit = min(limit, last)
+    fetched = store.list_window_results(monitor.name, limit=limit)
+    time_of = _period_filter(monitor, start_ms, end_ms)
+    kept = sorted(((t, r) for r in fetched if (t := time_of(r)) is not None), key=lambda p: (p[0], p[1].window_start))
+    truncated = len(fetched) >= limit and bool(kept) and (time_of(fetched[-1]) is not None)
+    results = [r for _, r in kept]
+    buckets = _Buckets.of(results, [t for t, _ in kept], max_points)
+    status = {s: sum(r.status == s for r in results) for s in ("ok", "no_traffic", "error")}
+    section: dict[str, Any] = {
+        "monitor": monitor.name,
+        "deployment": monitor.deployment,
+        "window": spec.model_dump(mode="json"),
+        "window_text": describe_window(spec.model_dump(mode="json")),
+        "signals": list(monitor.spec.signals),
+        "rules": [r.model_dump(mode="json", exclude={"notifiers"}) for r in monitor.spec.rules],
+        "windows": {"total": len(results), **status, "requests": int(sum(r.rows for r in results))},
+        "first_window": _iso(kept[0][0]) if kept else None,
+        "last_window": _iso(kept[-1][0]) if kept else None,
+        "buckets": len(buckets),
+        "truncated": truncated,
+        "errors": _notes([r for r in results if r.status == "error"]),
+        "x": buckets.x,
+        "requests": buckets.reduce(np.array([float(r.rows) for r in results], dtype=np.float64), "sum"),
+    }
+    ok = [r for r in results if r.status == "ok"]
+    if any(isinstance(r.values.get("drift"), Mapping) and r.values["drift"] for r in ok):
+        section["drift"] = _drift(buckets, ok)
+    if buckets.present("quality.rows"):
+        section["quality"] = {
+            **{k: buckets.series(f"quality.{k}") for k in _QUALITY_SHARES},
+            **{k: buckets.series(f"quality.{k}", "sum") for k in _QUALITY_COUNTS},
+        }
+    for group in ("performance", "estimated"):
+        names = _metric_names(ok, group)
+        if names:
+            section[group] = {
+                name: {
+                    "value": buckets.series(f"{group}.{name}"),
+                    "lower": buckets.series(f"{group}.{name}_lower", "min"),
+                    "upper": buckets.series(f"{group}.{name}_upper", "max"),
+                    "baseline": _last(ok, f"{group}.{name}_baseline"),
+                }
+                for name in names
+            }
+            if group == "performance":
+                section[group + "_labelled"] = buckets.series("performance.labelled", "sum")
+    if buckets.present("health.requests"):
+        section["health"] = _health(buckets, ok)
+    return section
+
+
+def _notes(results: Sequence[WindowResult]) -> list[dict[str, Any]]:
+    return [{"window_end": _iso(r.window_end), "notes": list(r.notes)[:3]} for r in results[-20:]]
+
+
+def _last(results: Sequence[WindowResult], path: str) -> float | None:
+    for r in reversed(results):
+        value = lookup(r.values, path)
+        if value is not None:
+            return _round(value)
+    return None
+
+
+def _drift(buckets: _Buckets, ok: list[WindowResult]) -> dict[str, Any]:
+    drifted_count: dict[str, int] = {}
+    for r in ok:
+        for name, col in ((r.values.get("drift") or {}).get("columns") or {}).items():
+            drifted_count[name] = drifted_count.get(name, 0) + bool(isinstance(col, Mapping) and col.get("drifted"))
+    columns = sorted(drifted_count, key=lambda c: (-drifted_count[c], c))[:MAX_DRIFT_COLUMNS]
+
+    def drifted(name: str) -> Callable[[Mapping[str, Any]], float | None]:
+        def get(values: Mapping[str, Any]) -> float | None:
+            col = ((values.get("drift") or {}).get("columns") or {}).get(name)
+            if not isinstance(col, Mapping) or "drifted" not in col:
+                return None
+            return 1.0 if col["drifted"] else 0.0
+
+        return get
+
+    return {
+        "share_drifted": buckets.series("drift.share_drifted"),
+        "dataset_drift": buckets.series("drift.dataset_drift"),
+        "prediction_drift": buckets.series("drift.prediction_drift"),
+        "columns": columns,
+        "omitted_columns": max(0, len(drifted_count) - len(columns)),
+        "column_drifted": [buckets.series(drifted(c)) for c in columns],
+        "drifted_windows": {c: drifted_count[c] for c in columns},
+    }
+
+
+def _health(buckets: _Buckets, ok: list[WindowResult]) -> dict[str, Any]:
+    variants = sorted({v for r in ok for v in ((r.values.get("health") or {}).get("variants") or {})})
+    requests = buckets.series("health.requests", "sum")
+    errors = buckets.series("health.errors", "sum")
+    out: dict[str, Any] = {
+        **{k: buckets.series(f"health.{k}") for k in _PERCENTILES},
+        "requests": requests,
+        "errors": errors,
+        "error_rate": _rate(errors, requests),
+        "throughput_rps": buckets.series("health.throughput_rps"),
+        "variants": {},
+    }
+    for name in variants:
+        v_requests = buckets.series(f"health.variants.{name}.requests", "sum")
+        v_errors = buckets.series(f"health.variants.{name}.errors", "sum")
+        out["variants"][name] = {
+            "requests": v_requests,
+            "error_rate": _rate(v_errors, v_requests),
+            "throughput_rps": buckets.series(f"health.variants.{name}.throughput_rps"),
+            "p95_ms": buckets.series(f"health.variants.{name}.p95_ms"),
+        }
+    return out
+
+
+def _rate(num: list[float | None], den: list[float | None]) -> list[float | None]:
+    return [_round(a / b) if a is not None and b else None for a, b in zip(num, den, strict=True)]
+
+
+def _in_period_alert(alert: Alert, start_ms: int, end_ms: int, fingerprints: set[str]) -> bool:
+    if alert.fingerprint in fingerprints:
+        return True
+    active_until = alert.resolved_at if alert.state == "resolved" and alert.resolved_at is not None else end_ms
+    return alert.first_seen < end_ms and active_until >= start_ms
+
+
+def alert_order(alert: Alert) -> tuple[bool, int, int]:
+    """Firing alerts first, the most severe first, then the most recently seen."""
+    return (alert.state != "firing", -{"critical": 2, "warning": 1}.get(alert.severity, 0), -alert.last_seen)
+
+
+def _silence_applies(silence: Silence, monitors: set[str], start_ms: int, end_ms: int) -> bool:
+    monitor = silence.matchers.get("monitor")
+    return silence.start < end_ms and silence.end > start_ms and (monitor is None or monitor in monitors)
+
+
+@dataclass
+class MonitoringReport:
+    """A deployment's (or one monitor's) monitoring over ``[start_ms, end_ms)``; see the module
+    docstring for what a bucket holds."""
+
+    subject: str
+    deployment: str
+    start_ms: int
+    end_ms: int
+    generated_ms: int
+    monitors: list[dict[str, Any]]
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    silences: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"Monitoring report: {self.subject}"
+
+    @property
+    def firing(self) -> int:
+        return sum(a["state"] == "firing" for a in self.alerts)
+
+    def counts(self) -> dict[str, int]:
+        kinds = [e["kind"] for e in self.events]
+        return {
+            k: kinds.count(k) for k in ("firing", "resolved", "notified", "notify_failed", "action", "action_failed")
+        }
+
+    def summary(self) -> dict[str, int]:
+        """Windows by status, requests, alerts fired and resolved, over every monitor of the report."""
+        counts = self.counts()
+        windows = [m["windows"] for m in self.monitors]
+        return {
+            "windows": sum(w["total"] for w in windows),
+            "with_traffic": sum(w["ok"] for w in windows),
+            "no_traffic": sum(w["no_traffic"] for w in windows),
+            "errors": sum(w["error"] for w in windows),
+            "requests": sum(w["requests"] for w in windows),
+            "alerts_fired": counts["firing"],
+            "alerts_resolved": counts["resolved"],
+        }
+
+    def _chart_entry(self, key: str, figure: Mapping[str, Any]) -> dict[str, Any]:
+        title = figure["layout"]["title"]["text"]
+        if key == "alerts":
+            return {"key": key, "monitor": None, "group": "alerts", "title": title}
+        index, name = key.split("-", 1)
+        return {
+            "key": key,
+            "monitor": self.monitors[int(index)]["monitor"],
+            "group": name.split("-")[0],
+            "title": title,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "deployment": self.deployment,
+            "period": {"start": _iso(self.start_ms), "end": _iso(self.end_ms), "start_ms": self.start_ms,
+                       "end_ms": self.end_ms},
+            "generated": _iso(self.generated_ms),
+            "monitors": self.monitors,
+            "alerts": self.alerts,
+            "events": self.events,
+            "event_counts": self.counts(),
+            "summary": self.summary(),
+            "charts": [self._chart_entry(key, fig) for key, fig in self.figures().items()],
+            "silences": self.silences,
+        }  # fmt: skip
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return json.dumps(
+            self.to_dict(), indent=indent, allow_nan=False, separators=(",", ":") if indent is None else None
+        )
+
+    # -- figures --------------------------------------------------------------------------------
+
+    def figures(self) -> dict[str, dict[str, Any]]:
+        """plotly figures as ``{key: {"data": [...], "layout": {...}}}`` (what the page and the
+        web UI hand to ``Plotly.newPlot``), keyed ``"<monitor index>-<chart>"`` plus ``alerts``."""
+        figs: dict[str, dict[str, Any]] = {}
+        for i, section in enumerate(self.monitors):
+            figs.update({f"{i}-{k}": v for k, v in _section_figures(section).items()})
+        if self.events:
+            figs["alerts"] = _events_figure(self.events)
+        return figs
+
+    # -- HTML -----------------------------------------------------------------------------------
+
+    def to_html(self, *, plotly_src: str | None = None) -> str:
+        """The page: plotly.js inlined (self-contained), or loaded from ``plotly_src``."""
+        from importlib import resources
+
+        import jinja2
+        import markupsafe
+
+        figures = self.figures()
+        figures_json = json.dumps(figures, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+        script = inline_script(_plotly_js()) if figures and plotly_src is None else ""
+        template = resources.files("modelyard.reports").joinpath(TEMPLATE).read_text(encoding="utf-8")
+        env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+        return env.from_string(template).render(
+            report=self,
+            period=(_iso(self.start_ms), _iso(self.end_ms)),
+            generated=_iso(self.generated_ms),
+            counts=self.counts(),
+            charts={
+                i: [k.split("-", 1)[1] for k in figures if k.startswith(f"{i}-")] for i in range(len(self.monitors))
+            },
+            has_alert_chart="alerts" in figures,
+            titles=_TITLES,
+            figures_json=markupsafe.Markup(figures_json),
+            plots=bool(figures),
+            plotly_js=markupsafe.Markup(script),
+            plotly_src=plotly_src,
+            iso=_iso,
+        )
+
+    def write_html(self, path: str | Path, *, self_contained: bool = False) -> Path:
+        """Write the page atomically: loading the shared ``plotly.min.js`` written beside it, or,
+        ``self_contained=True``, with plotly.js inlined."""
+        target = Path(path)
+        html = self.to_html(plotly_src=None if self_contained else PLOTLY_FILE)
+        if not self_contained:
+            write_shared_script(target, _plotly_js())
+        write_text_atomic(target, html)
+        return target
+
+
+_TITLES = {
+    "drift-columns": "Drift per column",
+    "drift-share": "Dataset drift share",
+    "quality": "Data quality",
+    "quality-breaches": "Data quality breaches",
+    "health-latency": "Latency",
+    "health-errors": "Error rate",
+    "health-throughput": "Throughput",
+}
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
+
+
+def _line(name: str, x: list[Any], y: list[Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "scatter", "mode": "lines+markers" if len(x) < 60 else "lines", "name": name, "x": x, "y": y,
+            "connectgaps": False, **extra}  # fmt: skip
+
+
+def _band(name: str, x: list[Any], lower: list[Any], upper: list[Any], color: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "scatter", "mode": "lines", "x": x, "y": upper, "line": {"width": 0}, "showlegend": False,
+         "hoverinfo": "skip", "name": f"{name} upper"},
+        {"type": "scatter", "mode": "lines", "x": x, "y": lower, "line": {"width": 0}, "fill": "tonexty",
+         "fillcolor": color, "name": f"{name} band", "hoverinfo": "skip"},
+    ]  # fmt: skip
+
+
+def _layout(title: str, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": title}, "xaxis": {"type": "date"}, "legend": {"orientation": "h", "y": -0.25},
+            "height": 300, **extra}  # fmt: skip
+
+
+_PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d")
+
+
+def _rgba(color: str, alpha: float) -> str:
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _section_figures(s: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    x = s["x"]
+    figs: dict[str, dict[str, Any]] = {}
+    drift = s.get("drift")
+    if drift:
+        if drift["columns"]:
+            figs["drift-columns"] = {
+                "data": [{"type": "heatmap", "x": x, "y": drift["columns"], "z": drift["column_drifted"],
+                          "zmin": 0, "zmax": 1, "colorscale": [[0, "#f2f4f7"], [1, "#cf222e"]],
+                          "colorbar": {"title": {"text": "drifted"}, "tickformat": ".0%"},
+                          "hovertemplate": "%{y}<br>%{x}<br>drifted in %{z:.0%} of windows<extra></extra>"}],
+                "layout": _layout("Drift per column (share of windows drifted)",
+                                  height=max(260, 22 * len(drift["columns"]) + 140),
+                                  yaxis={"automargin": True, "autorange": "reversed"}),
+            }  # fmt: skip
+        traces = [_line("share of columns drifted", x, drift["share_drifted"])]
+        traces.append(_line("windows with dataset drift", x, drift["dataset_drift"], line={"dash": "dot"}))
+        if any(v is not None for v in drift["prediction_drift"]):
+            traces.append(_line("windows with prediction drift", x, drift["prediction_drift"], line={"dash": "dash"}))
+        figs["drift-share"] = {
+            "data": traces,
+            "layout": _layout("Dataset drift share", yaxis={"range": [0, 1.05], "tickformat": ".0%"}),
+        }
+    quality = s.get("quality")
+    if quality:
+        figs["quality"] = {
+            "data": [_line(k.replace("_", " "), x, quality[k]) for k in _QUALITY_SHARES],
+            "layout": _layout("Data quality (share of rows)", yaxis={"rangemode": "tozero", "tickformat": ".1%"}),
+        }
+        figs["quality-breaches"] = {
+            "data": [{"type": "bar", "name": k.replace("_", " "), "x": x, "y": quality[k]} for k in _QUALITY_COUNTS],
+            "layout": _layout("Data quality breaches (failed expectations, schema violations)", barmode="stack"),
+        }
+    for group, label in (("performance", "realized"), ("estimated", "estimated without labels")):
+        for j, (name, m) in enumerate(sorted((s.get(group) or {}).items())):
+            color = _PALETTE[j % len(_PALETTE)]
+            traces = [*_band(name, x, m["lower"], m["upper"], _rgba(color, 0.18)),
+                      _line(f"{name} ({label})", x, m["value"], line={"color": color})]  # fmt: skip
+            if m.get("baseline") is not None:
+                traces.append(_line("baseline", [x[0], x[-1]] if x else [], [m["baseline"]] * (2 if x else 0),
+                                    mode="lines", line={"dash": "dot", "color": "#5b6673"}))  # fmt: skip
+            figs[f"{group}-{name}"] = {"data": traces, "layout": _layout(f"{name.replace('_', ' ')}: {label}")}
+    health = s.get("health")
+    if health:
+        figs["health-latency"] = {
+            "data": [_line(k.removesuffix("_ms"), x, health[k]) for k in _PERCENTILES],
+            "layout": _layout("Latency percentiles (ms)", yaxis={"rangemode": "tozero"}),
+        }
+        variants = health["variants"]
+        figs["health-errors"] = {
+            "data": [_line("endpoint", x, health["error_rate"], line={"color": "#1d232b"})]
+            + [_line(v, x, d["error_rate"]) for v, d in variants.items()],
+            "layout": _layout("Error rate per variant", yaxis={"rangemode": "tozero", "tickformat": ".1%"}),
+        }
+        figs["health-throughput"] = {
+            "data": [_line(v, x, d["throughput_rps"]) for v, d in variants.items()]
+            or [_line("endpoint", x, health["throughput_rps"])],
+            "layout": _layout("Throughput per variant (requests/s)", yaxis={"rangemode": "tozero"}),
+        }
+    return figs
+
+
+def _events_figure(events: list[dict[str, Any]]) -> dict[str, Any]:
+    traces = []
+    for kind in sorted({e["kind"] for e in events}):
+        chosen = [e for e in events if e["kind"] == kind]
+        traces.append(
+            {"type": "scatter", "mode": "markers", "name": kind, "x": [e["at"] for e in chosen],
+             "y": [f"{e['monitor']}/{e['rule']}" for e in chosen],
+             "marker": {"size": 10, "color": _EVENT_COLORS.get(kind, "#8c959f"),
+                        "symbol": "triangle-up" if kind == "firing" else "circle"}}
+        )  # fmt: skip
+    rules = {f"{e['monitor']}/{e['rule']}" for e in events}
+    return {"data": traces, "layout": _layout("Alert history", height=max(220, 40 * len(rules) + 140),
+                                              yaxis={"automargin": True, "type": "category"})}  # fmt: skip
+
+
+# -- building -----------------------------------------------------------------------------------
+
+
+def build_monitoring_report(
+    store: MonitoringStore,
+    subject: str,
+    *,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int | None = None,
+    max_points: int = DEFAULT_MAX_POINTS,
+    last: int = MAX_WINDOWS,
+) -> MonitoringReport:
+    """The report of ``subject`` — a monitor's name, or a deployment (every monitor watching
+    it) — over ``[start_ms, end_ms)``, reading at most the newest ``last`` windows of each
+    monitor (the report says when older windows of the period were left out). NotFound when no
+    monitor matches; InvalidArgument for an empty period."""
+    from modelyard.core.tracking import now_millis
+
+    if end_ms <= start_ms:
+        raise InvalidArgument(f"the period ends ({_iso(end_ms)}) before it starts ({_iso(start_ms)})")
+    if not 1 <= last <= MAX_WINDOWS:
+        raise InvalidArgument(f"last must be between 1 and {MAX_WINDOWS}")
+    if max_points < 2:
+        raise InvalidArgument("max_points must be at least 2")
+    now = now_millis() if now_ms is None else now_ms
+    monitors = store.list_monitors(subject)
+    deployment = subject
+    if not monitors:
+        try:
+            monitor = store.get_monitor(subject)
+        except NotFound:
+            raise NotFound(f"no monitor is named {subject!r} nor watches a deployment {subject!r}") from None
+        monitors, deployment = [monitor], monitor.deployment
+    sections = [_monitor_section(store, m, start_ms, end_ms, now, max_points, last) for m in monitors]
+    names = {m.name for m in monitors}
+    events: list[AlertEvent] = []
+    alerts: list[Alert] = []
+    for m in monitors:
+        events.extend(
+            e for e in store.list_alert_events(monitor=m.name, limit=MAX_WINDOWS) if start_ms <= e.at < end_ms
+        )
+    fingerprints = {e.fingerprint for e in events}
+    for m in monitors:
+        alerts.extend(
+            a for a in store.list_alerts(monitor=m.name) if _in_period_alert(a, start_ms, end_ms, fingerprints)
+        )
+    alerts.sort(key=alert_order)
+    silences = [s for s in store.list_silences() if _silence_applies(s, names, start_ms, end_ms)]
+    return MonitoringReport(
+        subject=subject, deployment=deployment, start_ms=start_ms, end_ms=end_ms, generated_ms=now,
+        monitors=sections,
+        alerts=[alert_dict(a, now, silences) for a in alerts],
+        events=[{**e.model_dump(mode="json"), "at": _iso(e.at)} for e in sorted(events, key=lambda e: (e.at, e.seq))],
+        silences=[{**s.model_dump(mode="json"), "active": s.start <= now < s.end} for s in silences],
+    )  # fmt: skip
+
+
+def alert_dict(alert: Alert, now: int, silences: Sequence[Silence]) -> dict[str, Any]:
+    """An alert as the report shows it: times in ISO-8601, ``silenced_now`` when a silence holds it."""
+    data = alert.model_dump(mode="json")
+    data["silenced_now"] = any(s.matches(alert, now) for s in silences)
+    for key in ("first_seen", "last_seen", "resolved_at"):
+        data[key] = _iso(data[key])
+    return data
+
+
+def write_monitoring_report(report: MonitoringReport, path: str | Path, *, self_contained: bool = False) -> Path:
+    """``.json``: the JSON form; otherwise the HTML page (see ``MonitoringReport.write_html``)."""
+    target = Path(path)
+    if target.suffix.lower() == ".json":
+        write_text_atomic(target, report.to_json(indent=1))
+        return target
+    return report.write_html(target, self_contained=self_contained)
