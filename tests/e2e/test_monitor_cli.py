@@ -104,6 +104,13 @@ def test_monitor_commands(deployed: int, tmp_path: Path) -> None:
     assert [s["id"] for s in json.loads(out)] == [silence_id]
     code, out = invoke("monitor", "unsilence", silence_id)
     assert code == 0 and f"silence {silence_id} ended" in out
+    code, out = invoke("monitor", "update", "api-mon", "--disable", "--rule", "errors: health.error_rate > 0.5")
+    assert code == 0 and "(disabled)" in out and "health.error_rate > 0.5" in out and "drift.share" not in out, out
+    code, out = invoke("monitor", "update", "api-mon")
+    assert code == 2 and "nothing to change" in out
+    code, out = invoke("monitor", "update", "api-mon", "--rule", "x: drift.share_drifted > 1 rollback", "--spec",
+                       str(tmp_path / "missing.yaml"))  # fmt: skip
+    assert code == 2 and "cannot read" in out
     code, out = invoke("monitor", "delete", "api-mon")
     assert code == 0
     code, out = invoke("monitor", "gate", "api")

@@ -2,6 +2,7 @@
 
 * ``monitor create NAME --deployment D --window 5m --signal health --signal drift --rule
   "drift: drift.share_drifted > 0.3 for 2 critical rollback"`` (or ``--spec monitor.yaml``);
+* ``monitor update NAME`` replaces its rules or other fields, ``--disable``/``--enable``;
 * ``monitor run [NAME...]`` evaluates every due window once (cron-friendly: a window is claimed in
   the store, so overlapping runs and server replicas never evaluate it twice); with
   ``--fail-on-alert`` it exits 3 when an alert of the monitors run is firing;
@@ -210,6 +211,38 @@ def create(
         print_json(created.model_dump(mode="json"))
         return
     _print(created)
+
+
+@monitor_app.command("update")
+def update(
+    name: Annotated[str, typer.Argument(help="The monitor.")],
+    rule: Annotated[
+        list[str] | None, typer.Option("--rule", help="Replace the rules: NAME: SIGNAL OP THRESHOLD ... (repeatable).")
+    ] = None,
+    webhook: Annotated[list[str] | None, typer.Option("--webhook", help="Notify this URL for every --rule.")] = None,
+    spec: Annotated[Path | None, typer.Option("--spec", help="YAML: the fields of the spec to change.")] = None,
+    enable: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="Evaluate it (or not) in runs of every monitor.")
+    ] = None,
+    store: StoreOpt = None,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a monitor: its rules, any field of its spec, or whether runs evaluate it."""
+    changes: dict[str, Any] = _load_spec(spec) if spec is not None else {}
+    if rule:
+        changes["rules"] = [parse_rule(r, webhook) for r in rule]
+    if enable is not None:
+        changes["enabled"] = enable
+    if not changes:
+        fail("nothing to change: give --rule, --spec, --enable or --disable", 2)
+    service = _service(store)
+    with errors_as_exit():
+        updated = service.update(name, actor=_user(user), **changes)
+    if as_json:
+        print_json(updated.model_dump(mode="json"))
+        return
+    _print(updated)
 
 
 def _print(monitor: Monitor) -> None:
