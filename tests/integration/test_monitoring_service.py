@@ -310,3 +310,21 @@ def test_alert_rollback_rule_speaks_servings_interface(world: World) -> None:
     assert watcher.check(deployment) is not None
     restored = world.deployments.get("api")
     assert restored.spec.variants[0].version == 1 and world.deployments.history("api")[-1].action == "rollback"
+
+
+def test_evaluate_can_register_the_evaluation_reference(modelyard_home: Path) -> None:
+    import modelyard
+
+    modelyard.set_store_uri(None)
+    modelyard.set_artifact_uri(None)
+    data = reference(500).assign(label=lambda f: (f["a"] > 0.5).astype(int)).drop(columns=["prediction"])
+    with modelyard.start_run():
+        modelyard.log_model(Threshold(), "ev", input_example=data[["a", "b"]].head(2))
+    result = modelyard.evaluate("ev@1", data, target="label", reference=True)
+    assert result.metrics["accuracy"] == 1.0
+    from modelyard.sdk.monitoring import service
+
+    (registered,) = service().store.list_references("ev")
+    assert (registered.version, registered.role, registered.rows) == (1, "evaluation", 500)
+    assert set(registered.summary["columns"]) == {"a", "b"}  # the features, not the target
+    modelyard.set_store_uri(None)

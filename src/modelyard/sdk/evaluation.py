@@ -27,6 +27,7 @@ def evaluate(
     log: bool = True,
     compare_metric: str | None = None,
     actor: str | None = None,
+    reference: bool = False,
 ) -> EvaluationResult:
     """Evaluate a model (``"NAME@VERSION"``, a loaded package, or any object with ``predict``).
 
@@ -35,10 +36,12 @@ def evaluate(
     residual plots are logged to the active run, or to a new run named "evaluation"; an evaluated
     registered version records the result (its model card shows it). With ``champion`` (e.g.
     ``"churn@champion"``), the candidate is compared on the same rows: McNemar's test for
-    classification, a paired bootstrap interval of the metric difference for regression."""
+    classification, a paired bootstrap interval of the metric difference for regression. With
+    ``reference=True`` an evaluated registered version also gets the profile of ``data`` (its
+    features) as its "evaluation" reference for monitoring (``modelyard.set_reference``)."""
     runs = _session.runs()
     registry = models._registry() if log or isinstance(model_or_uri, str) or isinstance(champion, str) else None
-    return _evaluate(
+    result = _evaluate(
         model_or_uri,
         data,
         target=target,
@@ -52,6 +55,15 @@ def evaluate(
         actor=actor or models.current_user(),
         compare_metric=compare_metric,
     )
+    if reference and result.model is not None:
+        from modelyard.sdk.monitoring import set_reference
+
+        name, _, version = result.model.rpartition("@")
+        from modelyard.evaluation.evaluator import _as_frame
+
+        frame = _as_frame(data)
+        set_reference(name, int(version), frame.drop(columns=[target]), role="evaluation", actor=actor)
+    return result
 
 
 def model_card(name: str, version: int) -> ModelCard:
