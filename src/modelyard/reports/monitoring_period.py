@@ -251,23 +251,20 @@ def _drift(buckets: _Buckets, ok: list[WindowResult]) -> dict[str, Any]:
         for name, col in ((r.values.get("drift") or {}).get("columns") or {}).items():
             drifted_count[name] = drifted_count.get(name, 0) + bool(isinstance(col, Mapping) and col.get("drifted"))
     columns = sorted(drifted_count, key=lambda c: (-drifted_count[c], c))[:MAX_DRIFT_COLUMNS]
-
-    def drifted(name: str) -> Callable[[Mapping[str, Any]], float | None]:
-        def get(values: Mapping[str, Any]) -> float | None:
-            col = ((values.get("drift") or {}).get("columns") or {}).get(name)
-            if not isinstance(col, Mapping) or "drifted" not in col:
-                return None
-            return 1.0 if col["drifted"] else 0.0
-
-        return get
-
+    # one pass over the windows: 1 where a column drifted, 0 where it was tested and did not
+    row = {name: i for i, name in enumerate(columns)}
+    matrix = np.full((len(columns), len(buckets.results)), np.nan)
+    for j, r in enumerate(buckets.results):
+        for name, col in ((r.values.get("drift") or {}).get("columns") or {}).items():
+            if name in row and isinstance(col, Mapping) and "drifted" in col:
+                matrix[row[name], j] = 1.0 if col["drifted"] else 0.0
     return {
         "share_drifted": buckets.series("drift.share_drifted"),
         "dataset_drift": buckets.series("drift.dataset_drift"),
         "prediction_drift": buckets.series("drift.prediction_drift"),
         "columns": columns,
         "omitted_columns": max(0, len(drifted_count) - len(columns)),
-        "column_drifted": [buckets.series(drifted(c)) for c in columns],
+        "column_drifted": [buckets.reduce(matrix[i], "mean") for i in range(len(columns))],
         "drifted_windows": {c: drifted_count[c] for c in columns},
     }
 
