@@ -191,3 +191,25 @@ def test_cli_and_sdk(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     finally:
         modelyard.set_store_uri(None)
         modelyard.set_artifact_uri(None)
+
+
+def test_report_over_http_matches_the_local_one(world: World) -> None:  # noqa: F811
+    """Through a modelyard server (HttpMonitoringStore), the report is the same as over the SQL
+    store: the pages the client reads (window results, alert history) are within the API's limits."""
+    import httpx
+
+    from modelyard.server import ServerConfig, create_app
+    from tests.browser.conftest import start_server
+    from tests.fixtures.stores import http_store
+
+    _monitored(world)
+    local = build_monitoring_report(world.stores.monitoring, "api", start_ms=0, end_ms=4 * MINUTE, now_ms=5 * MINUTE)
+    server = start_server(create_app(ServerConfig(), stores=world.stores), None, None)  # type: ignore[arg-type]
+    remote = http_store(server.url, transport=httpx.HTTPTransport())
+    try:
+        over_http = build_monitoring_report(remote.stores.monitoring, "api", start_ms=0, end_ms=4 * MINUTE,
+                                            now_ms=5 * MINUTE)  # fmt: skip
+        assert over_http.to_dict() == local.to_dict()
+    finally:
+        remote.close()
+        server.stop()
