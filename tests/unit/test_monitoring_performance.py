@@ -242,3 +242,37 @@ def test_any_binary_window_gives_bounded_metrics_or_a_reason(rows):
         if est.lower is not None:
             assert est.upper is not None
             assert 0.0 <= est.lower <= est.value <= est.upper <= 1.0
+
+
+def test_large_windows_use_analytic_intervals_close_to_the_bootstrap():
+    """Above BOOTSTRAP_MAX_ROWS the RMSE and R² intervals come from the delta method; on the same
+    data they must agree with the bootstrap's to within a fifth of its width."""
+    from modelyard.monitoring import performance
+
+    rng = np.random.default_rng(14)
+    y = rng.normal(size=30_000)
+    p = y + rng.standard_t(5, size=30_000) * 0.5
+    analytic = realized("regression", y, p, metrics=["rmse", "r2"])
+    old = performance.BOOTSTRAP_MAX_ROWS
+    performance.BOOTSTRAP_MAX_ROWS = 10**9
+    try:
+        boot = realized("regression", y, p, metrics=["rmse", "r2"], n_resamples=400)
+    finally:
+        performance.BOOTSTRAP_MAX_ROWS = old
+    for name in ("rmse", "r2"):
+        a, b = analytic[name], boot[name]
+        assert a.value == pytest.approx(b.value)
+        width = b.upper - b.lower
+        assert abs(a.lower - b.lower) < width / 5 and abs(a.upper - b.upper) < width / 5, name
+
+
+def test_confusion_bootstrap_matches_a_row_bootstrap():
+    y, pred, _ = _binary(n=800, seed=15)
+    est = realized("classification", y, pred, metrics=["f1"], n_resamples=2000)["f1"]
+    rng = np.random.default_rng(1)
+    draws = []
+    for _ in range(1000):
+        idx = rng.integers(0, len(y), len(y))
+        draws.append(skm.f1_score(y[idx], pred[idx]))
+    lo, hi = np.quantile(draws, [0.025, 0.975])
+    assert est.lower == pytest.approx(lo, abs=0.01) and est.upper == pytest.approx(hi, abs=0.01)

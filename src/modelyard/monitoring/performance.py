@@ -4,8 +4,10 @@ compared against the model version's evaluation baseline.
 ``realized(task, y_true, y_pred, y_score)`` gives one ``MetricEstimate(value, lower, upper, n)``
 per metric. Intervals are analytic where a standard one exists — Wilson for accuracy, precision
 and recall (proportions), DeLong for a binary ROC AUC, Student's t for MAE (a mean) — and a
-percentile bootstrap (``scipy.stats.bootstrap``, vectorised statistics) for the rest (F1, RMSE,
-R², multiclass weighted metrics). A metric that a window cannot define is reported with
+percentile bootstrap for the rest: F1 and the multiclass weighted metrics resample the confusion
+matrix (a multinomial draw of its cells, which is the row bootstrap exactly, at a cost independent
+of the window's size), RMSE and R² use ``scipy.stats.bootstrap`` up to ``BOOTSTRAP_MAX_ROWS`` rows
+and the delta method above. A metric that a window cannot define is reported with
 ``value=None`` and a ``reason`` (an empty window; ROC AUC with one class only; precision with no
 predicted positive), never as an error and never as a made-up number.
 
@@ -56,6 +58,9 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "rmse": False, "mae": False, "mse": False,
 }  # fmt: skip
 _MAX_MULTICLASS_AUC_RESAMPLES = 200
+#: Above this many rows RMSE and R² intervals come from the delta method instead of a bootstrap
+#: (asymptotically the same; a row bootstrap of a million rows would take minutes).
+BOOTSTRAP_MAX_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -231,14 +236,45 @@ def _regression(
             out[name] = MetricEstimate(value, max(0.0, value - half), value + half, n)
         elif name == "rmse":
             value = float(np.sqrt(np.mean(err**2)))
-            out[name] = _bootstrap(value, (y, p), _rmse_stat, confidence, n_resamples, rng)
+            if n > BOOTSTRAP_MAX_ROWS:
+                out[name] = _rmse_analytic(err, confidence)
+            else:
+                out[name] = _bootstrap(value, (y, p), _rmse_stat, confidence, n_resamples, rng)
         elif name == "r2":
             if n < 2 or np.ptp(y) == 0:
                 out[name] = MetricEstimate.undefined(n, "R² is undefined when all labels are equal")
                 continue
             value = float(_r2_stat(y, p))
-            out[name] = _bootstrap(value, (y, p), _r2_stat, confidence, n_resamples, rng)
+            if n > BOOTSTRAP_MAX_ROWS:
+                out[name] = _r2_analytic(y, err, value, confidence)
+            else:
+                out[name] = _bootstrap(value, (y, p), _r2_stat, confidence, n_resamples, rng)
     return out
+
+
+def _rmse_analytic(err: np.ndarray, confidence: float) -> MetricEstimate:
+    """Student's t interval of the mean squared error, square-rooted (a monotone map)."""
+    from scipy import stats
+
+    n = len(err)
+    sq = err**2
+    mse = float(sq.mean())
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(sq.std(ddof=1)) / math.sqrt(n)
+    return MetricEstimate(math.sqrt(mse), math.sqrt(max(0.0, mse - half)), math.sqrt(mse + half), n)
+
+
+def _r2_analytic(y: np.ndarray, err: np.ndarray, value: float, confidence: float) -> MetricEstimate:
+    """R² = 1 - mean(e²)/mean(d²) (d = y - ȳ): a normal interval from the delta method over the
+    two means and their covariance."""
+    from scipy import stats
+
+    n = len(y)
+    e2, d2 = err**2, (y - y.mean()) ** 2
+    a, b = float(e2.mean()), float(d2.mean())
+    grad = np.array([-1 / b, a / b**2])
+    var = float(grad @ np.cov(np.vstack([e2, d2])) @ grad) / n
+    half = float(stats.norm.ppf(0.5 + confidence / 2)) * math.sqrt(max(var, 0.0))
+    return MetricEstimate(value, value - half, min(1.0, value + half), n)
 
 
 def _rmse_stat(y: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -288,41 +324,58 @@ def _classification(
             else:
                 out[name] = _wilson(tp, denom, confidence, n=n)
         elif name in ("precision", "recall", "f1"):
-            stat = _class_metric_stat(name, k, binary)
-            value = float(stat(yi, pi))
             if binary and name == "f1" and not np.any((yi == 1) | (pi == 1)):
                 out[name] = MetricEstimate.undefined(n, "no positive label or prediction in the window")
                 continue
-            out[name] = _bootstrap(value, (yi, pi), stat, confidence, n_resamples, rng)
+            out[name] = _confusion_bootstrap(name, yi, pi, k, binary, confidence, n_resamples, rng)
         elif name == "roc_auc":
             out[name] = _roc_auc(yi, y_score, k, n, confidence, n_resamples, rng)
     return out
 
 
-def _class_metric_stat(name: str, k: int, binary: bool) -> Callable[..., np.ndarray]:
-    """A vectorised precision/recall/F1 over integer-coded labels (binary: of class 1; else the
-    support-weighted average over classes, as evaluation reports it)."""
+def _confusion_metric(name: str, cm: np.ndarray, binary: bool) -> np.ndarray:
+    """Precision, recall or F1 from confusion matrices ``cm[..., true, predicted]`` (binary: of
+    class 1; else the support-weighted average over classes, as evaluation reports it; a class
+    without predictions or labels contributes 0, like scikit-learn's ``zero_division=0``)."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(float)
+    support = cm.sum(axis=-1).astype(float)  # true counts
+    predicted = cm.sum(axis=-2).astype(float)
+    if name == "precision":
+        num, den = tp, predicted
+    elif name == "recall":
+        num, den = tp, support
+    else:
+        num, den = 2 * tp, predicted + support
+    per_class = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    if binary:
+        return per_class[..., 1]
+    n = support.sum(axis=-1, keepdims=True)
+    return (per_class * support / np.where(n > 0, n, 1)).sum(axis=-1)
 
-    def stat(y: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
-        classes = [1] if binary else range(k)
-        total = np.zeros(np.sum(y == 0, axis=axis).shape, dtype=float)
-        n = y.shape[axis]
-        for c in classes:
-            tp = np.sum((y == c) & (p == c), axis=axis).astype(float)
-            fp = np.sum((y != c) & (p == c), axis=axis).astype(float)
-            fn = np.sum((y == c) & (p != c), axis=axis).astype(float)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                if name == "precision":
-                    part = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
-                elif name == "recall":
-                    part = np.where(tp + fn > 0, tp / np.maximum(tp + fn, 1), 0.0)
-                else:
-                    part = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-            weight = 1.0 if binary else (tp + fn) / n
-            total = total + weight * part
-        return total
 
-    return stat
+def _confusion_bootstrap(
+    name: str,
+    yi: np.ndarray,
+    pi: np.ndarray,
+    k: int,
+    binary: bool,
+    confidence: float,
+    n_resamples: int,
+    rng: np.random.Generator,
+) -> MetricEstimate:
+    """A percentile bootstrap that resamples the confusion matrix instead of the rows: these
+    metrics depend on the rows only through its cells, so drawing the cells from a multinomial is
+    the row bootstrap exactly, at a cost independent of the window's size."""
+    n = len(yi)
+    cm = np.bincount(yi * k + pi, minlength=k * k).reshape(k, k)
+    value = float(_confusion_metric(name, cm, binary))
+    if n < 2:
+        return MetricEstimate(value, None, None, n, "one row: no interval")
+    draws = rng.multinomial(n, cm.ravel() / n, size=n_resamples).reshape(n_resamples, k, k)
+    stats = _confusion_metric(name, draws, binary)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    return MetricEstimate(value, min(float(lo), value), max(float(hi), value), n)
 
 
 def _roc_auc(
