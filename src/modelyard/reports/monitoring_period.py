@@ -561,7 +561,11 @@ def _events_figure(events: list[dict[str, Any]]) -> dict[str, Any]:
                         "symbol": "triangle-up" if kind == "firing" else "circle"}}
         )  # fmt: skip
     rules = {f"{e['monitor']}/{e['rule']}" for e in events}
-    return {"data": traces, "layout": _layout("Alert history", height=max(220, 40 * len(rules) + 140),
+    # events often share an instant (one run fires several rules): pad the axis to minutes
+    times = [dt.datetime.fromisoformat(e["at"].replace("Z", "+00:00")).timestamp() * 1000 for e in events]
+    pad = max((max(times) - min(times)) * 0.05, 5 * 60_000)
+    xaxis = {"type": "date", "range": [_iso(int(min(times) - pad)), _iso(int(max(times) + pad))]}
+    return {"data": traces, "layout": _layout("Alert history", height=max(220, 40 * len(rules) + 140), xaxis=xaxis,
                                               yaxis={"automargin": True, "type": "category"})}  # fmt: skip
 
 
