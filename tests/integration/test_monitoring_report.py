@@ -213,3 +213,22 @@ def test_report_over_http_matches_the_local_one(world: World) -> None:  # noqa: 
     finally:
         remote.close()
         server.stop()
+
+
+def test_count_windows_are_placed_by_the_times_of_their_requests(world: World) -> None:  # noqa: F811
+    service = world.service()
+    service.set_reference("m", 1, reference(), actor="t")
+    service.create("by-count", "api", window={"by": "count", "size": 20}, signals=["health", "drift"], start=0,
+                   actor="ana")  # fmt: skip
+    log(world, 0, current(400, 1))  # 40 requests over the first minute
+    log(world, 5 * MINUTE, current(400, 2, shift=3.0), prefix="s")  # 40 more in minute 5
+    world.clock.now = 10 * MINUTE
+    assert [r.window_start for r in service.run().results] == [0, 20, 40, 60]
+    store = world.stores.monitoring
+    whole = build_monitoring_report(store, "by-count", start_ms=0, end_ms=10 * MINUTE, now_ms=world.clock.now)
+    section = whole.monitors[0]
+    assert section["windows"]["total"] == 4 and section["window_text"] == "tumbling windows of 20 requests"
+    assert section["x"][0] < "1970-01-01T00:01:00" and section["x"][2] >= "1970-01-01T00:05:00"
+    assert section["drift"]["column_drifted"][section["drift"]["columns"].index("a")][2:] == [1.0, 1.0]  # shifted
+    later = build_monitoring_report(store, "by-count", start_ms=4 * MINUTE, end_ms=10 * MINUTE, now_ms=world.clock.now)
+    assert later.monitors[0]["windows"]["total"] == 2 and later.monitors[0]["health"]["requests"] == [20, 20]
