@@ -141,8 +141,9 @@ def show(
             found = service.store.get_entity(name, version)
         else:
             found = service.store.get_service(name, version)
+    summary = _profile_summary(service, found) if kind == "view" else None
     if json:
-        print_json(found.model_dump(mode="json"))
+        print_json({**found.model_dump(mode="json"), **({"profile": summary} if kind == "view" else {})})
         return
     console.print(f"[bold]{kind} {found.ref}[/] {found.digest}  created {fmt_time(found.created_at)}")
     d = found.definition
@@ -153,6 +154,8 @@ def show(
         if d.transformation:
             console.print(f"transformation: {d.transformation}")
         table(None, ["feature", "type", "description"], [(f.name, f.dtype, f.description) for f in d.features])
+        if summary is not None:
+            _print_profile(summary)
     elif kind == "entity":
         console.print(f"join keys: {', '.join(d.join_keys)}")
     else:
@@ -370,6 +373,86 @@ def parity(
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _profile_summary(service: FeatureStoreService, view: Any) -> dict[str, Any] | None:
+    """The view version's current materialised profile, summarised (None: no profile yet)."""
+    from modelyard.core.errors import InvalidArgument
+    from modelyard.features.quality import profile_summary
+
+    try:
+        _, profile, runs = service.view_profile(view.ref)
+    except InvalidArgument:
+        return None
+    features = [vars(s) for s in profile_summary(profile, [f.name for f in view.definition.features])]
+    return {"rows": profile.rows, "runs": runs, "features": features}
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:,.4g}"
+
+
+def _print_profile(summary: dict[str, Any]) -> None:
+    rows = [
+        (
+            f["name"],
+            f["kind"],
+            f"{f['missing_share']:.1%}",
+            _num(f["min"]),
+            _num(f["max"]),
+            _num(f["mean"]),
+            "" if f["distinct"] is None else f"{f['distinct']:,}",
+            f["top"] or "",
+        )
+        for f in summary["features"]
+    ]
+    title = f"materialised profile: {summary['rows']:,} rows in {summary['runs']} run(s)"
+    table(title, ["feature", "kind", "missing", "min", "max", "mean", "distinct", "top"], rows)
+
+
+@features_app.command("drift")
+def drift(
+    view: Annotated[str, typer.Argument(help="NAME or NAME@vN.")],
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="Training set DATASET@VER (default: the newest saved from the view)."),
+    ] = None,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Served features against training: drift of the view's materialised profile from the
+    training set's. Exit 3 when the features drift (1/2 for errors, as elsewhere)."""
+    from modelyard.monitoring.drift import compute_drift
+
+    service = _service(store)
+    with errors_as_exit():
+        found, current, _ = service.view_profile(view)
+        ref, reference = service.training_profile(found, against)
+        result = compute_drift(reference, current)
+    if json:
+        print_json({"view": found.ref, "against": ref, **result.to_dict()})
+    else:
+        rows = [
+            (
+                c.column,
+                c.method,
+                _num(c.score),
+                _num(c.threshold),
+                "[red]drift[/]" if c.drifted else "ok",
+            )
+            for c in result.columns
+        ]
+        table(
+            f"{found.ref} ({result.current_rows:,} rows served) vs {ref} ({result.reference_rows:,} rows)",
+            ["feature", "test", "score", "threshold", "verdict"],
+            rows,
+        )
+        for name, why in result.skipped.items():
+            console.print(f"{name}: not tested ({why})")
+        verdict = "[red]drift[/]" if result.dataset_drift else "[green]no drift[/]"
+        console.print(f"{verdict}: {len(result.drifted_columns)} of {len(result.columns)} feature(s) drifted")
+    if result.dataset_drift:
+        raise typer.Exit(3)
 
 
 def register(app: typer.Typer) -> None:

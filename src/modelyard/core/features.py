@@ -331,7 +331,9 @@ class FeatureServiceVersion(Entity):
 
 class Materialization(Entity):
     """One run of materialisation of a view version into an online store (``target``): rows with
-    an event timestamp in ``[start, end)`` (ms since the epoch) were written."""
+    an event timestamp in ``[start, end)`` (ms since the epoch) were written. ``profile``: the
+    content digest of the statistics profile of the rows written (a ``DatasetProfile`` blob in
+    the artifact store; None for a run recorded without one)."""
 
     view: str
     version: int
@@ -340,6 +342,7 @@ class Materialization(Entity):
     end: int
     rows: int
     created_at: int
+    profile: str | None = None
 
 
 class ModelFeaturePin(Entity):

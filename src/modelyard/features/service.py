@@ -36,10 +36,13 @@ from modelyard.core.features import (
 from modelyard.features.offline import DuckConfig, TrainingSet, ViewRequest, build_training_set, source_sql
 from modelyard.features.online.base import OnlineStore
 from modelyard.features.parity import ParityReport, compare
-from modelyard.features.serving import OnlinePlan, OnlineResult, PlanGroup, write_window
+from modelyard.features.quality import FLUSH_ROWS, RowProfiler, profile_arrow
+from modelyard.features.serving import OnlinePlan, OnlineResult, PlanGroup, read_rows_for_window
+from modelyard.stats.profile import DatasetProfile
 from modelyard.store.features import FeatureStore
 
 if TYPE_CHECKING:
+    from modelyard.artifacts.interfaces import ArtifactStore
     from modelyard.core.datasets import DatasetVersion
     from modelyard.data.service import DatasetService
 
@@ -97,9 +100,13 @@ class FeatureStoreService:
         *,
         duck: DuckConfig | None = None,
         online: OnlineStore | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self.store = store
         self.datasets = datasets
+        #: where materialisation profiles are kept (default: the dataset service's artifact store;
+        #: without one, runs are recorded without a profile)
+        self.artifacts = artifacts if artifacts is not None else getattr(datasets, "artifacts", None)
         self.duck = duck or DuckConfig()
         self.online = online
         self._plans: dict[tuple[Any, ...], OnlinePlan] = {}
@@ -399,7 +406,13 @@ class FeatureStoreService:
         online = self._online()
         report = None if progress is None else (lambda n: progress(view.ref, n))
         source = source_sql(view, self.source_location(view))
-        rows = write_window(online, view, source, start_ms, end_ms, self.duck, report)
+        profiler = RowProfiler(view)
+        rows = online.write(
+            view, profiler.wrap(read_rows_for_window(view, source, start_ms, end_ms, self.duck, report))
+        )
+        digest = None
+        if self.artifacts is not None:
+            digest = self.artifacts.put_bytes(profiler.profile.to_bytes()).digest
         run = Materialization(
             view=view.name,
             version=view.version,
@@ -408,8 +421,71 @@ class FeatureStoreService:
             end=end_ms,
             rows=rows,
             created_at=int(time.time() * 1000),
+            profile=digest,
         )
         return self.store.record_materialization(run)
+
+    def run_profile(self, run: Materialization) -> DatasetProfile | None:
+        """The statistics profile of the rows ``run`` wrote (None: recorded without one)."""
+        if run.profile is None:
+            return None
+        if self.artifacts is None:
+            raise InvalidArgument("reading a materialisation profile needs an artifact store")
+        return DatasetProfile.from_bytes(self.artifacts.get_bytes(run.profile))
+
+    def view_profile(self, view: str, target: str | None = None) -> tuple[FeatureViewVersion, DatasetProfile, int]:
+        """The current profile of view ``view`` (``name`` or ``name@vN``; the latest version):
+        the merge of the profiles of its materialisation runs (into ``target`` only, when given),
+        with the number of runs merged. InvalidArgument when no run recorded a profile."""
+        found = self.views_named([view])[0]
+        runs = self.store.list_materializations(found.name, found.version, target)
+        profiles = [p for p in (self.run_profile(r) for r in runs) if p is not None]
+        if not profiles:
+            where = f" into {target}" if target else ""
+            raise InvalidArgument(f"{found.ref} has no materialisation{where} with a profile yet: materialise it first")
+        return found, DatasetProfile.merge_all(profiles), len(profiles)
+
+    def training_profile(self, view: FeatureViewVersion, dataset: str | None = None) -> tuple[str, DatasetProfile]:
+        """The profile of ``view``'s features in a training set saved as a dataset version
+        (``dataset``: ``name@vN``; default the newest training set built from this view version),
+        profiled as materialisation profiles them, with the dataset reference. A feature is the
+        column of its name, or ``view__feature`` (full feature names); absent features are left
+        out (InvalidArgument when none is there)."""
+        if self.datasets is None:
+            raise InvalidArgument("comparing with a training set needs a dataset store")
+        if dataset is None:
+            links = self.store.list_training_sets_of_view(view.name, view.version)
+            if not links:
+                raise InvalidArgument(f"no training set was saved from {view.ref}: name one with --against DATASET@VER")
+            newest = max(links, key=lambda link: (link.dataset_version, link.dataset))
+            dataset = f"{newest.dataset}@v{newest.dataset_version}"
+        version = self.datasets.resolve(dataset)
+        ref = f"{version.name}@v{version.version}"
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        location = self.datasets.materialise(version)
+        files = sorted(location.rglob("*.parquet")) if location.is_dir() else [location]
+        if not files:
+            raise InvalidArgument(f"dataset {ref} has no Parquet file to profile")
+        try:
+            names = pq.ParquetFile(files[0]).schema_arrow.names
+            columns: dict[str, str] = {}
+            for f in view.definition.features:
+                for candidate in (f.name, f"{view.name}__{f.name}"):
+                    if candidate in names:
+                        columns[f.name] = candidate
+                        break
+            if not columns:
+                raise InvalidArgument(f"dataset {ref} has none of the features of {view.ref}")
+            batches = (
+                batch
+                for path in files
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=FLUSH_ROWS, columns=list(columns.values()))
+            )
+            return ref, profile_arrow(view, batches, columns)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidArgument(f"cannot read dataset {ref} as Parquet: {str(exc).splitlines()[0]}") from None
 
     def freshness(self, views: Sequence[str] | None = None) -> list[Freshness]:
         """Per view version: how far it is materialised into this online store, and the lag."""

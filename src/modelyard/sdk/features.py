@@ -32,14 +32,17 @@ from modelyard.sdk.datasets import service as dataset_service
 from modelyard.sdk.session import _session
 
 if TYPE_CHECKING:
+    from modelyard.monitoring.drift import DriftResult
     from modelyard.registry.service import ReleaseCheck
     from modelyard.settings import Settings
+    from modelyard.stats.profile import DatasetProfile
     from modelyard.store.bundle import Stores
 
 __all__ = [
     "apply",
     "check_model_pin",
     "diff",
+    "drift",
     "enrich",
     "freshness",
     "get_online_features",
@@ -51,6 +54,7 @@ __all__ = [
     "materialize_incremental",
     "parity",
     "pin_model",
+    "profile",
     "save_training_set",
     "service",
 ]
@@ -184,3 +188,21 @@ def parity(
 
 
 _feature_service = service  # the module's ``service()``: the functions above take a ``service`` argument
+
+
+def profile(view: str) -> DatasetProfile:
+    """The current statistics profile of ``view`` (``name`` or ``name@vN``): the merge of the
+    profiles its materialisation runs recorded."""
+    return service().view_profile(view)[1]
+
+
+def drift(view: str, against: str | None = None) -> DriftResult:
+    """Served features against training: the drift of ``view``'s current materialised profile
+    from its features' profile in the training set ``against`` (``DATASET@vN``; default the
+    newest training set saved from this view version), by ``monitoring.drift.compute_drift``."""
+    from modelyard.monitoring.drift import compute_drift
+
+    svc = service()
+    found, current, _ = svc.view_profile(view)
+    _, reference = svc.training_profile(found, against)
+    return compute_drift(reference, current)

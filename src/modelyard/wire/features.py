@@ -20,7 +20,7 @@ from modelyard.core.features import (
     ModelFeaturePin,
 )
 from modelyard.core.validation import ENTITY_NAME_PATTERN, MAX_NAME_LENGTH
-from modelyard.wire._base import JSON_INTEGER, Count, Millis, WireModel
+from modelyard.wire._base import JSON_INTEGER, Count, Digest, Millis, WireModel
 
 __all__ = [
     "AppliedEntity",
@@ -91,6 +91,7 @@ class MaterializationCreate(WireModel):
     end: Millis
     rows: Count
     created_at: Millis
+    profile: Digest | None = None
 
     def entity(self) -> Materialization:
         return Materialization(**self.model_dump())

@@ -9,6 +9,8 @@ Tables (on ``schema.metadata``; the migration ``f0001_features.py`` creates the 
   store (``target``), primary key (view, version, target, start_ms, end_ms), so recording a run
   twice records it once.
 * ``feature_training_sets``: dataset version -> view version edges, indexed both ways.
+  ``profile_digest`` (migration ``f0003``) is the artifact digest of the statistics profile of
+  the rows the run wrote (NULL for runs recorded without one).
 * ``feature_model_pins`` (migration ``f0002``): the feature service version each model version
   was trained on, one row per model version, indexed on the service.
 
@@ -72,6 +74,7 @@ feature_materializations = Table(
     Column("end_ms", BigInteger, primary_key=True, autoincrement=False),
     Column("row_count", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("profile_digest", String(80), nullable=True),
 )
 
 feature_training_sets = Table(
@@ -269,6 +272,7 @@ class SqlFeatureStore(SqlAggregateStore, FeatureStore):
             "end_ms": run.end,
             "row_count": run.rows,
             "created_at": run.created_at,
+            "profile_digest": run.profile,
         }
         stmt = self._insert(m).values(**values).on_conflict_do_nothing()
         self._write(lambda conn: conn.execute(stmt))
@@ -289,6 +293,7 @@ class SqlFeatureStore(SqlAggregateStore, FeatureStore):
                 end=int(r.end_ms),
                 rows=int(r.row_count),
                 created_at=int(r.created_at),
+                profile=r.profile_digest,
             )
             for r in self._read(lambda conn: conn.execute(stmt).all())
         ]
