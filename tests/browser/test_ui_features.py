@@ -65,7 +65,7 @@ def features_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
         features=[Feature(name="rating", dtype="float64")],
     )
     online = open_online_store(f"sqlite:///{root / 'online.db'}")
-    features = FeatureStoreService(stores.features, online=online)
+    features = FeatureStoreService(stores.features, online=online, artifacts=stores.artifacts)
     features.apply([driver, stats("trips per day"), ratings])
     features.apply([stats("trips per day, all cities")])  # stats@v2
     features.apply([FeatureService(name="churn-features", features=["stats:trips", "ratings:rating"])])
@@ -108,11 +108,15 @@ def test_feature_pages_show_views_freshness_samples_and_model_use(
     assert sorted(r.split("\t")[2] for r in page.locator("#sample-table tbody tr").all_inner_texts()) == ["2", "5", "9"]
     assert page.locator("#versions-table tbody tr").count() == 2
     assert "churn v1" in page.locator("#uses-list").inner_text()
+    assert page.locator("#profile-rows").inner_text() == "3 rows in 1 run(s)"
+    cells = page.locator("#profile-table tr[data-feature=trips] td").all_inner_texts()
+    assert cells[:5] == ["trips", "numeric", "0.0%", "2", "9"]
     screenshot(page, "feature-view")
 
     page.locator("#versions-table").get_by_role("link", name="v1").click()
     page.wait_for_url(re.compile(r"/ui/features/views/stats\?version=1$"))
     assert page.locator("#view-version").inner_text() == "v1"
     assert page.locator("#uses-list").count() == 0  # the model reads v2
+    assert "Not materialised" in page.locator("#profile").inner_text()
     page.goto("/ui/features/views/nothing")
     assert "no feature view 'nothing'" in page.locator("body").inner_text()

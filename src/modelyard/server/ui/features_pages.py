@@ -1,7 +1,8 @@
 """Feature store pages: the entities, views and services with their versions, how fresh each
 view is in the server's online store, and which model versions are pinned to which views
-(``/ui/features``); a view version's definition, versions, freshness, a sample of its newest
-source rows and the model versions that use it (``/ui/features/views/NAME?version=N``).
+(``/ui/features``); a view version's definition, versions, freshness, the statistics profile of
+what was materialised (rows, missing share, min/max/mean or distinct/top per feature: the merge of
+its runs' profiles), a sample of its newest source rows and the model versions that use it (``/ui/features/views/NAME?version=N``).
 
 Feature definitions belong to no project: reading needs a role on some project, as the feature
 API. The online store is the one the server serves from (``MODELYARD_ONLINE_STORE_URI``); only
@@ -21,11 +22,13 @@ from fastapi.routing import APIRoute
 from modelyard.core.errors import ModelyardError
 from modelyard.core.features import FeatureServiceVersion, FeatureViewVersion, ModelFeaturePin, parse_feature_ref
 from modelyard.features.online import LazyOnlineStore
+from modelyard.features.quality import FeatureSummary, profile_summary
 from modelyard.features.service import FeatureStoreService, Freshness
 from modelyard.server.app import Services
 from modelyard.server.deps import Principal, get_services
 from modelyard.server.ui._common import page_principal, read_somewhere, render
 from modelyard.server.ui.catalog import dataset_service, model_url
+from modelyard.stats.profile import DatasetProfile
 
 __all__ = ["build_router"]
 
@@ -77,6 +80,29 @@ def _freshness(features: FeatureStoreService, views: list[FeatureViewVersion]) -
     return {f.view: f for f in features.freshness([v.ref for v in views])} if views else {}
 
 
+@dataclass(frozen=True)
+class ProfileView:
+    rows: int
+    runs: int
+    features: list[FeatureSummary]
+
+
+def _profile(features: FeatureStoreService, view: FeatureViewVersion) -> tuple[ProfileView | None, str | None]:
+    """The view version's materialised profile in the server's online store (None: never
+    materialised with a profile), or why it cannot be read."""
+    try:
+        target = features.online.name if features.online is not None else None
+        runs = features.store.list_materializations(view.name, view.version, target)
+        profiles = [p for p in (features.run_profile(r) for r in runs) if p is not None]
+    except (ModelyardError, OSError) as exc:
+        return None, str(exc).splitlines()[0]
+    if not profiles:
+        return None, None
+    merged = DatasetProfile.merge_all(profiles)
+    names = [f.name for f in view.definition.features]
+    return ProfileView(merged.rows, len(profiles), profile_summary(merged, names)), None
+
+
 def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute) -> APIRouter:
     router = APIRouter(include_in_schema=False, route_class=route_class)
 
@@ -118,10 +144,11 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         except Exception as exc:  # DuckDB's own errors (a moved file, a broken transformation)
             sample_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         uses = [u for u in _model_uses(features) if view.ref in u.views]
+        profile, profile_error = _profile(features, view)
         return render(
             env, request, "feature_view.html", principal=principal, view=view, versions=list(reversed(versions)),
             freshness=_freshness(features, versions), columns=columns, rows=rows, sample_error=sample_error,
-            uses=uses, model_url=model_url, sample_size=SAMPLE_ROWS,
+            uses=uses, model_url=model_url, sample_size=SAMPLE_ROWS, profile=profile, profile_error=profile_error,
         )  # fmt: skip
 
     return router
