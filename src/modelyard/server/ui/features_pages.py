@@ -2,7 +2,8 @@
 view is in the server's online store, and which model versions are pinned to which views
 (``/ui/features``); a view version's definition, versions, freshness, the statistics profile of
 what was materialised (rows, missing share, min/max/mean or distinct/top per feature: the merge of
-its runs' profiles), a sample of its newest source rows and the model versions that use it (``/ui/features/views/NAME?version=N``).
+its runs' profiles), a sample of its newest source rows and the model versions that use it
+(``/ui/features/views/NAME?version=N``).
 
 Feature definitions belong to no project: reading needs a role on some project, as the feature
 API. The online store is the one the server serves from (``MODELYARD_ONLINE_STORE_URI``); only
