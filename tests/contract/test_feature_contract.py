@@ -121,10 +121,12 @@ def test_materialization_runs(feature_store: FeatureStore) -> None:
     run = Materialization(view="driver_stats", version=1, target="sqlite", start=0, end=1000, rows=5, created_at=10)
     assert feature_store.record_materialization(run) == run
     feature_store.record_materialization(run)  # recorded once
-    later = run.model_copy(update={"start": 1000, "end": 2000, "rows": 2, "created_at": 20})
+    digest = "sha256:" + "a" * 64  # the artifact digest of the run's profile
+    later = run.model_copy(update={"start": 1000, "end": 2000, "rows": 2, "created_at": 20, "profile": digest})
     feature_store.record_materialization(later)
     feature_store.record_materialization(later.model_copy(update={"target": "redis"}))
     assert feature_store.list_materializations("driver_stats", 1, "sqlite") == [run, later]
+    assert [r.profile for r in feature_store.list_materializations("driver_stats", 1, "sqlite")] == [None, digest]
     assert len(feature_store.list_materializations("driver_stats", 1)) == 3
     assert feature_store.list_materializations("nothing", 1) == []
     with pytest.raises(NotFound):
@@ -139,7 +141,11 @@ def test_training_set_links(feature_store: FeatureStore) -> None:
     feature_store.put_view(view("other"))
     feature_store.link_training_set("train", 1, [("driver_stats", 1), ("other", 1)])
     feature_store.link_training_set("train", 1, [("driver_stats", 1)])  # again: nothing new
-    feature_store.link_training_set("train", 2, [("driver_stats", 1)])
+    profile = "sha256:" + "b" * 64
+    feature_store.link_training_set("train", 2, [("driver_stats", 1)], {"driver_stats@v1": profile})
+    assert feature_store.list_views_of_training_set("train", 2) == [
+        TrainingSetLink("train", 2, "driver_stats", 1, profile)
+    ]
     assert feature_store.list_views_of_training_set("train", 1) == [
         TrainingSetLink("train", 1, "driver_stats", 1),
         TrainingSetLink("train", 1, "other", 1),

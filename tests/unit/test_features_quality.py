@@ -131,6 +131,14 @@ def test_drift_flags_a_shifted_feature(repo: Path, tmp_path: Path) -> None:
         entities
     )
     invoke("features", "training-set", str(entities), "-f", "stats:trips", "-f", "stats:rating", "--save", "train")
+    # the saved training set keeps the profile of the view's features in it
+    svc = modelyard.feature_store.service()
+    (link,) = svc.store.list_views_of_training_set("train", 1)
+    assert link.profile is not None
+    ref, kept = svc.training_profile(svc.view("stats"), "train@v1")
+    assert ref == "train@v1" and kept.rows == DRIVERS and list(kept.columns) == ["trips", "rating"]
+    trips = kept.columns["trips"]
+    assert isinstance(trips, NumericProfile) and trips.mean == pytest.approx(day(0)["trips"].mean())
     invoke("features", "materialize", "--end", "2024-03-02T00:00:00")
     same = json.loads(invoke("features", "drift", "stats", "--json"))  # default: the newest training set
     assert same["against"] == "train@v1" and not same["dataset_drift"]

@@ -13,6 +13,7 @@ Request bodies are what the server's routes decode: the definitions themselves (
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -114,16 +115,28 @@ class HttpFeatureStore(HttpAggregateStore, FeatureStore):
 
     # --- training sets ------------------------------------------------------------------------
 
-    def link_training_set(self, dataset: str, dataset_version: int, views: list[tuple[str, int]]) -> None:
+    def link_training_set(
+        self,
+        dataset: str,
+        dataset_version: int,
+        views: list[tuple[str, int]],
+        profiles: Mapping[str, str] | None = None,
+    ) -> None:
         body = request(
-            TrainingSetLinkCreate, dataset=dataset, dataset_version=_version(dataset_version), views=list(views)
+            TrainingSetLinkCreate,
+            dataset=dataset,
+            dataset_version=_version(dataset_version),
+            views=list(views),
+            profiles=None if profiles is None else dict(profiles),
         )
         self._json("POST", "/training-sets", body=body)
 
     @staticmethod
     def _links(data: Any) -> list[TrainingSetLink]:
         return [
-            TrainingSetLink(d["dataset"], int(d["dataset_version"]), d["view"], int(d["view_version"]))
+            TrainingSetLink(
+                d["dataset"], int(d["dataset_version"]), d["view"], int(d["view_version"]), d.get("profile")
+            )
             for d in data["links"]
         ]
 

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from modelyard.core.errors import InvalidArgument
 from modelyard.core.features import FeatureViewVersion
 from modelyard.features.online.base import OnlineRow
 from modelyard.stats.profile import CategoricalProfile, ColumnProfile, DatasetProfile, NumericProfile
 
-__all__ = ["FLUSH_ROWS", "FeatureSummary", "RowProfiler", "profile_arrow", "profile_summary"]
+__all__ = ["FLUSH_ROWS", "FeatureSummary", "RowProfiler", "profile_arrow", "profile_parquet", "profile_summary"]
 
 #: Rows buffered before they are profiled and merged into the run's profile.
 FLUSH_ROWS = 100_000
@@ -168,3 +170,33 @@ def _values(dtype: str, array: Any) -> list[Any]:
     if dtype == "timestamp" and pa.types.is_timestamp(array.type):
         return [None if v is None else v.isoformat() for v in array.to_pylist()]
     return list(array.to_pylist())
+
+
+def profile_parquet(view: FeatureViewVersion, files: Sequence[Path], what: str) -> DatasetProfile:
+    """The profile of ``view``'s features in Parquet ``files`` (a training set), read a batch at
+    a time. A feature is the column of its name, or ``view__feature`` (full feature names);
+    absent features are left out (InvalidArgument when none is there, or the files are not
+    Parquet)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not files:
+        raise InvalidArgument(f"{what} has no Parquet file to profile")
+    try:
+        names = pq.ParquetFile(files[0]).schema_arrow.names
+        columns: dict[str, str] = {}
+        for f in view.definition.features:
+            for candidate in (f.name, f"{view.name}__{f.name}"):
+                if candidate in names:
+                    columns[f.name] = candidate
+                    break
+        if not columns:
+            raise InvalidArgument(f"{what} has none of the features of {view.ref}")
+        batches = (
+            batch
+            for path in files
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=FLUSH_ROWS, columns=list(columns.values()))
+        )
+        return profile_arrow(view, batches, columns)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidArgument(f"cannot read {what} as Parquet: {str(exc).splitlines()[0]}") from None

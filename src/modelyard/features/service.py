@@ -36,7 +36,7 @@ from modelyard.core.features import (
 from modelyard.features.offline import DuckConfig, TrainingSet, ViewRequest, build_training_set, source_sql
 from modelyard.features.online.base import OnlineStore
 from modelyard.features.parity import ParityReport, compare
-from modelyard.features.quality import FLUSH_ROWS, RowProfiler, profile_arrow
+from modelyard.features.quality import RowProfiler, profile_parquet
 from modelyard.features.serving import OnlinePlan, OnlineResult, PlanGroup, read_rows_for_window
 from modelyard.stats.profile import DatasetProfile
 from modelyard.store.features import FeatureStore
@@ -340,8 +340,9 @@ class FeatureStoreService:
         with tempfile.TemporaryDirectory(prefix="modelyard-training-set-") as tmp:
             path = training_set.to_parquet(Path(tmp) / "training_set.parquet")
             added = self.datasets.add(path, name=name, message=message, parents=parents, code=code, params=params)
+            profiles = self._training_profiles(training_set.views, path) if added.created else None
         self.store.link_training_set(
-            added.version.name, added.version.version, [(v.name, v.version) for v in training_set.views]
+            added.version.name, added.version.version, [(v.name, v.version) for v in training_set.views], profiles
         )
         return SavedTrainingSet(added.version, added.created, views)
 
@@ -445,12 +446,27 @@ class FeatureStoreService:
             raise InvalidArgument(f"{found.ref} has no materialisation{where} with a profile yet: materialise it first")
         return found, DatasetProfile.merge_all(profiles), len(profiles)
 
+    def _training_profiles(self, views: Sequence[FeatureViewVersion], path: Path) -> dict[str, str] | None:
+        """Per view version (``view@vN``): the digest of the profile of its features in the
+        training set file ``path``, stored in the artifact store (None without one)."""
+        if self.artifacts is None:
+            return None
+        out = {}
+        for view in views:
+            try:
+                profile = profile_parquet(view, [path], "the training set")
+            except InvalidArgument:
+                continue  # none of its features came out under a name it can be found by
+            out[view.ref] = self.artifacts.put_bytes(profile.to_bytes()).digest
+        return out
+
     def training_profile(self, view: FeatureViewVersion, dataset: str | None = None) -> tuple[str, DatasetProfile]:
         """The profile of ``view``'s features in a training set saved as a dataset version
         (``dataset``: ``name@vN``; default the newest training set built from this view version),
-        profiled as materialisation profiles them, with the dataset reference. A feature is the
-        column of its name, or ``view__feature`` (full feature names); absent features are left
-        out (InvalidArgument when none is there)."""
+        profiled as materialisation profiles them, with the dataset reference: the profile kept
+        when the training set was saved, else computed from its files. A feature is the column
+        of its name, or ``view__feature`` (full feature names); absent features are left out
+        (InvalidArgument when none is there)."""
         if self.datasets is None:
             raise InvalidArgument("comparing with a training set needs a dataset store")
         if dataset is None:
@@ -461,31 +477,13 @@ class FeatureStoreService:
             dataset = f"{newest.dataset}@v{newest.dataset_version}"
         version = self.datasets.resolve(dataset)
         ref = f"{version.name}@v{version.version}"
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
+        for link in self.store.list_views_of_training_set(version.name, version.version):
+            kept = link.profile if (link.view, link.view_version) == (view.name, view.version) else None
+            if kept is not None and self.artifacts is not None and self.artifacts.exists(kept):
+                return ref, DatasetProfile.from_bytes(self.artifacts.get_bytes(kept))
         location = self.datasets.materialise(version)
         files = sorted(location.rglob("*.parquet")) if location.is_dir() else [location]
-        if not files:
-            raise InvalidArgument(f"dataset {ref} has no Parquet file to profile")
-        try:
-            names = pq.ParquetFile(files[0]).schema_arrow.names
-            columns: dict[str, str] = {}
-            for f in view.definition.features:
-                for candidate in (f.name, f"{view.name}__{f.name}"):
-                    if candidate in names:
-                        columns[f.name] = candidate
-                        break
-            if not columns:
-                raise InvalidArgument(f"dataset {ref} has none of the features of {view.ref}")
-            batches = (
-                batch
-                for path in files
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=FLUSH_ROWS, columns=list(columns.values()))
-            )
-            return ref, profile_arrow(view, batches, columns)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InvalidArgument(f"cannot read dataset {ref} as Parquet: {str(exc).splitlines()[0]}") from None
+        return ref, profile_parquet(view, files, f"dataset {ref}")
 
     def freshness(self, views: Sequence[str] | None = None) -> list[Freshness]:
         """Per view version: how far it is materialised into this online store, and the lag."""

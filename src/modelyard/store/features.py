@@ -20,6 +20,7 @@ a new version (the latest version is always the current definition).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -55,6 +56,7 @@ class TrainingSetLink:
     dataset_version: int
     view: str
     view_version: int
+    profile: str | None = None  # artifact digest: the profile of this view's features in the set
 
 
 class FeatureStore(ABC):
@@ -131,9 +133,17 @@ class FeatureStore(ABC):
     # --- training sets ----------------------------------------------------------------------
 
     @abstractmethod
-    def link_training_set(self, dataset: str, dataset_version: int, views: list[tuple[str, int]]) -> None:
+    def link_training_set(
+        self,
+        dataset: str,
+        dataset_version: int,
+        views: list[tuple[str, int]],
+        profiles: Mapping[str, str] | None = None,
+    ) -> None:
         """Record that ``dataset@v<dataset_version>`` was built from these view versions (they
-        must exist: NotFound). Linking the same pair again changes nothing."""
+        must exist: NotFound), with ``profiles[view@vN]``, when given, the artifact digest of the
+        profile of that view's features in the training set. Linking the same pair again
+        changes nothing."""
 
     @abstractmethod
     def list_training_sets_of_view(self, view: str, version: int) -> list[TrainingSetLink]:

@@ -114,6 +114,8 @@ class TrainingSetLinkCreate(WireModel):
     dataset: Name
     dataset_version: Version
     views: Annotated[list[tuple[Name, Version]], Field(max_length=1000)]
+    #: ``view@vN`` -> the artifact digest of the profile of that view's features in the set
+    profiles: Annotated[dict[Annotated[str, Field(max_length=300)], Digest], Field(max_length=1000)] | None = None
 
 
 class TrainingSetLinkBody(WireModel):
@@ -121,6 +123,7 @@ class TrainingSetLinkBody(WireModel):
     dataset_version: int
     view: str
     view_version: int
+    profile: str | None = None
 
 
 class TrainingSetLinkList(WireModel):

@@ -184,7 +184,7 @@ def link_training_set(body: TrainingSetLinkCreate, c: Call = Depends(get_call)) 
     """Record the view versions a training set (a dataset version) was built from."""
     store = feature_store(c)
     c.allow_somewhere("editor")
-    store.link_training_set(body.dataset, body.dataset_version, [(n, v) for n, v in body.views])
+    store.link_training_set(body.dataset, body.dataset_version, [(n, v) for n, v in body.views], body.profiles)
     c.audit("link_training_set", "dataset", body.dataset, version=body.dataset_version)
     links = store.list_views_of_training_set(body.dataset, body.dataset_version)
     return WireJSONResponse({"links": [vars(link) for link in links]}, status_code=201)

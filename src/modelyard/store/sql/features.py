@@ -8,7 +8,9 @@ Tables (on ``schema.metadata``; the migration ``f0001_features.py`` creates the 
 * ``feature_materializations``: one row per materialisation run of a view version into an online
   store (``target``), primary key (view, version, target, start_ms, end_ms), so recording a run
   twice records it once.
-* ``feature_training_sets``: dataset version -> view version edges, indexed both ways.
+* ``feature_training_sets``: dataset version -> view version edges, indexed both ways, with
+  ``profile_digest`` (migration ``f0004``): the artifact digest of the profile of that view's
+  features in the training set, kept when it was saved (NULL for older links).
   ``profile_digest`` (migration ``f0003``) is the artifact digest of the statistics profile of
   the rows the run wrote (NULL for runs recorded without one).
 * ``feature_model_pins`` (migration ``f0002``): the feature service version each model version
@@ -22,7 +24,7 @@ and its retry reads again (and, when the winner wrote the same digest, returns t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -84,6 +86,7 @@ feature_training_sets = Table(
     Column("dataset_version", Integer, primary_key=True, autoincrement=False),
     Column("view_name", String(256), primary_key=True),
     Column("view_version", Integer, primary_key=True, autoincrement=False),
+    Column("profile_digest", String(80), nullable=True),
     Index("ix_feature_training_sets_view", "view_name", "view_version"),
 )
 
@@ -300,12 +303,25 @@ class SqlFeatureStore(SqlAggregateStore, FeatureStore):
 
     # --- training sets -----------------------------------------------------------------------
 
-    def link_training_set(self, dataset: str, dataset_version: int, views: list[tuple[str, int]]) -> None:
+    def link_training_set(
+        self,
+        dataset: str,
+        dataset_version: int,
+        views: list[tuple[str, int]],
+        profiles: Mapping[str, str] | None = None,
+    ) -> None:
         _version_arg(dataset_version)
         for name, version in views:
             self.get_view(name, version)
+        kept = profiles or {}
         rows = [
-            {"dataset": dataset, "dataset_version": dataset_version, "view_name": name, "view_version": version}
+            {
+                "dataset": dataset,
+                "dataset_version": dataset_version,
+                "view_name": name,
+                "view_version": version,
+                "profile_digest": kept.get(f"{name}@v{version}"),
+            }
             for name, version in sorted(set(views))
         ]
         if rows:
@@ -316,7 +332,7 @@ class SqlFeatureStore(SqlAggregateStore, FeatureStore):
         t = feature_training_sets
         stmt = select(t).where(*conditions).order_by(*order)
         return [
-            TrainingSetLink(r.dataset, int(r.dataset_version), r.view_name, int(r.view_version))
+            TrainingSetLink(r.dataset, int(r.dataset_version), r.view_name, int(r.view_version), r.profile_digest)
             for r in self._read(lambda conn: conn.execute(stmt).all())
         ]
 
