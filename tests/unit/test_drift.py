@@ -150,6 +150,10 @@ def test_sdk_drift_and_profile_between_files(tmp_path) -> None:
     by_profile = modelyard.drift(tmp_path / "ref.myprofile", tmp_path / "cur.csv", report=tmp_path / "r.html")
     assert by_file.drifted_columns == by_profile.drifted_columns == ["x0", "x1", "color", "pred"]
     assert (tmp_path / "r.html").stat().st_size < 200_000 and (tmp_path / "plotly.min.js").exists()
+    some = modelyard.profile(tmp_path / "cur.csv", columns=["x0", "color"])
+    assert list(some.columns) == ["x0", "color"] and some.rows == 3000
+    only = modelyard.drift(tmp_path / "ref.parquet", tmp_path / "cur.csv", columns=["x2", "color"])
+    assert [c.column for c in only.columns] == ["x2", "color"] and only.drifted_columns == ["color"]
 
 
 def test_cli_drift_table_json_and_report(tmp_path) -> None:
@@ -202,7 +206,7 @@ def test_cli_drift_table_json_and_report(tmp_path) -> None:
         (["{ref}", "{cur}", "--column", "x0=ks:abc"], "is not a number"),
         (["{ref}", "{cur}", "--self-contained"], "needs --report"),
         (["{ref}", "{notes}"], "cannot read"),
-        (["{ref}", "{cur}", "--columns", "x0,zz"], "not on both sides"),
+        (["{ref}", "{cur}", "--columns", "x0,zz"], "no column 'zz' in ref.parquet"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, args: list[str], message: str) -> None:

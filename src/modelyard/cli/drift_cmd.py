@@ -18,7 +18,7 @@ import typer
 from modelyard.cli._output import console, errors_as_exit, fail, print_json, table
 
 
-def _load(source: str, store: str | None, *, profile: bool) -> Any:
+def _load(source: str, store: str | None, *, profile: bool, columns: list[str] | None = None) -> Any:
     from modelyard.monitoring.sources import load_source, looks_like_dataset_ref
 
     datasets = None
@@ -26,7 +26,7 @@ def _load(source: str, store: str | None, *, profile: bool) -> Any:
         from modelyard.cli._stores import dataset_service
 
         datasets = dataset_service(store)
-    return load_source(source, datasets=datasets, profile=profile)
+    return load_source(source, datasets=datasets, profile=profile, columns=columns)
 
 
 def _column_options(values: list[str]) -> dict[str, dict[str, Any]]:
@@ -99,7 +99,8 @@ def drift(
         )
         names = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
         as_profiles = not domain_classifier  # files are profiled as they are read (bounded memory)
-        ref, cur = _load(reference, store, profile=as_profiles), _load(current, store, profile=as_profiles)
+        ref = _load(reference, store, profile=as_profiles, columns=names)
+        cur = _load(current, store, profile=as_profiles, columns=names)
         result = compute_drift(ref, cur, columns=names, options=options)
         if report is not None:
             from modelyard.reports.drift import write_drift_report
@@ -150,8 +151,8 @@ def profile(
     from modelyard.stats.profile import DatasetProfile
 
     with errors_as_exit():
-        loaded = _load(data, store, profile=columns is None)
         names = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+        loaded = _load(data, store, profile=True, columns=names)
         prof = loaded if isinstance(loaded, DatasetProfile) else profile_frame(loaded, names)
         payload = prof.to_bytes()
         try:

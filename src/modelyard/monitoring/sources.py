@@ -9,6 +9,7 @@ expanded: drift against a stored profile never rescans the data it was made from
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +33,16 @@ def looks_like_dataset_ref(text: str) -> bool:
 
 
 def load_source(
-    source: Any, *, datasets: DatasetService | None = None, profile: bool = False
+    source: Any,
+    *,
+    datasets: DatasetService | None = None,
+    profile: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame | DatasetProfile:
     """A DataFrame or a ``DatasetProfile`` for ``source`` (see the module's docstring). With
     ``profile=True`` files and dataset versions are profiled as they are read (Parquet a batch of
-    rows at a time), so memory stays bounded whatever their size; DataFrames stay DataFrames."""
+    rows at a time), so memory stays bounded whatever their size; DataFrames stay DataFrames.
+    ``columns``: profile only these (a file without one of them is an error)."""
     import pandas as pd
 
     if isinstance(source, (pd.DataFrame, DatasetProfile)):
@@ -50,7 +56,7 @@ def load_source(
     text = os.fspath(source)
     path = Path(text).expanduser()
     if path.exists():
-        return _read_path(path, profile)
+        return _read_path(path, profile, columns)
     if isinstance(source, str) and looks_like_dataset_ref(text):
         if datasets is None:
             raise InvalidArgument(f"{text!r} is not a file, and no dataset store to look it up in")
@@ -62,13 +68,13 @@ def load_source(
             from modelyard.monitoring.profiles import BATCH_ROWS, profile_frame, profile_table
 
             if table.num_rows == 0:
-                return profile_frame(table.to_pandas())
-            return profile_table(table.to_batches(max_chunksize=BATCH_ROWS))
+                return profile_frame(table.to_pandas(), columns)
+            return profile_table(table.to_batches(max_chunksize=BATCH_ROWS), columns)
         return table.to_pandas()
     raise InvalidArgument(f"no such file: {text}")
 
 
-def _read_path(path: Path, profile: bool) -> pd.DataFrame | DatasetProfile:
+def _read_path(path: Path, profile: bool, columns: Sequence[str] | None) -> pd.DataFrame | DatasetProfile:
     from modelyard.data.tabular import read_table, table_format
     from modelyard.monitoring.profiles import profile_file
 
@@ -77,7 +83,7 @@ def _read_path(path: Path, profile: bool) -> pd.DataFrame | DatasetProfile:
         if not files:
             raise InvalidArgument(f"no tabular files (CSV, TSV, Parquet, JSON Lines) in {path}")
         if profile:
-            return DatasetProfile.merge_all(profile_file(f) for f in files)
+            return DatasetProfile.merge_all(profile_file(f, columns) for f in files)
         return read_table(files).to_pandas()
     try:
         with path.open("rb") as handle:
@@ -88,4 +94,4 @@ def _read_path(path: Path, profile: bool) -> pd.DataFrame | DatasetProfile:
         return DatasetProfile.from_bytes(path.read_bytes())
     if table_format(path) is None:
         raise InvalidArgument(f"cannot read {path.name}: not a profile nor CSV, TSV, Parquet or JSON Lines")
-    return profile_file(path) if profile else read_table([path]).to_pandas()
+    return profile_file(path, columns) if profile else read_table([path]).to_pandas()

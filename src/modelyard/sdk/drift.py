@@ -24,13 +24,13 @@ from modelyard.stats.profile import DatasetProfile
 __all__ = ["drift", "profile"]
 
 
-def _load(source: Any, *, profile: bool) -> Any:
+def _load(source: Any, *, profile: bool, columns: Sequence[str] | None = None) -> Any:
     datasets = None
     if isinstance(source, str) and looks_like_dataset_ref(source) and not Path(source).exists():
         from modelyard.sdk import datasets as sdk_datasets
 
         datasets = sdk_datasets.service()
-    return load_source(source, datasets=datasets, profile=profile)
+    return load_source(source, datasets=datasets, profile=profile, columns=columns)
 
 
 def drift(
@@ -63,7 +63,10 @@ def drift(
     # files are profiled as they are read (bounded memory) unless the domain classifier needs rows
     rows = opts.domain_classifier
     result = compute_drift(
-        _load(reference, profile=not rows), _load(current, profile=not rows), columns=columns, options=opts
+        _load(reference, profile=not rows, columns=columns),
+        _load(current, profile=not rows, columns=columns),
+        columns=columns,
+        options=opts,
     )
     if report is not None:
         from modelyard.reports.drift import write_drift_report
@@ -75,7 +78,7 @@ def drift(
 def profile(data: Any, *, columns: Sequence[str] | None = None, path: str | Path | None = None) -> DatasetProfile:
     """The mergeable profile of ``data`` (a DataFrame, file or ``NAME@VERSION``), saved to
     ``path`` (``DatasetProfile.to_bytes``) when given."""
-    loaded = _load(data, profile=columns is None)
+    loaded = _load(data, profile=True, columns=columns)
     prof = loaded if isinstance(loaded, DatasetProfile) else profile_frame(loaded, columns)
     if path is not None:
         write_if_changed(Path(path), prof.to_bytes())  # atomically
