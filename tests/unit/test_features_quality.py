@@ -172,3 +172,56 @@ def test_bad_input_is_one_line(repo: Path) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code not in (0, 3), (args, result.output)
         assert text in result.output and len(result.output.strip().splitlines()) == 1, result.output
+
+
+CHECKED = (
+    DEFINITIONS
+    + """
+checked = FeatureView(
+    name="checked",
+    entities=[driver],
+    source=FeatureSource.parquet("stats.parquet"),
+    features=[Feature(name="trips", dtype="int64"), Feature(name="rating", dtype="float64")],
+    expectations=[
+        {{"expect": "between", "column": "trips", "min": 0, "max": {top}}},
+        {{"expect": "not_null", "column": "rating"}},
+    ],
+)
+"""
+)
+
+
+def test_expectations_are_checked_per_run_and_reported_on_it(repo: Path) -> None:
+    (repo / "features.py").write_text(CHECKED.format(top=12))
+    modelyard.feature_store.apply(repo / "features.py")
+    out = json.loads(invoke("features", "materialize", "--end", "2024-03-02T00:00:00", "-v", "checked", "--json"))
+    frame = day(0)
+    over = int((frame["trips"] > 12).sum())
+    assert over > 0
+    assert out[0]["failed_checks"] == [
+        f"0 <= trips <= 12: {over} of {DRIVERS} rows failed",
+        f"rating is never null: 30 of {DRIVERS} rows failed",
+    ]
+    (run,) = modelyard.feature_store.service().store.list_materializations("checked", 1)
+    assert list(run.failed_checks) == out[0]["failed_checks"] and run.rows == DRIVERS  # written anyway
+    # a view without expectations (or whose rows pass) records none
+    (plain,) = modelyard.feature_store.materialize(T0, T0 + timedelta(days=1), views=["stats"])
+    assert plain.failed_checks == ()
+
+
+def test_expectations_materialisation_cannot_check_are_refused(repo: Path) -> None:
+    for bad, text in (
+        ('{"expect": "unique", "column": "trips"}', "not row-level"),
+        ('{"expect": "not_null", "column": "nope"}', "not a feature of the view"),
+        ('{"expect": "shiny", "column": "trips"}', "unknown expectation"),
+        ('"not_null"', "'expect' key"),
+    ):
+        source = DEFINITIONS.replace(
+            '        Feature(name="active", dtype="bool"),\n    ],',
+            f'        Feature(name="active", dtype="bool"),\n    ],\n    expectations=[{bad}],',
+        )
+        (repo / "features.py").write_text(source)
+        result = runner.invoke(app, ["features", "apply", str(repo / "features.py")])
+        assert result.exit_code != 0 and text in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert len(modelyard.feature_store.service().store.list_view_versions("stats")) == 1

@@ -242,7 +242,9 @@ def materialize(
     store: StoreOpt = None,
 ) -> None:
     """Load the newest feature values into the online store: every row with an event time in
-    [--start, --end), or, without --start, only what came since each view's last run."""
+    [--start, --end), or, without --start, only what came since each view's last run. Each run
+    records the statistics profile of its rows and the view's expectations they failed (the
+    rows are written either way)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     begin, until = _when(start, "--start"), _when(end, "--end")
@@ -269,6 +271,9 @@ def materialize(
         return
     rows = [(f"{r.view}@v{r.version}", r.target, fmt_time(r.start), fmt_time(r.end), f"{r.rows:,}") for r in runs]
     table("materialised", ["view", "online store", "from", "until", "rows"], rows)
+    for r in runs:
+        for failed in r.failed_checks:
+            console.print(f"[yellow]check failed[/] {r.view}@v{r.version}: {failed}", highlight=False)
 
 
 @features_app.command("freshness")

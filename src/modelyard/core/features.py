@@ -199,11 +199,23 @@ class FeatureView(Entity):
     transformation: str | None = None  # a DuckDB SELECT over the relation named ``source``
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    #: row-level expectations of the data subsystem's suites (``{"expect": "between", "column":
+    #: "trips", "min": 0}``), checked on the rows each materialisation run writes
+    expectations: tuple[dict[str, Any], ...] = ()
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return _checked(validate_feature_object_name, value, "feature view name")
+
+    @field_validator("expectations", mode="before")
+    @classmethod
+    def _expectations(cls, value: Any) -> Any:
+        items = _items(value, (dict,), "expectations")
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("expect"), str):
+                raise ValueError("an expectation is a mapping with an 'expect' key, such as {'expect': 'not_null'}")
+        return items
 
     @field_validator("entities", mode="before")
     @classmethod
@@ -333,7 +345,8 @@ class Materialization(Entity):
     """One run of materialisation of a view version into an online store (``target``): rows with
     an event timestamp in ``[start, end)`` (ms since the epoch) were written. ``profile``: the
     content digest of the statistics profile of the rows written (a ``DatasetProfile`` blob in
-    the artifact store; None for a run recorded without one)."""
+    the artifact store; None for a run recorded without one); ``failed_checks``: the view's
+    expectations the rows failed."""
 
     view: str
     version: int
@@ -343,6 +356,9 @@ class Materialization(Entity):
     rows: int
     created_at: int
     profile: str | None = None
+    #: the view's expectations the written rows failed, each with how many rows failed it
+    #: (empty: all passed, or none declared); the rows are written either way
+    failed_checks: tuple[str, ...] = ()
 
 
 class ModelFeaturePin(Entity):
@@ -365,7 +381,10 @@ def definition_digest(
 ) -> str:
     """The content hash of a normalised definition (canonical JSON, sorted keys), plus ``extra``
     (a view's resolved join keys): equal digests mean the same definition."""
-    body: dict[str, Any] = {"kind": type(definition).__name__, "definition": definition.model_dump(mode="json")}
+    dumped = definition.model_dump(mode="json")
+    if isinstance(definition, FeatureView) and not dumped.get("expectations"):
+        dumped.pop("expectations", None)  # views without expectations keep the digests they had
+    body: dict[str, Any] = {"kind": type(definition).__name__, "definition": dumped}
     if extra:
         body["extra"] = dict(extra)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -17,17 +17,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelyard.core.errors import InvalidArgument
-from modelyard.core.features import FeatureViewVersion
+from modelyard.core.features import FeatureView, FeatureViewVersion
 from modelyard.features.online.base import OnlineRow
 from modelyard.stats.profile import CategoricalProfile, ColumnProfile, DatasetProfile, NumericProfile
 
-__all__ = ["FLUSH_ROWS", "FeatureSummary", "RowProfiler", "profile_arrow", "profile_parquet", "profile_summary"]
+if TYPE_CHECKING:
+    from modelyard.data.validation.expectations import Expectation
 
+__all__ = [
+    "FLUSH_ROWS",
+    "FeatureSummary",
+    "RowProfiler",
+    "profile_arrow",
+    "profile_parquet",
+    "profile_summary",
+    "view_checks",
+]
+
+#: The expectations a run can check batch by batch (whole-column ones, ``unique`` included, cannot).
+BATCH_CHECKS = ("not_null", "between", "in_set", "regex")
 #: Rows buffered before they are profiled and merged into the run's profile.
 FLUSH_ROWS = 100_000
 
@@ -55,6 +68,8 @@ class RowProfiler:
         self.names = [f.name for f in view.definition.features]
         self.dtypes = [str(f.dtype) for f in view.definition.features]
         self.flush_rows = flush_rows
+        self.checks = view_checks(view)
+        self._failing = [0] * len(self.checks)
         self._buffer: list[list[Any]] = [[] for _ in self.names]
         self._profile = DatasetProfile()
 
@@ -75,7 +90,23 @@ class RowProfiler:
             columns={n: _column(t, vals) for n, t, vals in zip(self.names, self.dtypes, self._buffer, strict=True)},
         )
         self._profile = self._profile.merge(part)
+        if self.checks:
+            import pandas as pd
+
+            frame = pd.DataFrame(dict(zip(self.names, self._buffer, strict=True)))
+            for i, check in enumerate(self.checks):
+                self._failing[i] += int(check.failing_mask(frame).sum())
         self._buffer = [[] for _ in self.names]
+
+    @property
+    def failed_checks(self) -> tuple[str, ...]:
+        """The view's expectations the rows yielded so far failed, with how many rows failed."""
+        rows = self.profile.rows
+        return tuple(
+            f"{check.describe()}: {n:,} of {rows:,} rows failed"
+            for check, n in zip(self.checks, self._failing, strict=True)
+            if n
+        )
 
     @property
     def profile(self) -> DatasetProfile:
@@ -86,6 +117,32 @@ class RowProfiler:
                 rows=0, columns={n: _column(t, []) for n, t in zip(self.names, self.dtypes, strict=True)}
             )
         return self._profile
+
+
+def view_checks(view: FeatureView | FeatureViewVersion) -> list[Expectation]:
+    """The view's expectations as the data subsystem's (``data.validation``); InvalidArgument
+    for an unknown kind, one that is not row-level (materialisation checks rows in batches, so a
+    whole-column check such as ``unique`` or ``distribution`` cannot be), or a column that is not
+    one of the view's features."""
+    from modelyard.data.validation.expectations import from_dict
+
+    definition = view.definition if isinstance(view, FeatureViewVersion) else view
+    features = [f.name for f in definition.features]
+    checks = []
+    for spec in definition.expectations:
+        check = from_dict(dict(spec))
+        if not check.row_level or check.kind not in BATCH_CHECKS:
+            raise InvalidArgument(
+                f"feature view {definition.name!r}: expectation {check.kind!r} is not row-level "
+                f"(materialisation checks rows batch by batch: {', '.join(BATCH_CHECKS)})"
+            )
+        if check.column not in features:
+            raise InvalidArgument(
+                f"feature view {definition.name!r}: expectation {check.kind!r} names {check.column!r}, "
+                f"not a feature of the view (features: {', '.join(features)})"
+            )
+        checks.append(check)
+    return checks
 
 
 @dataclass(frozen=True)

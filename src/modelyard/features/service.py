@@ -36,7 +36,7 @@ from modelyard.core.features import (
 from modelyard.features.offline import DuckConfig, TrainingSet, ViewRequest, build_training_set, source_sql
 from modelyard.features.online.base import OnlineStore
 from modelyard.features.parity import ParityReport, compare
-from modelyard.features.quality import RowProfiler, profile_parquet
+from modelyard.features.quality import RowProfiler, profile_parquet, view_checks
 from modelyard.features.serving import OnlinePlan, OnlineResult, PlanGroup, read_rows_for_window
 from modelyard.stats.profile import DatasetProfile
 from modelyard.store.features import FeatureStore
@@ -116,8 +116,10 @@ class FeatureStoreService:
 
     def check_view(self, view: FeatureView) -> tuple[str, ...]:
         """The join keys of ``view``'s entities (their latest versions), in order; UnknownFeature
-        (with the closest names) for an entity that does not exist. The store resolves them
-        again in the transaction that records the view."""
+        (with the closest names) for an entity that does not exist, InvalidArgument for an
+        expectation materialisation cannot check. The store resolves them again in the
+        transaction that records the view."""
+        view_checks(view)
         keys: list[str] = []
         for name in view.entities:
             try:
@@ -423,6 +425,7 @@ class FeatureStoreService:
             rows=rows,
             created_at=int(time.time() * 1000),
             profile=digest,
+            failed_checks=profiler.failed_checks,
         )
         return self.store.record_materialization(run)
 

@@ -92,6 +92,7 @@ class MaterializationCreate(WireModel):
     rows: Count
     created_at: Millis
     profile: Digest | None = None
+    failed_checks: Annotated[list[Annotated[str, Field(max_length=2000)]], Field(max_length=200)] = []
 
     def entity(self) -> Materialization:
         return Materialization(**self.model_dump())

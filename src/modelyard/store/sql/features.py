@@ -12,7 +12,8 @@ Tables (on ``schema.metadata``; the migration ``f0001_features.py`` creates the 
   ``profile_digest`` (migration ``f0004``): the artifact digest of the profile of that view's
   features in the training set, kept when it was saved (NULL for older links).
   ``profile_digest`` (migration ``f0003``) is the artifact digest of the statistics profile of
-  the rows the run wrote (NULL for runs recorded without one).
+  the rows the run wrote (NULL for runs recorded without one), ``failed_checks`` (``f0005``) the
+  view's expectations those rows failed (a JSON list; NULL when none failed).
 * ``feature_model_pins`` (migration ``f0002``): the feature service version each model version
   was trained on, one row per model version, indexed on the service.
 
@@ -77,6 +78,7 @@ feature_materializations = Table(
     Column("row_count", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("profile_digest", String(80), nullable=True),
+    Column("failed_checks", Text, nullable=True),  # JSON list (migration f0005); NULL: none failed
 )
 
 feature_training_sets = Table(
@@ -276,6 +278,7 @@ class SqlFeatureStore(SqlAggregateStore, FeatureStore):
             "row_count": run.rows,
             "created_at": run.created_at,
             "profile_digest": run.profile,
+            "failed_checks": json.dumps(list(run.failed_checks)) if run.failed_checks else None,
         }
         stmt = self._insert(m).values(**values).on_conflict_do_nothing()
         self._write(lambda conn: conn.execute(stmt))
@@ -297,6 +300,7 @@ class SqlFeatureStore(SqlAggregateStore, FeatureStore):
                 rows=int(r.row_count),
                 created_at=int(r.created_at),
                 profile=r.profile_digest,
+                failed_checks=tuple(json.loads(r.failed_checks)) if r.failed_checks else (),
             )
             for r in self._read(lambda conn: conn.execute(stmt).all())
         ]
