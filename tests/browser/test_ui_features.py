@@ -56,6 +56,7 @@ def features_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
             entities=[driver],
             source=FeatureSource.parquet(str(stats_file)),
             features=[Feature(name="trips", dtype="int64", description=description)],
+            expectations=[{"expect": "between", "column": "trips", "min": 0, "max": 8}],
         )
 
     ratings = FeatureView(
@@ -111,6 +112,10 @@ def test_feature_pages_show_views_freshness_samples_and_model_use(
     assert page.locator("#profile-rows").inner_text() == "3 rows in 1 run(s)"
     cells = page.locator("#profile-table tr[data-feature=trips] td").all_inner_texts()
     assert cells[:5] == ["trips", "numeric", "0.0%", "2", "9"]
+    assert (
+        page.locator("#profile-checks").inner_text()
+        == "check failed in the newest run: 0 <= trips <= 8: 1 of 3 rows failed"
+    )
     screenshot(page, "feature-view")
 
     page.locator("#versions-table").get_by_role("link", name="v1").click()

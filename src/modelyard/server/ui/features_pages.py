@@ -86,6 +86,7 @@ class ProfileView:
     rows: int
     runs: int
     features: list[FeatureSummary]
+    failed_checks: tuple[str, ...]  # the view's expectations the newest run's rows failed
 
 
 def _profile(features: FeatureStoreService, view: FeatureViewVersion) -> tuple[ProfileView | None, str | None]:
@@ -101,7 +102,8 @@ def _profile(features: FeatureStoreService, view: FeatureViewVersion) -> tuple[P
         return None, None
     merged = DatasetProfile.merge_all(profiles)
     names = [f.name for f in view.definition.features]
-    return ProfileView(merged.rows, len(profiles), profile_summary(merged, names)), None
+    summary = profile_summary(merged, names)
+    return ProfileView(merged.rows, len(profiles), summary, runs[-1].failed_checks), None
 
 
 def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute) -> APIRouter:
