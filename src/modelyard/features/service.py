@@ -439,8 +439,11 @@ class FeatureStoreService:
 
     def view_profile(self, view: str, target: str | None = None) -> tuple[FeatureViewVersion, DatasetProfile, int]:
         """The current profile of view ``view`` (``name`` or ``name@vN``; the latest version):
-        the merge of the profiles of its materialisation runs (into ``target`` only, when given),
-        with the number of runs merged. InvalidArgument when no run recorded a profile."""
+        the merge of the profiles of its materialisation runs into ``target`` (default: this
+        service's online store, as ``freshness``; every store's runs when it has none), with the
+        number of runs merged. InvalidArgument when no run recorded a profile."""
+        if target is None and self.online is not None:
+            target = self.online.name
         found = self.views_named([view])[0]
         runs = self.store.list_materializations(found.name, found.version, target)
         profiles = [p for p in (self.run_profile(r) for r in runs) if p is not None]
