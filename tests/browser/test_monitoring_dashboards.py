@@ -1,8 +1,8 @@
 """The monitoring dashboards in a real browser (Debian's Chromium through Playwright) against a
 live server, after a real monitor ran over a real prediction log (normal, then shifted traffic
 with errors and wrong-way labels): drift, quality, performance and service health charts render,
-the firing alerts are listed first with their silence; the monitors-and-alerts page; and the
-monitoring period report opens from a file and draws every chart."""
+the firing alerts are listed first with their silence, the windows' table; and the
+monitors-and-alerts page. (The period report written to a file: test_monitoring_report.py.)"""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from modelyard.core.serving import Feedback
 from modelyard.core.tracking import now_millis
 from modelyard.monitoring.service import MonitoringService
 from modelyard.registry.service import RegistryService
-from modelyard.reports.monitoring_period import build_monitoring_report, write_monitoring_report
 from modelyard.server import ServerConfig, create_app
 from modelyard.serving.deployments import DeploymentService
 from modelyard.tracking.service import TrackingService
@@ -93,6 +92,8 @@ def test_deployment_dashboard_draws_the_charts_and_lists_the_alerts(
     assert "known incident" in page.locator("#silences-table").inner_text()
     section = page.locator("#monitor-0").inner_text()
     assert "window(s) in the period (6 ok" in section
+    page.locator("#monitor-0 details.windows summary").click()
+    assert page.locator("#windows-0 tr[data-status=ok]").count() == 6
     for key in CHARTS:
         figure = page.locator(f"#figure-{key}")
         figure.scroll_into_view_if_needed()
@@ -120,23 +121,3 @@ def test_monitors_and_alerts_page(new_page: NewPage, monitoring_server: LiveServ
     screenshot(page, "monitoring-alerts")
     page.locator("#monitors-table").get_by_role("link", name="api").click()
     page.wait_for_url(re.compile(r"/ui/deployments/api/monitoring$"))
-
-
-def test_period_report_opens_and_draws_every_chart(
-    new_page: NewPage, monitoring_server: LiveServer, tmp_path: Path, screenshot: Shot
-) -> None:
-    seeded: Any = monitoring_server.seeded
-    report = build_monitoring_report(seeded.store, "api", start_ms=seeded.start, end_ms=now_millis() + 1)
-    shared = write_monitoring_report(report, tmp_path / "shared" / "week.html")
-    inline = write_monitoring_report(report, tmp_path / "inline" / "week.html", self_contained=True)
-    assert (shared.parent / "plotly.min.js").exists() and not (inline.parent / "plotly.min.js").exists()
-    expected = len(report.figures())
-    assert expected == len(CHARTS)
-    for path in (shared, inline):
-        page = new_page(f"file://{path.parent}/")
-        page.goto(f"file://{path}")
-        page.wait_for_selector(f"body[data-plots-ready='{expected}']")
-        assert page.locator("[data-figure] .main-svg").count() >= expected
-        assert page.locator("#alerts-table tr[data-state=firing]").count() == 2
-        assert page.locator("#events-table tr[data-kind=firing]").count() == 2
-    screenshot(page, "monitoring-period-report")

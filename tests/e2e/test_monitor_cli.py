@@ -88,6 +88,7 @@ def test_monitor_commands(deployed: int, tmp_path: Path) -> None:
     assert code == 0 and "wrote" in out, out
     html = (tmp_path / "report.html").read_text()
     assert (tmp_path / "plotly.min.js").exists() and "Monitoring report: api-mon" in html and "firing" in html
+    assert 'id="windows-0"' in html and html.count('<tr data-status="ok">') == 2  # the windows' table
     code, out = invoke("monitor", "report", "api-mon", "-o", str(tmp_path / "report.json"))
     document = json.loads((tmp_path / "report.json").read_text())
     assert document["summary"]["alerts_fired"] == 2 and {c["group"] for c in document["charts"]} >= {"health", "drift"}

@@ -53,6 +53,10 @@ def test_period_report_of_a_deployment(world: World, tmp_path: Path) -> None:  #
     assert section["monitor"] == "api-mon" and report.deployment == "api"
     assert section["windows"] == {"total": 3, "ok": 2, "no_traffic": 1, "error": 0, "requests": 80}
     assert section["buckets"] == 3 and len(section["x"]) == 3 and section["x"][0] == "1970-01-01T00:01:00.000Z"
+    # the windows' table: one by one, newest first, with a headline of each window's values
+    table = section["recent_windows"]
+    assert [w["status"] for w in table] == ["ok", "no_traffic", "ok"] and table[0]["window_start"] == 2 * MINUTE
+    assert table[0]["rows"] == 40 and "errors 37.5%" in table[0]["headline"] and table[1]["headline"] == ""
     drift = section["drift"]
     assert drift["columns"][0] == "a" and drift["column_drifted"][0] == [0.0, None, 1.0]
     assert drift["share_drifted"][1] is None and drift["share_drifted"][2] > 0.4
@@ -76,6 +80,7 @@ def test_period_report_of_a_deployment(world: World, tmp_path: Path) -> None:  #
     html = page.read_text()
     assert (tmp_path / "plotly.min.js").stat().st_size > 1_000_000 and '<script src="plotly.min.js">' in html
     assert "api-mon" in html and 'data-state="firing"' in html and "known incident" in html
+    assert html.count('<tr data-status="ok">') == 2 and 'id="windows-0"' in html
     data = json.loads(write_monitoring_report(report, tmp_path / "week.json").read_text())
     assert data["monitors"][0]["drift"]["columns"][0] == "a" and data["period"]["end_ms"] == 4 * MINUTE
     for text in (html, json.dumps(data)):
@@ -98,6 +103,10 @@ def test_period_bounds_monitor_subject_and_bad_input(world: World) -> None:  # n
         build_monitoring_report(store, "nope", start_ms=0, end_ms=1)
     with pytest.raises(InvalidArgument, match="ends"):
         build_monitoring_report(store, "api", start_ms=5, end_ms=5)
+    with pytest.raises(InvalidArgument, match="table_windows"):
+        build_monitoring_report(store, "api", start_ms=0, end_ms=5, table_windows=-1)
+    untabled = build_monitoring_report(store, "api", start_ms=0, end_ms=4 * MINUTE, table_windows=0)
+    assert untabled.monitors[0]["recent_windows"] == [] and untabled.monitors[0]["windows"]["total"] == 3
 
 
 def test_size_of_a_report_over_a_million_predictions(world: World, tmp_path: Path) -> None:  # noqa: F811

@@ -16,13 +16,15 @@ windows over millions of predictions draws the same few hundred points per serie
 * latency percentiles are means of the windows' percentiles, the error rate is errors / requests
   summed over the bucket, throughput the mean of the windows' requests per second.
 
+Besides the charts, each monitor lists its newest windows one by one (``TABLE_WINDOWS`` at most,
+newest first: status, requests, a headline of its values, its notes), so a spike seen on a chart
+can be traced to the window that holds it.
+
 Like the drift report, the page loads the shared ``plotly.min.js`` written beside it by default
 (``self_contained=True`` inlines plotly.js: one ~5 MB file that opens offline). The web UI draws
-the same figures on its monitoring page (``server/ui/monitoring_pages.py``).
-
-``reports/monitoring.py`` is the window-level report of one monitor (its newest windows one by
-one, with their table); this one covers a period of a whole deployment and groups the windows, so
-its size stays bounded whatever the period. ``modelyard monitor report`` writes this one.
+the same figures on its monitoring dashboard (``server/ui/monitoring_pages.py``) and a compact
+subset of them (``COMPACT_CHARTS``) on a deployment's page (``server/ui/deployments_pages.py``).
+``modelyard monitor report`` and ``modelyard.monitoring_report`` write it.
 """
 
 from __future__ import annotations
@@ -46,13 +48,16 @@ if TYPE_CHECKING:
     from modelyard.store.monitoring import MonitoringStore
 
 __all__ = [
+    "COMPACT_CHARTS",
     "DEFAULT_MAX_POINTS",
     "MAX_WINDOWS",
+    "TABLE_WINDOWS",
     "MonitoringReport",
     "alert_dict",
     "alert_order",
     "build_monitoring_report",
     "describe_window",
+    "headline",
     "write_monitoring_report",
 ]
 
@@ -62,6 +67,17 @@ DEFAULT_MAX_POINTS = 300
 MAX_WINDOWS = 10_000
 #: Columns drawn in the drift heatmap at most (the most often drifted first).
 MAX_DRIFT_COLUMNS = 60
+#: Windows listed one by one per monitor at most (the newest of the period).
+TABLE_WINDOWS = 200
+#: The charts of a monitor a compact view shows (the deployment page): the rest is on the dashboard.
+#: A name ending with "-" stands for every chart it begins (one per metric).
+COMPACT_CHARTS = ("drift-share", "quality", "performance-", "estimated-", "health-errors", "health-latency")
+
+
+def _compact(chart: str) -> bool:
+    return any(chart.startswith(c) if c.endswith("-") else chart == c for c in COMPACT_CHARTS)
+
+
 TEMPLATE = "templates/monitoring_period.html"
 
 _QUALITY_SHARES = ("missing_share", "out_of_range_share", "unseen_category_share", "null_violation_share")
@@ -174,8 +190,43 @@ def _metric_names(results: Iterable[WindowResult], group: str) -> list[str]:
     return sorted(names)
 
 
+def headline(values: Mapping[str, Any]) -> str:
+    """A window's values in a few words: "errors 1.0% · p95 ms 9.5 · drifted 50.0% · accuracy 0.92"."""
+    parts = []
+    for path, label, pct in (
+        ("health.error_rate", "errors", True), ("health.p95_ms", "p95 ms", False),
+        ("quality.out_of_range_share", "out of range", True), ("quality.unseen_category_share", "unseen", True),
+        ("drift.share_drifted", "drifted", True), ("performance.accuracy", "accuracy", False),
+        ("performance.rmse", "rmse", False), ("estimated.accuracy", "est. accuracy", False),
+    ):  # fmt: skip
+        value = lookup(values, path)
+        if value is not None:
+            parts.append(f"{label} {value:.1%}" if pct else f"{label} {value:.4g}")
+    return " · ".join(parts)
+
+
+def _window_rows(results: Sequence[WindowResult], by_time: bool, count: int) -> list[dict[str, Any]]:
+    """The newest ``count`` windows, newest first, as the windows' table shows them."""
+    rows = []
+    for r in list(reversed(results))[:count]:
+        if by_time:
+            span = f"{_iso(r.window_start)} → {_iso(r.window_end)}"
+        else:
+            span = f"requests {r.window_start}–{r.window_end}" + (f" ({_iso(r.last_ms)})" if r.last_ms else "")
+        rows.append({"window": span, "window_start": r.window_start, "window_end": r.window_end, "status": r.status,
+                     "rows": r.rows, "headline": headline(r.values), "notes": list(r.notes)})  # fmt: skip
+    return rows
+
+
 def _monitor_section(
-    store: MonitoringStore, monitor: Monitor, start_ms: int, end_ms: int, now_ms: int, max_points: int, last: int
+    store: MonitoringStore,
+    monitor: Monitor,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    max_points: int,
+    last: int,
+    table_windows: int = TABLE_WINDOWS,
 ) -> dict[str, Any]:
     spec = monitor.spec.window
     if spec.by == "time":
@@ -205,6 +256,7 @@ def _monitor_section(
         "errors": _notes([r for r in results if r.status == "error"]),
         "x": buckets.x,
         "requests": buckets.reduce(np.array([float(r.rows) for r in results], dtype=np.float64), "sum"),
+        "recent_windows": _window_rows(results, spec.by == "time", table_windows),
     }
     ok = [r for r in results if r.status == "ok"]
     if any(isinstance(r.values.get("drift"), Mapping) and r.values["drift"] for r in ok):
@@ -402,6 +454,11 @@ class MonitoringReport:
             figs["alerts"] = _events_figure(self.events)
         return figs
 
+    def compact_figures(self) -> dict[str, dict[str, Any]]:
+        """The figures a compact view shows (``COMPACT_CHARTS`` of each monitor, no heatmap nor
+        alert history), same keys as ``figures``."""
+        return {key: fig for key, fig in self.figures().items() if key != "alerts" and _compact(key.split("-", 1)[1])}
+
     # -- HTML -----------------------------------------------------------------------------------
 
     def to_html(self, *, plotly_src: str | None = None) -> str:
@@ -581,10 +638,12 @@ def build_monitoring_report(
     now_ms: int | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
     last: int = MAX_WINDOWS,
+    table_windows: int = TABLE_WINDOWS,
 ) -> MonitoringReport:
     """The report of ``subject`` — a monitor's name, or a deployment (every monitor watching
     it) — over ``[start_ms, end_ms)``, reading at most the newest ``last`` windows of each
-    monitor (the report says when older windows of the period were left out). NotFound when no
+    monitor (the report says when older windows of the period were left out), and listing the
+    newest ``table_windows`` of each one by one. NotFound when no
     monitor matches; InvalidArgument for an empty period."""
     from modelyard.core.tracking import now_millis
 
@@ -592,6 +651,8 @@ def build_monitoring_report(
         raise InvalidArgument(f"the period ends ({_iso(end_ms)}) before it starts ({_iso(start_ms)})")
     if not 1 <= last <= MAX_WINDOWS:
         raise InvalidArgument(f"last must be between 1 and {MAX_WINDOWS}")
+    if table_windows < 0:
+        raise InvalidArgument("table_windows must not be negative")
     if max_points < 2:
         raise InvalidArgument("max_points must be at least 2")
     now = now_millis() if now_ms is None else now_ms
@@ -603,7 +664,7 @@ def build_monitoring_report(
         except NotFound:
             raise NotFound(f"no monitor is named {subject!r} nor watches a deployment {subject!r}") from None
         monitors, deployment = [monitor], monitor.deployment
-    sections = [_monitor_section(store, m, start_ms, end_ms, now, max_points, last) for m in monitors]
+    sections = [_monitor_section(store, m, start_ms, end_ms, now, max_points, last, table_windows) for m in monitors]
     names = {m.name for m in monitors}
     events: list[AlertEvent] = []
     alerts: list[Alert] = []

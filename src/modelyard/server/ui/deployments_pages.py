@@ -54,7 +54,7 @@ def _may_change(request: Request, principal: Principal, services: Services, depl
     return True
 
 
-#: Windows of each monitor drawn on a deployment's page.
+#: Newest windows of each monitor drawn on a deployment's page.
 _MONITOR_WINDOWS = 200
 
 
@@ -100,29 +100,26 @@ def _traffic(services: Services, name: str, now: int) -> tuple[list[VariantTraff
     return rows, figures, truncated
 
 
-def _monitoring(services: Services, name: str) -> tuple[list[Any], list[Any], dict[str, Any]]:
-    """The deployment's monitors, their firing alerts, and one chart per signal view of each
-    monitor over its newest windows (``reports.monitoring.series``: stored aggregates only)."""
-    from modelyard.reports.monitoring import series
+def _monitoring(services: Services, name: str, now: int) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """The deployment's monitors, their firing alerts, and the compact figures of the monitoring
+    period report (``reports.monitoring_period``) over each monitor's newest windows: stored
+    aggregates only; the full dashboard is ``/ui/deployments/{name}/monitoring``."""
+    from modelyard.reports.monitoring_period import build_monitoring_report
 
     monitors = services.stores.monitoring.list_monitors(name)
     names = {m.name for m in monitors}
     firing = [a for a in services.stores.monitoring.list_alerts(state="firing") if a.monitor in names]
     figures: dict[str, Any] = {}
-    for i, monitor in enumerate(monitors):
-        results = services.stores.monitoring.list_window_results(monitor.name, limit=_MONITOR_WINDOWS)
-        if not any(r.status == "ok" for r in results):
-            continue
-        for j, chart in enumerate(series(monitor, results)):
-            data = []
-            for line in chart["lines"]:
-                data.append({"type": "scatter", "mode": "lines+markers", "name": line["name"], "x": line["x"],
-                             "y": line["y"], "connectgaps": False})  # fmt: skip
-            figures[f"monitor-{i}-{j}"] = {
-                "data": data,
-                "layout": {"title": {"text": f"{monitor.name}: {chart['title']}"}, "yaxis": {"rangemode": "tozero"}},
-                "label": f"{monitor.name}: {chart['title']}",
-            }
+    if monitors:
+        report = build_monitoring_report(
+            services.stores.monitoring, name, start_ms=0, end_ms=now + 1, now_ms=now, last=_MONITOR_WINDOWS,
+            table_windows=0,
+        )  # fmt: skip
+        for key, figure in report.compact_figures().items():
+            index = int(key.split("-", 1)[0])
+            title = f"{report.monitors[index]['monitor']}: {figure['layout']['title']['text']}"
+            figures[f"monitor-{key}"] = {**figure, "layout": {**figure["layout"], "title": {"text": title}},
+                                         "label": title}  # fmt: skip
     return monitors, firing, figures
 
 
@@ -147,8 +144,9 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         read_somewhere(request, principal)
         deployment = services.stores.serving.get_deployment(validate_deployment_name(name))
         events = services.stores.serving.list_deployment_events(deployment.name)
-        rows, figures, truncated = _traffic(services, deployment.name, now_millis())
-        monitors, firing, monitor_figures = _monitoring(services, deployment.name)
+        now = now_millis()
+        rows, figures, truncated = _traffic(services, deployment.name, now)
+        monitors, firing, monitor_figures = _monitoring(services, deployment.name, now)
         figures.update(monitor_figures)
         return render(
             env, request, "deployment.html", principal=principal, d=deployment, events=list(reversed(events[-50:])),
