@@ -86,6 +86,9 @@ def create_app(config: ServerConfig | None = None, *, stores: Stores | None = No
         lifespan=_lifespan,
     )
     app.state.services = build_services(config, stores)
+    # Declared here, so readers use plain attributes: None means auth (or the audit trail) is off.
+    app.state.authenticator = None
+    app.state.auditor = None
     install_error_handlers(app)
     from modelyard.server.limits import RequestLimits
 

@@ -176,7 +176,7 @@ def install_auth(app: FastAPI) -> None:
     Options come from ``ServerConfig.extra``: ``session_ttl_seconds`` (default 12 h) and
     ``secure_cookies`` (default: only when the request came over https). The login backoff
     follows ``ServerConfig.login_free_failures`` and ``login_max_backoff_seconds``."""
-    if isinstance(getattr(app.state, "authenticator", None), Authenticator):
+    if app.state.authenticator is not None:
         return  # already installed (create_app does it when config.auth is on)
     services = app.state.services
     store = services.stores.auth

@@ -65,7 +65,7 @@ def get_services(request: Request) -> Services:
 
 
 def current_principal(request: Request) -> Principal:
-    authenticator: Any = getattr(request.app.state, "authenticator", None)
+    authenticator: Any = request.app.state.authenticator
     if authenticator is None:
         return ANONYMOUS_ADMIN
     principal: Principal = authenticator.authenticate(request)
@@ -74,12 +74,12 @@ def current_principal(request: Request) -> Principal:
 
 def auth_enabled(request: Request) -> bool:
     """Whether authorization checks run (callers skip lookups that only serve them)."""
-    return getattr(request.app.state, "authenticator", None) is not None
+    return request.app.state.authenticator is not None
 
 
 def authorize(request: Request, principal: Principal, project_id: str | None, role: str) -> None:
     """Refuse (PermissionDenied) what ``principal``'s role in the project does not allow."""
-    authenticator: Any = getattr(request.app.state, "authenticator", None)
+    authenticator: Any = request.app.state.authenticator
     if authenticator is None:
         return
     if role not in ROLES:
@@ -96,7 +96,7 @@ def audit(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append a write to the audit trail, with the caller's address."""
-    auditor: Any = getattr(request.app.state, "auditor", None)
+    auditor: Any = request.app.state.auditor
     if auditor is None:
         return
     client = request.client

@@ -72,7 +72,7 @@ class Call:
 
     def visible_projects(self) -> set[str] | None:
         """Project ids the caller may read (to filter listings); None means every project."""
-        authenticator: Any = getattr(self.request.app.state, "authenticator", None)
+        authenticator: Any = self.request.app.state.authenticator
         if authenticator is None:
             return None
         visible: set[str] | None = authenticator.visible_project_ids(self.principal)

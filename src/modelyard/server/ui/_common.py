@@ -36,7 +36,7 @@ class LoginRequired(Exception):
 
 def _authenticate(request: Request) -> Principal | None:
     """The principal, or None when auth is on and the request carries no valid credentials."""
-    if getattr(request.app.state, "authenticator", None) is None:
+    if request.app.state.authenticator is None:
         return ANONYMOUS_ADMIN
     try:
         principal = current_principal(request)
@@ -76,7 +76,7 @@ def can_read(request: Request, principal: Principal, project_id: str) -> None:
 
 def visible_project_ids(request: Request, principal: Principal) -> set[str] | None:
     """The projects a listing may show (None: all), as the authenticator decides."""
-    authenticator: Any = getattr(request.app.state, "authenticator", None)
+    authenticator: Any = request.app.state.authenticator
     if authenticator is None:
         return None
     result: set[str] | None = authenticator.visible_project_ids(principal)
@@ -181,7 +181,7 @@ def build_environment() -> jinja2.Environment:
 
 def render(env: jinja2.Environment, request: Request, template: str, status_code: int = 200,
            **context: Any) -> HTMLResponse:
-    auth_on = getattr(request.app.state, "authenticator", None) is not None
+    auth_on = request.app.state.authenticator is not None
     principal = context.pop("principal", None)
     html = env.get_template(template).render(request=request, auth_on=auth_on, principal=principal, **context)
     return HTMLResponse(html, status_code=status_code)
