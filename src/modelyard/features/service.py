@@ -106,7 +106,7 @@ class FeatureStoreService:
         self.datasets = datasets
         #: where materialisation profiles are kept (default: the dataset service's artifact store;
         #: without one, runs are recorded without a profile)
-        self.artifacts = artifacts if artifacts is not None else getattr(datasets, "artifacts", None)
+        self.artifacts = artifacts if artifacts is not None else (datasets.artifacts if datasets is not None else None)
         self.duck = duck or DuckConfig()
         self.online = online
         self._plans: dict[tuple[Any, ...], OnlinePlan] = {}

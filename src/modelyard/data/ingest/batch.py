@@ -375,9 +375,8 @@ class BatchIngestor:
     @staticmethod
     def _params(source: Source, suite: Suite | None, extra: Mapping[str, Any] | None) -> dict[str, str]:
         out = {"ingest.source": source.description, "ingest.format": source.format}
-        query = getattr(source, "query", None)
-        if query:
-            out["ingest.query"] = str(query)
+        if source.query:
+            out["ingest.query"] = source.query
         if suite is not None:
             out["ingest.suite"] = suite.name
         out.update({str(k): str(v) for k, v in (extra or {}).items()})

@@ -57,6 +57,11 @@ class Source(Protocol):
     description: str  # where the rows come from, safe to record (passwords hidden)
     malformed: list[MalformedRow]
 
+    @property
+    def query(self) -> str | None:
+        """The query a database source runs (recorded on the version); None for files."""
+        ...
+
     def read(self, progress: Progress, newer_than: WatermarkFilter | None = None) -> Iterator[pa.Table]:
         """Chunks of rows; the connector may already apply ``newer_than``."""
         ...

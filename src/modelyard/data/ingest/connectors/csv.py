@@ -20,6 +20,7 @@ _BLOCK_BYTES = 8 << 20  # pyarrow infers column types from the first block: keep
 
 class CsvSource:
     format = "csv"
+    query: str | None = None
 
     def __init__(self, path: str | Path, *, delimiter: str = ",", block_bytes: int = _BLOCK_BYTES) -> None:
         self.path = Path(path)

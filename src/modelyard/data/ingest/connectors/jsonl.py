@@ -27,6 +27,7 @@ __all__ = ["JsonLinesSource"]
 
 class JsonLinesSource:
     format = "jsonl"
+    query: str | None = None
 
     def __init__(self, path: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
         self.path = Path(path)

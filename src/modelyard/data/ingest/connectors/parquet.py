@@ -23,6 +23,7 @@ __all__ = ["ParquetSource"]
 
 class ParquetSource:
     format = "parquet"
+    query: str | None = None
 
     def __init__(self, path: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
         self.path = Path(path)
