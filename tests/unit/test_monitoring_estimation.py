@@ -16,15 +16,14 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from modelyard.core.errors import InvalidArgument
 from modelyard.monitoring.estimation import (
     BinaryClassificationEstimator,
-    RegressionEstimator,
     _Calibration,
     _expected_metrics,
     _expected_values,
-    _Forest,
     _WindowOrder,
     fit_estimator,
     load_estimator,
 )
+from modelyard.monitoring.estimation_regression import RegressionEstimator, _Forest
 from modelyard.monitoring.performance import realized
 
 
