@@ -197,12 +197,25 @@ def test_model_report_holds_aggregates_only(registry: RegistryClient, tmp_path: 
     done = runner.invoke(app, ["models", "report", f"churn@{version}", "-o", str(out)])
     assert done.exit_code == 0, done.output
     assert out.read_text().startswith("<!doctype html>") and 'data-plot="importance-shap"' in out.read_text()
+    # as the drift and monitoring reports: plotly.min.js shared beside the page, or inlined
+    assert '<script src="plotly.min.js">' in out.read_text() and (tmp_path / "plotly.min.js").stat().st_size > 1e6
+    alone = tmp_path / "alone" / "report.html"
+    alone.parent.mkdir()
+    done = runner.invoke(app, ["models", "report", f"churn@{version}", "-o", str(alone), "--self-contained"])
+    assert done.exit_code == 0, done.output
+    assert "<script src=" not in alone.read_text() and not (alone.parent / "plotly.min.js").exists()
+    assert alone.stat().st_size > out.stat().st_size + 1_000_000
+    assert (
+        fresh.write_html(tmp_path / "fresh" / "r.html").exists() and not (tmp_path / "fresh" / "plotly.min.js").exists()
+    )
     done = runner.invoke(app, ["models", "report", f"churn@{version}", "--json"])
     assert done.exit_code == 0 and json.loads(done.output)["card"]["model_name"] == "churn"
     for args, message in [
         (["models", "report", f"churn@{version}"], "missing --output"),
         (["models", "report", f"churn@{version}", "-o", str(tmp_path / "no" / "r.html")], "does not exist"),
         (["models", "report", "churn@42", "-o", str(out)], "42"),
+        (["models", "report", f"churn@{version}", "--json", "--self-contained"], "not the JSON form"),
+        (["models", "report", f"churn@{version}", "-o", str(out), "--shared-plotly"], "No such option"),
     ]:
         done = runner.invoke(app, args)
         assert done.exit_code != 0 and message in done.output and "Traceback" not in done.output, done.output

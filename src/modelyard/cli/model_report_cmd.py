@@ -1,8 +1,9 @@
 """modelyard models report: a version's model report (card, metrics, slices, importance).
 
-``modelyard models report NAME@VERSION -o report.html`` writes one self-contained HTML page
-(plotly.js inlined; ``--shared-plotly`` loads a ``plotly.min.js`` written beside it instead);
-``--json`` prints the report's JSON form (``-o`` then writes the JSON). Aggregates only.
+``modelyard models report NAME@VERSION -o report.html`` writes the HTML page loading a shared
+``plotly.min.js`` written beside it, as the drift and monitoring reports do; ``--self-contained``
+inlines plotly.js (one ~5 MB file). ``--json`` prints the report's JSON form (``-o`` then writes
+the JSON). Aggregates only.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ def report(
         str | None, typer.Option("--output", "-o", help="Write the report to this file (HTML, or JSON with --json).")
     ] = None,
     json: Annotated[bool, typer.Option("--json", help="The JSON form instead of HTML.")] = False,
-    shared_plotly: Annotated[
-        bool, typer.Option("--shared-plotly", help="Load plotly.min.js written beside the page instead of inlining it.")
+    self_contained: Annotated[
+        bool, typer.Option("--self-contained", help="Inline plotly.js (one ~5 MB file) instead of sharing it.")
     ] = False,
     store: Annotated[
         str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
@@ -35,6 +36,8 @@ def report(
 
     if output is None and not json:
         fail("missing --output FILE (or --json to print the JSON form)", 2)
+    if self_contained and json:
+        fail("--self-contained applies to the HTML report, not the JSON form", 2)
     target = None if output is None else Path(output)
     if target is not None and not target.parent.is_dir():
         fail(f"cannot write {output!r}: directory {str(target.parent)!r} does not exist", 2)
@@ -52,7 +55,7 @@ def report(
 
             write_text_atomic(target, model_report.to_json())
         else:
-            model_report.write_html(target, self_contained=not shared_plotly)
+            model_report.write_html(target, self_contained=self_contained)
     except OSError as exc:
         fail(f"cannot write {output!r}: {exc.strerror or exc}", 1)
     console.print(f"wrote {output}", highlight=False)

@@ -1,8 +1,11 @@
-"""Script assets of the HTML files modelyard writes (model cards, validation reports).
+"""Script assets of the HTML files modelyard writes (model cards, validation reports, the model,
+drift and monitoring reports).
 
 A report that embeds plotly.js is one self-contained file (about 4.7 MB, mostly the library); a
 folder of them shares one copy instead: ``plotly.min.js`` written beside the reports, which load
-it with a relative ``<script src>``. The copy is written once, and again only when its bytes
+it with a relative ``<script src>``. Every report writes the shared copy by default and inlines
+plotly.js when asked to be self-contained (``write_page``; ``--self-contained`` on the command
+line). The copy is written once, and again only when its bytes
 differ (another plotly version), atomically, so concurrent writers and open pages never see half
 a file. Standard library only: the callers read plotly.js from the installed ``plotly`` package.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 #: The shared copy's file name, beside the HTML files that load it.
@@ -42,6 +46,26 @@ def write_shared_script(html_path: Path, code: str, name: str = PLOTLY_FILE) -> 
     relative ``src`` the HTML file loads it by."""
     write_if_changed(html_path.parent / name, code.encode("utf-8"))
     return name
+
+
+def write_page(
+    path: Path,
+    render: Callable[[str | None], str],
+    script: Callable[[], str],
+    *,
+    self_contained: bool = False,
+    name: str = PLOTLY_FILE,
+) -> Path:
+    """Write the HTML page ``render(src)`` builds to ``path`` atomically and return ``path``.
+
+    ``self_contained=True`` renders it with ``src=None`` (the page inlines the script itself);
+    otherwise with ``src=name``, and when the page does load it (a page without charts may not),
+    writes ``script()`` as ``name`` beside it, if missing or different."""
+    html = render(None if self_contained else name)
+    if not self_contained and f'<script src="{name}"' in html:
+        write_shared_script(path, script(), name)
+    write_text_atomic(path, html)
+    return path
 
 
 def write_text_atomic(path: Path, text: str) -> None:

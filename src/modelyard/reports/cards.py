@@ -90,15 +90,14 @@ class ModelCard:
         """Write the card as HTML to ``path`` (atomically). By default its charts load the shared
         ``plotly.min.js`` beside it, written there if missing or different, so a folder of cards
         holds one copy of the library; ``self_contained=True`` inlines it (one file, ~5 MB)."""
-        from modelyard.core.html_assets import PLOTLY_FILE, write_shared_script, write_text_atomic
+        from modelyard.core.html_assets import write_page
         from modelyard.evaluation import plots as evaluation_plots
 
-        target = Path(path)
-        html = self.to_html(plotly_src=None if self_contained else PLOTLY_FILE)
-        if not self_contained and f'<script src="{PLOTLY_FILE}">' in html:  # only a card with charts needs it
-            write_shared_script(target, evaluation_plots.plotly_js())
-        write_text_atomic(target, html)
-        return target
+        # only a card with charts loads plotly.min.js, so only then is it written
+        return write_page(
+            Path(path), lambda src: self.to_html(plotly_src=src), evaluation_plots.plotly_js,
+            self_contained=self_contained,
+        )  # fmt: skip
 
 
 def update_card(

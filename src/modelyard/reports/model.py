@@ -1,11 +1,13 @@
-"""The model report: one self-contained HTML page (and its JSON form) for analysts and reviewers,
+"""The model report: one HTML page (and its JSON form) for analysts and reviewers,
 holding a version's card, its newest evaluation's metrics and slices, the ROC / PR curves and
 confusion matrix, and its feature importance, drawn with plotly.
 
 Aggregates only, never raw rows: the evaluation's per-row residual points are left out, and the
-importance is one number per feature (its per-feature baseline values are medians / modes). plotly.js
-is inlined from the installed package (the page opens offline and fetches nothing), or loaded from
-``plotly_src`` (the shared ``plotly.min.js`` beside a folder of reports, ``core/html_assets.py``).
+importance is one number per feature (its per-feature baseline values are medians / modes). Like the
+drift and monitoring reports, a written page loads the shared ``plotly.min.js`` written beside it
+(one copy for a folder of reports, ``core/html_assets.py``), or, ``self_contained=True``, inlines
+plotly.js from the installed package (one file that opens offline); either way it fetches nothing
+from the network.
 """
 
 from __future__ import annotations
@@ -140,18 +142,15 @@ class ModelReport:
             facts.append(("training run", f"{card['run']['name']} ({card['run']['id']})"))
         return facts
 
-    def write_html(self, path: str | Path, *, self_contained: bool = True) -> Path:
-        """Write the page atomically; by default one self-contained file (plotly.js inlined), or
-        with ``self_contained=False`` loading the shared ``plotly.min.js`` written beside it."""
-        from modelyard.core.html_assets import PLOTLY_FILE, write_shared_script, write_text_atomic
+    def write_html(self, path: str | Path, *, self_contained: bool = False) -> Path:
+        """Write the page atomically: loading the shared ``plotly.min.js`` written beside it, or,
+        ``self_contained=True``, with plotly.js inlined (one file)."""
+        from modelyard.core.html_assets import write_page
         from modelyard.evaluation.plots import plotly_js
 
-        target = Path(path)
-        html = self.to_html(plotly_src=None if self_contained else PLOTLY_FILE)
-        if not self_contained:
-            write_shared_script(target, plotly_js())
-        write_text_atomic(target, html)
-        return target
+        return write_page(
+            Path(path), lambda src: self.to_html(plotly_src=src), plotly_js, self_contained=self_contained
+        )
 
 
 def build_model_report(registry: RegistryService, name: str, version: int) -> ModelReport:

@@ -40,8 +40,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.core.html_assets import PLOTLY_FILE, inline_script, write_shared_script, write_text_atomic
+from modelyard.core.html_assets import inline_script, write_page, write_text_atomic
 from modelyard.core.monitoring import Alert, AlertEvent, Monitor, Silence, WindowResult
+from modelyard.evaluation.plots import plotly_js
 from modelyard.monitoring.signals import lookup
 
 if TYPE_CHECKING:
@@ -470,7 +471,7 @@ class MonitoringReport:
 
         figures = self.figures()
         figures_json = json.dumps(figures, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
-        script = inline_script(_plotly_js()) if figures and plotly_src is None else ""
+        script = inline_script(plotly_js()) if figures and plotly_src is None else ""
         template = resources.files("modelyard.reports").joinpath(TEMPLATE).read_text(encoding="utf-8")
         env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
         return env.from_string(template).render(
@@ -493,12 +494,9 @@ class MonitoringReport:
     def write_html(self, path: str | Path, *, self_contained: bool = False) -> Path:
         """Write the page atomically: loading the shared ``plotly.min.js`` written beside it, or,
         ``self_contained=True``, with plotly.js inlined."""
-        target = Path(path)
-        html = self.to_html(plotly_src=None if self_contained else PLOTLY_FILE)
-        if not self_contained:
-            write_shared_script(target, _plotly_js())
-        write_text_atomic(target, html)
-        return target
+        return write_page(
+            Path(path), lambda src: self.to_html(plotly_src=src), plotly_js, self_contained=self_contained
+        )
 
 
 _TITLES = {
@@ -510,12 +508,6 @@ _TITLES = {
     "health-errors": "Error rate",
     "health-throughput": "Throughput",
 }
-
-
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
 
 
 def _line(name: str, x: list[Any], y: list[Any], **extra: Any) -> dict[str, Any]:
