@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.core.errors import InvalidArgument
-from modelyard.core.html_assets import PLOTLY_FILE, inline_script, write_shared_script, write_text_atomic
+from modelyard.core.html_assets import inline_script, write_page, write_text_atomic
+from modelyard.evaluation.plots import plotly_js
 from modelyard.monitoring.drift import DriftResult
 from modelyard.stats import drift as tests
 from modelyard.stats.profile import OTHER, NumericProfile
@@ -125,13 +126,6 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%" if value >= 0.001 or value == 0 else f"{100 * value:.2g}%"
 
 
-def plotly_js() -> str:
-    """plotly.js from the installed plotly package (never a CDN)."""
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
-
-
 def render_drift_html(result: DriftResult, *, title: str | None = None, plotly_src: str | None = None) -> str:
     """The report as one HTML page: plotly.js inlined, or loaded from ``plotly_src``."""
     from importlib import resources
@@ -168,8 +162,9 @@ def write_drift_report(
     if target.suffix.lower() == ".json":
         write_text_atomic(target, json.dumps(drift_report_dict(result), indent=1, allow_nan=False, default=str))
         return target
-    html = render_drift_html(result, title=title, plotly_src=None if self_contained else PLOTLY_FILE)
-    if not self_contained:
-        write_shared_script(target, plotly_js())
-    write_text_atomic(target, html)
-    return target
+    return write_page(
+        target,
+        lambda src: render_drift_html(result, title=title, plotly_src=src),
+        plotly_js,
+        self_contained=self_contained,
+    )

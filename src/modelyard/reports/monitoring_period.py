@@ -25,11 +25,12 @@ Like the drift report, the page loads the shared ``plotly.min.js`` written besid
 the same figures on its monitoring dashboard (``server/ui/monitoring_pages.py``) and a compact
 subset of them (``COMPACT_CHARTS``) on a deployment's page (``server/ui/deployments_pages.py``).
 ``modelyard monitor report`` and ``modelyard.monitoring_report`` write it.
+The figures themselves are drawn in ``reports/_monitoring_charts.py`` (``COMPACT_CHARTS`` is
+importable from here).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,6 +45,16 @@ from modelyard.core.html_assets import inline_script, write_page, write_text_ato
 from modelyard.core.monitoring import Alert, AlertEvent, Monitor, Silence, WindowResult
 from modelyard.evaluation.plots import plotly_js
 from modelyard.monitoring.signals import lookup
+from modelyard.reports._monitoring_charts import (
+    COMPACT_CHARTS,
+    PERCENTILES,
+    QUALITY_COUNTS,
+    QUALITY_SHARES,
+    TITLES,
+    is_compact,
+    iso,
+    report_figures,
+)
 
 if TYPE_CHECKING:
     from modelyard.store.monitoring import MonitoringStore
@@ -70,33 +81,13 @@ MAX_WINDOWS = 10_000
 MAX_DRIFT_COLUMNS = 60
 #: Windows listed one by one per monitor at most (the newest of the period).
 TABLE_WINDOWS = 200
-#: The charts of a monitor a compact view shows (the deployment page): the rest is on the dashboard.
-#: A name ending with "-" stands for every chart it begins (one per metric).
-COMPACT_CHARTS = ("drift-share", "quality", "performance-", "estimated-", "health-errors", "health-latency")
-
-
-def _compact(chart: str) -> bool:
-    return any(chart.startswith(c) if c.endswith("-") else chart == c for c in COMPACT_CHARTS)
-
-
 TEMPLATE = "templates/monitoring_period.html"
-
-_QUALITY_SHARES = ("missing_share", "out_of_range_share", "unseen_category_share", "null_violation_share")
-_QUALITY_COUNTS = ("failed_expectations", "schema_violations", "missing_columns")
-_PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
-_EVENT_COLORS = {"firing": "#cf222e", "resolved": "#1f883d", "updated": "#bf8700"}
 
 
 def _round(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(f"{value:.5g}")
-
-
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass
@@ -122,7 +113,7 @@ class _Buckets:
         if not self.edges:
             return []
         ends = [*self.edges[1:], len(self.results)]
-        return [_iso(self.times[end - 1]) for end in ends]
+        return [iso(self.times[end - 1]) for end in ends]
 
     def reduce(self, values: np.ndarray, how: str) -> list[float | None]:
         """``values`` (one per window, NaN where undefined) reduced per bucket."""
@@ -211,9 +202,9 @@ def _window_rows(results: Sequence[WindowResult], by_time: bool, count: int) -> 
     rows = []
     for r in list(reversed(results))[:count]:
         if by_time:
-            span = f"{_iso(r.window_start)} → {_iso(r.window_end)}"
+            span = f"{iso(r.window_start)} → {iso(r.window_end)}"
         else:
-            span = f"requests {r.window_start}–{r.window_end}" + (f" ({_iso(r.last_ms)})" if r.last_ms else "")
+            span = f"requests {r.window_start}–{r.window_end}" + (f" ({iso(r.last_ms)})" if r.last_ms else "")
         rows.append({"window": span, "window_start": r.window_start, "window_end": r.window_end, "status": r.status,
                      "rows": r.rows, "headline": headline(r.values), "notes": list(r.notes)})  # fmt: skip
     return rows
@@ -250,8 +241,8 @@ def _monitor_section(
         "signals": list(monitor.spec.signals),
         "rules": [r.model_dump(mode="json", exclude={"notifiers"}) for r in monitor.spec.rules],
         "windows": {"total": len(results), **status, "requests": int(sum(r.rows for r in results))},
-        "first_window": _iso(kept[0][0]) if kept else None,
-        "last_window": _iso(kept[-1][0]) if kept else None,
+        "first_window": iso(kept[0][0]) if kept else None,
+        "last_window": iso(kept[-1][0]) if kept else None,
         "buckets": len(buckets),
         "truncated": truncated,
         "errors": _notes([r for r in results if r.status == "error"]),
@@ -264,8 +255,8 @@ def _monitor_section(
         section["drift"] = _drift(buckets, ok)
     if buckets.present("quality.rows"):
         section["quality"] = {
-            **{k: buckets.series(f"quality.{k}") for k in _QUALITY_SHARES},
-            **{k: buckets.series(f"quality.{k}", "sum") for k in _QUALITY_COUNTS},
+            **{k: buckets.series(f"quality.{k}") for k in QUALITY_SHARES},
+            **{k: buckets.series(f"quality.{k}", "sum") for k in QUALITY_COUNTS},
         }
     for group in ("performance", "estimated"):
         names = _metric_names(ok, group)
@@ -287,7 +278,7 @@ def _monitor_section(
 
 
 def _notes(results: Sequence[WindowResult]) -> list[dict[str, Any]]:
-    return [{"window_end": _iso(r.window_end), "notes": list(r.notes)[:3]} for r in results[-20:]]
+    return [{"window_end": iso(r.window_end), "notes": list(r.notes)[:3]} for r in results[-20:]]
 
 
 def _last(results: Sequence[WindowResult], path: str) -> float | None:
@@ -327,7 +318,7 @@ def _health(buckets: _Buckets, ok: list[WindowResult]) -> dict[str, Any]:
     requests = buckets.series("health.requests", "sum")
     errors = buckets.series("health.errors", "sum")
     out: dict[str, Any] = {
-        **{k: buckets.series(f"health.{k}") for k in _PERCENTILES},
+        **{k: buckets.series(f"health.{k}") for k in PERCENTILES},
         "requests": requests,
         "errors": errors,
         "error_rate": _rate(errors, requests),
@@ -426,9 +417,9 @@ class MonitoringReport:
         return {
             "subject": self.subject,
             "deployment": self.deployment,
-            "period": {"start": _iso(self.start_ms), "end": _iso(self.end_ms), "start_ms": self.start_ms,
+            "period": {"start": iso(self.start_ms), "end": iso(self.end_ms), "start_ms": self.start_ms,
                        "end_ms": self.end_ms},
-            "generated": _iso(self.generated_ms),
+            "generated": iso(self.generated_ms),
             "monitors": self.monitors,
             "alerts": self.alerts,
             "events": self.events,
@@ -448,17 +439,12 @@ class MonitoringReport:
     def figures(self) -> dict[str, dict[str, Any]]:
         """plotly figures as ``{key: {"data": [...], "layout": {...}}}`` (what the page and the
         web UI hand to ``Plotly.newPlot``), keyed ``"<monitor index>-<chart>"`` plus ``alerts``."""
-        figs: dict[str, dict[str, Any]] = {}
-        for i, section in enumerate(self.monitors):
-            figs.update({f"{i}-{k}": v for k, v in _section_figures(section).items()})
-        if self.events:
-            figs["alerts"] = _events_figure(self.events)
-        return figs
+        return report_figures(self.monitors, self.events)
 
     def compact_figures(self) -> dict[str, dict[str, Any]]:
         """The figures a compact view shows (``COMPACT_CHARTS`` of each monitor, no heatmap nor
         alert history), same keys as ``figures``."""
-        return {key: fig for key, fig in self.figures().items() if key != "alerts" and _compact(key.split("-", 1)[1])}
+        return {key: fig for key, fig in self.figures().items() if key != "alerts" and is_compact(key.split("-", 1)[1])}
 
     # -- HTML -----------------------------------------------------------------------------------
 
@@ -476,19 +462,19 @@ class MonitoringReport:
         env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
         return env.from_string(template).render(
             report=self,
-            period=(_iso(self.start_ms), _iso(self.end_ms)),
-            generated=_iso(self.generated_ms),
+            period=(iso(self.start_ms), iso(self.end_ms)),
+            generated=iso(self.generated_ms),
             counts=self.counts(),
             charts={
                 i: [k.split("-", 1)[1] for k in figures if k.startswith(f"{i}-")] for i in range(len(self.monitors))
             },
             has_alert_chart="alerts" in figures,
-            titles=_TITLES,
+            titles=TITLES,
             figures_json=markupsafe.Markup(figures_json),
             plots=bool(figures),
             plotly_js=markupsafe.Markup(script),
             plotly_src=plotly_src,
-            iso=_iso,
+            iso=iso,
         )
 
     def write_html(self, path: str | Path, *, self_contained: bool = False) -> Path:
@@ -497,125 +483,6 @@ class MonitoringReport:
         return write_page(
             Path(path), lambda src: self.to_html(plotly_src=src), plotly_js, self_contained=self_contained
         )
-
-
-_TITLES = {
-    "drift-columns": "Drift per column",
-    "drift-share": "Dataset drift share",
-    "quality": "Data quality",
-    "quality-breaches": "Data quality breaches",
-    "health-latency": "Latency",
-    "health-errors": "Error rate",
-    "health-throughput": "Throughput",
-}
-
-
-def _line(name: str, x: list[Any], y: list[Any], **extra: Any) -> dict[str, Any]:
-    return {"type": "scatter", "mode": "lines+markers" if len(x) < 60 else "lines", "name": name, "x": x, "y": y,
-            "connectgaps": False, **extra}  # fmt: skip
-
-
-def _band(name: str, x: list[Any], lower: list[Any], upper: list[Any], color: str) -> list[dict[str, Any]]:
-    return [
-        {"type": "scatter", "mode": "lines", "x": x, "y": upper, "line": {"width": 0}, "showlegend": False,
-         "hoverinfo": "skip", "name": f"{name} upper"},
-        {"type": "scatter", "mode": "lines", "x": x, "y": lower, "line": {"width": 0}, "fill": "tonexty",
-         "fillcolor": color, "name": f"{name} band", "hoverinfo": "skip"},
-    ]  # fmt: skip
-
-
-def _layout(title: str, **extra: Any) -> dict[str, Any]:
-    return {"title": {"text": title}, "xaxis": {"type": "date"}, "legend": {"orientation": "h", "y": -0.25},
-            "height": 300, **extra}  # fmt: skip
-
-
-_PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d")
-
-
-def _rgba(color: str, alpha: float) -> str:
-    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({r},{g},{b},{alpha})"
-
-
-def _section_figures(s: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    x = s["x"]
-    figs: dict[str, dict[str, Any]] = {}
-    drift = s.get("drift")
-    if drift:
-        if drift["columns"]:
-            figs["drift-columns"] = {
-                "data": [{"type": "heatmap", "x": x, "y": drift["columns"], "z": drift["column_drifted"],
-                          "zmin": 0, "zmax": 1, "colorscale": [[0, "#f2f4f7"], [1, "#cf222e"]],
-                          "colorbar": {"title": {"text": "drifted"}, "tickformat": ".0%"},
-                          "hovertemplate": "%{y}<br>%{x}<br>drifted in %{z:.0%} of windows<extra></extra>"}],
-                "layout": _layout("Drift per column (share of windows drifted)",
-                                  height=max(260, 22 * len(drift["columns"]) + 140),
-                                  yaxis={"automargin": True, "autorange": "reversed"}),
-            }  # fmt: skip
-        traces = [_line("share of columns drifted", x, drift["share_drifted"])]
-        traces.append(_line("windows with dataset drift", x, drift["dataset_drift"], line={"dash": "dot"}))
-        if any(v is not None for v in drift["prediction_drift"]):
-            traces.append(_line("windows with prediction drift", x, drift["prediction_drift"], line={"dash": "dash"}))
-        figs["drift-share"] = {
-            "data": traces,
-            "layout": _layout("Dataset drift share", yaxis={"range": [0, 1.05], "tickformat": ".0%"}),
-        }
-    quality = s.get("quality")
-    if quality:
-        figs["quality"] = {
-            "data": [_line(k.replace("_", " "), x, quality[k]) for k in _QUALITY_SHARES],
-            "layout": _layout("Data quality (share of rows)", yaxis={"rangemode": "tozero", "tickformat": ".1%"}),
-        }
-        figs["quality-breaches"] = {
-            "data": [{"type": "bar", "name": k.replace("_", " "), "x": x, "y": quality[k]} for k in _QUALITY_COUNTS],
-            "layout": _layout("Data quality breaches (failed expectations, schema violations)", barmode="stack"),
-        }
-    for group, label in (("performance", "realized"), ("estimated", "estimated without labels")):
-        for j, (name, m) in enumerate(sorted((s.get(group) or {}).items())):
-            color = _PALETTE[j % len(_PALETTE)]
-            traces = [*_band(name, x, m["lower"], m["upper"], _rgba(color, 0.18)),
-                      _line(f"{name} ({label})", x, m["value"], line={"color": color})]  # fmt: skip
-            if m.get("baseline") is not None:
-                traces.append(_line("baseline", [x[0], x[-1]] if x else [], [m["baseline"]] * (2 if x else 0),
-                                    mode="lines", line={"dash": "dot", "color": "#5b6673"}))  # fmt: skip
-            figs[f"{group}-{name}"] = {"data": traces, "layout": _layout(f"{name.replace('_', ' ')}: {label}")}
-    health = s.get("health")
-    if health:
-        figs["health-latency"] = {
-            "data": [_line(k.removesuffix("_ms"), x, health[k]) for k in _PERCENTILES],
-            "layout": _layout("Latency percentiles (ms)", yaxis={"rangemode": "tozero"}),
-        }
-        variants = health["variants"]
-        figs["health-errors"] = {
-            "data": [_line("endpoint", x, health["error_rate"], line={"color": "#1d232b"})]
-            + [_line(v, x, d["error_rate"]) for v, d in variants.items()],
-            "layout": _layout("Error rate per variant", yaxis={"rangemode": "tozero", "tickformat": ".1%"}),
-        }
-        figs["health-throughput"] = {
-            "data": [_line(v, x, d["throughput_rps"]) for v, d in variants.items()]
-            or [_line("endpoint", x, health["throughput_rps"])],
-            "layout": _layout("Throughput per variant (requests/s)", yaxis={"rangemode": "tozero"}),
-        }
-    return figs
-
-
-def _events_figure(events: list[dict[str, Any]]) -> dict[str, Any]:
-    traces = []
-    for kind in sorted({e["kind"] for e in events}):
-        chosen = [e for e in events if e["kind"] == kind]
-        traces.append(
-            {"type": "scatter", "mode": "markers", "name": kind, "x": [e["at"] for e in chosen],
-             "y": [f"{e['monitor']}/{e['rule']}" for e in chosen],
-             "marker": {"size": 10, "color": _EVENT_COLORS.get(kind, "#8c959f"),
-                        "symbol": "triangle-up" if kind == "firing" else "circle"}}
-        )  # fmt: skip
-    rules = {f"{e['monitor']}/{e['rule']}" for e in events}
-    # events often share an instant (one run fires several rules): pad the axis to minutes
-    times = [dt.datetime.fromisoformat(e["at"].replace("Z", "+00:00")).timestamp() * 1000 for e in events]
-    pad = max((max(times) - min(times)) * 0.05, 5 * 60_000)
-    xaxis = {"type": "date", "range": [_iso(int(min(times) - pad)), _iso(int(max(times) + pad))]}
-    return {"data": traces, "layout": _layout("Alert history", height=max(220, 40 * len(rules) + 140), xaxis=xaxis,
-                                              yaxis={"automargin": True, "type": "category"})}  # fmt: skip
 
 
 # -- building -----------------------------------------------------------------------------------
@@ -640,7 +507,7 @@ def build_monitoring_report(
     from modelyard.core.tracking import now_millis
 
     if end_ms <= start_ms:
-        raise InvalidArgument(f"the period ends ({_iso(end_ms)}) before it starts ({_iso(start_ms)})")
+        raise InvalidArgument(f"the period ends ({iso(end_ms)}) before it starts ({iso(start_ms)})")
     if not 1 <= last <= MAX_WINDOWS:
         raise InvalidArgument(f"last must be between 1 and {MAX_WINDOWS}")
     if table_windows < 0:
@@ -675,7 +542,7 @@ def build_monitoring_report(
         subject=subject, deployment=deployment, start_ms=start_ms, end_ms=end_ms, generated_ms=now,
         monitors=sections,
         alerts=[alert_dict(a, now, silences) for a in alerts],
-        events=[{**e.model_dump(mode="json"), "at": _iso(e.at)} for e in sorted(events, key=lambda e: (e.at, e.seq))],
+        events=[{**e.model_dump(mode="json"), "at": iso(e.at)} for e in sorted(events, key=lambda e: (e.at, e.seq))],
         silences=[{**s.model_dump(mode="json"), "active": s.start <= now < s.end} for s in silences],
     )  # fmt: skip
 
@@ -685,7 +552,7 @@ def alert_dict(alert: Alert, now: int, silences: Sequence[Silence]) -> dict[str,
     data = alert.model_dump(mode="json")
     data["silenced_now"] = any(s.matches(alert, now) for s in silences)
     for key in ("first_seen", "last_seen", "resolved_at"):
-        data[key] = _iso(data[key])
+        data[key] = iso(data[key])
     return data
 
 

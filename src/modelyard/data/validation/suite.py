@@ -103,21 +103,23 @@ class ValidationReport:
             "results": [asdict(r) for r in self.results],
         }
 
-    def to_html(self, path: str | Path | None = None, title: str | None = None, *,
-                self_contained: bool = True) -> str:
-        """The report as HTML, written to ``path`` when given. plotly.js is inlined; with a path
-        and ``self_contained=False`` it is the shared ``plotly.min.js`` written beside the file."""
-        from modelyard.core.html_assets import PLOTLY_FILE, write_shared_script, write_text_atomic
+    def to_html(self, path: str | Path | None = None, title: str | None = None, *, self_contained: bool = True) -> str:
+        """The report as HTML, written to ``path`` when given (``core/html_assets.write_page``).
+        plotly.js is inlined; with a path and ``self_contained=False`` it is the shared
+        ``plotly.min.js`` written beside the file."""
+        from modelyard.core.html_assets import write_page
         from modelyard.data.validation.report import plotly_js, render_html
 
-        shared = path is not None and not self_contained
-        html = render_html(self, title=title, plotly_src=PLOTLY_FILE if shared else None)
-        if path is not None:
-            target = Path(path)
-            if shared and f'<script src="{PLOTLY_FILE}">' in html:
-                write_shared_script(target, plotly_js())
-            write_text_atomic(target, html)
-        return html
+        if path is None:
+            return render_html(self, title=title)
+        pages: list[str] = []
+
+        def render(src: str | None) -> str:
+            pages.append(render_html(self, title=title, plotly_src=src))
+            return pages[-1]
+
+        write_page(Path(path), render, plotly_js, self_contained=self_contained)
+        return pages[-1]
 
 
 def validate(

@@ -1,6 +1,12 @@
 """Deployment pages: the list of deployments, and a deployment (its variants and traffic split,
-SLO, request rate and latency per variant from the prediction logs, the recent changes, and a
-rollback button for those allowed to change it).
+SLO, request rate and latency per variant from the prediction logs, its monitoring section, the
+recent changes, and a rollback button for those allowed to change it).
+
+The monitoring section lists the deployment's monitors and their firing alerts, and draws the
+compact charts of the monitoring period report (``reports/monitoring_period.py``,
+``COMPACT_CHARTS``: drift share, data quality, realized and estimated performance, error rate,
+latency) over each monitor's newest windows (``_MONITOR_WINDOWS``), from stored aggregates only;
+the full dashboard is ``/ui/deployments/{name}/monitoring``.
 
 The request rate and latency come from the logged predictions of the last hour (the main server
 does not see the serving processes' own metrics; the logs are what every serving process writes
