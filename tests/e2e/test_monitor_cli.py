@@ -141,3 +141,21 @@ def test_bad_input_is_one_line_and_changes_nothing(deployed: int, args: list[str
     assert got == code, out
     assert message in out and "Traceback" not in out and len(out.strip().splitlines()) == 1
     assert json.loads(invoke("monitor", "list", "--json")[1]) == []
+
+
+def test_reference_with_a_target_in_one_command(deployed: int, tmp_path: Path) -> None:
+    data = reference().drop(columns=["prediction"]).assign(label=lambda f: (f["a"] > 0.4).astype(int))
+    data.to_csv(tmp_path / "labelled.csv", index=False)
+    code, out = invoke("monitor", "reference", "m@1", str(tmp_path / "labelled.csv"), "--target", "label",
+                       "--task", "regression")  # fmt: skip
+    assert code == 0, out
+    assert "m@1 training reference: 2,000 rows profiled (a, b, prediction)" in out
+    assert "m@1 label-free estimator: regression (from 'label')" in out
+    code, out = invoke("monitor", "reference", "m@1", str(tmp_path / "labelled.csv"), "--target", "nope", "--json")
+    assert code != 0 and "target column 'nope' is not in the reference data" in out
+    assert "Traceback" not in out and len(out.strip().splitlines()) == 1
+    code, out = invoke("monitor", "reference", "m@1", str(tmp_path / "labelled.csv"), "--target", "label",
+                       "--task", "classification", "--json")  # fmt: skip
+    assert code == 0, out
+    saved = json.loads(out)
+    assert saved["summary"]["estimator_skipped"].startswith("the classifier gives no class scores")

@@ -327,4 +327,5 @@ def test_evaluate_can_register_the_evaluation_reference(modelyard_home: Path) ->
     (registered,) = service().store.list_references("ev")
     assert (registered.version, registered.role, registered.rows) == (1, "evaluation", 500)
     assert set(registered.summary["columns"]) == {"a", "b"}  # the features, not the target
+    assert registered.summary["outputs"] == ["prediction"]
     modelyard.set_store_uri(None)

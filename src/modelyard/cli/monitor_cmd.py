@@ -512,11 +512,18 @@ def reference(
     model_ref: Annotated[str, typer.Argument(help="MODEL@VERSION.")],
     data: Annotated[str, typer.Argument(help="Its reference data: a file, a directory, a profile or NAME@VERSION.")],
     role: Annotated[str, typer.Option("--role", help="training, evaluation or outputs.")] = "training",
+    target: Annotated[
+        str | None, typer.Option("--target", help="The label column: not profiled; fits the label-free estimator.")
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="classification or regression (default: from the model).")
+    ] = None,
     store: StoreOpt = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register what a model version is judged against (profiled once; the data is not kept)."""
+    """Register what a model version is judged against: the data is scored by the version and
+    profiled with its outputs once (the data is not kept); with --target the estimator is fitted too."""
     from modelyard.cli._stores import dataset_service
     from modelyard.monitoring.sources import load_source
 
@@ -528,13 +535,20 @@ def reference(
     service = _service(store)
     with errors_as_exit():
         source = load_source(data, datasets=dataset_service(store), profile=False)
-        saved = service.set_reference(model, int(version), source, role=role, actor=_user(user))
+        saved = service.set_reference(
+            model, int(version), source, target=target, task=task, role=role, actor=_user(user)
+        )
     if as_json:
         print_json(saved.model_dump(mode="json"))
         return
-    columns = ", ".join((saved.summary.get("columns") or {}).keys())
+    columns = ", ".join([*(saved.summary.get("columns") or {}).keys(), *saved.summary.get("outputs", [])])
     console.print(f"{model}@{version} {role} reference: {saved.rows:,} rows profiled ({columns}); {saved.digest[:19]}",
                   highlight=False)  # fmt: skip
+    if saved.summary.get("estimator"):
+        console.print(f"{model}@{version} label-free estimator: {saved.summary['estimator']} (from {target!r})",
+                      highlight=False)  # fmt: skip
+    elif saved.summary.get("estimator_skipped"):
+        console.print(f"no label-free estimator: {saved.summary['estimator_skipped']}", highlight=False)
 
 
 @monitor_app.command("gate")

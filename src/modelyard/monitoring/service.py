@@ -173,11 +173,27 @@ class MonitoringService:
     # -- references -----------------------------------------------------------------------------
 
     def set_reference(
-        self, model: str, version: int, data: Any, *, role: str = "training", actor: str
+        self,
+        model: str,
+        version: int,
+        data: Any,
+        *,
+        target: str | None = None,
+        task: str | None = None,
+        role: str = "training",
+        actor: str,
     ) -> ReferenceProfile:
         """Register what ``model`` version ``version`` is judged against (see the module
-        docstring): a DataFrame (profiled), a ``DatasetProfile``, or an ``Estimator`` (role
-        ``estimator``). The version must exist in the registry."""
+        docstring), in one call: a DataFrame is scored by the version itself (loaded with every
+        file hash-verified) and profiled with the model's outputs under the column names the
+        prediction log's outputs get in a window (``prediction``, ``prediction.KEY``), so
+        prediction drift compares like with like; with ``target`` (a column of the frame, left
+        out of the profile) the label-free estimator is fitted on the same rows and stored under
+        role ``estimator`` (``task``: classification or regression, default classification when
+        the model has class scores or labels; a classifier without scores gets no estimator, which
+        the summary's ``estimator_skipped`` says). A frame that already holds a ``prediction`` column and no ``target``
+        is profiled as given. A ``DatasetProfile`` or a fitted ``Estimator`` (role ``estimator``)
+        is stored as it is. The version must exist in the registry."""
         import pandas as pd
 
         from modelyard.monitoring.profiles import profile_frame
@@ -186,11 +202,42 @@ class MonitoringService:
 
         self.stores.registry.get_model_version(model, int(version))
         actor = _actor(actor)
+        if task not in (None, "classification", "regression"):
+            raise InvalidArgument(f"task is classification or regression, got {task!r}")
+        if target is not None and not isinstance(data, pd.DataFrame):
+            raise InvalidArgument("a target column needs reference data as a table, not a profile or an estimator")
+        estimator: Any = None
         if isinstance(data, pd.DataFrame):
             if not len(data):
                 raise InvalidArgument("the reference data has no rows")
-            profile = profile_frame(data)
-            payload, fmt, rows, summary = profile.to_bytes(), "profile", len(data), reference_summary(frame=data)
+            features = data
+            if target is not None:
+                if target not in data.columns:
+                    names = ", ".join(map(str, data.columns))
+                    raise InvalidArgument(f"target column {target!r} is not in the reference data (columns: {names})")
+                features = data.drop(columns=[target])
+                if features.shape[1] == 0:
+                    raise InvalidArgument(f"the reference data has no column besides the target {target!r}")
+            summary = reference_summary(frame=features)
+            if target is not None or not _has_outputs(features):
+                scored = _score_version(self.stores, model, int(version), features)
+                profiled = pd.concat([features.reset_index(drop=True), scored.outputs], axis=1)
+                summary["outputs"] = list(scored.outputs.columns)
+                if target is not None:
+                    kind = task or scored.task()
+                    if kind == "classification" and not scored.loaded.has_proba:
+                        summary["estimator_skipped"] = "the classifier gives no class scores (predict_proba)"
+                    else:
+                        estimator = scored.fit_estimator(data[target].tolist(), kind)
+                        summary["estimator"] = estimator.kind
+            else:
+                profiled = features
+            profile = profile_frame(profiled)
+            payload, fmt, rows = profile.to_bytes(), "profile", len(data)
+            if estimator is not None:  # stored once everything else worked
+                self._put(model, version, "estimator", "estimator", estimator.to_bytes(), 0,
+                          {"kind": estimator.kind, "target": target, "from": role, "rows": len(features)},
+                          actor)  # fmt: skip
         elif isinstance(data, DatasetProfile):
             payload, fmt, rows, summary = data.to_bytes(), "profile", data.rows, reference_summary(profile=data)
         elif hasattr(data, "to_bytes") and hasattr(data, "estimate"):
@@ -198,6 +245,19 @@ class MonitoringService:
             role = "estimator"
         else:
             raise InvalidArgument("a reference is a DataFrame, a DatasetProfile or a fitted Estimator")
+        return self._put(model, version, role, fmt, payload, rows, summary, actor)
+
+    def _put(
+        self,
+        model: str,
+        version: int,
+        role: str,
+        fmt: str,
+        payload: bytes,
+        rows: int,
+        summary: dict[str, Any],
+        actor: str,
+    ) -> ReferenceProfile:
         blob = self.stores.artifacts.put_bytes(payload)
         record = ReferenceProfile(
             model=model, version=int(version), role=role, format=fmt, digest=blob.digest,  # type: ignore[arg-type]
@@ -429,6 +489,96 @@ class MonitoringService:
         from modelyard.monitoring.actions import closed_gates
 
         return closed_gates(self.store, deployment)
+
+
+def _has_outputs(frame: pd.DataFrame) -> bool:
+    from modelyard.monitoring.windows import PREDICTION
+
+    return any(str(c) == PREDICTION or str(c).startswith(f"{PREDICTION}.") for c in frame.columns)
+
+
+@dataclass
+class _Scored:
+    """A version's outputs on reference rows: as window columns, plus what fits its estimator."""
+
+    loaded: Any
+    features: pd.DataFrame
+    raw: Any
+    outputs: pd.DataFrame
+
+    def task(self) -> str:
+        """classification when the model has class scores or labels, else regression."""
+        return "classification" if self.loaded.has_proba or self.loaded.class_labels is not None else "regression"
+
+    def fit_estimator(self, labels: list[Any], task: str) -> Any:
+        """The label-free estimator on these rows: CBPE from the class scores for a classifier,
+        DLE from the predictions and the numeric features for a regressor. ``InvalidArgument``
+        when the model cannot give what the estimator needs."""
+        import numpy as np
+        import pandas as pd
+
+        from modelyard.monitoring.estimation import fit_estimator
+
+        if any(v is None or (isinstance(v, float) and v != v) for v in labels):
+            raise InvalidArgument("the target column has missing values: the estimator needs every label")
+        if task == "classification":
+            if not self.loaded.has_proba:
+                raise InvalidArgument("the classifier gives no class scores (predict_proba): no label-free estimator")
+            scores = np.asarray(self.loaded.predict_proba(self.features), dtype=float)
+            classes = self.loaded.class_labels
+            predictions: Any = np.asarray(self.raw)
+            if predictions.ndim != 1 or (classes is not None and not {str(p) for p in predictions.tolist()}
+                                         <= {str(c) for c in classes}):  # fmt: skip
+                predictions = None  # the outputs are not class labels: decided from the scores
+            return fit_estimator("classification", scores, labels, predictions=predictions, classes=classes)
+        values = self.outputs.get("prediction")
+        if values is None or not pd.api.types.is_numeric_dtype(values):
+            raise InvalidArgument("the model's outputs are not numbers: no regression estimator")
+        return fit_estimator("regression", values.to_numpy(dtype=float), labels, features=_numeric(self.features))
+
+
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    return pd.DataFrame({c: pd.to_numeric(frame[c], errors="coerce") for c in numeric})
+
+
+def _score_version(stores: Stores, model: str, version: int, features: pd.DataFrame) -> _Scored:
+    """Load the version (hash-verified) and run it on ``features``; its outputs become the columns
+    a window of the prediction log gets (``windows.expand``: the log's JSON, then its columns)."""
+    import orjson
+    import pandas as pd
+
+    from modelyard.monitoring.windows import output_columns
+    from modelyard.registry.service import RegistryService
+    from modelyard.serving.predlog import to_json
+
+    registry = RegistryService(stores.registry, stores.tracking, stores.artifacts)
+    try:
+        loaded = registry.load(f"{model}@{version}")
+    except ModelyardError as exc:
+        raise InvalidArgument(f"{model}@{version} has no loadable model to score the reference with: {exc}") from None
+    except Exception as exc:  # a package that does not deserialise here
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise InvalidArgument(
+            f"{model}@{version} has no loadable model to score the reference with: {type(exc).__name__}: {first}"
+        ) from None
+    try:
+        raw = loaded.predict(features)
+    except ModelyardError as exc:
+        raise InvalidArgument(f"{model}@{version} could not score the reference data: {exc}") from None
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise InvalidArgument(
+            f"{model}@{version} could not score the reference data: {type(exc).__name__}: {first}"
+        ) from None
+    columns = output_columns(orjson.loads(to_json(raw)), len(features))
+    kept = {name: values for name, values in columns.items()
+            if not all(v is None for v in values) and not any(isinstance(v, (list, dict)) for v in values)}  # fmt: skip
+    if not kept:
+        raise InvalidArgument(f"{model}@{version} gave no per-row scalar output for the {len(features)} reference rows")
+    return _Scored(loaded, features, raw, pd.DataFrame(kept))
 
 
 def _longest(monitor: Monitor) -> int:

@@ -41,6 +41,7 @@ __all__ = [
     "count_rows",
     "due_windows",
     "expand",
+    "output_columns",
     "read_log",
     "window_frame",
 ]
@@ -142,7 +143,7 @@ def _input_columns(inputs: Mapping[str, Any], n: int) -> dict[str, list[Any]]:
     return out
 
 
-def _output_columns(outputs: Any, n: int) -> dict[str, list[Any]]:
+def output_columns(outputs: Any, n: int) -> dict[str, list[Any]]:
     if outputs is None:
         return {PREDICTION: [None] * n}
     if isinstance(outputs, Mapping):
@@ -173,7 +174,7 @@ def expand(requests: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         columns = _input_columns(inputs, n)
         for name in columns:
             inputs_seen.setdefault(name, None)
-        columns.update(_output_columns(record.get("outputs"), n))
+        columns.update(output_columns(record.get("outputs"), n))
         feedback = record.get("feedback")
         labels = feedback if isinstance(feedback, list) and len(feedback) == n else [feedback] * n
         meta = {c: [record.get(c)] * n for c in META_COLUMNS if c != "feedback"}

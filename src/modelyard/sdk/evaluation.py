@@ -37,8 +37,9 @@ def evaluate(
     registered version records the result (its model card shows it). With ``champion`` (e.g.
     ``"churn@champion"``), the candidate is compared on the same rows: McNemar's test for
     classification, a paired bootstrap interval of the metric difference for regression. With
-    ``reference=True`` an evaluated registered version also gets the profile of ``data`` (its
-    features) as its "evaluation" reference for monitoring (``modelyard.set_reference``)."""
+    ``reference=True`` an evaluated registered version also gets ``data`` as its "evaluation"
+    reference for monitoring, by ``modelyard.set_reference(..., target=target)``: the profile of
+    its features and of the version's outputs on them, and the label-free estimator."""
     runs = _session.runs()
     registry = models._registry() if log or isinstance(model_or_uri, str) or isinstance(champion, str) else None
     result = _evaluate(
@@ -62,7 +63,7 @@ def evaluate(
         from modelyard.evaluation.evaluator import _as_frame
 
         frame = _as_frame(data)
-        set_reference(name, int(version), frame.drop(columns=[target]), role="evaluation", actor=actor)
+        set_reference(name, int(version), frame, target=target, task=result.task, role="evaluation", actor=actor)
     return result
 
 

@@ -1,7 +1,7 @@
 """The monitoring SDK: ``modelyard.create_monitor()``, ``run_monitors()``, ``set_reference()``,
 ``alerts()``, ``silence()``, over the SDK session's stores (a local store or a modelyard server).
 
->>> modelyard.set_reference("churn", 3, train_df)                  # profiled once, stored with v3
+>>> modelyard.set_reference("churn", 3, train_df, target="churned")  # scored, profiled, estimator fitted
 >>> modelyard.create_monitor("churn-mon", "churn-api", window="5m",
 ...     signals=["health", "quality", "drift"],
 ...     rules=[{"name": "drift", "signal": "drift.share_drifted", "threshold": 0.3,
@@ -88,11 +88,22 @@ def monitor_results(name: str, *, limit: int = 100) -> list[WindowResult]:
 
 
 def set_reference(
-    model: str, version: int, data: Any, *, role: str = "training", actor: str | None = None
+    model: str,
+    version: int,
+    data: Any,
+    *,
+    target: str | None = None,
+    task: str | None = None,
+    role: str = "training",
+    actor: str | None = None,
 ) -> ReferenceProfile:
-    """Register what ``model`` version ``version`` is judged against: a DataFrame (profiled), a
-    ``DatasetProfile``, or a fitted label-free ``Estimator``."""
-    return service().set_reference(model, version, data, role=role, actor=actor or current_user())
+    """Register what ``model`` version ``version`` is judged against, in one call: a DataFrame is
+    scored by the (hash-verified) version and profiled with its outputs as ``prediction``; with
+    ``target`` the label-free estimator is fitted and stored too (the target is not profiled).
+    A ``DatasetProfile`` or a fitted ``Estimator`` is stored as it is."""
+    return service().set_reference(
+        model, version, data, target=target, task=task, role=role, actor=actor or current_user()
+    )
 
 
 def alerts(*, monitor: str | None = None, state: str | None = None) -> list[Alert]:
