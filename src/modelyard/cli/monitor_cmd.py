@@ -6,7 +6,8 @@
 * ``monitor run [NAME...]`` evaluates every due window once (cron-friendly: a window is claimed in
   the store, so overlapping runs and server replicas never evaluate it twice); with
   ``--fail-on-alert`` it exits 3 when an alert of the monitors run is firing;
-* ``monitor reference MODEL@VERSION DATA`` registers what a version is judged against;
+* ``monitor reference MODEL@VERSION DATA [--target y]`` registers what a version is judged against
+  (the data scored by the version and profiled with its outputs; with a target, its estimator);
 * ``monitor alerts``, ``monitor history``, ``monitor silence``, ``monitor unsilence``,
   ``monitor silences``, ``monitor results``, ``monitor gate DEPLOYMENT`` (exit 1 while closed);
 * ``monitor report DEPLOYMENT|MONITOR --since 7d -o report.html`` (or ``.json``): the monitoring

@@ -6,11 +6,12 @@ one, so there is one copy of the rules:
 * **monitors** — created on a deployment that exists, with windows, signals, a reference and
   alert rules; a monitor starts at its creation time unless told otherwise (no backlog from the
   epoch).
-* **references** — ``set_reference(model, version, data)`` stores the version's reference once:
-  a ``DatasetProfile`` (mergeable sketches; a DataFrame is profiled, never kept) as a blob in the
-  artifact store, with a summary (columns, kinds, the validation suite of the quality checks);
-  an ``Estimator`` (``monitoring.estimation``) is registered the same way under role
-  ``estimator``.
+* **references** — ``set_reference(model, version, data, target=...)`` stores the version's
+  reference once: a DataFrame is scored by the (hash-verified) version and profiled with its
+  outputs under the prediction log's window column names (never kept), as a ``DatasetProfile``
+  blob in the artifact store with a summary (columns, outputs, kinds, the validation suite of the
+  quality checks); with ``target`` the label-free ``Estimator`` (``monitoring.estimation``) is
+  fitted on the same rows and registered the same way under role ``estimator``.
 * **runs** — ``run()`` evaluates every due window of every enabled monitor: it *claims* each
   window in the store first (so any number of CLI runs and server replicas evaluate each window
   once), reads its traffic, computes the signals, stores the result and judges the alert rules,
