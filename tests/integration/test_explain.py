@@ -212,7 +212,7 @@ def test_model_report_holds_aggregates_only(registry: RegistryClient, tmp_path: 
     assert done.exit_code == 0 and json.loads(done.output)["card"]["model_name"] == "churn"
     for args, message in [
         (["models", "report", f"churn@{version}"], "missing --output"),
-        (["models", "report", f"churn@{version}", "-o", str(tmp_path / "no" / "r.html")], "does not exist"),
+        (["models", "report", f"churn@{version}", "-o", str(tmp_path / "no" / "r.html")], "no such directory"),
         (["models", "report", "churn@42", "-o", str(out)], "42"),
         (["models", "report", f"churn@{version}", "--json", "--self-contained"], "not the JSON form"),
         (["models", "report", f"churn@{version}", "-o", str(out), "--shared-plotly"], "No such option"),

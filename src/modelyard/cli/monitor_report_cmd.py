@@ -11,12 +11,12 @@ monitor. Aggregates only (``reports/monitoring_period.py``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from modelyard.cli._output import console, errors_as_exit, fail, print_json
+from modelyard.cli._output import console, errors_as_exit, fail
+from modelyard.cli._report_output import JsonFormOpt, OutputOpt, SelfContainedOpt, emit_report, report_target
 
 
 def report(
@@ -25,13 +25,9 @@ def report(
         str, typer.Option("--since", help="Start of the period: a duration ago (7d, 12h), ISO-8601 time or epoch ms.")
     ] = "7d",
     until: Annotated[str | None, typer.Option("--until", help="End of the period (same forms; default: now).")] = None,
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write the report to this file (HTML, or JSON with --json).")
-    ] = None,
-    json: Annotated[bool, typer.Option("--json", help="The JSON form instead of HTML.")] = False,
-    self_contained: Annotated[
-        bool, typer.Option("--self-contained", help="Inline plotly.js (one ~5 MB file) instead of sharing it.")
-    ] = False,
+    output: OutputOpt = None,
+    json: JsonFormOpt = False,
+    self_contained: SelfContainedOpt = False,
     last: Annotated[
         int, typer.Option("--last", "-n", min=1, max=10_000, help="Read at most the newest N windows of each monitor.")
     ] = 10_000,
@@ -43,18 +39,10 @@ def report(
     """Write the monitoring period report of a deployment (HTML with plotly, or JSON)."""
     from modelyard.auth.timeparse import parse_time_ms
     from modelyard.cli._stores import cli_stores
-    from modelyard.core.html_assets import write_text_atomic
     from modelyard.core.tracking import now_millis
     from modelyard.reports.monitoring_period import build_monitoring_report
 
-    if output is None and not json:
-        fail("missing --output FILE (or --json to print the JSON form)", 2)
-    if self_contained and (json or (output or "").lower().endswith(".json")):
-        fail("--self-contained applies to the HTML report, not the JSON form", 2)
-    target = None if output is None else Path(output)
-    if target is not None and not target.parent.is_dir():
-        fail(f"no such directory: {target.parent}", 2)
-    json = json or (target is not None and target.suffix.lower() == ".json")
+    target, json = report_target(output, json, self_contained, json_suffix=True)
     with errors_as_exit():
         now = now_millis()
         start = parse_time_ms(since, "--since", now_ms=now)
@@ -66,17 +54,9 @@ def report(
             stores.monitoring, deployment, start_ms=start, end_ms=now + 1 if end is None else end, now_ms=now,
             max_points=points, last=last,
         )  # fmt: skip
-    if json and target is None:
-        print_json(built.to_dict())
+    emit_report(built, target, as_json=json, to_json=lambda: built.to_json(indent=1), self_contained=self_contained)
+    if target is None:
         return
-    assert target is not None
-    try:
-        if json:
-            write_text_atomic(target, built.to_json(indent=1))
-        else:
-            built.write_html(target, self_contained=self_contained)
-    except OSError as exc:
-        fail(f"cannot write {output!r}: {exc.strerror or exc}", 1)
     firing = f", {built.firing} alert(s) firing" if built.firing else ""
     windows = sum(m["windows"]["total"] for m in built.monitors)
     console.print(f"wrote {output} ({len(built.monitors)} monitor(s), {windows} window(s){firing})", highlight=False)
