@@ -3,11 +3,11 @@ drift and monitoring reports).
 
 A report that embeds plotly.js is one self-contained file (about 4.7 MB, mostly the library); a
 folder of them shares one copy instead: ``plotly.min.js`` written beside the reports, which load
-it with a relative ``<script src>``. Every report writes the shared copy by default and inlines
-plotly.js when asked to be self-contained (``write_page``; ``--self-contained`` on the command
-line). The copy is written once, and again only when its bytes
-differ (another plotly version), atomically, so concurrent writers and open pages never see half
-a file. Standard library only: the callers read plotly.js from the installed ``plotly`` package.
+it with a relative ``<script src>``. Every report writes its page with ``write_page``: the shared
+copy by default, plotly.js inlined when asked to be self-contained (``--self-contained`` on the
+command line). The copy is written once, and again only when its bytes differ (another plotly
+version), atomically, so concurrent writers and open pages never see half a file. Standard
+library only: the callers read plotly.js from the installed ``plotly`` package.
 """
 
 from __future__ import annotations
