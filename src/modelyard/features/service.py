@@ -6,7 +6,7 @@ SDK (``modelyard.sdk.features``), the CLI and the server build it from the ``Sto
 the server runs the same checks as the SDK (``check_view``, ``pin_service``) before a definition
 is stored.
 
-One module (~640 lines) because it is one class, the room's facade: each method is a few lines
+Kept in one module because it is one class, the room's facade (~640 lines): each method is a few lines
 of rules that hand the work to the modules beside it (``offline.py`` joins, ``serving.py``
 materialises, ``quality.py`` profiles, ``parity.py`` compares, ``release.py`` gates).
 """
