@@ -6,8 +6,9 @@ folder of them shares one copy instead: ``plotly.min.js`` written beside the rep
 it with a relative ``<script src>``. Every report writes its page with ``write_page``: the shared
 copy by default, plotly.js inlined when asked to be self-contained (``--self-contained`` on the
 command line). The copy is written once, and again only when its bytes differ (another plotly
-version), atomically, so concurrent writers and open pages never see half a file. Standard
-library only: the callers read plotly.js from the installed ``plotly`` package.
+version), atomically, so concurrent writers and open pages never see half a file. plotly.js is
+read from the installed ``plotly`` package (``plotly_js``, imported only when a page needs it;
+never a CDN).
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from pathlib import Path
 
 #: The shared copy's file name, beside the HTML files that load it.
 PLOTLY_FILE = "plotly.min.js"
+
+
+def plotly_js() -> str:
+    """plotly.js from the installed plotly package (never a CDN)."""
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
 
 
 def inline_script(code: str) -> str:

@@ -74,13 +74,6 @@ def figures(result: EvaluationResult) -> dict[str, Figure]:
     return out
 
 
-def plotly_js() -> str:
-    """plotly.js from the installed plotly package (never a CDN)."""
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
-
-
 def figure_divs(result: EvaluationResult) -> dict[str, str]:
     """Each figure as an HTML fragment that expects plotly.js to be loaded once on the page."""
     return {

@@ -10,7 +10,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import InvalidArgument
-from modelyard.core.html_assets import inline_script
+from modelyard.core.html_assets import inline_script, plotly_js
 
 if TYPE_CHECKING:
     from modelyard.reports.cards import ModelCard
@@ -170,7 +170,7 @@ def render_html(card: ModelCard, *, plotly_src: str | None = None) -> str:
 
     evaluation = card_evaluation(card)
     plots = list(evaluation_plots.figure_divs(evaluation).values()) if evaluation is not None else []
-    plotly_js = inline_script(evaluation_plots.plotly_js()) if plots and plotly_src is None else ""
+    plotly_script = inline_script(plotly_js()) if plots and plotly_src is None else ""
     ev = card.evaluation
     headers, rows = _slice_rows(ev) if ev else ([], [])
     comparison = _comparison_line(ev["comparison"]).replace("**", "") if ev and ev.get("comparison") else None
@@ -181,7 +181,7 @@ def render_html(card: ModelCard, *, plotly_src: str | None = None) -> str:
         ev=ev,
         fields=EDITABLE_FIELDS,
         plots=plots,
-        plotly_js=markupsafe.Markup(plotly_js),
+        plotly_js=markupsafe.Markup(plotly_script),
         plotly_src=plotly_src,
         slice_headers=headers,
         slice_rows=rows,

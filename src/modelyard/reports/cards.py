@@ -90,12 +90,11 @@ class ModelCard:
         """Write the card as HTML to ``path`` (atomically). By default its charts load the shared
         ``plotly.min.js`` beside it, written there if missing or different, so a folder of cards
         holds one copy of the library; ``self_contained=True`` inlines it (one file, ~5 MB)."""
-        from modelyard.core.html_assets import write_page
-        from modelyard.evaluation import plots as evaluation_plots
+        from modelyard.core.html_assets import plotly_js, write_page
 
         # only a card with charts loads plotly.min.js, so only then is it written
         return write_page(
-            Path(path), lambda src: self.to_html(plotly_src=src), evaluation_plots.plotly_js,
+            Path(path), lambda src: self.to_html(plotly_src=src), plotly_js,
             self_contained=self_contained,
         )  # fmt: skip
 

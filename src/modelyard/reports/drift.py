@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.core.errors import InvalidArgument
-from modelyard.core.html_assets import inline_script, write_page, write_text_atomic
-from modelyard.evaluation.plots import plotly_js
+from modelyard.core.html_assets import inline_script, plotly_js, write_page, write_text_atomic
 from modelyard.monitoring.drift import DriftResult
 from modelyard.stats import drift as tests
 from modelyard.stats.profile import OTHER, NumericProfile

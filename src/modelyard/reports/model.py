@@ -104,7 +104,7 @@ class ModelReport:
         import jinja2
         import markupsafe
 
-        from modelyard.evaluation.plots import plotly_js
+        from modelyard.core.html_assets import plotly_js
 
         divs = {
             name: fig.to_html(
@@ -145,8 +145,7 @@ class ModelReport:
     def write_html(self, path: str | Path, *, self_contained: bool = False) -> Path:
         """Write the page atomically: loading the shared ``plotly.min.js`` written beside it, or,
         ``self_contained=True``, with plotly.js inlined (one file)."""
-        from modelyard.core.html_assets import write_page
-        from modelyard.evaluation.plots import plotly_js
+        from modelyard.core.html_assets import plotly_js, write_page
 
         return write_page(
             Path(path), lambda src: self.to_html(plotly_src=src), plotly_js, self_contained=self_contained

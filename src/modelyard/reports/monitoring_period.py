@@ -41,9 +41,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelyard.core.errors import InvalidArgument, NotFound
-from modelyard.core.html_assets import inline_script, write_page, write_text_atomic
+from modelyard.core.html_assets import inline_script, plotly_js, write_page, write_text_atomic
 from modelyard.core.monitoring import Alert, AlertEvent, Monitor, Silence, WindowResult
-from modelyard.evaluation.plots import plotly_js
 from modelyard.monitoring.signals import lookup
 from modelyard.reports._monitoring_charts import (
     COMPACT_CHARTS,

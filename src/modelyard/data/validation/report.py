@@ -9,7 +9,7 @@ import html
 import itertools
 from typing import TYPE_CHECKING, Any
 
-from modelyard.core.html_assets import inline_script
+from modelyard.core.html_assets import inline_script, plotly_js
 
 if TYPE_CHECKING:
     from modelyard.data.validation.suite import ValidationReport
@@ -25,13 +25,6 @@ th{background:#f2f4f7} .grid{display:grid;grid-template-columns:repeat(auto-fill
 .card{background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:8px}
 code{font-size:12px;color:#57606a}
 """
-
-
-def plotly_js() -> str:
-    """plotly.js from the installed plotly package (never a CDN)."""
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
 
 
 def _fmt(value: Any) -> str:

@@ -107,8 +107,8 @@ class ValidationReport:
         """The report as HTML, written to ``path`` when given (``core/html_assets.write_page``).
         plotly.js is inlined; with a path and ``self_contained=False`` it is the shared
         ``plotly.min.js`` written beside the file."""
-        from modelyard.core.html_assets import write_page
-        from modelyard.data.validation.report import plotly_js, render_html
+        from modelyard.core.html_assets import plotly_js, write_page
+        from modelyard.data.validation.report import render_html
 
         if path is None:
             return render_html(self, title=title)
