@@ -58,11 +58,9 @@ SEMANTIC_RULES = {
     "PUT /api/v1/deployments/{name}": "a spec's live traffic sums to 100 over distinct variant names; versions exist",
     "POST /api/v1/prediction-partitions": "a partition's end_ms is not before its start_ms (a rule between fields)",
     "POST /api/v1/prediction-partitions/compact": "the new partition is not one it replaces; the replaced exist",
-    # Not yet stated in the schema (to do): the feature definitions are core entities whose
-    # validators apply the name, join-key, column, source and SQL rules; exactly one of
-    # features/service is a rule between fields.
-    "POST /api/v1/features/entities": "feature entity rules (name, join-key columns) are the validators'",
-    "POST /api/v1/features/views": "feature view rules (names, columns, source, SQL, references) are the validators'",
+    # A feature entity's rules are all in its schema (wire.features.FeatureEntityBody); a view's
+    # entities must exist and its timestamp field is not a feature, a service's references resolve.
+    "POST /api/v1/features/views": "a view's entities exist; its timestamp field is not a feature (between fields)",
     "POST /api/v1/features/services": "feature references must be pinned (view@vN:feature) and resolve",
     "POST /api/v1/features/materializations": "a run does not end before it starts (a rule between fields)",
     "POST /api/v1/features/online": "exactly one of 'features' and 'service' (a rule between fields)",

@@ -191,6 +191,38 @@ def test_online_reads_over_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         online.close()
 
 
+def test_definition_bodies_are_wire_models(tmp_path: Path) -> None:
+    """The definition routes decode strict wire bodies: a rule of the schema and a rule between
+    fields are both a 422 with the JSON error body, never a 500; an unknown field is refused."""
+    import httpx
+
+    from tests.fixtures.live_server import sqlite_server
+
+    entity = {"name": "driver", "join_keys": ["driver_id"]}
+    view = {
+        "name": "stats",
+        "entities": ["driver"],
+        "source": {"kind": "parquet", "location": "s.parquet"},
+        "features": [{"name": "trips", "dtype": "int64"}],
+    }
+    with sqlite_server(tmp_path / "server") as (url, _app), httpx.Client(base_url=f"{url}/api/v1/features") as http:
+        assert http.post("/entities", json=entity).status_code == 201
+        again = http.post("/entities", json=entity)
+        assert again.status_code == 200 and again.json()["created"] is False
+        repeated = http.post("/entities", json={**entity, "name": "d2", "join_keys": ["a", "a"]})
+        assert repeated.status_code == 422 and repeated.json()["error"]["code"] == "INVALID_ARGUMENT"
+        unknown = http.post("/entities", json={**entity, "typo": 1})
+        assert unknown.status_code == 422 and "typo" in unknown.text
+        between = http.post("/views", json={**view, "timestamp_field": "trips"})
+        assert between.status_code == 422, between.text
+        assert "is not a feature" in between.json()["error"]["message"]
+        created = http.post("/views", json=view)
+        assert created.status_code == 201, created.text
+        latest = http.get("/views/stats/latest").json()
+        assert latest["definition"]["entities"] == ["driver"] and latest["join_keys"] == ["driver_id"]
+        assert latest["digest"] == created.json()["version"]["digest"]
+
+
 def test_pin_and_parity_from_the_cli(repo: Path) -> None:
     invoke("features", "apply", str(repo / "features.py"))
     pinned = json.loads(invoke("features", "pin", "churn", "1", "--service", "model", "--json"))

@@ -5,10 +5,10 @@ It shares the ``ApiClient`` of the other HTTP stores, so ``FeatureStoreService``
 contract (a definition equal to the latest version creates nothing; a materialisation run or a
 training-set link recorded twice is recorded once), so writes are retried like reads.
 
-Request bodies are what the server's routes decode: the definitions themselves (the core
-``FeatureEntity``/``FeatureView``/``FeatureService``, validated when they were built), and the
-``wire.features`` models for materialisation runs, model pins and training-set links, checked by
-``request`` (see ``_transport``).
+Request bodies are the ``wire.features`` models the server's routes decode (definitions,
+materialisation runs, model pins, training-set links), checked by ``request`` (see
+``_transport``); definition versions are read with their wire schemas and returned as the core
+entities they mirror.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from modelyard.client._transport import HttpAggregateStore, request
+from modelyard.client._transport import HttpAggregateStore, as_entities, as_entity, decode, request
 from modelyard.client.models import name_path
 from modelyard.core.errors import InvalidArgument
 from modelyard.core.features import (
@@ -33,7 +33,7 @@ from modelyard.core.features import (
 )
 from modelyard.core.validation import MAX_VERSION
 from modelyard.store.features import Applied, FeatureStore, TrainingSetLink
-from modelyard.wire.features import MaterializationCreate, ModelPinCreate, TrainingSetLinkCreate
+from modelyard.wire import features as wire
 
 __all__ = ["HttpFeatureStore"]
 
@@ -48,62 +48,80 @@ class HttpFeatureStore(HttpAggregateStore, FeatureStore):
     """Feature definitions, materialisation runs and training-set links on a modelyard server."""
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return orjson.loads(self.api.send(method, "/features" + path, idempotent=True, **kwargs).content)
+        return orjson.loads(self._send(method, path, **kwargs))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> bytes:
+        return self.api.send(method, "/features" + path, idempotent=True, **kwargs).content
 
     # --- definitions --------------------------------------------------------------------------
 
     def put_entity(self, entity: FeatureEntity) -> Applied[FeatureEntityVersion]:
-        data = self._json("POST", "/entities", body=entity)
-        return Applied(FeatureEntityVersion.model_validate(data["version"]), bool(data["created"]))
+        body = request(wire.FeatureEntityBody.model_validate, entity.model_dump())
+        done = wire.AppliedEntity.model_validate_json(self._send("POST", "/entities", body=body))
+        return Applied(as_entity(done.version, FeatureEntityVersion), done.created)
 
     def put_view(self, view: FeatureView) -> Applied[FeatureViewVersion]:
-        data = self._json("POST", "/views", body=view)
-        return Applied(FeatureViewVersion.model_validate(data["version"]), bool(data["created"]))
+        body = request(wire.FeatureViewBody.model_validate, view.model_dump())
+        done = wire.AppliedView.model_validate_json(self._send("POST", "/views", body=body))
+        return Applied(as_entity(done.version, FeatureViewVersion), done.created)
 
     def put_service(self, service: FeatureService) -> Applied[FeatureServiceVersion]:
-        data = self._json("POST", "/services", body=service)
-        return Applied(FeatureServiceVersion.model_validate(data["version"]), bool(data["created"]))
+        body = request(wire.FeatureServiceBody.model_validate, service.model_dump())
+        done = wire.AppliedService.model_validate_json(self._send("POST", "/services", body=body))
+        return Applied(as_entity(done.version, FeatureServiceVersion), done.created)
 
-    def _one(self, kind: str, name: str, version: int | None) -> Any:
+    def _one(self, kind: str, name: str, version: int | None) -> bytes:
         suffix = "latest" if version is None else f"versions/{_version(version)}"
-        return self._json("GET", f"/{kind}/{name_path(name)}/{suffix}")
+        return self._send("GET", f"/{kind}/{name_path(name)}/{suffix}")
 
     def get_entity(self, name: str, version: int | None = None) -> FeatureEntityVersion:
-        return FeatureEntityVersion.model_validate(self._one("entities", name, version))
+        return decode(self._one("entities", name, version), wire.FeatureEntityVersionBody, FeatureEntityVersion)
 
     def get_view(self, name: str, version: int | None = None) -> FeatureViewVersion:
-        return FeatureViewVersion.model_validate(self._one("views", name, version))
+        return decode(self._one("views", name, version), wire.FeatureViewVersionBody, FeatureViewVersion)
 
     def get_service(self, name: str, version: int | None = None) -> FeatureServiceVersion:
-        return FeatureServiceVersion.model_validate(self._one("services", name, version))
+        return decode(self._one("services", name, version), wire.FeatureServiceVersionBody, FeatureServiceVersion)
+
+    def _entities(self, path: str) -> list[FeatureEntityVersion]:
+        return as_entities(
+            wire.EntityVersionList.model_validate_json(self._send("GET", path)).versions, FeatureEntityVersion
+        )
+
+    def _views(self, path: str) -> list[FeatureViewVersion]:
+        return as_entities(
+            wire.ViewVersionList.model_validate_json(self._send("GET", path)).versions, FeatureViewVersion
+        )
+
+    def _services(self, path: str) -> list[FeatureServiceVersion]:
+        return as_entities(
+            wire.ServiceVersionList.model_validate_json(self._send("GET", path)).versions, FeatureServiceVersion
+        )
 
     def list_entities(self) -> list[FeatureEntityVersion]:
-        return [FeatureEntityVersion.model_validate(v) for v in self._json("GET", "/entities")["versions"]]
+        return self._entities("/entities")
 
     def list_views(self) -> list[FeatureViewVersion]:
-        return [FeatureViewVersion.model_validate(v) for v in self._json("GET", "/views")["versions"]]
+        return self._views("/views")
 
     def list_services(self) -> list[FeatureServiceVersion]:
-        return [FeatureServiceVersion.model_validate(v) for v in self._json("GET", "/services")["versions"]]
+        return self._services("/services")
 
     def list_entity_versions(self, name: str) -> list[FeatureEntityVersion]:
-        data = self._json("GET", f"/entities/{name_path(name)}/versions")
-        return [FeatureEntityVersion.model_validate(v) for v in data["versions"]]
+        return self._entities(f"/entities/{name_path(name)}/versions")
 
     def list_view_versions(self, name: str) -> list[FeatureViewVersion]:
-        data = self._json("GET", f"/views/{name_path(name)}/versions")
-        return [FeatureViewVersion.model_validate(v) for v in data["versions"]]
+        return self._views(f"/views/{name_path(name)}/versions")
 
     def list_service_versions(self, name: str) -> list[FeatureServiceVersion]:
-        data = self._json("GET", f"/services/{name_path(name)}/versions")
-        return [FeatureServiceVersion.model_validate(v) for v in data["versions"]]
+        return self._services(f"/services/{name_path(name)}/versions")
 
     # --- materialisation ----------------------------------------------------------------------
 
     def record_materialization(self, run: Materialization) -> Materialization:
         if run.end < run.start or run.rows < 0:
             raise InvalidArgument(f"invalid materialisation of {run.view}@v{run.version}: end before start or rows < 0")
-        body = request(MaterializationCreate.model_validate, run.model_dump())
+        body = request(wire.MaterializationCreate.model_validate, run.model_dump())
         return Materialization.model_validate(self._json("POST", "/materializations", body=body))
 
     def list_materializations(self, view: str, version: int, target: str | None = None) -> list[Materialization]:
@@ -123,7 +141,7 @@ class HttpFeatureStore(HttpAggregateStore, FeatureStore):
         profiles: Mapping[str, str] | None = None,
     ) -> None:
         body = request(
-            TrainingSetLinkCreate,
+            wire.TrainingSetLinkCreate,
             dataset=dataset,
             dataset_version=_version(dataset_version),
             views=list(views),
@@ -150,7 +168,7 @@ class HttpFeatureStore(HttpAggregateStore, FeatureStore):
     # --- model versions -----------------------------------------------------------------------
 
     def pin_model_version(self, pin: ModelFeaturePin) -> ModelFeaturePin:
-        body = request(ModelPinCreate.model_validate, pin.model_dump())
+        body = request(wire.ModelPinCreate.model_validate, pin.model_dump())
         return ModelFeaturePin.model_validate(self._json("POST", "/model-pins", body=body))
 
     def get_model_pin(self, model: str, model_version: int) -> ModelFeaturePin:

@@ -1,21 +1,26 @@
 """v1 request and response bodies of the feature store API.
 
-Definitions and versions travel as the core entities themselves (``modelyard.core.features``:
-frozen pydantic models that refuse unknown fields), so a definition means the same thing in a
-``features.py`` file, in the store and on the wire.
+Definitions travel as wire models that mirror the core ones (``modelyard.core.features``) field
+for field and state their rules in the schema (names and columns as patterns, at least one join
+key or feature, join keys that do not repeat): ``FeatureEntityBody``, ``FeatureViewBody`` and
+``FeatureServiceBody`` are both what a client posts and the ``definition`` of the versions the
+server returns. The routes build the core definition from the body (``entity()``), whose
+validators then apply the rules no schema states (a view's timestamp field is not one of its
+features, a service's references parse); the digest is computed from the core definition, so a
+definition means the same thing in a ``features.py`` file, in the store and on the wire.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from modelyard.core.features import (
     FEATURE_OBJECT_NAME_PATTERN,
-    FeatureEntityVersion,
-    FeatureServiceVersion,
-    FeatureViewVersion,
+    FeatureEntity,
+    FeatureService,
+    FeatureView,
     Materialization,
     ModelFeaturePin,
 )
@@ -27,6 +32,14 @@ __all__ = [
     "AppliedService",
     "AppliedView",
     "EntityVersionList",
+    "FeatureBody",
+    "FeatureEntityBody",
+    "FeatureEntityVersionBody",
+    "FeatureServiceBody",
+    "FeatureServiceVersionBody",
+    "FeatureSourceBody",
+    "FeatureViewBody",
+    "FeatureViewVersionBody",
     "FreshnessBody",
     "FreshnessList",
     "MaterializationCreate",
@@ -50,31 +63,158 @@ FeatureObjectName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGT
 KeyValue = int | float | str | bool | None
 
 
+#: A feature, a join key or a timestamp field (``core.features.validate_column_name``).
+ColumnName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+Text = Annotated[str, Field(max_length=100_000)]
+Description = Annotated[str, Field(max_length=10_000)]
+DefinitionTags = Annotated[
+    dict[Annotated[str, Field(max_length=250)], Annotated[str, Field(max_length=5_000)]], Field(max_length=100)
+]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"items repeat: {values}")
+    return values
+
+
+def _expectation(value: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(value.get("expect"), str):
+        raise ValueError("an expectation is a mapping with an 'expect' key, such as {'expect': 'not_null'}")
+    return value
+
+
+_UNIQUE = {"uniqueItems": True}
+_EXPECTATION_SCHEMA = {"required": ["expect"], "properties": {"expect": {"type": "string"}}}
+
+
+def _build(entity: Any, body: WireModel) -> Any:
+    """The core definition a body stands for (its validators apply the rules between fields; a
+    ``pydantic.ValidationError`` the caller reports as a 422)."""
+    return entity.model_validate(body, from_attributes=True)
+
+
+class FeatureEntityBody(WireModel):
+    """A ``FeatureEntity``: what features describe, and the columns that identify one."""
+
+    name: FeatureObjectName
+    join_keys: Annotated[
+        list[ColumnName], Field(min_length=1, max_length=100, json_schema_extra=_UNIQUE), AfterValidator(_distinct)
+    ]
+    description: Description | None = None
+
+    def entity(self) -> FeatureEntity:
+        built: FeatureEntity = _build(FeatureEntity, self)
+        return built
+
+
+class FeatureBody(WireModel):
+    """A ``Feature``: one typed column of a view."""
+
+    name: ColumnName
+    dtype: Literal["int64", "float64", "string", "bool", "timestamp"]
+    description: Description | None = None
+
+
+class FeatureSourceBody(WireModel):
+    """A ``FeatureSource``: ``dataset`` (``location`` is ``name@vN``), ``parquet`` or ``sql``."""
+
+    kind: Literal["dataset", "parquet", "sql"]
+    location: Annotated[str, Field(min_length=1, max_length=100_000)]
+
+
+class FeatureViewBody(WireModel):
+    """A ``FeatureView``: typed features of some entities (their names), read from a source."""
+
+    name: FeatureObjectName
+    entities: Annotated[
+        list[FeatureObjectName],
+        Field(min_length=1, max_length=100, json_schema_extra=_UNIQUE),
+        AfterValidator(_distinct),
+    ]
+    source: FeatureSourceBody
+    timestamp_field: ColumnName = "event_timestamp"
+    features: Annotated[list[FeatureBody], Field(min_length=1, max_length=10_000)]
+    ttl_seconds: Annotated[int, Field(gt=0, le=100 * 365 * 86400), JSON_INTEGER] | None = None
+    transformation: Text | None = None
+    description: Description | None = None
+    tags: DefinitionTags = Field(default_factory=dict)
+    expectations: Annotated[
+        list[Annotated[dict[str, Any], AfterValidator(_expectation), Field(json_schema_extra=_EXPECTATION_SCHEMA)]],
+        Field(max_length=1000),
+    ] = Field(default_factory=list)
+
+    def entity(self) -> FeatureView:
+        built: FeatureView = _build(FeatureView, self)
+        return built
+
+
+class FeatureServiceBody(WireModel):
+    """A ``FeatureService``: the features one model reads, as references (``view@vN:feature``
+    when a server records it)."""
+
+    name: FeatureObjectName
+    features: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=600)]], Field(min_length=1, max_length=10_000)
+    ]
+    description: Description | None = None
+    tags: DefinitionTags = Field(default_factory=dict)
+
+    def entity(self) -> FeatureService:
+        built: FeatureService = _build(FeatureService, self)
+        return built
+
+
+class FeatureEntityVersionBody(WireModel):
+    name: str
+    version: int
+    digest: str
+    created_at: int
+    definition: FeatureEntityBody
+
+
+class FeatureViewVersionBody(WireModel):
+    name: str
+    version: int
+    digest: str
+    created_at: int
+    definition: FeatureViewBody
+    join_keys: list[str]
+
+
+class FeatureServiceVersionBody(WireModel):
+    name: str
+    version: int
+    digest: str
+    created_at: int
+    definition: FeatureServiceBody
+
+
 class AppliedEntity(WireModel):
-    version: FeatureEntityVersion
+    version: FeatureEntityVersionBody
     created: bool
 
 
 class AppliedView(WireModel):
-    version: FeatureViewVersion
+    version: FeatureViewVersionBody
     created: bool
 
 
 class AppliedService(WireModel):
-    version: FeatureServiceVersion
+    version: FeatureServiceVersionBody
     created: bool
 
 
 class EntityVersionList(WireModel):
-    versions: list[FeatureEntityVersion]
+    versions: list[FeatureEntityVersionBody]
 
 
 class ViewVersionList(WireModel):
-    versions: list[FeatureViewVersion]
+    versions: list[FeatureViewVersionBody]
 
 
 class ServiceVersionList(WireModel):
-    versions: list[FeatureServiceVersion]
+    versions: list[FeatureServiceVersionBody]
 
 
 class MaterializationList(WireModel):

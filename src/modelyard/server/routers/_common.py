@@ -8,7 +8,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from modelyard.server.deps import Principal, audit, auth_enabled, authorize, cur
 from modelyard.store.bundle import Stores
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 logger = logging.getLogger("modelyard.server")
 
 #: Chunk size of streamed downloads: big enough for few syscalls, small enough that many
@@ -117,6 +118,23 @@ async def get_call(request: Request, services: Services = Depends(get_services))
     return Call(request=request, principal=principal, services=services)
 
 
+def built(entity: Callable[[], T]) -> T:
+    """The core entity a request body stands for (``body.entity``): its validators apply the
+    rules between fields that the body's schema cannot state, and their refusal is a 422 like
+    the schema's, located in the body."""
+    try:
+        return entity()
+    except ValidationError as exc:
+        raise body_error(exc) from None
+
+
+def body_error(exc: ValidationError) -> RequestValidationError:
+    """A body's validation error as FastAPI reports its own (a 422 located in the body)."""
+    return RequestValidationError(
+        [{**err, "loc": ("body", *err.get("loc", ()))} for err in exc.errors(include_url=False)]
+    )
+
+
 def json_body_schema(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` for a route that parses its body itself (see ``parse_json_body``)."""
     return {
@@ -137,8 +155,7 @@ async def parse_json_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        errors = [{**err, "loc": ("body", *err.get("loc", ()))} for err in exc.errors(include_url=False)]
-        raise RequestValidationError(errors)
+        raise body_error(exc) from None
 
 
 @dataclass

@@ -16,19 +16,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Path
 
 from modelyard.core.errors import InvalidArgument
-from modelyard.core.features import (
-    FeatureEntity,
-    FeatureEntityVersion,
-    FeatureService,
-    FeatureServiceVersion,
-    FeatureView,
-    FeatureViewVersion,
-    Materialization,
-    ModelFeaturePin,
-    parse_feature_ref,
-)
+from modelyard.core.features import Materialization, ModelFeaturePin, parse_feature_ref
 from modelyard.features.service import FeatureStoreService
-from modelyard.server.routers._common import Call, WireJSONResponse, get_call
+from modelyard.server.routers._common import Call, WireJSONResponse, built, get_call
 from modelyard.server.routers.projects import ERRORS
 from modelyard.store.features import FeatureStore
 from modelyard.wire import API_PREFIX
@@ -37,6 +27,12 @@ from modelyard.wire.features import (
     AppliedService,
     AppliedView,
     EntityVersionList,
+    FeatureEntityBody,
+    FeatureEntityVersionBody,
+    FeatureServiceBody,
+    FeatureServiceVersionBody,
+    FeatureViewBody,
+    FeatureViewVersionBody,
     FreshnessList,
     MaterializationCreate,
     MaterializationList,
@@ -115,9 +111,10 @@ def _versions(versions: list[Any]) -> WireJSONResponse:
     response_model=AppliedEntity,
     responses={201: {"model": AppliedEntity, "description": "A new version was created."}},
 )
-def put_entity(body: FeatureEntity, c: Call = Depends(get_call)) -> Any:
+def put_entity(request: FeatureEntityBody, c: Call = Depends(get_call)) -> Any:
     """Record the entity as its next version unless the latest has the same digest (201 when
     created, 200 with the latest version otherwise)."""
+    body = built(request.entity)
     store = feature_store(c)
     c.allow_somewhere("editor")
     done = store.put_entity(body)
@@ -133,9 +130,10 @@ def put_entity(body: FeatureEntity, c: Call = Depends(get_call)) -> Any:
     response_model=AppliedView,
     responses={201: {"model": AppliedView, "description": "A new version was created."}},
 )
-def put_view(body: FeatureView, c: Call = Depends(get_call)) -> Any:
+def put_view(request: FeatureViewBody, c: Call = Depends(get_call)) -> Any:
     """Record the view as its next version unless the latest has the same digest. Its entities
     must exist (404, naming the closest); their join keys are recorded on the version."""
+    body = built(request.entity)
     store = feature_store(c)
     c.allow_somewhere("editor")
     feature_service(c).check_view(body)
@@ -152,9 +150,10 @@ def put_view(body: FeatureView, c: Call = Depends(get_call)) -> Any:
     response_model=AppliedService,
     responses={201: {"model": AppliedService, "description": "A new version was created."}},
 )
-def put_service(body: FeatureService, c: Call = Depends(get_call)) -> Any:
+def put_service(request: FeatureServiceBody, c: Call = Depends(get_call)) -> Any:
     """Record the service as its next version unless the latest has the same digest. Every
     reference must be pinned (``view@vN:feature``, 400 otherwise) and resolve (404 otherwise)."""
+    body = built(request.entity)
     store = feature_store(c)
     c.allow_somewhere("editor")
     for text in body.features:
@@ -289,21 +288,21 @@ def list_service_versions(name: Name, c: Call = Depends(get_call)) -> Any:
     return _versions(store.list_service_versions(name))
 
 
-@router.get("/entities/{name:path}/latest", response_model=FeatureEntityVersion)
+@router.get("/entities/{name:path}/latest", response_model=FeatureEntityVersionBody)
 def get_latest_entity(name: Name, c: Call = Depends(get_call)) -> Any:
     store = feature_store(c)
     c.allow_somewhere("viewer")
     return WireJSONResponse(_json(store.get_entity(name)))
 
 
-@router.get("/views/{name:path}/latest", response_model=FeatureViewVersion)
+@router.get("/views/{name:path}/latest", response_model=FeatureViewVersionBody)
 def get_latest_view(name: Name, c: Call = Depends(get_call)) -> Any:
     store = feature_store(c)
     c.allow_somewhere("viewer")
     return WireJSONResponse(_json(store.get_view(name)))
 
 
-@router.get("/services/{name:path}/latest", response_model=FeatureServiceVersion)
+@router.get("/services/{name:path}/latest", response_model=FeatureServiceVersionBody)
 def get_latest_service(name: Name, c: Call = Depends(get_call)) -> Any:
     store = feature_store(c)
     c.allow_somewhere("viewer")
@@ -332,21 +331,21 @@ def list_views_of_training_set(dataset: Name, version: Version, c: Call = Depend
     return WireJSONResponse({"links": [vars(link) for link in store.list_views_of_training_set(dataset, version)]})
 
 
-@router.get("/entities/{name:path}/versions/{version}", response_model=FeatureEntityVersion)
+@router.get("/entities/{name:path}/versions/{version}", response_model=FeatureEntityVersionBody)
 def get_entity(name: Name, version: Version, c: Call = Depends(get_call)) -> Any:
     store = feature_store(c)
     c.allow_somewhere("viewer")
     return WireJSONResponse(_json(store.get_entity(name, version)))
 
 
-@router.get("/views/{name:path}/versions/{version}", response_model=FeatureViewVersion)
+@router.get("/views/{name:path}/versions/{version}", response_model=FeatureViewVersionBody)
 def get_view(name: Name, version: Version, c: Call = Depends(get_call)) -> Any:
     store = feature_store(c)
     c.allow_somewhere("viewer")
     return WireJSONResponse(_json(store.get_view(name, version)))
 
 
-@router.get("/services/{name:path}/versions/{version}", response_model=FeatureServiceVersion)
+@router.get("/services/{name:path}/versions/{version}", response_model=FeatureServiceVersionBody)
 def get_service(name: Name, version: Version, c: Call = Depends(get_call)) -> Any:
     store = feature_store(c)
     c.allow_somewhere("viewer")
