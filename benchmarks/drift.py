@@ -9,8 +9,14 @@ uses it: a stored profile, never the reference rows); the profile's one-off cost
 Then modelyard alone at ``--big-rows`` (10,000,000 by default): Evidently's figure at that size is
 only measured with ``--peer-big`` (at 1M it already takes minutes and GBs; the reason is printed).
 
+Every side is watched (see ``run_side``): its RSS is sampled, it gets ``oom_score_adj`` 1000 so the
+kernel's OOM killer takes it before anything else on a shared machine, and a watchdog stops it past
+``--rss-limit-gib`` (20 GiB by default). A side that does not finish is reported as its failure —
+"exceeded 20 GiB after 312s", "killed by signal 9 after ...", with its last RSS — in the table.
+``--reps 0 --peer-big`` runs the big sizes only.
+
     .venv/bin/python -m benchmarks.drift [--rows 1000000] [--reps 3] [--big-rows 10000000]
-        [--no-big] [--peer-big] [--no-peer] [--quick]
+        [--no-big] [--peer-big] [--no-peer] [--quick] [--rss-limit-gib 20] [--json FILE]
 
 Evidently runs from ``.bench/venvs/evidently-0.7.23`` (made on first use; pandas 2.3 pinned beside
 it: Evidently 0.7.23 does not import under pandas 3).
@@ -20,9 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -103,33 +112,97 @@ def ensure_data(rows: int, console: Console) -> tuple[Path, Path]:
     return ref, cur
 
 
-def run_side(python: str, script: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and of all its descendants, in MB (0 once it is gone)."""
+    total_kb, stack, seen = 0, [pid], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        for task in tasks:
+            try:
+                stack.extend(int(child) for child in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return total_kb / 1024
+
+
+def _oom_victim() -> None:
+    """In the child before exec: the kernel's OOM killer picks this process first (score 1000)."""
     try:
-        proc = subprocess.run(
-            [python, str(PEERS / script), "--spec", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f}s"}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        if proc.returncode < 0 or proc.returncode == 137:
-            tail = f"killed (signal {-proc.returncode if proc.returncode < 0 else 9}; out of memory?)"
-        return {"error": tail}
-    return json.loads(lines[-1])
+        Path("/proc/self/oom_score_adj").write_text("1000")
+    except OSError:
+        pass  # not Linux: nothing to set
+
+
+def run_side(
+    python: str, script: str, spec: dict[str, Any], timeout: float, rss_limit_gib: float | None = None
+) -> dict[str, Any]:
+    """Run one side, watched: its process tree's RSS is sampled every 0.2 s (``watched_peak_rss_mb``),
+    it is the OOM killer's first choice, and it is stopped (SIGKILL to its process group) when its
+    RSS exceeds ``rss_limit_gib`` or it runs past ``timeout``. A side that does not finish is a
+    result with ``error`` (what happened, after how long, its last RSS), never an exception."""
+    cmd = [python, str(PEERS / script), "--spec", json.dumps(spec)]
+    limit_mb = rss_limit_gib * 1024 if rss_limit_gib else None
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, preexec_fn=_oom_victim, start_new_session=True)
+        peak = last = 0.0
+        stopped = ""
+        try:
+            while proc.poll() is None:
+                rss = _rss_mb(proc.pid)
+                last, peak = (rss, max(peak, rss)) if rss else (last, peak)
+                elapsed = time.perf_counter() - start
+                if limit_mb is not None and rss > limit_mb:
+                    stopped = f"exceeded {rss_limit_gib:g} GiB after {elapsed:.0f}s (stopped by the watchdog)"
+                elif elapsed > timeout:
+                    stopped = f"timed out after {timeout:.0f}s"
+                if stopped:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    break
+                time.sleep(0.2)
+        finally:
+            if proc.poll() is None:  # the benchmark itself is interrupted: take the side down with it
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        elapsed = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    watched = {"elapsed_s": round(elapsed, 1), "watched_peak_rss_mb": round(peak), "last_rss_mb": round(last)}
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if stopped or proc.returncode != 0 or not lines:
+        if stopped:
+            error = stopped
+        elif proc.returncode < 0:
+            sig = -proc.returncode
+            cause = " (not the watchdog: the OOM killer?)" if sig == signal.SIGKILL else ""
+            error = f"killed by signal {sig} ({signal.Signals(sig).name}){cause} after {elapsed:.0f}s"
+        else:
+            error = (stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        error += f"; last RSS {last:,.0f} MB, peak seen {peak:,.0f} MB"
+        return {"error": error, **watched, "signal": -proc.returncode if proc.returncode < 0 else None}
+    return {**json.loads(lines[-1]), **watched}
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if "error" not in r]
     if not ok:
-        return {"error": runs[-1]["error"] if runs else "not run"}
+        return runs[-1] if runs else {"error": "not run"}  # the failure as the watcher saw it
     return {
         "seconds": statistics.median(r["seconds"] for r in ok),
         "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in ok),
+        "elapsed_s": statistics.median(r["elapsed_s"] for r in ok),
+        "watched_peak_rss_mb": max(r["watched_peak_rss_mb"] for r in ok),
         "drifted": ok[-1]["drifted"],
         "correct": all(r["drifted"] == SHIFTED for r in ok),
         "runs": len(ok),
@@ -146,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-big", action="store_true", help="run Evidently at --big-rows too (slow, GBs)")
     parser.add_argument("--no-peer", action="store_true", help="skip Evidently")
     parser.add_argument("--quick", action="store_true", help="100,000 rows, one rep, big run at 1,000,000")
+    parser.add_argument(
+        "--rss-limit-gib",
+        type=float,
+        default=20.0,
+        help="watchdog: stop a side whose RSS exceeds this many GiB (default 20; 0 for none)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -171,33 +250,26 @@ def main(argv: list[str] | None = None) -> int:
 
     base = {"numeric": NUMERIC, "categorical": CATEGORICAL, "reference": str(ref), "current": str(cur)}
     runs: dict[str, list[dict[str, Any]]] = {"modelyard": [], "modelyard (profile)": [], "evidently": []}
+    limit = args.rss_limit_gib or None
     for rep in range(args.reps):
         console.print(f"[dim]rep {rep + 1}/{args.reps}[/dim]")
-        runs["modelyard"].append(run_side(me, "drift_modelyard.py", base, 3600))
+        runs["modelyard"].append(run_side(me, "drift_modelyard.py", base, 3600, limit))
         runs["modelyard (profile)"].append(
-            run_side(me, "drift_modelyard.py", {**base, "reference": str(profile_path)}, 3600)
+            run_side(me, "drift_modelyard.py", {**base, "reference": str(profile_path)}, 3600, limit)
         )
         if peer_python:
-            runs["evidently"].append(run_side(peer_python, "drift_evidently.py", base, 3600))
+            runs["evidently"].append(run_side(peer_python, "drift_evidently.py", base, 3600, limit))
     results = {name: summarize(r) for name, r in runs.items() if r}
 
     big: dict[str, Any] = {}
     if not args.no_big:
         big_ref, big_cur = ensure_data(args.big_rows, console)
-        big["modelyard"] = summarize(
-            [run_side(me, "drift_modelyard.py", {**base, "reference": str(big_ref), "current": str(big_cur)}, 7200)]
-        )
+        big_spec = {**base, "reference": str(big_ref), "current": str(big_cur)}
+        console.print(f"[dim]modelyard at {args.big_rows:,} rows[/dim]")
+        big["modelyard"] = summarize([run_side(me, "drift_modelyard.py", big_spec, 7200, limit)])
         if peer_python and args.peer_big:
-            big["evidently"] = summarize(
-                [
-                    run_side(
-                        peer_python,
-                        "drift_evidently.py",
-                        {**base, "reference": str(big_ref), "current": str(big_cur)},
-                        7200,
-                    )
-                ]
-            )
+            console.print(f"[dim]Evidently at {args.big_rows:,} rows (watchdog at {args.rss_limit_gib:g} GiB)[/dim]")
+            big["evidently"] = summarize([run_side(peer_python, "drift_evidently.py", big_spec, 7200, limit)])
         elif peer_python:
             big["evidently"] = {"error": "skipped: pass --peer-big (extrapolating its 1M figures: ~10x the time)"}
 
@@ -210,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fmt(res: dict[str, Any]) -> tuple[str, str, str]:
     if "error" in res:
-        return "-", "-", res["error"]
+        return "-", "-", f"did not finish: {res['error']}"
     verdict = "yes" if res["correct"] else f"NO: {', '.join(res['drifted'])}"
     return f"{res['seconds']:.2f}", f"{res['peak_rss_mb']:,.0f} MB", verdict
 
@@ -236,6 +308,12 @@ def _print(
     for key, res in big.items():
         table.add_row(f"{names[key]} at {args.big_rows:,} rows", *_fmt(res))
     console.print(table)
+    for key, res in big.items():
+        if "elapsed_s" in res:
+            console.print(
+                f"{names[key]} at {args.big_rows:,} rows: {res['elapsed_s']:.1f}s wall (process start included), "
+                f"peak RSS seen by the watcher {res['watched_peak_rss_mb']:,} MB"
+            )
     console.print(f"reference profile computed once in {profile_s:.2f}s (process start included)")
     ev, my, pr = results.get("evidently", {}), results.get("modelyard", {}), results.get("modelyard (profile)", {})
     if "seconds" in ev and "seconds" in my:
@@ -250,7 +328,7 @@ def _print(
                 f"ratio with the reference profile precomputed: [bold]{ev['seconds'] / pr['seconds']:.1f}x[/bold] "
                 f"faster (target >= 50x) at {pr['peak_rss_mb'] / ev['peak_rss_mb']:.2f}x the memory"
             )
-    else:
+    elif args.reps:
         console.print(f"Evidently: {ev.get('error', peer_note)}")
 
 
