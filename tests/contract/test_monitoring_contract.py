@@ -219,6 +219,39 @@ def test_reference_profiles(stores: Stores) -> None:
     ]
     with pytest.raises(NotFound):
         stores.monitoring.get_reference("churn", 4)
+    assert stores.monitoring.delete_reference("churn", 3, "evaluation") is True
+    assert stores.monitoring.delete_reference("churn", 3, "evaluation") is False  # nothing left to forget
+    assert [r.role for r in stores.monitoring.list_references("churn")] == ["training"]
+    with pytest.raises(NotFound):
+        stores.monitoring.get_reference("churn", 3, "evaluation")
+
+
+def test_a_done_window_is_revised_under_a_lease(monitoring: MonitoringStore) -> None:
+    monitoring.create_monitor("m", "api", spec(), actor="ana", at=1)
+    assert monitoring.claim_window("m", 0, 60_000, owner="a", at=100, lease_ms=1_000, revise=True) is None  # not done
+    assert monitoring.claim_window("m", 0, 60_000, owner="a", at=100, lease_ms=1_000) is not None
+    assert monitoring.claim_window("m", 0, 60_000, owner="b", at=150, lease_ms=1_000, revise=True) is None  # not done
+    monitoring.complete_window(result("m", 0, "a", evaluated_at=200))
+    # done: the first evaluation's lease is released, so a reviser takes it at once; only one of two
+    revision = monitoring.claim_window("m", 0, 60_000, owner="b", at=300, lease_ms=1_000, revise=True)
+    assert revision is not None and revision.owner == "b" and revision.done and revision.expires_at == 1_300
+    assert monitoring.claim_window("m", 0, 60_000, owner="c", at=400, lease_ms=1_000, revise=True) is None
+    with pytest.raises(Conflict):  # c holds no lease
+        monitoring.complete_window(result("m", 0, "c", evaluated_at=500), revise=True)
+    # b dies; its lease expires and c takes over: b's late revision is refused, c's replaces the result
+    taken = monitoring.claim_window("m", 0, 60_000, owner="c", at=1_300, lease_ms=1_000, revise=True)
+    assert taken is not None and taken.owner == "c"
+    with pytest.raises(Conflict):
+        monitoring.complete_window(result("m", 0, "b", evaluated_at=1_400), revise=True)
+    revised = {"health": {"error_rate": 0.5}, "performance": {"accuracy": 0.7, "labelled": 3}}
+    monitoring.complete_window(result("m", 0, "c", evaluated_at=1_400, values=revised), revise=True)
+    with pytest.raises(Conflict):  # the lease was released by the revision: not twice
+        monitoring.complete_window(result("m", 0, "c", evaluated_at=1_500), revise=True)
+    [stored] = monitoring.list_window_results("m")
+    assert stored.values == revised and stored.evaluated_by == "c" and stored.evaluated_at == 1_400
+    with pytest.raises(Conflict):  # a first result for a done window stays refused
+        monitoring.complete_window(result("m", 0, "c", evaluated_at=1_600))
+    assert not [p for p in monitoring.check() if "monitor" in p]  # still one done claim, one result
 
 
 def test_alert_transitions_are_compare_and_set(monitoring: MonitoringStore) -> None:

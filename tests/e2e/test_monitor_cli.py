@@ -159,3 +159,11 @@ def test_reference_with_a_target_in_one_command(deployed: int, tmp_path: Path) -
     assert code == 0, out
     saved = json.loads(out)
     assert saved["summary"]["estimator_skipped"].startswith("the classifier gives no class scores")
+    # the regression estimator fitted before does not match this reference: it is removed, and said so
+    assert saved["summary"]["estimator_removed"] is True
+    with open_stores(load_settings()) as stores:
+        assert {r.role for r in stores.monitoring.list_references("m")} == {"training"}
+    code, out = invoke("monitor", "reference", "m@1", str(tmp_path / "labelled.csv"), "--target", "label",
+                       "--task", "classification")  # fmt: skip
+    assert code == 0, out  # nothing left to remove this time
+    assert "no label-free estimator: the classifier gives no class scores" in out and "removed" not in out

@@ -549,7 +549,8 @@ def reference(
         console.print(f"{model}@{version} label-free estimator: {saved.summary['estimator']} (from {target!r})",
                       highlight=False)  # fmt: skip
     elif saved.summary.get("estimator_skipped"):
-        console.print(f"no label-free estimator: {saved.summary['estimator_skipped']}", highlight=False)
+        removed = "; the estimator registered before was removed" if saved.summary.get("estimator_removed") else ""
+        console.print(f"no label-free estimator: {saved.summary['estimator_skipped']}{removed}", highlight=False)
 
 
 @monitor_app.command("gate")

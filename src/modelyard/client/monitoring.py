@@ -79,17 +79,21 @@ class HttpMonitoringStore(HttpAggregateStore, MonitoringStore):
 
     # -- windows --------------------------------------------------------------------------------
     def claim_window(
-        self, monitor: str, window_start: int, window_end: int, *, owner: str, at: int, lease_ms: int
-    ) -> WindowClaim | None:
+        self, monitor: str, window_start: int, window_end: int, *, owner: str, at: int, lease_ms: int,
+        revise: bool = False,
+    ) -> WindowClaim | None:  # fmt: skip
         body = request(
-            WindowClaimRequest, window_start=window_start, window_end=window_end, owner=owner, at=at, lease_ms=lease_ms
-        )
+            WindowClaimRequest, window_start=window_start, window_end=window_end, owner=owner, at=at,
+            lease_ms=lease_ms, revise=revise,
+        )  # fmt: skip
         data = self._json("POST", _path(monitor) + "/claims", idempotent=False, body=body)
         return None if data["claim"] is None else WindowClaim.model_validate(data["claim"])
 
-    def complete_window(self, result: WindowResult) -> WindowResult:
+    def complete_window(self, result: WindowResult, *, revise: bool = False) -> WindowResult:
         json_text(result.values, "window values")  # NaN would travel as null: refuse it as SQL does
-        data = self._json("POST", _path(result.monitor) + "/results", idempotent=False, body=result)
+        # a revision replaces the stored result (PUT); a first result is added (POST)
+        method = "PUT" if revise else "POST"
+        data = self._json(method, _path(result.monitor) + "/results", idempotent=False, body=result)
         return WindowResult.model_validate(data)
 
     def last_claim(self, monitor: str) -> WindowClaim | None:
@@ -160,3 +164,7 @@ class HttpMonitoringStore(HttpAggregateStore, MonitoringStore):
     def list_references(self, model: str) -> list[ReferenceProfile]:
         data = self._json("GET", "/reference-profiles", idempotent=True, params={"model": model})
         return [ReferenceProfile.model_validate(r) for r in data["references"]]
+
+    def delete_reference(self, model: str, version: int, role: str) -> bool:
+        params = {"model": model, "version": int(version), "role": role}
+        return bool(self._json("DELETE", "/reference-profiles/lookup", idempotent=True, params=params)["deleted"])

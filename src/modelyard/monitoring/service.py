@@ -192,7 +192,8 @@ class MonitoringService:
         out of the profile) the label-free estimator is fitted on the same rows and stored under
         role ``estimator`` (``task``: classification or regression, default classification when
         the model has class scores or labels; a classifier without scores gets no estimator, which
-        the summary's ``estimator_skipped`` says). A frame that already holds a ``prediction`` column and no ``target``
+        the summary's ``estimator_skipped`` says, and an estimator registered before for the
+        version is removed: ``estimator_removed``). A frame that already holds a ``prediction`` column and no ``target``
         is profiled as given. A ``DatasetProfile`` or a fitted ``Estimator`` (role ``estimator``)
         is stored as it is. The version must exist in the registry."""
         import pandas as pd
@@ -240,6 +241,9 @@ class MonitoringService:
                 self._put(model, version, "estimator", "estimator", estimator.to_bytes(), 0,
                           {"kind": estimator.kind, "target": target, "from": role, "rows": len(features)},
                           actor)  # fmt: skip
+            elif "estimator_skipped" in summary and self.store.delete_reference(model, int(version), "estimator"):
+                # an estimator fitted on earlier data no longer matches this reference: never left behind
+                summary["estimator_removed"] = True
         elif isinstance(data, DatasetProfile):
             payload, fmt, rows, summary = data.to_bytes(), "profile", data.rows, reference_summary(profile=data)
         elif hasattr(data, "to_bytes") and hasattr(data, "estimate"):

@@ -10,6 +10,14 @@ insert that lands wins. A claim is a lease: if its owner dies before ``complete_
 evaluator may take it over once ``expires_at`` has passed (an UPDATE guarded by the old lease, so
 again only one wins). ``complete_window`` stores the result and marks the claim done in one
 transaction, and only for the claim's current owner.
+
+Revisions. A done window can be evaluated again (late labels: its realized performance is
+recomputed when feedback for its requests arrived after it was evaluated) through the same claim:
+``claim_window(..., revise=True)`` takes a *done* window's claim as a lease (again an UPDATE
+guarded by the previous lease: of several revisers one wins, and a dead reviser's lease expires),
+and ``complete_window(result, revise=True)`` replaces the stored result and releases the lease,
+only for the lease's current owner. The claim stays done throughout: a window never goes back to
+being unevaluated.
 """
 
 from __future__ import annotations
@@ -61,15 +69,20 @@ class MonitoringStore(ABC):
 
     @abstractmethod
     def claim_window(
-        self, monitor: str, window_start: int, window_end: int, *, owner: str, at: int, lease_ms: int
-    ) -> WindowClaim | None:
+        self, monitor: str, window_start: int, window_end: int, *, owner: str, at: int, lease_ms: int,
+        revise: bool = False,
+    ) -> WindowClaim | None:  # fmt: skip
         """Take the window for ``owner``: the claim, or None when another evaluator holds it
-        (an unexpired lease) or it is done. NotFound if the monitor does not exist."""
+        (an unexpired lease) or it is done. With ``revise``, take a *done* window to evaluate it
+        again: the claim (still done), or None when it is not done or another reviser's lease
+        holds it. NotFound if the monitor does not exist."""
 
     @abstractmethod
-    def complete_window(self, result: WindowResult) -> WindowResult:
+    def complete_window(self, result: WindowResult, *, revise: bool = False) -> WindowResult:
         """Store the result of a claimed window and mark the claim done, in one transaction.
-        Conflict, storing nothing, unless ``result.evaluated_by`` holds the claim and it is not done."""
+        Conflict, storing nothing, unless ``result.evaluated_by`` holds the claim and it is not done.
+        With ``revise``: replace the stored result of a done window whose revision lease
+        ``result.evaluated_by`` holds, and release the lease (Conflict, changing nothing, otherwise)."""
 
     @abstractmethod
     def last_claim(self, monitor: str) -> WindowClaim | None:
@@ -136,3 +149,8 @@ class MonitoringStore(ABC):
     @abstractmethod
     def list_references(self, model: str) -> list[ReferenceProfile]:
         """The references of ``model``, by version then role."""
+
+    @abstractmethod
+    def delete_reference(self, model: str, version: int, role: str) -> bool:
+        """Forget the reference of (model, version, role) (its blob stays in the artifact store);
+        whether there was one."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from modelyard.core.monitoring import (
     Alert,
@@ -33,6 +33,7 @@ __all__ = [
     "MonitorCreate",
     "MonitorList",
     "MonitorUpdate",
+    "ReferenceDeleted",
     "ReferenceList",
     "SilenceExpire",
     "SilenceList",
@@ -68,13 +69,15 @@ class MonitorList(WireModel):
 
 
 class WindowClaimRequest(WireModel):
-    """Claim the window starting at ``window_start`` for ``owner`` for ``lease_ms``."""
+    """Claim the window starting at ``window_start`` for ``owner`` for ``lease_ms``; ``revise``:
+    a done window, to evaluate it again (late labels)."""
 
     window_start: Count
     window_end: Count
     owner: Owner
     at: Millis | None = None
     lease_ms: Annotated[int, Field(ge=1, le=MAX_SAFE_INT), JSON_INTEGER]
+    revise: StrictBool = False
 
 
 class WindowClaimed(WireModel):
@@ -118,3 +121,9 @@ class SilenceExpire(WireModel):
 
 class ReferenceList(WireModel):
     references: list[ReferenceProfile]
+
+
+class ReferenceDeleted(WireModel):
+    """Whether a reference was there to forget."""
+
+    deleted: StrictBool

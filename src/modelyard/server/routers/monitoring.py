@@ -37,6 +37,7 @@ from modelyard.wire.monitoring import (
     MonitorCreate,
     MonitorList,
     MonitorUpdate,
+    ReferenceDeleted,
     ReferenceList,
     SilenceExpire,
     SilenceList,
@@ -142,7 +143,7 @@ def claim_window(name: MonitorName, body: WindowClaimRequest, c: Call = Depends(
     c.allow_somewhere("editor")
     claim = store(c).claim_window(
         name, body.window_start, body.window_end, owner=body.owner, at=_evaluator_time(c, body.at),
-        lease_ms=body.lease_ms,
+        lease_ms=body.lease_ms, revise=body.revise,
     )  # fmt: skip
     return WireJSONResponse({"claim": None if claim is None else claim.model_dump(mode="json")})
 
@@ -154,6 +155,15 @@ def complete_window(name: MonitorName, body: WindowResult, c: Call = Depends(get
     if body.monitor != name:
         raise InvalidArgument("the result names another monitor than the path")
     return _ok(store(c).complete_window(body), 201)
+
+
+@router.put(_PATH + "/results")
+def revise_window(name: MonitorName, body: WindowResult, c: Call = Depends(get_call)) -> Any:
+    """Replace the result of a done window under a revision lease (409 unless the evaluator holds it)."""
+    c.allow_somewhere("editor")
+    if body.monitor != name:
+        raise InvalidArgument("the result names another monitor than the path")
+    return _ok(store(c).complete_window(body, revise=True))
 
 
 @router.get(_PATH + "/last-claim", response_model=WindowClaimed)
@@ -273,6 +283,21 @@ def get_reference(
 ) -> Any:
     c.allow_somewhere("viewer")
     return _ok(store(c).get_reference(model, version, role))
+
+
+@router.delete("/reference-profiles/lookup", response_model=ReferenceDeleted)
+def delete_reference(
+    model: Name,
+    version: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    role: Annotated[str, Query(pattern=r"^(training|evaluation|outputs|estimator)$")],
+    c: Call = Depends(get_call),
+) -> Any:
+    """Forget the reference of a model version's role (its blob stays); whether there was one."""
+    c.allow_somewhere("editor")
+    deleted = store(c).delete_reference(model, version, role)
+    if deleted:
+        c.audit("delete_reference_profile", "model_version", f"{model}/{version}", role=role)
+    return WireJSONResponse({"deleted": deleted})
 
 
 def register(app: FastAPI) -> None:

@@ -218,8 +218,9 @@ class SqlMonitoringStore(SqlAggregateStore, MonitoringStore):
     # -- windows --------------------------------------------------------------------------------
 
     def claim_window(
-        self, monitor: str, window_start: int, window_end: int, *, owner: str, at: int, lease_ms: int
-    ) -> WindowClaim | None:
+        self, monitor: str, window_start: int, window_end: int, *, owner: str, at: int, lease_ms: int,
+        revise: bool = False,
+    ) -> WindowClaim | None:  # fmt: skip
         owner = _who(owner, "owner")
         if window_end <= window_start:
             raise InvalidArgument("a window ends after it starts")
@@ -233,48 +234,76 @@ class SqlMonitoringStore(SqlAggregateStore, MonitoringStore):
             "owner": owner,
             "claimed_at": int(at),
             "expires_at": int(at) + int(lease_ms),
-            "done": False,
+            "done": bool(revise),
         }
+        lease = {"owner": owner, "claimed_at": int(at), "expires_at": int(at) + int(lease_ms)}
 
         def tx(conn: Connection) -> WindowClaim | None:
             if conn.execute(select(monitors.c.name).where(monitors.c.name == monitor)).first() is None:
                 raise NotFound(f"monitor {monitor!r} not found")
+            key = and_(w.c.monitor == monitor, w.c.window_start == int(window_start))
+            if revise:  # a done window, once no other reviser's lease holds it
+                row = conn.execute(select(w).where(key)).first()
+                if row is None or not row.done or int(row.expires_at) > at:
+                    return None
+                taken = conn.execute(
+                    update(w)
+                    .where(key, w.c.done.is_(True), w.c.owner == row.owner, w.c.expires_at == row.expires_at)
+                    .values(**lease)
+                )
+                return (
+                    WindowClaim.model_validate({**values, "window_end": int(row.window_end)})
+                    if taken.rowcount
+                    else None
+                )
             inserted = conn.execute(self._insert(w).values(**values).on_conflict_do_nothing().returning(w.c.owner))
             if inserted.first() is not None:
                 return WindowClaim.model_validate(values)
-            key = and_(w.c.monitor == monitor, w.c.window_start == int(window_start))
             row = conn.execute(select(w).where(key)).first()
             if row is None or row.done or int(row.expires_at) > at:
                 return None
             taken = conn.execute(
                 update(w)
                 .where(key, w.c.done.is_(False), w.c.owner == row.owner, w.c.expires_at == row.expires_at)
-                .values(owner=owner, claimed_at=int(at), expires_at=int(at) + int(lease_ms), window_end=int(window_end))
+                .values(**lease, window_end=int(window_end))
             )
             return WindowClaim.model_validate(values) if taken.rowcount == 1 else None
 
         return self._write(tx)
 
-    def complete_window(self, result: WindowResult) -> WindowResult:
+    def complete_window(self, result: WindowResult, *, revise: bool = False) -> WindowResult:
         values_json = json_text(result.values, "window values")
         notes_json = json_text(list(result.notes), "window notes")
         w = monitor_windows
+        row = {**result.model_dump(exclude={"values", "notes"}), "values": values_json, "notes": notes_json}
 
         def tx(conn: Connection) -> WindowResult:
             key = and_(w.c.monitor == result.monitor, w.c.window_start == result.window_start)
-            done = conn.execute(
-                update(w).where(key, w.c.owner == result.evaluated_by, w.c.done.is_(False)).values(done=True)
-            )
+            # done, and the lease released (expires when it was claimed): a reviser may take it at once
+            held = [w.c.owner == result.evaluated_by, w.c.done.is_(revise)]
+            if revise:
+                held.append(w.c.expires_at > w.c.claimed_at)
+            done = conn.execute(update(w).where(key, *held).values(done=True, expires_at=w.c.claimed_at))
             if done.rowcount != 1:
+                what = "a revision lease held" if revise else "claimed"
                 raise Conflict(
-                    f"window {result.window_start} of monitor {result.monitor!r} is not claimed by "
+                    f"window {result.window_start} of monitor {result.monitor!r} is not {what} by "
                     f"{result.evaluated_by!r} (taken over, or already done)"
                 )
-            conn.execute(
-                monitor_results.insert().values(
-                    **result.model_dump(exclude={"values", "notes"}), values=values_json, notes=notes_json
+            if revise:
+                r = monitor_results
+                changes = {k: v for k, v in row.items() if k not in ("monitor", "window_start")}
+                updated = conn.execute(
+                    update(r)
+                    .where(r.c.monitor == result.monitor, r.c.window_start == result.window_start)
+                    .values(**changes)
                 )
-            )
+                if updated.rowcount != 1:
+                    raise Conflict(
+                        f"window {result.window_start} of monitor {result.monitor!r} has no result to revise"
+                    )
+            else:
+                conn.execute(monitor_results.insert().values(**row))
             return result
 
         return self._write(tx)
@@ -458,6 +487,18 @@ class SqlMonitoringStore(SqlAggregateStore, MonitoringStore):
             return _reference(row)
 
         return self._read(tx)
+
+    def delete_reference(self, model: str, version: int, role: str) -> bool:
+        r = reference_profiles
+        return bool(
+            self._write(
+                lambda conn: (
+                    conn.execute(
+                        r.delete().where(r.c.model == model, r.c.version == int(version), r.c.role == role)
+                    ).rowcount
+                )
+            )
+        )
 
     def list_references(self, model: str) -> list[ReferenceProfile]:
         def tx(conn: Connection) -> list[ReferenceProfile]:
