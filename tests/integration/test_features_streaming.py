@@ -64,3 +64,79 @@ def test_committed_batches_are_pushed_to_the_online_store(
     assert service.get_online_features([{"driver_id": 1}], ["live_trips:trips"]).values == [[3]]
     online.close()
     datasets.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_ingest_stream_pushes_online_from_the_cli(
+    backend: str, fresh_sdk: Path, tmp_path: Path, redis_client: Any, redis_url: str, redis_prefix: str
+) -> None:
+    """``modelyard ingest stream --online VIEW``: rows reach the online store (SQLite, the
+    default, or Redis with --online-store) as each micro-batch commits; messages delivered
+    again (a second consumer group reads the stream from its start) store and push nothing."""
+    from typer.testing import CliRunner
+
+    import modelyard
+    from modelyard.cli.main import app
+    from modelyard.sdk.datasets import service as modelyard_datasets
+
+    online_uri = (
+        f"sqlite:///{fresh_sdk / 'online.db'}" if backend == "sqlite" else f"{redis_url}?prefix={redis_prefix}online:"
+    )
+    driver = FeatureEntity(name="driver", join_keys=["driver_id"])
+    live = FeatureView(
+        name="live_trips",
+        entities=[driver],
+        source=FeatureSource.parquet(str(tmp_path / "unused.parquet")),
+        features=[Feature(name="trips", dtype="int64")],
+        transformation="SELECT driver_id, CAST(ts AS TIMESTAMPTZ) AS event_timestamp, trips FROM source",
+    )
+    modelyard.feature_store.apply([driver, live])
+    stream = redis_prefix + "trips"
+    for key, ts, trips in [(1, "2026-01-01T10:00:00+00:00", 3), (2, "2026-01-01T10:00:00+00:00", 5)]:
+        redis_client.xadd(stream, {"data": orjson.dumps({"driver_id": key, "ts": ts, "trips": trips})})
+    args = ["ingest", "stream", "--redis", redis_url, "--stream", stream, "--to", "trips-stream"]
+    args += ["--once", "--json-field", "data", "--consumer", "c1", "--online", "live_trips"]
+    if backend == "redis":
+        args += ["--online-store", online_uri]  # the default (sqlite) is <home>/online.db
+    runner = CliRunner()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 rows pushed online to live_trips@v1" in result.output
+
+    online = open_online_store(online_uri)
+    service = FeatureStoreService(modelyard.feature_store.service().store, online=online)
+    wanted = [{"driver_id": 1}, {"driver_id": 2}, {"driver_id": 3}]
+    assert service.get_online_features(wanted, ["live_trips:trips"]).values == [[3], [5], [None]]
+    # The next batch is committed, then the consumer dies before it pushed or acknowledged it...
+    for key, ts, trips in [(1, "2026-01-01T11:00:00+00:00", 8), (3, "2026-01-01T11:00:00+00:00", 4)]:
+        redis_client.xadd(stream, {"data": orjson.dumps({"driver_id": key, "ts": ts, "trips": trips})})
+
+    class Crash:
+        def on_read(self, count: int, window: int) -> None:
+            pass
+
+        def on_committed(self, batch: Any) -> None:
+            raise RuntimeError("killed after the commit")
+
+        def on_sealed(self, batch: Any) -> None:
+            pass
+
+    crashed = StreamIngestor(
+        modelyard_datasets(),
+        RedisStreamSource(redis_client, stream, "modelyard", "c1"),
+        "trips-stream",
+        parser=MessageParser("data"),
+        listener=Crash(),
+    )
+    with pytest.raises(RuntimeError):
+        crashed.run(once=True)
+    assert service.get_online_features(wanted, ["live_trips:trips"]).values == [[3], [5], [None]]
+    # ...so the messages come again: already stored (not a new version), and pushed this time.
+    redis_client.xadd(stream, {"data": orjson.dumps({"driver_id": 2, "ts": "2026-01-01T12:00:00+00:00", "trips": 6})})
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "2 duplicates skipped" in again.output and "trips-stream@v3 1 rows" in again.output
+    assert service.get_online_features(wanted, ["live_trips:trips"]).values == [[8], [6], [4]]
+    bad = runner.invoke(app, [*args, "--online", "no_such_view"])
+    assert bad.exit_code != 0 and "no_such_view" in bad.output and "Traceback" not in bad.output
+    online.close()

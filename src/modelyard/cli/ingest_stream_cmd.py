@@ -5,7 +5,9 @@
 The loop itself is ``modelyard.data.streaming.StreamIngestor``; this module builds the Redis
 source and the dataset service, draws a status line, and turns Ctrl-C into a clean stop: the open
 window is not sealed (its messages stay pending in the group and are read again on the next start),
-and a seal already under way is either committed whole or not at all.
+and a seal already under way is either committed whole or not at all. With ``--online VIEW`` each
+committed micro-batch is also pushed into the online store through the view
+(``modelyard.features.streaming.OnlinePush``) before its messages are acknowledged.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from modelyard.cli._output import console, errors_as_exit, fail
 
 if TYPE_CHECKING:
     from modelyard.data.streaming import SealedBatch
+    from modelyard.features.streaming import OnlinePush
 
 
 def _seconds(text: str, option: str) -> float:
@@ -43,10 +46,10 @@ def _seconds(text: str, option: str) -> float:
 class _StatusLine:
     """The ingestor's listener, drawn as one live line plus one printed line per sealed batch."""
 
-    def __init__(self, stream: str, dataset: str, every: float | None) -> None:
+    def __init__(self, stream: str, dataset: str, every: float | None, push: OnlinePush | None = None) -> None:
         from rich.live import Live
 
-        self.stream, self.dataset, self.every = stream, dataset, every
+        self.stream, self.dataset, self.every, self.push = stream, dataset, every, push
         self.window = 0
         self.batches = self.rows = self.dead = self.duplicates = 0
         self.ingestor: Any = None
@@ -55,10 +58,11 @@ class _StatusLine:
     def _render(self) -> str:
         left = self.ingestor.batcher.seconds_left() if self.ingestor is not None else None
         sealing = f" (seals in {left:.0f}s)" if left is not None else ""
+        pushed = f" · {self.push.rows:,} rows pushed online" if self.push is not None else ""
         return (
             f"[cyan]{self.stream}[/] → [bold]{self.dataset}[/]: window {self.window:,} messages{sealing} · "
             f"{self.batches:,} versions · {self.rows:,} rows · {self.dead:,} dead letters · "
-            f"{self.duplicates:,} duplicates skipped"
+            f"{self.duplicates:,} duplicates skipped{pushed}"
         )
 
     def refresh(self) -> None:
@@ -69,7 +73,8 @@ class _StatusLine:
         self.refresh()
 
     def on_committed(self, batch: SealedBatch) -> None:
-        pass
+        if self.push is not None:  # before the acknowledgement: a crash here redelivers the batch
+            self.push.on_committed(batch)
 
     def on_sealed(self, batch: SealedBatch) -> None:
         self.window = 0
@@ -125,6 +130,21 @@ def register(app: typer.Typer) -> None:
                 "(must exceed --every plus a seal).",
             ),
         ] = None,
+        online: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--online",
+                help="Also push each committed micro-batch into the online store through this feature view "
+                "(VIEW or VIEW@vN, repeatable), before its messages are acknowledged.",
+            ),
+        ] = None,
+        online_store: Annotated[
+            str | None,
+            typer.Option(
+                "--online-store",
+                help="The online store --online writes to (default: MODELYARD_ONLINE_STORE_URI or <home>/online.db).",
+            ),
+        ] = None,
         store: Annotated[
             str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
         ] = None,
@@ -133,22 +153,30 @@ def register(app: typer.Typer) -> None:
 
         Unparseable messages go to the dataset TO.dead_letter, never dropped.
 
-        Messages are acknowledged after their version is committed; redelivered ones are not stored twice."""
+        Messages are acknowledged after their version is committed; redelivered ones are not stored twice.
+        With --online VIEW, committed rows also reach the online store at once (a redelivery changes nothing)."""
         from modelyard.data.streaming import MessageParser, StreamIngestor
         from modelyard.data.streaming.redis_source import RedisStreamSource
 
         if once and max_batches is not None:
             fail("--once and --max-batches are exclusive", 2)
+        if online_store is not None and not online:
+            fail("--online-store needs --online VIEW", 2)
         window = _seconds(every, "--every")
         claim = _seconds(claim_idle, "--claim-idle") if claim_idle is not None else None
-        from modelyard.cli._stores import dataset_service
+        from modelyard.cli._stores import dataset_service, feature_service
 
         with errors_as_exit():
             service = dataset_service(store, create=True)
+            push = None
+            if online:
+                from modelyard.features.streaming import OnlinePush
+
+                push = OnlinePush(feature_service(store, online_store), online)
             source = RedisStreamSource.from_url(
                 redis_url, stream, group, consumer or socket.gethostname(), start_id=start
             )
-        status = _StatusLine(stream, to, window)
+        status = _StatusLine(stream, to, window, push)
         stop_requested = False
 
         def request_stop(signum: int, frame: object) -> None:
@@ -185,7 +213,9 @@ def register(app: typer.Typer) -> None:
         finally:
             signal.signal(signal.SIGTERM, previous)
             source.close()
+        pushed = f", {push.rows:,} rows pushed online to {', '.join(v.ref for v in push.views)}" if push else ""
         console.print(
             f"{len(sealed):,} batches sealed: {sum(b.rows for b in sealed):,} rows, "
             f"{sum(b.dead for b in sealed):,} dead letters, {sum(b.duplicates for b in sealed):,} duplicates skipped"
+            f"{pushed}"
         )

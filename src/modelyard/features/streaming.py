@@ -4,8 +4,10 @@
 micro-batch has been committed as a dataset version (and before its messages are acknowledged),
 the rows of that version are read through each named view's definition (its transformation
 included, with the batch's Parquet file as the view's source) and written to the online store,
-where the newest row per entity wins. A crash between the push and the acknowledgement
-redelivers the messages; pushing them again changes nothing (the same rows, the same times).
+where the newest row per entity wins. A crash after the commit and before the acknowledgement
+(before, during or after the push) redelivers the messages; the ingestor then finds them in the
+version it committed (``SealedBatch.replayed``) and the push writes that version again, which
+changes nothing that was already written (the same rows, the same times; newer rows stay).
 No materialisation run is recorded: the push is not a window of the view's offline source, so
 incremental materialisation still starts where its last run ended.
 """
@@ -45,13 +47,15 @@ class OnlinePush:
         pass
 
     def on_committed(self, batch: SealedBatch) -> None:
-        if batch.version is None or self.service.datasets is None:
+        versions = [*batch.replayed, *([batch.version] if batch.version is not None else [])]
+        if not versions or self.service.datasets is None:
             return
-        path = str(self.service.datasets.materialise(batch.version))
         online = self.service._online()
-        for view in self.views:
-            source = source_sql(view, path)
-            self.rows += write_window(online, view, source, *_ALL_TIME, self.service.duck)
+        for version in versions:
+            path = str(self.service.datasets.materialise(version))
+            for view in self.views:
+                source = source_sql(view, path)
+                self.rows += write_window(online, view, source, *_ALL_TIME, self.service.duck)
 
     def on_sealed(self, batch: SealedBatch) -> None:
         pass

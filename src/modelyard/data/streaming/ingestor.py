@@ -64,6 +64,10 @@ class SealedBatch:
     dead: int
     duplicates: int  # redelivered messages found in versions committed before
     errors: tuple[str, ...] = field(default=())  # the dead letters' reasons
+    #: the versions of rows committed before that hold some of the redelivered messages: a
+    #: listener that acts on committed rows (the online push) acts on them again, since the
+    #: crash that caused the redelivery may have come before it did
+    replayed: tuple[DatasetVersion, ...] = field(default=())
 
 
 class IngestListener(Protocol):
@@ -198,7 +202,7 @@ class StreamIngestor:
         if not messages:
             return None
         redelivered = [m.id for m in messages if m.redelivered]
-        committed = self.committed_ids(redelivered) if redelivered else set()
+        committed, replayed = self._committed(redelivered) if redelivered else (set(), [])
         fresh = [m for m in messages if m.id not in committed]
         table, dead = self.parser.to_table(fresh)
         version = self._commit(table, self.dataset, "rows.parquet") if table is not None else None
@@ -213,6 +217,7 @@ class StreamIngestor:
             dead=len(dead),
             duplicates=len(committed),
             errors=tuple(d.error for d in dead),
+            replayed=tuple(replayed),
         )
         self.listener.on_committed(batch)
         self.source.ack(batch.message_ids)
@@ -251,11 +256,16 @@ class StreamIngestor:
     def committed_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` are already in a version (rows or dead letters) committed from this
         stream and group, removed versions included (they were ingested all the same)."""
+        return self._committed(ids)[0]
+
+    def _committed(self, ids: Iterable[str]) -> tuple[set[str], list[DatasetVersion]]:
+        """``committed_ids``, and the versions of rows (not dead letters, not removed) that hold some."""
         wanted = set(ids)
         if not wanted:
-            return set()
+            return set(), []
         keys = [self.source.order_key(i) for i in wanted]
         found: set[str] = set()
+        holding: list[DatasetVersion] = []
         for name in (self.dataset, self.dead_letter_name):
             try:
                 versions = self.service.versions(name, include_removed=True)
@@ -264,8 +274,11 @@ class StreamIngestor:
             for version in versions:
                 if not self._may_hold(version, keys):
                     continue
-                found |= wanted & self._version_ids(version)
-        return found
+                held = wanted & self._version_ids(version)
+                found |= held
+                if held and name == self.dataset and version.removed_at is None:
+                    holding.append(version)
+        return found, holding
 
     def _may_hold(self, version: DatasetVersion, keys: list[tuple[int, ...]]) -> bool:
         params = version.params
