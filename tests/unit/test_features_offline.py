@@ -42,9 +42,11 @@ def stores(tmp_path: Path) -> Iterator[Stores]:
         yield opened
 
 
-@pytest.fixture
-def service(stores: Stores, tmp_path: Path) -> FeatureStoreService:
-    return FeatureStoreService(stores.features, duck=DuckConfig(temp_directory=tmp_path / "spill", memory_limit="1GB"))
+@pytest.fixture(params=["numpy", "duckdb"])
+def service(stores: Stores, tmp_path: Path, request: pytest.FixtureRequest) -> FeatureStoreService:
+    """Each test runs on both engines: the in-memory one and the DuckDB ASOF query."""
+    duck = DuckConfig(temp_directory=tmp_path / "spill", memory_limit="1GB", engine=request.param)
+    return FeatureStoreService(stores.features, duck=duck)
 
 
 def write(tmp_path: Path, name: str, frame: pd.DataFrame) -> str:
@@ -224,3 +226,100 @@ def test_bad_input_is_one_clear_error(service: FeatureStoreService, tmp_path: Pa
         service.get_training_set(good, ["gone:gone_value"])
     with pytest.raises(InvalidArgument, match="full_feature_names"):
         service.get_training_set(good.assign(stats_value=1), ["stats@v1:stats_value"])
+
+
+def test_ties_nulls_and_two_keys(service: FeatureStoreService, tmp_path: Path) -> None:
+    """Two join keys (a number and a text), a tie on equal timestamps, null keys and times on both
+    sides, a null feature value: nulls match nothing, a tie takes one of the tied rows."""
+    trip = FeatureEntity(name="trip", join_keys=["driver_id", "city"])
+    source = pa.table(
+        {
+            "driver_id": pa.array([1, 1, 1, 1, 2, None, 1], pa.int64()),
+            "city": ["a", "a", "b", "a", "a", "a", None],
+            "event_timestamp": pa.array([at(0), at(2), at(0), at(2), at(0), at(0), at(0)], pa.timestamp("us")),
+            "v": pa.array([1.0, 2.0, 3.0, 2.5, None, 9.0, 9.0]),
+        }
+    )
+    path = tmp_path / "trips.parquet"
+    import pyarrow.parquet as pq
+
+    pq.write_table(source, path)
+    view = FeatureView(
+        name="trips",
+        entities=[trip],
+        source=FeatureSource.parquet(str(path)),
+        features=[Feature(name="v", dtype="float64")],
+    )
+    service.apply([trip, view])
+    entities = pa.table(
+        {
+            "driver_id": pa.array([1, 1, 1, 2, None, 1, 1, 3], pa.int64()),
+            "city": ["a", "a", "b", "a", "a", None, "a", "a"],
+            "event_timestamp": pa.array([at(1), at(3), at(5), at(1), at(1), at(1), None, at(1)], pa.timestamp("us")),
+        }
+    )
+    result = service.get_training_set(entities, ["trips:v"]).to_arrow()
+    values = result.column("v").to_pylist()
+    assert result.num_rows == 8
+    assert values[0] == 1.0  # (1, a) at hour 1: the row at hour 0
+    assert values[1] in (2.0, 2.5)  # the tie at hour 2: one of the two
+    assert values[2] == 3.0  # (1, b): the other city's row
+    assert values[3] is None  # the value itself is null
+    assert values[4:] == [None, None, None, None]  # null key, null key, null time, unknown key
+    assert result.column("city").to_pylist() == entities.column("city").to_pylist()  # order kept
+
+
+def test_time_zones_compare_instants_and_precisions_mix(service: FeatureStoreService, tmp_path: Path) -> None:
+    """Aware times in different zones compare as instants; naive nanosecond and microsecond times mix."""
+    utc = pd.Timestamp("2024-01-01 12:00", tz="UTC")
+    source = pd.DataFrame(
+        {
+            "driver_id": [1, 1],
+            "event_timestamp": pd.DatetimeIndex([utc, utc + pd.Timedelta(hours=2)]).as_unit("us"),
+            "stats_value": [1, 2],
+        }
+    )
+    service.apply([DRIVER, stats_view(write(tmp_path, "s", source), ttl=3 * 3600)])
+    times = pd.DatetimeIndex([utc + pd.Timedelta(hours=h) for h in (1, 2, 5)])
+    entities = pd.DataFrame({"driver_id": [1, 1, 1], "event_timestamp": times.tz_convert("Europe/Berlin")})
+    values = service.get_training_set(entities, ["stats:stats_value"]).to_pandas()["stats_value"].tolist()
+    assert values == [1, 2, 2]  # 14:00 Berlin is 13:00 UTC; at 17:00 UTC the 14:00 row is within 3 h
+    naive = source.assign(event_timestamp=source["event_timestamp"].dt.tz_localize(None).dt.as_unit("ns"))
+    naive.loc[1, "event_timestamp"] += pd.Timedelta(nanoseconds=1)
+    service.apply([stats_view(write(tmp_path, "n", naive), name="stats", ttl=3 * 3600)])
+    at_14 = pd.Timestamp("2024-01-01 14:00")
+    entities = pd.DataFrame({"driver_id": [1, 1], "event_timestamp": [at_14, at_14 + pd.Timedelta(microseconds=1)]})
+    entities["event_timestamp"] = entities["event_timestamp"].dt.as_unit("us")
+    values = service.get_training_set(entities, ["stats:stats_value"]).to_pandas()["stats_value"].tolist()
+    assert values == [1, 2]  # the row 1 ns after 14:00 is not known at 14:00, it is 1 µs later
+
+
+def test_the_engine_is_chosen_by_size_and_source(stores: Stores, tmp_path: Path) -> None:
+    n = 200_000  # 200,000 rows x 3 values x 8 bytes = 4.8 MB: over a quarter of 16 MB, under one of 1 GB
+    source = pd.DataFrame(
+        {"driver_id": np.arange(n) + 1, "event_timestamp": [at(0)] * n, "stats_value": np.arange(n) + 5}
+    )
+    path = write(tmp_path, "s", source)
+    query = FeatureView(
+        name="query",
+        entities=[DRIVER],
+        source=FeatureSource.sql(f"SELECT * FROM read_parquet('{path}')"),
+        features=[Feature(name="stats_value", dtype="int64")],
+    )
+    entities = pd.DataFrame({"driver_id": [1], "event_timestamp": [at(1)]})
+    chosen = {}
+    for limit in ("1GB", "16MB"):
+        service = FeatureStoreService(stores.features, duck=DuckConfig(memory_limit=limit))
+        service.apply([DRIVER, stats_view(path), query])
+        for ref in ("stats:stats_value", "query:stats_value"):
+            with service.get_training_set(entities, [ref]) as ts:
+                chosen[limit, ref] = ts.engine
+                assert ts.to_pandas()["stats_value"].tolist() == [5]
+    assert chosen == {
+        ("1GB", "stats:stats_value"): "numpy",  # Parquet that fits a quarter of the memory
+        ("1GB", "query:stats_value"): "duckdb",  # a SQL source: its size is unknown beforehand
+        ("16MB", "stats:stats_value"): "duckdb",  # too big for the memory: DuckDB spills
+        ("16MB", "query:stats_value"): "duckdb",
+    }
+    with pytest.raises(InvalidArgument, match="invalid engine"):
+        FeatureStoreService(stores.features, duck=DuckConfig(engine="spark")).get_training_set(entities, [ref])

@@ -1,4 +1,5 @@
-"""Point-in-time-correct training sets: one DuckDB query of ASOF LEFT JOINs over the sources.
+"""Point-in-time-correct training sets: one DuckDB query of ASOF LEFT JOINs over the sources, or
+the in-memory numpy engine (``features/asof.py``) with the same rules.
 
 For every row of the entity frame (join keys + a timestamp) and every requested view, the value
 taken is the one from the view's newest row with the same keys whose timestamp is at or before the
@@ -7,10 +8,13 @@ entity row's timestamp. A value older than the view's TTL is null. The joins are
 per view, so a row keeps its features from one view when another view has none, and no entity
 row is ever dropped. Rows come back in the entity frame's order.
 
-Memory: DuckDB reads the Parquet sources itself (never through pandas), and spills to
-``temp_directory`` past ``memory_limit``, so a join larger than RAM runs on one machine;
-``to_parquet`` streams the result to a file without building it in memory, ``to_batches`` as
-Arrow record batches.
+Engines (``DuckConfig.engine``, ``"auto"`` by default): numpy when every view reads Parquet and
+the values the join reads (rows from the Parquet footers × the columns read, 8 bytes each) fit in a
+quarter of the memory limit; DuckDB otherwise (a SQL or CSV source, or inputs too big). DuckDB
+reads the Parquet sources itself (never through pandas), and spills to ``temp_directory`` past
+``memory_limit``, so a join larger than RAM runs on one machine; its ``to_parquet`` streams the
+result to a file without building it in memory, ``to_batches`` as Arrow record batches. The numpy
+engine builds the result as one Arrow table.
 
 Checks before the query runs (each an ``InvalidArgument`` naming what is wrong): the entity frame
 has every join key and the timestamp column; a view's source has its keys, its timestamp field
@@ -23,7 +27,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +49,7 @@ __all__ = [
     "quote",
     "sample_keys",
     "sample_rows",
+    "source_files",
     "source_sql",
 ]
 
@@ -103,14 +109,31 @@ def _is_aware(duck_type: str) -> bool:
     return "TIME ZONE" in duck_type.upper() or duck_type.upper() == "TIMESTAMPTZ"
 
 
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
+_MEMORY = r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?I?)B"
+ENGINES = ("auto", "numpy", "duckdb")
+
+
 @dataclass(frozen=True)
 class DuckConfig:
-    """How the DuckDB connection of a retrieval may use the machine: where it spills, how much
-    memory it may take (DuckDB's syntax, ``"2GB"``; None: DuckDB's default of 80% of RAM), threads."""
+    """How a retrieval may use the machine: where DuckDB spills, how much memory it may take
+    (DuckDB's syntax, ``"2GB"``; None: DuckDB's default of 80% of RAM), threads, and which engine
+    joins (``"auto"``: the in-memory numpy engine when the inputs fit a quarter of that memory,
+    else the DuckDB ASOF query; ``"numpy"`` or ``"duckdb"`` to force one)."""
 
     temp_directory: Path | None = None
     memory_limit: str | None = None
     threads: int | None = None
+    engine: str = "auto"
+
+    def memory_bytes(self) -> int:
+        """The memory a retrieval may take, in bytes."""
+        if self.memory_limit is not None:
+            match = re.fullmatch(_MEMORY, self.memory_limit.strip().upper())
+            if match is None:
+                raise InvalidArgument(f"invalid memory limit {self.memory_limit!r}: e.g. '2GB' or '512MB'")
+            return int(float(match.group(1)) * _UNITS[match.group(2)])
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         import duckdb
@@ -119,9 +142,10 @@ class DuckConfig:
         if self.temp_directory is not None:
             self.temp_directory.mkdir(parents=True, exist_ok=True)
             con.execute(f"SET temp_directory = {literal(str(self.temp_directory))}")
+        if self.engine not in ENGINES:
+            raise InvalidArgument(f"invalid engine {self.engine!r}: one of {', '.join(ENGINES)}")
         if self.memory_limit is not None:
-            if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[KMGT]?i?B", self.memory_limit.strip(), re.I):
-                raise InvalidArgument(f"invalid memory limit {self.memory_limit!r}: e.g. '2GB' or '512MB'")
+            self.memory_bytes()  # checks the syntax
             con.execute(f"SET memory_limit = {literal(self.memory_limit)}")
         if self.threads is not None:
             con.execute(f"SET threads = {int(self.threads)}")
@@ -136,10 +160,29 @@ class ViewRequest:
     features: tuple[str, ...]
     columns: tuple[str, ...]
     source: str  # the SQL of the view's rows (``source_sql``)
+    files: str | None = None  # the Parquet files it reads (``source_files``), None if unknown
 
     @property
     def label(self) -> str:
         return self.view.ref
+
+
+def _source_path(view: FeatureViewVersion, location: str | None) -> str:
+    path = location if location is not None else view.definition.source.location
+    return os.path.join(path, "**", "*.parquet") if os.path.isdir(path) else path
+
+
+def _is_csv(path: str) -> bool:
+    return path.lower().endswith((".csv", ".csv.gz"))
+
+
+def source_files(view: FeatureViewVersion, location: str | None = None) -> str | None:
+    """The Parquet file, glob or folder glob a view reads (its transformation aside), or None for a
+    SQL or CSV source: the engine choice counts its rows from the Parquet footers."""
+    if view.definition.source.kind == "sql":
+        return None
+    path = _source_path(view, location)
+    return None if _is_csv(path) else path
 
 
 def source_sql(view: FeatureViewVersion, location: str | None = None) -> str:
@@ -149,10 +192,8 @@ def source_sql(view: FeatureViewVersion, location: str | None = None) -> str:
     if src.kind == "sql":
         base = src.location
     else:
-        path = location if location is not None else src.location
-        if os.path.isdir(path):
-            path = os.path.join(path, "**", "*.parquet")
-        reader = "read_csv_auto" if path.lower().endswith((".csv", ".csv.gz")) else "read_parquet"
+        path = _source_path(view, location)
+        reader = "read_csv_auto" if _is_csv(path) else "read_parquet"
         base = f"SELECT * FROM {reader}({literal(path)})"
     if view.definition.transformation:
         return f"WITH source AS ({base}) {view.definition.transformation}"
@@ -162,30 +203,48 @@ def source_sql(view: FeatureViewVersion, location: str | None = None) -> str:
 @dataclass
 class TrainingSet:
     """A point-in-time join, ready to run: ``to_arrow``, ``to_pandas``, ``to_parquet``,
-    ``to_batches``. ``views`` are the view versions read, ``columns`` the output columns."""
+    ``to_batches``. ``views`` are the view versions read, ``columns`` the output columns, ``engine``
+    the one that runs it (``"numpy"`` in memory, or ``"duckdb"``: ``sql``, streamed)."""
 
     sql: str
     views: tuple[FeatureViewVersion, ...]
     columns: tuple[str, ...]
     _con: duckdb.DuckDBPyConnection = field(repr=False)
     _keep: list[Any] = field(default_factory=list, repr=False)  # registered frames stay alive
+    engine: str = "duckdb"
+    _in_memory: Callable[[], pa.Table] | None = field(default=None, repr=False)
 
     def to_arrow(self) -> pa.Table:
+        if self._in_memory is not None:
+            return self._in_memory()
         return self._con.sql(self.sql).to_arrow_table()
 
     def to_pandas(self) -> pd.DataFrame:
+        if self._in_memory is not None:
+            return self._in_memory().to_pandas()
         return self._con.sql(self.sql).df()
 
     def to_batches(self, rows_per_batch: int = 100_000) -> pa.RecordBatchReader:
+        if self._in_memory is not None:
+            import pyarrow as pa
+
+            table = self._in_memory()
+            return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=rows_per_batch))
         return self._con.sql(self.sql).to_arrow_reader(rows_per_batch)
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
-        """Stream the result into one Parquet file (written beside, then renamed: atomic)."""
+        """Write the result into one Parquet file (written beside, then renamed: atomic); the
+        DuckDB engine streams it without building it in memory."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            self._con.execute(f"COPY ({self.sql}) TO {literal(str(tmp))} (FORMAT parquet)")
+            if self._in_memory is not None:
+                import pyarrow.parquet as pq
+
+                pq.write_table(self._in_memory(), tmp)
+            else:
+                self._con.execute(f"COPY ({self.sql}) TO {literal(str(tmp))} (FORMAT parquet)")
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -274,9 +333,12 @@ def build_training_set(
             )
         taken = set(entity_columns)
         joins: list[str] = []
+        reads: list[_Read] = []
         outputs: list[str] = []
         for index, request in enumerate(requests):
-            joins.append(_join(con, request, index, entity_types, timestamp_column))
+            join, read = _join(con, request, index, entity_types, timestamp_column)
+            joins.append(join)
+            reads.append(read)
             alias = f"v{index}"
             ttl = request.view.definition.ttl_seconds
             for feature, column in zip(request.features, request.columns, strict=True):
@@ -294,10 +356,34 @@ def build_training_set(
         select = ", ".join([*(f"e.{quote(c)}" for c in entity_columns), *outputs])
         sql = f"SELECT {select} FROM ({entity_sql}) e {' '.join(joins)} ORDER BY e.{row}"
         columns = (*entity_columns, *(c for r in requests for c in r.columns))
-        return TrainingSet(sql, tuple(r.view for r in requests), tuple(columns), con, keep)
+        views = tuple(r.view for r in requests)
+        registered = keep[0] if keep else None  # the entity rows in memory (with the row number)
+        path = None if registered is not None else str(entity)
+        engine = _engine(con, config or DuckConfig(), registered, path, len(entity_columns), requests)
+        if engine == "duckdb":
+            return TrainingSet(sql, views, tuple(columns), con, keep)
+
+        def in_memory() -> pa.Table:
+            plain = f"SELECT * FROM read_parquet({literal(path)})" if path is not None else ""
+            return _join_in_memory(
+                con, registered, plain, row, timestamp_column, reads, (config or DuckConfig()).threads
+            )
+
+        return TrainingSet(sql, views, tuple(columns), con, keep, "numpy", in_memory)
     except BaseException:
         con.close()
         raise
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What the in-memory engine reads of one view: its keys, its times as integers and its
+    features (``sql``), in ``unit`` (``"us"`` or ``"ns"``), and the TTL in that unit."""
+
+    request: ViewRequest
+    sql: str
+    unit: str
+    ttl: int | None
 
 
 def _join(
@@ -306,7 +392,8 @@ def _join(
     index: int,
     entity_types: dict[str, str],
     timestamp_column: str,
-) -> str:
+) -> tuple[str, _Read]:
+    """The view's ASOF clause of the DuckDB query, and what the in-memory engine reads of it."""
     view = request.view
     definition = view.definition
     types = _describe(con, request.source, f"the source of {view.ref}")
@@ -357,7 +444,90 @@ def _join(
     on = " AND ".join(
         [*(f"e.{quote(k)} = {alias}.{quote(k)}" for k in view.join_keys), f"{entity_ts} >= {alias}.{_TS}"]
     )
-    return f"ASOF LEFT JOIN (SELECT {columns} FROM ({request.source})) {alias} ON {on}"
+    unit = "ns" if "TIMESTAMP_NS" in (ts_type.upper(), entity_ts_type.upper()) else "us"
+    ttl = definition.ttl_seconds
+    read = _Read(
+        request,
+        f"SELECT {', '.join(quote(k) for k in view.join_keys)}, {quote(definition.timestamp_field)} AS {_TS}, "
+        f"{', '.join(quote(f) for f in request.features)} FROM ({request.source})",
+        unit,
+        None if ttl is None else int(ttl) * (10**9 if unit == "ns" else 10**6),
+    )
+    return f"ASOF LEFT JOIN (SELECT {columns} FROM ({request.source})) {alias} ON {on}", read
+
+
+def _engine(
+    con: duckdb.DuckDBPyConnection,
+    config: DuckConfig,
+    registered: pa.Table | None,
+    entity_path: str | None,
+    entity_width: int,
+    requests: Sequence[ViewRequest],
+) -> str:
+    """Which engine joins: the one asked for, else (``auto``) numpy when every view reads Parquet
+    and the values the join reads, at 8 bytes each, fit a quarter of the memory limit (the sort,
+    the codes and the gathered columns take about three times as much again); else DuckDB."""
+    if config.engine != "auto":
+        return config.engine
+    if any(r.files is None for r in requests):
+        return "duckdb"  # a SQL or CSV source: its size is not known before it runs
+    values = 0
+    for request in requests:
+        width = len(request.view.join_keys) + 1 + len(request.features)
+        values += _parquet_rows(con, request.files or "") * width
+    if registered is not None:
+        values += registered.num_rows * 2  # its codes and times; its columns are already in memory
+    elif entity_path is not None:
+        values += _parquet_rows(con, entity_path) * (entity_width + 2)
+    return "numpy" if values * 8 <= config.memory_bytes() // 4 else "duckdb"
+
+
+def _parquet_rows(con: duckdb.DuckDBPyConnection, path: str) -> int:
+    """The rows of Parquet files, from their footers."""
+    rows = con.execute(f"SELECT sum(num_rows) FROM parquet_file_metadata({literal(path)})").fetchall()
+    return int(rows[0][0] or 0)
+
+
+def _join_in_memory(
+    con: duckdb.DuckDBPyConnection,
+    registered: pa.Table | None,
+    entity_sql: str,
+    row: str,
+    timestamp_column: str,
+    reads: Sequence[_Read],
+    threads: int | None,
+) -> pa.Table:
+    """The join in memory (``features/asof.py``): the entity rows (``registered``, or read by
+    ``entity_sql``), then per view its columns read by DuckDB as Arrow, matched with
+    ``searchsorted``, gathered with ``take``."""
+    import pyarrow as pa
+
+    from modelyard.features.asof import Rows, asof_indices, gather
+
+    # In memory already, or a Parquet path read once, in the files' order (a plain scan keeps it).
+    entity_rows = registered.drop_columns([row]) if registered is not None else con.sql(entity_sql).to_arrow_table()
+
+    def one(read: _Read) -> pa.Table:
+        cursor = con.cursor()  # one connection per thread; the sources need nothing registered
+        try:
+            view = cursor.sql(read.sql).to_arrow_table()
+        finally:
+            cursor.close()
+        keys = read.request.view.join_keys
+        index, taken = asof_indices(
+            Rows([entity_rows.column(k) for k in keys], entity_rows.column(timestamp_column)),
+            Rows([view.column(k) for k in keys], view.column(_TS)),
+            read.ttl,
+            read.unit,
+        )
+        return gather(view.select(list(read.request.features)), index, taken)
+
+    # The views in parallel: DuckDB's reads, numpy's sorts and Arrow's takes release the GIL.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(reads), threads or os.cpu_count() or 1))) as pool:
+        gathered = list(pool.map(one, reads))
+    columns = [*entity_rows.columns, *(c for g in gathered for c in g.columns)]
+    names = [*entity_rows.column_names, *(c for r in reads for c in r.request.columns)]
+    return pa.table(columns, names=names)
 
 
 def sample_keys(

@@ -37,7 +37,14 @@ from modelyard.core.features import (
     closest,
     parse_feature_ref,
 )
-from modelyard.features.offline import DuckConfig, TrainingSet, ViewRequest, build_training_set, source_sql
+from modelyard.features.offline import (
+    DuckConfig,
+    TrainingSet,
+    ViewRequest,
+    build_training_set,
+    source_files,
+    source_sql,
+)
 from modelyard.features.online.base import OnlineStore
 from modelyard.features.parity import ParityReport, compare
 from modelyard.features.quality import RowProfiler, profile_parquet, view_checks
@@ -320,7 +327,10 @@ class FeatureStoreService:
         requests = []
         for view, names in self.resolve(features):
             columns = tuple(f"{view.name}__{n}" if full_feature_names else n for n in names)
-            requests.append(ViewRequest(view, tuple(names), columns, source_sql(view, self.source_location(view))))
+            location = self.source_location(view)
+            requests.append(
+                ViewRequest(view, tuple(names), columns, source_sql(view, location), source_files(view, location))
+            )
         return build_training_set(entity_rows, requests, timestamp_column=timestamp_column, config=self.duck)
 
     def save_training_set(
