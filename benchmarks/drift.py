@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,9 +38,11 @@ from rich.table import Table
 
 try:
     from benchmarks._venv import BENCH_DIR, ensure_peer_env
+    from benchmarks._watch import run_watched
 except ImportError:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _venv import BENCH_DIR, ensure_peer_env  # type: ignore[no-redef]
+    from _watch import run_watched  # type: ignore[no-redef]
 
 EVIDENTLY = ("evidently==0.7.23", "pandas==2.3.3", "pyarrow")
 EVIDENTLY_ENV = "evidently-0.7.23"
@@ -112,86 +111,12 @@ def ensure_data(rows: int, console: Console) -> tuple[Path, Path]:
     return ref, cur
 
 
-def _rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and of all its descendants, in MB (0 once it is gone)."""
-    total_kb, stack, seen = 0, [pid], set()
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            tasks = list(Path(f"/proc/{current}/task").iterdir())
-        except OSError:
-            continue
-        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-        for task in tasks:
-            try:
-                stack.extend(int(child) for child in (task / "children").read_text().split())
-            except OSError:
-                continue
-    return total_kb / 1024
-
-
-def _oom_victim() -> None:
-    """In the child before exec: the kernel's OOM killer picks this process first (score 1000)."""
-    try:
-        Path("/proc/self/oom_score_adj").write_text("1000")
-    except OSError:
-        pass  # not Linux: nothing to set
-
-
 def run_side(
     python: str, script: str, spec: dict[str, Any], timeout: float, rss_limit_gib: float | None = None
 ) -> dict[str, Any]:
-    """Run one side, watched: its process tree's RSS is sampled every 0.2 s (``watched_peak_rss_mb``),
-    it is the OOM killer's first choice, and it is stopped (SIGKILL to its process group) when its
-    RSS exceeds ``rss_limit_gib`` or it runs past ``timeout``. A side that does not finish is a
-    result with ``error`` (what happened, after how long, its last RSS), never an exception."""
-    cmd = [python, str(PEERS / script), "--spec", json.dumps(spec)]
-    limit_mb = rss_limit_gib * 1024 if rss_limit_gib else None
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, preexec_fn=_oom_victim, start_new_session=True)
-        peak = last = 0.0
-        stopped = ""
-        try:
-            while proc.poll() is None:
-                rss = _rss_mb(proc.pid)
-                last, peak = (rss, max(peak, rss)) if rss else (last, peak)
-                elapsed = time.perf_counter() - start
-                if limit_mb is not None and rss > limit_mb:
-                    stopped = f"exceeded {rss_limit_gib:g} GiB after {elapsed:.0f}s (stopped by the watchdog)"
-                elif elapsed > timeout:
-                    stopped = f"timed out after {timeout:.0f}s"
-                if stopped:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    break
-                time.sleep(0.2)
-        finally:
-            if proc.poll() is None:  # the benchmark itself is interrupted: take the side down with it
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        elapsed = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    watched = {"elapsed_s": round(elapsed, 1), "watched_peak_rss_mb": round(peak), "last_rss_mb": round(last)}
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    if stopped or proc.returncode != 0 or not lines:
-        if stopped:
-            error = stopped
-        elif proc.returncode < 0:
-            sig = -proc.returncode
-            cause = " (not the watchdog: the OOM killer?)" if sig == signal.SIGKILL else ""
-            error = f"killed by signal {sig} ({signal.Signals(sig).name}){cause} after {elapsed:.0f}s"
-        else:
-            error = (stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        error += f"; last RSS {last:,.0f} MB, peak seen {peak:,.0f} MB"
-        return {"error": error, **watched, "signal": -proc.returncode if proc.returncode < 0 else None}
-    return {**json.loads(lines[-1]), **watched}
+    """Run one side, watched (``benchmarks/_watch.py``): a side that does not finish is a result
+    with ``error``, never an exception."""
+    return run_watched([python, str(PEERS / script), "--spec", json.dumps(spec)], timeout, rss_limit_gib)
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ DuckDB query, on the same generated data, in one run.
 
     .venv/bin/python -m benchmarks.features            # 100,000 entity rows vs 1,000,000 feature rows
     .venv/bin/python -m benchmarks.features --quick    # 10,000 vs 100,000: a smoke run
+    .venv/bin/python -m benchmarks.features --big      # 100,000 vs 10,000,000 feature rows (offline only)
 
 Offline: a point-in-time join of the entity rows against two feature views (5 float features
 each, a TTL of 7 days; one view covers only 80% of the drivers, so a correct join keeps rows
@@ -12,6 +13,12 @@ row, that the sides return the same values wherever both return the row, and cou
 drops (and how many of those had valid features in the reference). Online: after a
 materialisation into each side's SQLite online store, the in-process read of 10 features (5 per
 view) for 1 random entity, p50/p99, and the values compared on every entity both read.
+
+modelyard runs twice: with its default engine choice (in memory, numpy, at these sizes) and with
+the DuckDB ASOF engine forced (``modelyard-duckdb``). Every side is watched (``benchmarks/_watch.py``):
+the OOM killer's first choice, stopped past ``--rss-limit-gib`` (16) or ``--side-timeout-min`` (20)
+or when the machine runs low on memory; a side that does not finish is printed as its failure
+(what, after how long, its last RSS) beside the others' figures.
 
 Targets (issue 15): PIT join >= 20x Feast and within 1.5x of the DuckDB query, 0 valid rows
 dropped; online p99 >= 5x faster than Feast's. A missed target is reported, not an error: exit 0.
@@ -39,22 +46,25 @@ from rich.table import Table
 
 try:
     from benchmarks._venv import BENCH_DIR, REPO_ROOT, ensure_peer_env
+    from benchmarks._watch import run_watched
     from benchmarks.tracking import _child_env, _machine
 except ModuleNotFoundError:  # run as a script: benchmarks/ itself is on sys.path
     from _venv import BENCH_DIR, REPO_ROOT, ensure_peer_env  # type: ignore[no-redef]
+    from _watch import run_watched  # type: ignore[no-redef]
     from tracking import _child_env, _machine  # type: ignore[no-redef]
 
 FEAST_VERSION = "0.67.0"
 FEAST_REQUIREMENTS = (f"feast=={FEAST_VERSION}",)
 PEERS_DIR = Path(__file__).resolve().parent / "peers"
 RESULTS_FILE = BENCH_DIR / "results" / "features.json"
-SIDE_TIMEOUT_S = 3600
 FEATURES = {"driver_stats": [f"s{i}" for i in range(5)], "driver_trips": [f"t{i}" for i in range(5)]}
 TTL = pd.Timedelta(days=7)
 SIZES = {
     "full": {"entities": 100_000, "rows_per_view": 500_000, "drivers": 20_000, "online_reads": 5_000},
     "quick": {"entities": 10_000, "rows_per_view": 50_000, "drivers": 2_000, "online_reads": 1_000},
+    "big": {"entities": 100_000, "rows_per_view": 5_000_000, "drivers": 200_000, "online_reads": 0},
 }
+OFFLINE_SIDES = ("modelyard", "modelyard-duckdb", "duckdb", "feast")
 
 
 def _generate(root: Path, sizes: dict[str, int], now: pd.Timestamp) -> dict[str, Any]:
@@ -103,22 +113,16 @@ def _generate(root: Path, sizes: dict[str, int], now: pd.Timestamp) -> dict[str,
     }
 
 
-def _run_side(python: Path, script: str, spec: dict[str, Any], env: dict[str, str], console: Console) -> Any:
+def _run_side(
+    python: Path, script: str, spec: dict[str, Any], env: dict[str, str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """One side in its own process, watched; a side that does not finish is ``{"error": ...}``."""
     tmp = Path(tempfile.mkdtemp(prefix="modelyard-bench-features-"))
     try:
         cmd = [str(python), str(PEERS_DIR / script), "--spec", json.dumps(spec), "--tmp", str(tmp / "work")]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=SIDE_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        console.print(f"[red]✗ {script}: timed out[/red]")
-        return None
+        return run_watched(cmd, args.side_timeout_min * 60, args.rss_limit_gib or None, env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        console.print(f"[red]✗ {script} failed (exit {proc.returncode}):[/red]\n{tail}")
-        return None
-    return json.loads(lines[-1])
 
 
 def _compare(reference: pd.DataFrame, side: pd.DataFrame) -> dict[str, int]:
@@ -154,65 +158,81 @@ def _online_compare(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> dict[st
 
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    sizes = SIZES["quick" if args.quick else "full"]
+    size = "big" if args.big else "quick" if args.quick else "full"
+    sizes = SIZES[size]
     feast = ensure_peer_env(f"feast-{FEAST_VERSION}", FEAST_REQUIREMENTS, console=console)
     # The modelyard side runs this checkout's source (not whatever is installed).
     ours_env = _child_env({"PYTHONPATH": str(REPO_ROOT / "src")})
     sides = {
-        "modelyard": (Path(sys.executable), "features_modelyard.py", ours_env),
-        "duckdb": (Path(sys.executable), "features_duckdb.py", _child_env({})),
-        "feast": (feast.python, "features_feast.py", _child_env({"FEAST_USAGE": "False"})),
+        "modelyard": (Path(sys.executable), "features_modelyard.py", ours_env, {}),
+        "modelyard-duckdb": (Path(sys.executable), "features_modelyard.py", ours_env, {"engine": "duckdb"}),
+        "duckdb": (Path(sys.executable), "features_duckdb.py", _child_env({}), {}),
+        "feast": (feast.python, "features_feast.py", _child_env({"FEAST_USAGE": "False"}), {}),
     }
     data = Path(tempfile.mkdtemp(prefix="modelyard-bench-features-data-"))
     now = pd.Timestamp.now(tz="UTC").floor("s")
     try:
-        with console.status("generating data"):
+        with console.status(f"generating data ({size})"):
             generated = _generate(data, sizes, now)
         spec = {**generated, "online_reads": sizes["online_reads"], "end_ms": int(now.timestamp() * 1000) + 1000}
         offline: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+        failures: dict[str, dict[str, Any]] = {}
         frames: dict[str, pd.DataFrame] = {}
         for rep in range(args.reps):
             order = list(sides) if rep % 2 == 0 else list(reversed(sides))
             for name in order:
-                python, script, env = sides[name]
+                python, script, env, extra = sides[name]
                 out = data / f"{name}.parquet"
                 with console.status(f"offline {name} (rep {rep + 1}/{args.reps})"):
-                    result = _run_side(python, script, {**spec, "mode": "offline", "out": str(out)}, env, console)
-                if result is not None:
-                    offline[name].append(result)
-                    frames[name] = pd.read_parquet(out)
+                    result = _run_side(python, script, {**spec, **extra, "mode": "offline", "out": str(out)}, env, args)
+                if "error" in result:
+                    console.print(f"[red]✗ {name}: {result['error']}[/red]")
+                    failures[name] = result
+                    continue
+                offline[name].append(result)
+                frames[name] = pd.read_parquet(out)
+                out.unlink(missing_ok=True)
         checks = {}
         if "duckdb" in frames:
-            for name in ("modelyard", "feast"):
+            for name in ("modelyard", "modelyard-duckdb", "feast"):
                 if name in frames:
                     checks[name] = _compare(frames["duckdb"], frames[name])
         if "modelyard" in frames and "feast" in frames:
             both = _compare(frames["modelyard"], frames["feast"])
             checks["modelyard_vs_feast"] = {k: both[k] for k in ("compared_rows", "differing_values")}
         online = {}
-        for name in ("modelyard", "feast"):
-            python, script, env = sides[name]
+        for name in ("modelyard", "feast") if sizes["online_reads"] else ():
+            python, script, env, extra = sides[name]
             with console.status(f"online {name}"):
-                result = _run_side(python, script, {**spec, "mode": "online"}, env, console)
-            if result is not None:
+                result = _run_side(python, script, {**spec, **extra, "mode": "online"}, env, args)
+            if "error" in result:
+                console.print(f"[red]✗ online {name}: {result['error']}[/red]")
+            else:
                 online[name] = result
         online_check = (
             _online_compare(online["modelyard"]["values"], online["feast"]["values"]) if len(online) == 2 else {}
         )
     finally:
         shutil.rmtree(data, ignore_errors=True)
+    summary: dict[str, dict[str, Any]] = {
+        name: {
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "rows": runs[-1]["rows"],
+            **({"engine": runs[-1]["engine"]} if "engine" in runs[-1] else {}),
+        }
+        for name, runs in offline.items()
+        if runs
+    }
+    for name, failure in failures.items():
+        if name not in summary:
+            summary[name] = {"error": failure["error"], "watched_peak_rss_mb": failure.get("watched_peak_rss_mb")}
     return {
+        "size": size,
         "sizes": {**sizes, "feature_rows": generated["feature_rows"]},
         "reps": args.reps,
-        "offline": {
-            name: {
-                "seconds": statistics.median(r["seconds"] for r in runs),
-                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-                "rows": runs[-1]["rows"],
-            }
-            for name, runs in offline.items()
-            if runs
-        },
+        "limits": {"rss_limit_gib": args.rss_limit_gib, "side_timeout_min": args.side_timeout_min},
+        "offline": summary,
         "checks": checks,
         "online": {name: {k: v for k, v in r.items() if k != "values"} for name, r in online.items()},
         "online_check": online_check,
@@ -228,34 +248,44 @@ def _report(results: dict[str, Any], console: Console) -> None:
     )
     for col in ("side", "seconds", "peak RSS", "rows", "dropped", "valid dropped", "differing values"):
         table.add_column(col, justify="left" if col == "side" else "right")
-    for name in ("modelyard", "duckdb", "feast"):
-        if name not in off:
+    for name in OFFLINE_SIDES:
+        if name not in off or "error" in off[name]:
             table.add_row(name, "failed", "", "", "", "", "")
             continue
         check = results["checks"].get(name, {})
+        reference = name == "duckdb"
+        label = f"{name} ({off[name]['engine']})" if name == "modelyard" and "engine" in off[name] else name
         table.add_row(
-            name,
+            label,
             f"{off[name]['seconds']:.3f}",
             f"{off[name]['peak_rss_mb']:,.0f} MB",
             f"{off[name]['rows']:,}",
-            f"{check.get('dropped', 0):,}" if name != "duckdb" else "(reference)",
-            f"{check.get('valid_dropped', 0):,}" if name != "duckdb" else "",
-            f"{check.get('differing_values', 0):,}" if name != "duckdb" else "",
+            f"{check.get('dropped', 0):,}" if not reference else "(reference)",
+            f"{check.get('valid_dropped', 0):,}" if not reference else "",
+            f"{check.get('differing_values', 0):,}" if not reference else "",
         )
     console.print(table)
-    if "modelyard" in off:
-        m = off["modelyard"]["seconds"]
-        if "feast" in off:
-            ratio = off["feast"]["seconds"] / m
+    for name in OFFLINE_SIDES:
+        if "error" in off.get(name, {}):
+            console.print(f"[red]{name} did not finish: {off[name]['error']}[/red]")
+    ok = {name: r for name, r in off.items() if "error" not in r}
+    if "modelyard" in ok:
+        m = ok["modelyard"]["seconds"]
+        if "feast" in ok:
+            ratio = ok["feast"]["seconds"] / m
             console.print(
                 f"modelyard vs Feast: {ratio:.1f}x faster (target >= 20x: {'met' if ratio >= 20 else 'MISSED'})"
             )
-        if "duckdb" in off:
-            ratio = m / off["duckdb"]["seconds"]
+        elif "feast" in off:
+            console.print(f"modelyard vs Feast: modelyard {m:.2f} s; Feast failed ({off['feast']['error']})")
+        if "duckdb" in ok:
+            ratio = m / ok["duckdb"]["seconds"]
             console.print(
                 f"modelyard vs hand-written DuckDB: {ratio:.2f}x its time "
                 f"(target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})"
             )
+        if "modelyard-duckdb" in ok:
+            console.print(f"modelyard, DuckDB engine forced: {ok['modelyard-duckdb']['seconds']:.3f} s")
         valid = results["checks"].get("modelyard", {}).get("valid_dropped")
         if valid is not None:
             console.print(f"modelyard valid rows dropped: {valid} (target 0: {'met' if valid == 0 else 'MISSED'})")
@@ -295,7 +325,12 @@ def _report(results: dict[str, Any], console: Console) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10,000 entity rows vs 100,000 feature rows")
+    parser.add_argument(
+        "--big", action="store_true", help="100,000 entity rows vs 10,000,000 feature rows, offline only"
+    )
     parser.add_argument("--reps", type=int, default=1, help="offline repetitions per side (median)")
+    parser.add_argument("--rss-limit-gib", type=float, default=16, help="stop a side past this RSS (0: no limit)")
+    parser.add_argument("--side-timeout-min", type=float, default=20, help="stop a side running longer than this")
     args = parser.parse_args()
     console = Console()
     started = time.time()
@@ -305,9 +340,10 @@ def main() -> None:
     results["seconds"] = time.time() - started
     _report(results, console)
     console.print(f"[dim]machine: {results['machine'].get('cpu')} x{os.cpu_count()}, {uptime} (shared)[/dim]")
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(results, indent=2, default=str))
-    console.print(f"results: {RESULTS_FILE}")
+    target = RESULTS_FILE.with_name("features-big.json") if args.big else RESULTS_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=2, default=str))
+    console.print(f"results: {target}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The modelyard side of the feature-store benchmark: definitions applied to a fresh store, then
-``get_training_set(...).to_pandas()`` timed (offline), or the in-process online read of 10
-features for 1 entity after a materialisation into the default SQLite online store (online)."""
+``get_training_set(...).to_pandas()`` timed (offline; ``spec["engine"]`` forces an engine, else
+the default choice), or the in-process online read of 10 features for 1 entity after a
+materialisation into the default SQLite online store (online)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def main() -> None:
     root = Path(tmp)
     stores = open_stores(f"sqlite:///{root / 'm.db'}", artifacts=None)
     online = open_online_store(f"sqlite:///{root / 'online.db'}")
-    service = FeatureStoreService(stores.features, duck=DuckConfig(temp_directory=root / "spill"), online=online)
+    duck = DuckConfig(temp_directory=root / "spill", engine=spec.get("engine", "auto"))
+    service = FeatureStoreService(stores.features, duck=duck, online=online)
     driver = FeatureEntity(name="driver", join_keys=["driver_id"])
     views = [
         FeatureView(
@@ -40,9 +42,10 @@ def main() -> None:
         t0 = time.perf_counter()
         with service.get_training_set(spec["entities"], refs) as ts:
             frame = ts.to_pandas()
+            engine = ts.engine
         seconds = time.perf_counter() - t0
         frame.to_parquet(spec["out"])
-        emit({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rows": len(frame)})
+        emit({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rows": len(frame), "engine": engine})
         return
     t0 = time.perf_counter()
     service.materialize(0, spec["end_ms"])
