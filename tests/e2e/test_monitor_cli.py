@@ -167,3 +167,32 @@ def test_reference_with_a_target_in_one_command(deployed: int, tmp_path: Path) -
                        "--task", "classification")  # fmt: skip
     assert code == 0, out  # nothing left to remove this time
     assert "no label-free estimator: the classifier gives no class scores" in out and "removed" not in out
+
+
+def test_late_labels_over_the_cli(deployed: int) -> None:
+    code, out = invoke(
+        "monitor", "create", "perf", "-d", "api", "--window", "1m", "--delay", "0", "--start", str(deployed),
+        "-s", "performance", "--task", "classification", "--label-horizon", "1d",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "late labels counted for 86400s" in out
+    code, out = invoke("monitor", "run", "perf")
+    assert code == 0 and "re-evaluated" not in out, out
+    from modelyard.core.serving import Feedback
+
+    with open_stores(load_settings()) as stores:  # the first minute's 30 requests are labelled late
+        stores.serving.record_feedback(
+            [Feedback(request_id=f"r{deployed}-{i}", value=[0] * 10, at=1) for i in range(30)]
+        )
+    code, out = invoke("monitor", "run", "perf")
+    assert code == 0, out
+    assert "1 window(s) re-evaluated for late labels" in out
+    assert (
+        f"perf [{deployed}, {deployed + 60_000}): late labels, performance re-evaluated on 300 labelled row(s)" in out
+    )
+    code, out = invoke("monitor", "run", "perf", "--json")
+    assert json.loads(out)["revised"] == []
+    code, out = invoke("monitor", "create", "bad", "-d", "api", "--window", "1m", "--label-horizon", "soon")
+    assert code == 2 and "invalid duration" in out and len(out.strip().splitlines()) == 1
+    code, out = invoke("monitor", "create", "bad", "-d", "api", "--window", "1m", "--label-horizon", "1d")
+    assert code != 0 and "label horizon" in out and "Traceback" not in out

@@ -19,6 +19,7 @@ import pytest
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.core.serving import Feedback
 from modelyard.monitoring.service import MonitoringService
+from modelyard.monitoring.signals import label_digest
 from modelyard.registry.service import RegistryService
 from modelyard.serving.deployments import DeploymentService
 from modelyard.serving.endpoint import PredictionRecord
@@ -134,7 +135,7 @@ def test_windows_signals_alerts_and_rollback(world: World) -> None:
     assert shifted.values["quality"]["unseen_category_share"] > 0.2
     assert shifted.values["quality"]["out_of_range_share"] > 0.0
     assert shifted.values["health"]["error_rate"] == 15 / 40
-    assert shifted.values["performance"] == {"labelled": 0, "unlabelled": 250}
+    assert shifted.values["performance"] == {"labelled": 0, "unlabelled": 250, "labels": label_digest(pd.DataFrame())}
     assert {a.rule for a in report.fired} == {"drift", "unseen"}  # errors needs 2 windows; no labels yet
     drift_alert = next(a for a in report.fired if a.rule == "drift")
     assert drift_alert.state == "firing" and drift_alert.severity == "critical"
@@ -219,6 +220,95 @@ def test_count_windows_and_bad_input(world: World) -> None:
         service.set_reference("m", 1, pd.DataFrame(), actor="t")
     with pytest.raises(NotFound):
         service.set_reference("m", 9, reference(), actor="t")
+
+
+def test_count_windows_read_the_log_from_the_last_position(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelyard.monitoring import service as service_module
+
+    reads: list[int] = []
+    real = service_module.read_log
+    monkeypatch.setattr(service_module, "read_log", lambda s, e, start: reads.append(start) or real(s, e, start))
+    service = world.service()
+    service.create("c", "api", window={"size": 5, "step": 3, "kind": "sliding", "by": "count"}, start=0, actor="ana")
+    log(world, 0, current(120, 1))  # 12 requests of 10 rows, one every 5 s
+    world.clock.now = MINUTE
+    report = service.run()
+    assert [(r.window_start, r.window_end) for r in report.results] == [(0, 5), (3, 8), (6, 11)]
+    assert reads == [0]
+    # the newest window began at request 6: its time, and the 6 live requests logged before it
+    assert report.results[-1].values["log"] == {"from_ms": 6 * 5_000, "offset": 6}
+    log(world, 2 * MINUTE, current(120, 2), prefix="s")  # 12 more
+    world.clock.now = 3 * MINUTE
+    again = service.run()
+    assert reads == [0, 6 * 5_000]  # from the last position, not from the start
+    assert [(r.window_start, r.window_end) for r in again.results] == [(9, 14), (12, 17), (15, 20), (18, 23)]
+    for result in again.results:  # the same rows as cutting the whole log from the start
+        a = result.window_start
+        assert result.rows == 5 and result.first_ms == (a * 5_000 if a < 12 else 2 * MINUTE + (a - 12) * 5_000)
+    assert service.run().results == []
+    assert reads[-1] == 2 * MINUTE + 6 * 5_000  # where window 18 began
+
+
+def test_late_labels_re_evaluate_a_window_within_the_horizon(world: World) -> None:
+    service = world.service()
+    with pytest.raises(InvalidArgument, match="label horizon"):
+        service.create("x", "api", window={"size": MINUTE}, signals=["health"], label_horizon_ms=1, actor="ana")
+    service.create(
+        "p", "api", window={"size": MINUTE, "delay_ms": 0}, signals=["health", "performance"], start=0,
+        rules=[{"name": "accuracy", "signal": "performance.accuracy", "comparator": "<", "threshold": 0.9}],
+        options={"performance": {"task": "classification", "metrics": ["accuracy"]}},
+        label_horizon_ms=30 * MINUTE, actor="ana",
+    )  # fmt: skip
+    ids = log(world, 0, current(200, 1, shift=3.0))  # the model predicts 1 on almost every shifted row
+    world.clock.now = MINUTE + 1
+    first = service.run()
+    assert first.results[0].values["performance"]["labelled"] == 0 and first.fired == [] and first.revised == []
+    # the labels arrive after the window was evaluated: all 0, so the model was wrong
+    world.stores.serving.record_feedback([Feedback(request_id=r, value=[0] * 10, at=1) for r in ids])
+    world.clock.now = 2 * MINUTE + 1
+    late = world.service("other").run()  # any evaluator: the revision is claimed like a window
+    assert [r.window_start for r in late.results] == [MINUTE]  # the next window: no traffic
+    (revised,) = late.revised
+    assert revised.window_start == 0 and revised.evaluated_by == "other"
+    assert revised.values["performance"]["labelled"] == 200 and revised.values["performance"]["accuracy"] < 0.5
+    assert revised.values["health"] == first.results[0].values["health"]  # the other signals stay
+    assert any(n.startswith("late labels: performance re-evaluated with 200") for n in revised.notes)
+    assert [a.rule for a in late.fired] == ["accuracy"]  # the alert state follows the revised window
+    stored = service.results("p")[-1]
+    assert stored.window_start == 0 and stored.values == revised.values
+    # nothing new: the window is not revised again (fully labelled, it is no longer even read)
+    world.clock.now += 1
+    assert service.run().revised == []
+    # a window still partly unlabelled is revised again when more labels arrive, and when labels change
+    more = log(world, 2 * MINUTE, current(200, 2), prefix="s")  # normal traffic: the model is right
+    world.clock.now = 3 * MINUTE + 1
+    assert service.run().results[0].values["performance"]["labelled"] == 0
+    truth = (current(200, 2)["a"].to_numpy() > 0.5).astype(int).tolist()
+    world.stores.serving.record_feedback(
+        [Feedback(request_id=r, value=truth[i * 10 : i * 10 + 10], at=1) for i, r in enumerate(more[:10])]
+    )
+    world.clock.now += 1
+    partly = service.run()
+    assert [r.values["performance"]["labelled"] for r in partly.revised] == [100]
+    assert [a.rule for a in partly.resolved] == ["accuracy"]  # the newest window with traffic is fine
+    world.stores.serving.record_feedback(  # the same count, other values: the labels changed
+        [
+            Feedback(request_id=r, value=[1 - v for v in truth[i * 10 : i * 10 + 10]], at=1)
+            for i, r in enumerate(more[:10])
+        ]
+    )
+    world.clock.now += 1
+    changed = service.run()
+    assert [r.values["performance"]["accuracy"] for r in changed.revised] == [0.0]
+    assert [a.rule for a in changed.fired] == ["accuracy"]
+    # past the horizon, late labels are no longer counted
+    world.clock.now = 2 * MINUTE + 31 * MINUTE
+    world.stores.serving.record_feedback(
+        [Feedback(request_id=r, value=truth[i * 10 : i * 10 + 10], at=1) for i, r in enumerate(more)]
+    )
+    assert service.run().revised == []
+    kept = next(r for r in service.results("p") if r.window_start == 2 * MINUTE)
+    assert kept.values["performance"]["labelled"] == 100 and kept.values["performance"]["accuracy"] == 0.0
 
 
 def test_missing_columns_are_reported(world: World) -> None:

@@ -167,6 +167,10 @@ def create(
         str | None,
         typer.Option("--start", help="Evaluate windows from this time: ISO, epoch ms or 2h ago (default: now)."),
     ] = None,
+    label_horizon: Annotated[
+        str | None,
+        typer.Option("--label-horizon", help="performance: re-evaluate windows whose labels arrive this late (1d)."),
+    ] = None,
     store: StoreOpt = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
@@ -197,13 +201,18 @@ def create(
 
         with errors_as_exit():
             fields["start"] = parse_time_ms(start, "--start", now_ms=now_millis())
+    if label_horizon is not None:
+        from modelyard.auth.timeparse import parse_duration_ms
+
+        with errors_as_exit():
+            fields["label_horizon_ms"] = parse_duration_ms(label_horizon)
     if "signals" not in fields and fields.get("rules"):
         groups = [r["signal"].split(".", 1)[0] for r in fields["rules"] if isinstance(r, dict) and "signal" in r]
         fields["signals"] = list(dict.fromkeys(["health", *groups]))
     service = _service(store)
     with errors_as_exit():
         known = {"window", "signals", "rules", "reference_model", "reference_version", "reference_role", "options",
-                 "start"}  # fmt: skip
+                 "start", "label_horizon_ms"}  # fmt: skip
         unknown = set(fields) - known
         if unknown:
             fail(f"unknown field(s) in the spec: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})", 2)
@@ -254,6 +263,7 @@ def _print(monitor: Monitor) -> None:
     console.print(
         f"[bold]{monitor.name}[/] watches [bold]{monitor.deployment}[/]: {w.kind} windows of {size}{step}; "
         f"signals {', '.join(spec.signals)}; from {fmt_time(spec.start)} UTC"
+        f"{f'; late labels counted for {spec.label_horizon_ms / 1000:g}s' if spec.label_horizon_ms else ''}"
         f"{'' if spec.enabled else ' (disabled)'}",
         highlight=False,
     )
@@ -390,13 +400,19 @@ def run(
     else:
         console.print(
             f"{len(report.results)} window(s) evaluated, {len(report.fired)} alert(s) fired, "
-            f"{len(report.resolved)} resolved; {len(firing)} firing",
+            f"{len(report.resolved)} resolved; {len(firing)} firing"
+            + (f"; {len(report.revised)} window(s) re-evaluated for late labels" if report.revised else ""),
             highlight=False,
         )
         for result in report.results:
             note = f" ({'; '.join(result.notes)})" if result.notes else ""
             console.print(f"  {result.monitor} [{result.window_start}, {result.window_end}): {result.status}, "
                           f"{result.rows} request(s) {_headline(result.values)}{note}", highlight=False)  # fmt: skip
+        for result in report.revised:
+            perf = result.values.get("performance") or {}
+            console.print(f"  {result.monitor} [{result.window_start}, {result.window_end}): late labels, performance "
+                          f"re-evaluated on {perf.get('labelled', 0)} labelled row(s) {_headline(result.values)}",
+                          highlight=False)  # fmt: skip
         for alert in report.fired:
             console.print(f"  [bold red]firing[/] {alert.monitor}/{alert.rule} ({alert.severity}): {alert.signal} = "
                           f"{alert.value}", highlight=False)  # fmt: skip

@@ -154,6 +154,7 @@ Time = Annotated[int, Field(ge=0, le=_MAX), _JSON_INTEGER]
 Positive = Annotated[int, Field(ge=1, le=_MAX), _JSON_INTEGER]
 DelayMs = Annotated[int, Field(ge=0, le=86_400_000), _JSON_INTEGER]
 WindowCount = Annotated[int, Field(ge=1, le=1000), _JSON_INTEGER]
+LabelHorizon = Annotated[int, Field(ge=0, le=366 * 86_400_000), _JSON_INTEGER]
 VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1), _JSON_INTEGER]
 Actor = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 ModelName = Annotated[str, Field(min_length=1, max_length=256, pattern=ENTITY_NAME_PATTERN)]
@@ -245,6 +246,10 @@ class MonitorSpec(_Entity):
     #: Windows before this time (or, by count, this row) are not evaluated.
     start: Time = 0
     enabled: StrictBool = True
+    #: Late labels: how long after a window's last request its feedback is still awaited. While a
+    #: window with unlabelled rows is that young, each run re-reads it and, when labels arrived
+    #: since it was evaluated, re-evaluates its ``performance`` under a revision lease. 0: never.
+    label_horizon_ms: LabelHorizon = 0
 
     @model_validator(mode="after")
     def _rules(self) -> MonitorSpec:
@@ -259,6 +264,8 @@ class MonitorSpec(_Entity):
                 raise ValueError(f"rule {rule.name!r} watches {rule.signal!r} but the monitor does not compute {group}")
         if self.reference_model is not None:
             validate_entity_name(self.reference_model, "model name")
+        if self.label_horizon_ms and "performance" not in self.signals:
+            raise ValueError("a label horizon re-evaluates the performance signal, which the monitor does not compute")
         return self
 
 

@@ -48,7 +48,8 @@ from modelyard.core.serving import Deployment, validate_deployment_name
 from modelyard.core.tracking import now_millis
 from modelyard.core.validation import validate_name
 from modelyard.monitoring import alerts as alert_rules
-from modelyard.monitoring.windows import Window, WindowData, due_windows, read_log, window_frame
+from modelyard.monitoring.late_labels import revise_late_labels
+from modelyard.monitoring.windows import LogPosition, Window, WindowData, due_windows, read_log, window_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,6 +72,8 @@ class RunReport:
     results: list[WindowResult] = field(default_factory=list)
     transitions: list[alert_rules.Transition] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: Windows evaluated before whose performance was re-evaluated for late labels.
+    revised: list[WindowResult] = field(default_factory=list)
 
     @property
     def fired(self) -> list[Alert]:
@@ -96,7 +99,12 @@ class RunReport:
             "fired": [a.model_dump(mode="json") for a in self.fired],
             "resolved": [a.model_dump(mode="json") for a in self.resolved],
             "errors": list(self.errors),
-        }
+            "revised": [
+                {"monitor": r.monitor, "window_start": r.window_start, "window_end": r.window_end,
+                 "performance": r.values.get("performance")}
+                for r in self.revised
+            ],
+        }  # fmt: skip
 
 
 def _default_owner() -> str:
@@ -135,16 +143,18 @@ class MonitoringService:
         reference_role: str = "training",
         options: Mapping[str, Any] | None = None,
         start: int | None = None,
+        label_horizon_ms: int = 0,
         actor: str,
     ) -> Monitor:
-        """A monitor of ``deployment`` (which must exist), evaluated from ``start`` (default now)."""
+        """A monitor of ``deployment`` (which must exist), evaluated from ``start`` (default now);
+        ``label_horizon_ms``: how long late labels still re-evaluate a window's performance."""
         name = validate_monitor_name(name)
         deployment = validate_deployment_name(deployment)
         self.stores.serving.get_deployment(deployment)  # DeploymentNotFound in one line
         spec = _spec(
             window=window, signals=tuple(signals), rules=tuple(rules), reference_model=reference_model,
             reference_version=reference_version, reference_role=reference_role, options=dict(options or {}),
-            start=self.clock() if start is None else start,
+            start=self.clock() if start is None else start, label_horizon_ms=label_horizon_ms,
         )  # fmt: skip
         return self.store.create_monitor(name, deployment, spec, actor=_actor(actor), at=self.clock())
 
@@ -321,8 +331,11 @@ class MonitoringService:
     def _run_monitor(self, monitor: Monitor, report: RunReport, *, limit: int, notify: bool) -> None:
         spec = monitor.spec
         last = self.store.last_claim(monitor.name)
-        log = read_log(self.stores, monitor.deployment, spec.start) if spec.window.by == "count" else None
-        total = None if log is None else int((~log["shadow"].astype(bool)).sum())
+        position, log, total = LogPosition(spec.start, 0), None, None
+        if spec.window.by == "count":  # read from where the newest count window began, not from the start
+            position = self._count_position(monitor)
+            log = read_log(self.stores, monitor.deployment, position.ms)
+            total = position.offset + int((~log["shadow"].astype(bool)).sum())
         windows = due_windows(
             spec.window, start=spec.start, last_start=None if last is None else last.window_start,
             now_ms=self.clock(), total_rows=total, limit=limit,
@@ -335,22 +348,40 @@ class MonitoringService:
             if claim is None:
                 continue  # another evaluator has it
             deployment = self._deployment(monitor.deployment)
-            result = self.evaluate_window(monitor, window, deployment=deployment, references=references, log=log)
+            result = self.evaluate_window(
+                monitor, window, deployment=deployment, references=references, log=log, offset=position.offset
+            )
             try:
                 self.store.complete_window(result)
             except ModelyardError as exc:  # the lease was taken over meanwhile: theirs counts
                 report.errors.append(f"{monitor.name} window {window.start}: {exc}")
                 continue
             report.results.append(result)
-            recent = self.store.list_window_results(monitor.name, limit=max(50, _longest(monitor) * 4))
-            runner = None
-            if deployment is not None:
-                from modelyard.monitoring.actions import ActionRunner
+            self._judge(monitor, deployment, report, notify=notify)
+        if spec.label_horizon_ms and "performance" in spec.signals:
+            evaluated = {r.window_start for r in report.results if r.monitor == monitor.name}
+            if revise_late_labels(self, monitor, report, evaluated, references, limit=limit):
+                self._judge(monitor, self._deployment(monitor.deployment), report, notify=notify)
 
-                runner = ActionRunner(self._deployments(), monitor.deployment, deployment.revision, now=self.clock())
-            report.transitions.extend(
-                alert_rules.evaluate_rules(self.store, monitor, recent, now=self.clock(), act=runner, notify=notify)
-            )
+    def _judge(self, monitor: Monitor, deployment: Deployment | None, report: RunReport, *, notify: bool) -> None:
+        """Judge the monitor's alert rules on its newest stored windows; record what changed."""
+        recent = self.store.list_window_results(monitor.name, limit=max(50, _longest(monitor) * 4))
+        runner = None
+        if deployment is not None:
+            from modelyard.monitoring.actions import ActionRunner
+
+            runner = ActionRunner(self._deployments(), monitor.deployment, deployment.revision, now=self.clock())
+        report.transitions.extend(
+            alert_rules.evaluate_rules(self.store, monitor, recent, now=self.clock(), act=runner, notify=notify)
+        )
+
+    def _count_position(self, monitor: Monitor) -> LogPosition:
+        """Where the newest count window with a recorded position began (else the monitor's start)."""
+        for result in self.store.list_window_results(monitor.name, limit=20):
+            found = LogPosition.from_values(result.values)
+            if found is not None and found.ms >= monitor.spec.start:
+                return found
+        return LogPosition(monitor.spec.start, 0)
 
     def _deployment(self, name: str) -> Deployment | None:
         try:
@@ -373,6 +404,7 @@ class MonitoringService:
         deployment: Deployment | None = None,
         references: dict[tuple[str, int], Reference] | None = None,
         log: pd.DataFrame | None = None,
+        offset: int = 0,
     ) -> WindowResult:
         """The result of one window (not stored): its signals, or "no_traffic", or "error"."""
         spec = monitor.spec
@@ -381,13 +413,17 @@ class MonitoringService:
             "evaluated_at": self.clock(), "evaluated_by": self.owner,
         }  # fmt: skip
         try:
-            data = window_frame(self.stores, monitor.deployment, spec.window, window, start_ms=spec.start, log=log)
+            data = window_frame(
+                self.stores, monitor.deployment, spec.window, window, start_ms=spec.start, log=log, offset=offset
+            )
             if data.empty:
                 return WindowResult(**base, status="no_traffic", rows=0, notes=("no traffic in this window",))
-            reference = self._reference_for(monitor, data, deployment, references if references is not None else {})
+            reference = self.reference_for(monitor, data, deployment, references if references is not None else {})
             values, notes = self._signals(monitor, data, reference)
             if reference.model is not None:
                 values["reference"] = {"model": reference.model, "version": reference.version}
+            if data.position is not None:
+                values["log"] = data.position.to_json()
             missing = [c for c in reference.columns if c not in data.input_columns]
             if missing and "quality" not in spec.signals:
                 notes.insert(0, f"column(s) {', '.join(map(repr, missing))} of the reference are missing from the log")
@@ -399,7 +435,7 @@ class MonitoringService:
             logger.exception("monitor %s: window %s failed", monitor.name, window.start)
             return WindowResult(**base, status="error", rows=0, notes=(f"{type(exc).__name__}: {exc}"[:1000],))
 
-    def _reference_for(
+    def reference_for(
         self, monitor: Monitor, data: WindowData, deployment: Deployment | None, cache: dict[tuple[str, int], Reference]
     ) -> Reference:
         from modelyard.monitoring.signals import Reference

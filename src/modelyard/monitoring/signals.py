@@ -44,6 +44,7 @@ __all__ = [
     "drift_signal",
     "estimated_signal",
     "health_signal",
+    "label_digest",
     "lookup",
     "performance_signal",
     "quality_signal",
@@ -301,6 +302,19 @@ def _labelled(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["feedback"].map(lambda v: v is not None) & rows[PREDICTION].map(lambda v: v is not None)]
 
 
+def label_digest(labelled: pd.DataFrame) -> str:
+    """What labels a window's performance was computed on (request ids and values), in 16 hex
+    digits: a later run that reads other labels for the same window re-evaluates it."""
+    import hashlib
+    import json
+
+    pairs = (
+        list(zip(labelled["request_id"].tolist(), labelled["feedback"].tolist(), strict=True)) if len(labelled) else []
+    )
+    text = json.dumps(pairs, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def performance_signal(
     data: WindowData, reference: Reference, *, options: Mapping[str, Any] | None = None
 ) -> SignalOutput:
@@ -314,7 +328,10 @@ def performance_signal(
         rows = rows[rows[PREDICTION].map(lambda v: v is not None)]
     labelled = _labelled(rows)
     if not len(labelled):
-        return SignalOutput({"labelled": 0, "unlabelled": len(rows)}, ["no labels arrived for this window yet"])
+        return SignalOutput(
+            {"labelled": 0, "unlabelled": len(rows), "labels": label_digest(labelled)},
+            ["no labels arrived for this window yet"],
+        )
     score_column = opts.get("score")
     scores = labelled[score_column].tolist() if score_column and score_column in labelled.columns else None
     metrics = opts.get("metrics")
@@ -323,7 +340,9 @@ def performance_signal(
         baseline=reference.baseline, tolerance=opts.get("tolerance", 0.0), unlabelled=len(rows) - len(labelled),
         metrics=metrics,
     )  # fmt: skip
-    values: dict[str, Any] = {"labelled": len(labelled), "unlabelled": len(rows) - len(labelled)}
+    values: dict[str, Any] = {
+        "labelled": len(labelled), "unlabelled": len(rows) - len(labelled), "labels": label_digest(labelled)
+    }  # fmt: skip
     notes: list[str] = []
     for name, estimate in result.metrics.items():
         values[name] = estimate.value

@@ -18,6 +18,10 @@ status, latency and time repeated, its inputs as columns (a tensor's as ``input_
 ``input_1``...) and its output as ``prediction`` (a dict output as ``prediction.KEY`` columns).
 ``WindowData`` keeps both: ``requests`` (one row per request: service health) and ``rows`` (one
 row per model input row: quality, drift, performance).
+
+Count windows are cut incrementally: a count window's result records its ``LogPosition`` (the
+time of its first live request and how many live requests were logged before that time), and
+the next run reads the log from the newest recorded position instead of from the monitor's start.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "META_COLUMNS",
     "PREDICTION",
+    "LogPosition",
     "Window",
     "WindowData",
     "count_rows",
@@ -96,6 +101,29 @@ def due_windows(
     return found
 
 
+@dataclass(frozen=True)
+class LogPosition:
+    """A place in the live log of a count monitor: ``offset`` live requests were logged (since the
+    monitor's start) before ``ms``. Reading the log from ``ms``, its first live request is at row
+    offset ``offset``. Stored in a count window's values under ``log``."""
+
+    ms: int
+    offset: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"from_ms": self.ms, "offset": self.offset}
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> LogPosition | None:
+        found = values.get("log")
+        if not isinstance(found, Mapping):
+            return None
+        ms, offset = found.get("from_ms"), found.get("offset")
+        if isinstance(ms, int) and isinstance(offset, int) and ms >= 0 and offset >= 0:
+            return cls(ms, offset)
+        return None
+
+
 @dataclass
 class WindowData:
     """One window's traffic. ``requests``: one row per logged request (shadows included);
@@ -107,6 +135,8 @@ class WindowData:
     rows: pd.DataFrame
     input_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Count windows: where the window's rows begin in the log (see ``LogPosition``).
+    position: LogPosition | None = None
 
     @property
     def empty(self) -> bool:
@@ -199,26 +229,34 @@ def window_frame(
     start_ms: int = 0,
     expected_columns: Sequence[str] = (),
     log: pd.DataFrame | None = None,
+    offset: int = 0,
 ) -> WindowData:
     """The traffic of one window (see the module docstring). A window without traffic is an empty
     ``WindowData``, not an error; ``expected_columns`` missing from the log are listed in
     ``notes``. Count windows are cut from ``log`` when given (the log since ``start_ms``, read
-    once for all the windows of a run), else from the log read here."""
+    once for all the windows of a run, whose first live request is at row ``offset``), else from
+    the log read here from ``start_ms``; their ``position`` says where they begin."""
+    position = None
     if spec.by == "time":
         requests = _read(stores, endpoint, window.start, window.end)
     else:
         logged = _read(stores, endpoint, start_ms, 2**63 - 1) if log is None else log
+        if window.start < offset:
+            raise ValueError(f"count window {window.start} begins before the log read (row {offset})")
         live = logged[~logged["shadow"].astype(bool)].reset_index(drop=True)
-        chosen = live.iloc[window.start : window.end]
+        chosen = live.iloc[window.start - offset : window.end - offset]
         ids = set(chosen["request_id"])
         requests = logged[logged["request_id"].isin(ids)].reset_index(drop=True)
+        if len(chosen):
+            first = int(chosen["timestamp_ms"].iloc[0])
+            position = LogPosition(first, offset + int((live["timestamp_ms"] < first).sum()))
     live_requests = requests[~requests["shadow"].astype(bool)] if len(requests) else requests
     rows, inputs = expand(live_requests)
     notes: list[str] = []
     missing = [c for c in expected_columns if c not in inputs]
     if missing and len(rows):
         notes.append(f"column(s) {', '.join(map(repr, missing))} of the reference are missing from the log")
-    return WindowData(window=window, requests=requests, rows=rows, input_columns=inputs, notes=notes)
+    return WindowData(window=window, requests=requests, rows=rows, input_columns=inputs, notes=notes, position=position)
 
 
 def read_log(stores: Stores, endpoint: str, start_ms: int) -> pd.DataFrame:

@@ -59,18 +59,27 @@ def create_monitor(
     reference: str | None = None,
     options: Mapping[str, Any] | None = None,
     start: int | None = None,
+    label_horizon: str | int | None = None,
     actor: str | None = None,
 ) -> Monitor:
     """A monitor of ``deployment``: ``window`` is a duration ("5m"), a number of requests with
     ``by="count"``, or a full window spec (``{"kind": "sliding", "size": ..., "step": ...}``);
-    ``reference`` is ``MODEL@VERSION`` (default: the version that served each window)."""
+    ``reference`` is ``MODEL@VERSION`` (default: the version that served each window);
+    ``label_horizon`` (a duration, "1d", or milliseconds): late labels re-evaluate the
+    ``performance`` of windows that young."""
+    from modelyard.auth.timeparse import parse_duration_ms
+
+    horizon = (
+        label_horizon if isinstance(label_horizon, int) or label_horizon is None else parse_duration_ms(label_horizon)
+    )
     model = version = None
     if reference is not None:
         model_name, _, number = reference.rpartition("@")
         model, version = model_name, int(number)
     return service().create(
         name, deployment, window=_window(window, by), signals=signals, rules=rules, reference_model=model,
-        reference_version=version, options=options, start=start, actor=actor or current_user(),
+        reference_version=version, options=options, start=start, label_horizon_ms=horizon or 0,
+        actor=actor or current_user(),
     )  # fmt: skip
 
 
