@@ -298,31 +298,3 @@ def test_logged_predictions_read_back_with_feedback_on_every_backend(stores: Sto
     assert frame["request_id"].tolist() == [f"q{i}" for i in range(10)]
     assert frame.iloc[3]["inputs"] == {"x": [3]} and frame.iloc[3]["outputs"] == [1]
     assert frame.iloc[3]["feedback"] == 1 and frame["feedback"].isna().sum() == 9
-
-
-def test_compaction_merges_partitions_and_keeps_rows_and_feedback(stores: Stores) -> None:
-    from modelyard.serving.endpoint import PredictionRecord
-    from modelyard.serving.predictions import compact, predictions
-    from modelyard.serving.predlog import PredictionLogger
-
-    with PredictionLogger(stores.serving, stores.artifacts, flush_interval_s=0.05) as log:
-        for i in range(12):
-            log.offer(PredictionRecord(f"c{i}", "api", "main", "m", 1, {"x": [i]}, [i], 1.0, 1_000 + i, False, "ok"))
-            if i % 3 == 2:
-                assert log.flush()  # four partitions of three rows
-    assert len(stores.serving.list_prediction_partitions("api", 0, 10_000)) == 4
-    stores.serving.record_feedback([Feedback(request_id="c4", value=0, at=9)])
-    before = predictions(stores, "api")
-    assert compact(stores, "api", before_ms=1_009, target_rows=9) == (3, 1)  # the last one is too recent
-    partitions = stores.serving.list_prediction_partitions("api", 0, 10_000)
-    assert [p.row_count for p in partitions] == [9, 3]
-    after = predictions(stores, "api")
-    assert after.drop(columns=["inputs", "outputs"]).equals(before.drop(columns=["inputs", "outputs"]))
-    assert after["outputs"].tolist() == before["outputs"].tolist()
-    assert after.set_index("request_id").loc["c4", "feedback"] == 0
-    stores.serving.record_feedback([Feedback(request_id="c1", value=1, at=9)])  # ids moved with their rows
-    assert compact(stores, "api", before_ms=1_009, target_rows=9) == (0, 0)
-    merged = partitions[0]
-    with pytest.raises(Conflict):  # its partitions are gone: compacted already
-        stores.serving.compact_prediction_partitions("api", ["nosuch"], merged.model_copy(update={"id": new_id()}))
-    assert [p.row_count for p in stores.serving.list_prediction_partitions("api", 0, 10_000)] == [9, 3]

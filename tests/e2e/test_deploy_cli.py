@@ -121,8 +121,54 @@ def test_sdk_deploy_creates_then_updates(churn: None) -> None:
 
 def test_predictions_compact_command(churn: None) -> None:
     code, out = invoke("predictions", "compact", "churn-api", "--older-than", "1h", "--json")
-    assert code == 0 and json.loads(out) == {"replaced": 0, "written": 0}
+    assert code == 0 and json.loads(out)["replaced"] == 0 and json.loads(out)["written"] == 0
     code, out = invoke("predictions", "compact", "bad/name")
     assert code != 0 and "Traceback" not in out
     code, out = invoke("predictions", "compact", "api", "--older-than", "soon")
     assert code != 0 and "invalid" in out
+
+
+def test_predictions_prune_command_and_its_one_line_errors(churn: None) -> None:
+    from modelyard.core.tracking import now_millis
+    from modelyard.serving.endpoint import PredictionRecord
+    from modelyard.serving.predlog import PredictionLogger
+    from modelyard.store import open_stores
+
+    stores = open_stores(modelyard.settings.load_settings())
+    now = now_millis()
+    with PredictionLogger(stores.serving, stores.artifacts, flush_interval_s=60) as log:
+        for i, age_days in enumerate((40, 31, 2)):
+            log.offer(PredictionRecord(f"p{i}", "churn-api", "main", "churn", 2, {"x": [i]}, [0], 1.0,
+                                       now - age_days * 86_400_000, False, "ok"))  # fmt: skip
+            assert log.flush()
+    code, out = invoke("predictions", "prune", "churn-api", "--older-than", "30d")
+    assert code == 0, out
+    assert "churn-api: 2 partition(s) deleted (2 row(s), 2 blob(s))" in out
+    code, out = invoke("predictions", "prune", "churn-api", "--older-than", "30d", "--json")
+    assert code == 0 and json.loads(out)["pruned"] == 0
+    assert [p.start_ms for p in stores.serving.list_prediction_partitions("churn-api", 0, 2**62)] == [
+        now - 2 * 86_400_000
+    ]
+    for args, words in (
+        (["churn-api", "--older-than", "soon"], "invalid duration"),
+        (["churn-api", "--older-than", "-3d"], "invalid duration"),
+        (["bad/name", "--older-than", "30d"], "deployment name"),
+    ):
+        code, out = invoke("predictions", "prune", *args)
+        assert code != 0 and words in out and "Traceback" not in out, out
+        assert len(out.strip().splitlines()) == 1, out
+    code, out = invoke("predictions", "prune", "churn-api")  # --older-than is required
+    assert code == 2 and "Traceback" not in out
+
+
+def test_log_retention_is_part_of_a_deployment(churn: None) -> None:
+    code, out = invoke("deploy", "create", "churn-api", "-v", "churn@champion", "--log-retention-days", "30", "--json")
+    assert code == 0 and json.loads(out)["spec"]["log_retention_days"] == 30, out
+    code, out = invoke("deploy", "update", "churn-api", "-v", "churn@3")
+    assert code == 0 and "prediction logs kept 30 day(s)" in out, out
+    code, out = invoke("deploy", "rollback", "churn-api", "--json")  # what is served goes back, retention stays
+    assert code == 0 and json.loads(out)["spec"]["log_retention_days"] == 30
+    code, out = invoke("deploy", "update", "churn-api", "--log-retention-days", "0", "--json")
+    assert code == 0 and json.loads(out)["spec"]["log_retention_days"] is None
+    code, out = invoke("deploy", "update", "churn-api", "--log-retention-days", "-1")
+    assert code == 2 and "Traceback" not in out

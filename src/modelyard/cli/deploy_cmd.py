@@ -120,6 +120,17 @@ def _print(deployment: Deployment) -> None:
             f"(at least {slo.min_requests} requests); automatic rollback {'on' if spec.auto_rollback else 'off'}",
             highlight=False,
         )
+    if spec.log_retention_days is not None:
+        console.print(f"prediction logs kept {spec.log_retention_days} day(s)", highlight=False)
+
+
+RetentionOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--log-retention-days", min=0, max=36_500,
+        help="Delete logged predictions older than this many days (0: keep them; the serving processes prune).",
+    ),
+]  # fmt: skip
 
 
 @deploy_app.command("create")
@@ -134,6 +145,7 @@ def deploy_create(
     min_requests: MinRequestsOpt = None,
     auto_rollback: Annotated[bool, typer.Option("--auto-rollback", help="Roll back when the SLO is breached.")] = False,
     description: Annotated[str | None, typer.Option("--description", "-d")] = None,
+    log_retention_days: RetentionOpt = None,
     reason: ReasonOpt = None,
     user: UserOpt = None,
     json: JsonOpt = False,
@@ -153,6 +165,7 @@ def deploy_create(
             auto_rollback=auto_rollback,
             description=description,
             reason=reason,
+            log_retention_days=log_retention_days or None,
         )
     if json:
         print_json(created.model_dump(mode="json"))
@@ -180,6 +193,7 @@ def deploy_update(
     expected_revision: Annotated[
         int | None, typer.Option("--expected-revision", min=1, max=MAX_VERSION, help="Refuse if it changed since.")
     ] = None,
+    log_retention_days: RetentionOpt = None,
     reason: ReasonOpt = None,
     user: UserOpt = None,
     json: JsonOpt = False,
@@ -201,6 +215,8 @@ def deploy_update(
         slo = _slo(current.spec.slo, max_error_rate, max_p99_ms, slo_window, min_requests)
         if slo is not current.spec.slo:
             kwargs["slo"] = slo
+        if log_retention_days is not None:
+            kwargs["log_retention_days"] = log_retention_days or None
         updated = service.update(
             name,
             actor=_user(user),
@@ -398,6 +414,21 @@ def predictions_show(
     )
 
 
+def _maintain(endpoint: str, older_than: str, store: str | None, run: Any) -> Any:
+    """Run one maintenance pass (``run(maintainer, before_ms)``); busy is an error."""
+    from modelyard.auth.timeparse import parse_duration_ms
+    from modelyard.cli._stores import cli_stores
+    from modelyard.core.tracking import now_millis
+    from modelyard.serving.logmaint import LogMaintainer
+
+    with errors_as_exit():
+        before_ms = now_millis() - parse_duration_ms(older_than)
+        result = run(LogMaintainer(cli_stores(store)), before_ms)
+    if result.busy:
+        fail(f"{endpoint}: another process is compacting or pruning its log; nothing done (try again later)", 1)
+    return result
+
+
 @predictions_app.command("compact")
 def predictions_compact(
     endpoint: str,
@@ -408,18 +439,32 @@ def predictions_compact(
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Merge ENDPOINT's small log partitions (one per logger flush) into large ones."""
-    from modelyard.cli._stores import cli_stores
-    from modelyard.serving.predictions import compact, since_ms
-
-    with errors_as_exit():
-        replaced, written = compact(
-            cli_stores(store), endpoint, before_ms=since_ms(older_than), target_rows=target_rows
-        )
+    """Merge ENDPOINT's small log partitions (one per logger flush) into large ones; the replaced
+    blobs are deleted."""
+    result = _maintain(
+        endpoint, older_than, store, lambda m, before: m.compact(endpoint, before_ms=before, target_rows=target_rows)
+    )
     if json:
-        print_json({"replaced": replaced, "written": written})
+        print_json(result.as_dict())
         return
-    console.print(f"{endpoint}: {replaced} partition(s) merged into {written}", highlight=False)
+    console.print(f"{endpoint}: {result.replaced} partition(s) merged into {result.written}", highlight=False)
+
+
+@predictions_app.command("prune")
+def predictions_prune(
+    endpoint: str,
+    older_than: Annotated[str, typer.Option("--older-than", help="Delete rows older than this (30d, 12h).")],
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Delete ENDPOINT's logged predictions older than --older-than (whole partitions), with their
+    feedback and blobs."""
+    result = _maintain(endpoint, older_than, store, lambda m, before: m.prune(endpoint, before_ms=before))
+    if json:
+        print_json(result.as_dict())
+        return
+    counts = f"{result.pruned_rows} row(s), {result.blobs_deleted} blob(s)"
+    console.print(f"{endpoint}: {result.pruned} partition(s) deleted ({counts})", highlight=False)
 
 
 def _short(value: Any, width: int = 40) -> str:

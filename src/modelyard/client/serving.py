@@ -22,6 +22,7 @@ from urllib.parse import quote
 import orjson
 
 from modelyard.client._transport import HttpAggregateStore, request
+from modelyard.core.errors import NotServed
 from modelyard.core.serving import (
     Deployment,
     DeploymentAction,
@@ -46,6 +47,10 @@ __all__ = ["HttpServingStore"]
 
 #: Request ids per lookup request (well under the server's body limit).
 _LOOKUP_CHUNK = 5_000
+_MAINTENANCE = (
+    "prediction-log compaction and retention run where the stores are (a database URI, or the serving "
+    "processes' periodic work), not through a server"
+)
 
 
 def _path(name: str) -> str:
@@ -140,6 +145,25 @@ class HttpServingStore(HttpAggregateStore, ServingStore):
         body = request(PredictionPartitionCompact.model_validate, fields)
         data = self._json("POST", "/prediction-partitions/compact", idempotent=True, body=body)
         return PredictionLogPartition.model_validate(data)
+
+    # Maintenance deletes blobs, which only the server may do (the HTTP artifact store refuses
+    # deletes): ``LogMaintainer`` refuses a server's stores before it gets here.
+    def delete_prediction_partitions(
+        self, endpoint: str, ids: Sequence[str], *, at: int
+    ) -> list[PredictionLogPartition]:
+        raise NotServed(_MAINTENANCE)
+
+    def claim_prediction_log(self, endpoint: str, *, owner: str, at: int, lease_ms: int) -> bool:
+        raise NotServed(_MAINTENANCE)
+
+    def release_prediction_log(self, endpoint: str, *, owner: str) -> None:
+        raise NotServed(_MAINTENANCE)
+
+    def list_blob_deletions(self, endpoint: str, *, limit: int = 1000) -> list[str]:
+        raise NotServed(_MAINTENANCE)
+
+    def forget_blob_deletions(self, digests: Sequence[str]) -> None:
+        raise NotServed(_MAINTENANCE)
 
     # -- feedback -------------------------------------------------------------------------------
     def record_feedback(self, items: Sequence[Feedback]) -> int:

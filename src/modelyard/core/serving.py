@@ -142,6 +142,9 @@ class DeploymentSpec(Entity):
     slo: Slo | None = None
     auto_rollback: bool = False
     description: str | None = Field(default=None, max_length=10_000)
+    #: Logged predictions older than this many days are deleted by the serving processes'
+    #: periodic work (None: kept until pruned by hand).
+    log_retention_days: int | None = Field(default=None, ge=1, le=36_500)
 
     @model_validator(mode="after")
     def _rules(self) -> DeploymentSpec:

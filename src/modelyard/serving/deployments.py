@@ -185,8 +185,10 @@ class DeploymentService:
         auto_rollback: bool = False,
         description: str | None = None,
         reason: str | None = None,
+        log_retention_days: int | None = None,
     ) -> Deployment:
-        """A new deployment (revision 1) serving ``variants``."""
+        """A new deployment (revision 1) serving ``variants``; its logged predictions are kept
+        ``log_retention_days`` days (None: until pruned)."""
         name = validate_deployment_name(name)
         spec = _spec(
             variants=self.resolve_variants(variants),
@@ -194,6 +196,7 @@ class DeploymentService:
             slo=_slo(slo),
             auto_rollback=auto_rollback,
             description=description,
+            log_retention_days=log_retention_days,
         )
         return self.store.create_deployment(name, spec, actor=_actor(actor), at=self.clock(), reason=reason)
 
@@ -210,6 +213,7 @@ class DeploymentService:
         description: str | None = _UNSET,
         expected_revision: int | None = None,
         reason: str | None = None,
+        log_retention_days: int | None = _UNSET,
     ) -> Deployment:
         """The next revision: ``variants`` replace the variants; ``traffic`` ({variant: percent})
         changes shares of the current ones; other arguments replace what they name. Every model
@@ -238,6 +242,7 @@ class DeploymentService:
             slo=old.slo if slo is _UNSET else _slo(slo),
             auto_rollback=old.auto_rollback if auto_rollback is None else auto_rollback,
             description=old.description if description is _UNSET else description,
+            log_retention_days=old.log_retention_days if log_retention_days is _UNSET else log_retention_days,
         )
         return self.store.update_deployment(
             current.name, spec, expected_revision=current.revision, actor=_actor(actor), at=self.clock(), reason=reason
@@ -280,7 +285,10 @@ class DeploymentService:
             raise RevisionConflict(f"deployment {name!r} is at revision {current.revision}, not {expected_revision}")
         assert target.after is not None
         pinned = tuple(v.model_copy(update={"ref": str(v.version)}) for v in target.after.variants)
-        spec = target.after.model_copy(update={"variants": pinned})
+        # what is served goes back; how long its log is kept is not a serving state and stays
+        spec = target.after.model_copy(
+            update={"variants": pinned, "log_retention_days": current.spec.log_retention_days}
+        )
         return self.store.update_deployment(
             current.name,
             spec,

@@ -17,8 +17,13 @@ difference of two snapshots. ``AutoRollback`` (rollback.py) judges those windows
 deployment's SLO in the same tick. With several workers, each worker judges its own share of the
 traffic; the compare-and-set on the revision makes their rollbacks one.
 
+``LogRetention`` is the periodic work on the logs: every few minutes, in a thread of its own (a
+long prune never delays the poller), it prunes each hosted deployment whose spec has
+``log_retention_days`` (``serving/logmaint.py``, under the endpoint's maintenance claim, so of
+several replicas one does it).
+
 ``build_deployment_app`` assembles it all: the serving app, the prediction logger as its sink, the
-feedback route, the host and the watcher, started and stopped with the ASGI lifespan.
+feedback route, the host, the watcher and the retention, started and stopped with the ASGI lifespan.
 """
 
 from __future__ import annotations
@@ -39,9 +44,10 @@ from modelyard.serving.rollback import AutoRollback, RollbackRule, SloRule, Wind
 if TYPE_CHECKING:
     from modelyard.serving.deployments import DeploymentService
     from modelyard.serving.host import ModelHost
+    from modelyard.serving.logmaint import LogMaintainer, MaintenanceResult
     from modelyard.serving.metrics import ServingMetrics
 
-__all__ = ["DeploymentHost", "PrometheusWindows", "endpoint_for"]
+__all__ = ["DeploymentHost", "LogRetention", "PrometheusWindows", "endpoint_for"]
 
 log = logging.getLogger("modelyard.serving.hosting")
 
@@ -243,6 +249,55 @@ def _p99_from_buckets(bounds: list[float], cumulative: list[float]) -> float | N
     return math.inf
 
 
+class LogRetention:
+    """Prunes the hosted deployments' logs to their ``log_retention_days`` (module docstring)."""
+
+    def __init__(
+        self,
+        service: DeploymentService,
+        maintainer: LogMaintainer,
+        names: Sequence[str],
+        *,
+        every_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.service = service
+        self.maintainer = maintainer
+        self.names = tuple(names)
+        self.every_s = every_s
+        self.clock = clock
+        self._next = 0.0
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> None:
+        """Start a pass in the background when one is due and none is running."""
+        now = self.clock()
+        if now < self._next or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._next = now + self.every_s
+        self._thread = threading.Thread(target=self.run_once, name="modelyard-log-retention", daemon=True)
+        self._thread.start()
+
+    def run_once(self) -> list[MaintenanceResult]:
+        """One pass over the hosted deployments; a failure is logged and the pass goes on."""
+        done: list[MaintenanceResult] = []
+        for name in self.names:
+            try:
+                result = self.maintainer.apply_retention(self.service.get(name))
+            except Exception as exc:
+                log.warning("log retention of %s failed (retried next pass): %s", name, exc)
+                continue
+            if result is not None:
+                done.append(result)
+                if result.pruned:
+                    log.info("deployment %s: %d old log partition(s) deleted", name, result.pruned)
+        return done
+
+    def join(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
 def watcher(
     service: DeploymentService,
     windows: PrometheusWindows,
@@ -265,6 +320,7 @@ class DeploymentServer:
         logger: Any = None,
         rollback: AutoRollback | None = None,
         windows: PrometheusWindows | None = None,
+        retention: LogRetention | None = None,
     ) -> None:
         from modelyard.serving.feedback import FeedbackRoute
 
@@ -273,6 +329,7 @@ class DeploymentServer:
         self.logger = logger
         self.rollback = rollback
         self.windows = windows
+        self.retention = retention
         flush = logger.flush if logger is not None else None
         self.asgi = FeedbackRoute(app, host.service.store, flush=flush)
         self.started = False
@@ -282,6 +339,8 @@ class DeploymentServer:
             self.windows.sample()
         if self.rollback is not None:
             self.rollback.check_all()
+        if self.retention is not None:
+            self.retention.tick()
 
     def start(self) -> None:
         if not self.started:
@@ -292,6 +351,8 @@ class DeploymentServer:
         import asyncio
 
         self.host.stop()
+        if self.retention is not None:
+            await asyncio.to_thread(self.retention.join)
         await self.app.aclose()
         if self.logger is not None:
             await asyncio.to_thread(self.logger.close)
@@ -323,10 +384,13 @@ def build_deployment_app(
     poll_s: float = 1.0,
     logger_options: dict[str, Any] | None = None,
     rules: Sequence[RollbackRule] = (SloRule(),),
+    retention_every_s: float | None = 300.0,
 ) -> DeploymentServer:
     """Serve the named deployments from ``stores`` (see the module docstring). Every model is
     loaded before this returns; call ``start()`` (the ASGI lifespan does) to begin polling.
-    ``rules`` are the automatic rollback's rules (the SLO rule; model-quality rules join it)."""
+    ``rules`` are the automatic rollback's rules (the SLO rule; model-quality rules join it).
+    ``retention_every_s``: how often the logs are pruned to each deployment's retention (None:
+    never; never either over a server's stores, where blobs cannot be deleted)."""
     from modelyard.registry.service import RegistryService
     from modelyard.serving.app import DEFAULT_MAX_BODY_BYTES, create_serving_app
     from modelyard.serving.deployments import DeploymentService
@@ -352,6 +416,11 @@ def build_deployment_app(
     )
     windows = PrometheusWindows(metrics) if auto_rollback else None
     rollback = watcher(service, windows, host.names, rules) if windows is not None else None
-    server = DeploymentServer(app, host, logger=logger, rollback=rollback, windows=windows)
+    retention = None
+    if retention_every_s is not None and not stores.remote:
+        from modelyard.serving.logmaint import LogMaintainer
+
+        retention = LogRetention(service, LogMaintainer(stores), host.names, every_s=retention_every_s)
+    server = DeploymentServer(app, host, logger=logger, rollback=rollback, windows=windows, retention=retention)
     host.on_tick = server.tick
     return server

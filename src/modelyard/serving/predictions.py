@@ -19,20 +19,23 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelyard.core.errors import InvalidArgument
+from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.core.serving import validate_deployment_name
 from modelyard.core.tracking import now_millis
 from modelyard.serving.predlog import COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from modelyard.store.bundle import Stores
 
-__all__ = ["TimeLike", "compact", "predictions", "since_ms", "time_ms", "traffic"]
+__all__ = ["TimeLike", "predictions", "since_ms", "time_ms", "traffic"]
 
 TimeLike = int | float | str | dt.datetime | dt.date | None
 _FOREVER = 2**63 - 1
+#: Times a read lists the index again when a listed blob was deleted meanwhile (compaction, retention).
+_RELISTS = 5
 
 
 def time_ms(value: TimeLike, name: str, *, now: int | None = None) -> int | None:
@@ -64,6 +67,29 @@ def _decode(text: Any) -> Any:
     return None if text is None else orjson.loads(text)
 
 
+def _read_partitions(
+    stores: Stores, endpoint: str, start_ms: int, end_ms: int, *, columns: list[str] | None = None, newest: int = 0
+) -> tuple[list[pa.Table], int]:
+    """The Parquet tables of ``endpoint``'s partitions overlapping ``[start_ms, end_ms)`` (the
+    ``newest`` of them only, when given) and how many were listed. One listing is one snapshot of
+    the index, so a compaction never shows a row twice; a blob deleted after the listing (its rows
+    compacted or pruned meanwhile) means the index changed: it is listed again, so no row goes
+    missing either."""
+    import pyarrow.parquet as pq
+
+    for attempt in range(_RELISTS):
+        found = stores.serving.list_prediction_partitions(endpoint, start_ms, end_ms)
+        chosen = found[-newest:] if newest else found
+        try:
+            tables = [pq.read_table(io.BytesIO(stores.artifacts.get_bytes(p.digest)), columns=columns) for p in chosen]
+        except NotFound:
+            if attempt + 1 == _RELISTS:
+                raise
+            continue
+        return tables, len(found)
+    raise AssertionError("unreachable")
+
+
 def predictions(
     stores: Stores,
     endpoint: str,
@@ -78,7 +104,6 @@ def predictions(
     columns."""
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     endpoint = validate_deployment_name(endpoint)
     start_ms = time_ms(start, "start") or 0
@@ -86,9 +111,7 @@ def predictions(
     end_ms = _FOREVER if end_ms is None else end_ms
     if end_ms <= start_ms:
         raise InvalidArgument("the end of the time range must be after its start")
-    tables = []
-    for partition in stores.serving.list_prediction_partitions(endpoint, start_ms, end_ms):
-        tables.append(pq.read_table(io.BytesIO(stores.artifacts.get_bytes(partition.digest))))
+    tables, _ = _read_partitions(stores, endpoint, start_ms, end_ms)
     columns = [*COLUMNS, "feedback", "feedback_at"]
     if not tables:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
@@ -120,67 +143,14 @@ def traffic(
     most the newest ``max_partitions`` partitions; the flag says whether older ones were left out."""
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     columns = ["variant", "shadow", "status", "latency_ms", "timestamp_ms"]
-    found = stores.serving.list_prediction_partitions(validate_deployment_name(endpoint), start_ms, end_ms)
-    truncated = len(found) > max_partitions
-    tables = [
-        pq.read_table(io.BytesIO(stores.artifacts.get_bytes(p.digest)), columns=columns)
-        for p in found[-max_partitions:]
-    ]
+    tables, listed = _read_partitions(
+        stores, validate_deployment_name(endpoint), start_ms, end_ms, columns=columns, newest=max_partitions
+    )
+    truncated = listed > max_partitions
     if not tables:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), truncated
     frame = pa.concat_tables(tables).to_pandas()
     frame = frame[(frame["timestamp_ms"] >= start_ms) & (frame["timestamp_ms"] < end_ms)]
     return frame.reset_index(drop=True), truncated
-
-
-def compact(
-    stores: Stores, endpoint: str, *, before_ms: int, target_rows: int = 500_000, clock: Any = now_millis
-) -> tuple[int, int]:
-    """Merge the partitions of ``endpoint`` whose rows all precede ``before_ms`` into partitions of
-    up to about ``target_rows`` rows (the logger writes one small partition per flush, so a day of
-    traffic is thousands of blobs; reading it back is one blob per merged group instead). Rows,
-    their order and their feedback are unchanged. Returns (partitions replaced, partitions
-    written). Each merge is one store transaction over a blob written first; a crash leaves at
-    worst an unreferenced blob."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from modelyard.core.ids import new_id
-    from modelyard.core.serving import PredictionLogPartition
-
-    endpoint = validate_deployment_name(endpoint)
-    if target_rows < 1:
-        raise InvalidArgument("target_rows must be >= 1")
-    found = [p for p in stores.serving.list_prediction_partitions(endpoint, 0, before_ms) if p.end_ms < before_ms]
-    groups: list[list[Any]] = []
-    current: list[Any] = []
-    rows = 0
-    for partition in found:
-        if current and rows + partition.row_count > target_rows:
-            groups.append(current)
-            current, rows = [], 0
-        current.append(partition)
-        rows += partition.row_count
-    if current:
-        groups.append(current)
-    replaced = written = 0
-    for group in groups:
-        if len(group) < 2:
-            continue
-        tables = [pq.read_table(io.BytesIO(stores.artifacts.get_bytes(p.digest))) for p in group]
-        table = pa.concat_tables(tables, promote_options="default").sort_by([("timestamp_ms", "ascending")])
-        sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd")
-        blob = stores.artifacts.put_bytes(sink.getvalue())
-        merged = PredictionLogPartition(
-            id=new_id(), endpoint=endpoint, start_ms=min(p.start_ms for p in group),
-            end_ms=max(p.end_ms for p in group), row_count=table.num_rows, digest=blob.digest, size=blob.size,
-            created_at=clock(),
-        )  # fmt: skip
-        stores.serving.compact_prediction_partitions(endpoint, [p.id for p in group], merged)
-        replaced += len(group)
-        written += 1
-    return replaced, written

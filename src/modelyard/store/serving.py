@@ -12,7 +12,14 @@ keeps the history; creating the name again continues its revision numbers.
 
 Prediction logs. The rows themselves are Parquet blobs in the artifact store; the store keeps one
 index row per blob (endpoint, time range, row count, digest) and the request ids it holds, so that
-feedback can be checked against the predictions it is about.
+feedback can be checked against the predictions it is about. Maintenance (compaction, retention)
+of one endpoint's log is done under a claim (``claim_prediction_log``: a lease, insert-unique and
+taken over once expired, as monitoring claims windows), so concurrent compactors and pruners do
+not do the same work twice. Removing index rows (``compact_prediction_partitions``,
+``delete_prediction_partitions``) queues their blobs for deletion in the same transaction; the
+maintainer deletes the blobs and then forgets them (``list_blob_deletions``,
+``forget_blob_deletions``), so no index row ever points at a deleted blob and a crash between the
+two leaves a queued deletion, not a blob nobody knows about.
 
 Feedback. Ground truth by request id. Feedback for a request id that no indexed partition holds
 is refused as a whole (``UnknownRequestIds``, nothing recorded): a typo must not silently create
@@ -116,8 +123,35 @@ class ServingStore(ABC):
         into one blob, stored first), in one transaction: the new row is indexed, the request ids
         move to it, the old rows go. A retry after success is a no-op (``partition.id`` already
         there, the old ones gone); Conflict, changing nothing, if some of ``replaced`` are not
-        partitions of ``endpoint`` (another compaction took them). The old blobs stay in the
-        artifact store for its garbage collection."""
+        partitions of ``endpoint`` (another compaction took them). The old blobs (unless another
+        partition still has the same digest) are queued for deletion in the same transaction."""
+
+    @abstractmethod
+    def delete_prediction_partitions(
+        self, endpoint: str, ids: Sequence[str], *, at: int
+    ) -> list[PredictionLogPartition]:
+        """Remove the partitions ``ids`` of ``endpoint`` (retention), with their request ids and
+        the feedback recorded for those, in one transaction; their blobs (unless another partition
+        still has the same digest) are queued for deletion. Ids that are not (or no longer)
+        partitions of ``endpoint`` are skipped. Returns the partitions removed."""
+
+    @abstractmethod
+    def claim_prediction_log(self, endpoint: str, *, owner: str, at: int, lease_ms: int) -> bool:
+        """Take the maintenance claim of ``endpoint``'s log for ``owner`` until ``at + lease_ms``.
+        False when another owner holds an unexpired claim; True when the claim is taken, taken
+        over (expired) or renewed (``owner`` already holds it)."""
+
+    @abstractmethod
+    def release_prediction_log(self, endpoint: str, *, owner: str) -> None:
+        """Give the claim back (nothing happens unless ``owner`` holds it)."""
+
+    @abstractmethod
+    def list_blob_deletions(self, endpoint: str, *, limit: int = 1000) -> list[str]:
+        """Digests queued for deletion by ``endpoint``'s maintenance that no partition references."""
+
+    @abstractmethod
+    def forget_blob_deletions(self, digests: Sequence[str]) -> None:
+        """Remove deleted blobs from the queue."""
 
     # -- feedback -------------------------------------------------------------------------------
 

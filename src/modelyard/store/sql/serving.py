@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from modelyard.core.errors import (
@@ -44,7 +44,9 @@ from modelyard.store.sql.serving_tables import (
     REQUEST_ID_LENGTH,
     deployment_revisions,
     deployments,
+    prediction_blob_deletions,
     prediction_feedback,
+    prediction_log_claims,
     prediction_partitions,
     prediction_requests,
 )
@@ -354,10 +356,98 @@ class SqlServingStore(SqlAggregateStore, ServingStore):
                 .where(prediction_requests.c.partition_id.in_(old))
                 .values(partition_id=partition.id)
             )
+            digests = [r.digest for r in conn.execute(select(p.c.digest).where(p.c.id.in_(old)))]
             conn.execute(p.delete().where(p.c.id.in_(old)))
+            self._queue_deletions(conn, endpoint, digests, partition.created_at)
             return partition
 
         return self._write(tx)
+
+    def delete_prediction_partitions(
+        self, endpoint: str, ids: Sequence[str], *, at: int
+    ) -> list[PredictionLogPartition]:
+        validate_deployment_name(endpoint)
+        wanted = list(dict.fromkeys(ids))
+        p, r, f = prediction_partitions, prediction_requests, prediction_feedback
+
+        def tx(conn: Connection) -> list[PredictionLogPartition]:
+            removed: list[PredictionLogPartition] = []
+            for chunk in _chunks(wanted):
+                rows = conn.execute(select(p).where(p.c.endpoint == endpoint, p.c.id.in_(list(chunk))))
+                found = [PredictionLogPartition.model_validate(dict(row._mapping)) for row in rows]
+                if not found:
+                    continue
+                gone = [x.id for x in found]
+                held = select(r.c.request_id).where(r.c.partition_id.in_(gone))
+                conn.execute(f.delete().where(f.c.request_id.in_(held)))
+                conn.execute(r.delete().where(r.c.partition_id.in_(gone)))
+                conn.execute(p.delete().where(p.c.id.in_(gone)))
+                self._queue_deletions(conn, endpoint, [x.digest for x in found], at)
+                removed.extend(found)
+            return sorted(removed, key=lambda x: (x.start_ms, x.id))
+
+        return self._write(tx)
+
+    def _queue_deletions(self, conn: Connection, endpoint: str, digests: Sequence[str], at: int) -> None:
+        """Queue the blobs of removed index rows, except digests another partition still has."""
+        p = prediction_partitions
+        unique = list(dict.fromkeys(digests))
+        kept = {row.digest for row in conn.execute(select(p.c.digest).where(p.c.digest.in_(unique)))}
+        rows = [{"digest": d, "endpoint": endpoint, "queued_at": int(at)} for d in unique if d not in kept]
+        if rows:
+            conn.execute(self._insert(prediction_blob_deletions).values(rows).on_conflict_do_nothing())
+
+    def claim_prediction_log(self, endpoint: str, *, owner: str, at: int, lease_ms: int) -> bool:
+        validate_deployment_name(endpoint)
+        owner = _who(owner)
+        if lease_ms < 1:
+            raise InvalidArgument("a lease lasts at least 1 ms")
+        c = prediction_log_claims
+        values = {"endpoint": endpoint, "owner": owner, "claimed_at": int(at), "expires_at": int(at) + int(lease_ms)}
+
+        def tx(conn: Connection) -> bool:
+            inserted = conn.execute(self._insert(c).values(**values).on_conflict_do_nothing().returning(c.c.owner))
+            if inserted.first() is not None:
+                return True
+            row = conn.execute(select(c).where(c.c.endpoint == endpoint)).first()
+            if row is None or (row.owner != owner and int(row.expires_at) > at):
+                return False
+            taken = conn.execute(  # guarded by the lease read: of two takers only one matches
+                update(c)
+                .where(c.c.endpoint == endpoint, c.c.owner == row.owner, c.c.expires_at == row.expires_at)
+                .values(owner=owner, claimed_at=int(at), expires_at=int(at) + int(lease_ms))
+            )
+            return bool(taken.rowcount == 1)
+
+        return self._write(tx)
+
+    def release_prediction_log(self, endpoint: str, *, owner: str) -> None:
+        c = prediction_log_claims
+        self._write(lambda conn: conn.execute(c.delete().where(c.c.endpoint == endpoint, c.c.owner == owner)))
+
+    def list_blob_deletions(self, endpoint: str, *, limit: int = 1000) -> list[str]:
+        d, p = prediction_blob_deletions, prediction_partitions
+
+        def tx(conn: Connection) -> list[str]:
+            rows = conn.execute(
+                select(d.c.digest)
+                .where(d.c.endpoint == endpoint, ~exists().where(p.c.digest == d.c.digest))
+                .order_by(d.c.queued_at, d.c.digest)
+                .limit(max(1, int(limit)))
+            )
+            return [row.digest for row in rows]
+
+        return self._read(tx)
+
+    def forget_blob_deletions(self, digests: Sequence[str]) -> None:
+        d = prediction_blob_deletions
+        unique = list(dict.fromkeys(digests))
+
+        def tx(conn: Connection) -> None:
+            for chunk in _chunks(unique):
+                conn.execute(d.delete().where(d.c.digest.in_(list(chunk))))
+
+        self._write(tx)
 
     # -- feedback -------------------------------------------------------------------------------
 

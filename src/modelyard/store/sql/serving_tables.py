@@ -12,6 +12,12 @@ snapshot); the contract suite compares the migrated database with these definiti
   and time so a time-range read touches only the partitions it needs.
 * ``prediction_requests``: the request ids each partition holds (what feedback is checked against).
 * ``prediction_feedback``: ground truth by request id (JSON value), upserted.
+* ``prediction_log_claims`` (``s0002``): one row per endpoint whose log is being maintained
+  (compacted or pruned): the owner and when its lease expires. Insert-unique, taken over once
+  expired, as monitoring claims windows.
+* ``prediction_blob_deletions`` (``s0002``): blobs whose index rows are gone (compacted or pruned),
+  queued in the transaction that removed the rows and forgotten once deleted, so a crash between
+  the two leaves a queued deletion for the next maintenance run, never a blob behind.
 """
 
 from __future__ import annotations
@@ -80,4 +86,21 @@ prediction_feedback = Table(
     Column("endpoint", String(NAME_LENGTH), nullable=False),
     Column("value", Text, nullable=False),
     Column("at", BigInteger, nullable=False),
+)
+
+prediction_log_claims = Table(
+    "prediction_log_claims",
+    metadata,
+    Column("endpoint", String(NAME_LENGTH), primary_key=True),
+    Column("owner", String(NAME_LENGTH), nullable=False),
+    Column("claimed_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+prediction_blob_deletions = Table(
+    "prediction_blob_deletions",
+    metadata,
+    Column("digest", String(DIGEST_LENGTH), primary_key=True),
+    Column("endpoint", String(NAME_LENGTH), nullable=False),
+    Column("queued_at", BigInteger, nullable=False),
 )
