@@ -10,10 +10,11 @@ How: the join keys of the entity rows and of a view are coded together into one 
 (an integer key by its offset from the smallest, anything else by a joint dictionary encoding; several
 keys combine into one code). With the times as integers in one unit, ``code * span + (t - t_min)``
 orders rows by key, then time (when that would overflow 64 bits, the times are replaced by their
-dense ranks, which order the same). One sort of the view's codes, one ``searchsorted`` of the
-entity rows' codes (sorted first: probes in order are cache-friendly), then a key-equality and a TTL
-mask; the features are gathered with Arrow ``take`` (a null index gives a null), so the result is
-built as Arrow, without pandas.
+dense ranks, which order the same). View rows whose key no entity row has are dropped first (a
+presence table of the entity codes, when the codes are few enough for one). One sort of the view's
+codes, one ``searchsorted`` of the entity rows' codes (sorted first: probes in order are
+cache-friendly), then a key-equality and a TTL mask; the features are gathered with Arrow ``take``
+(a null index gives a null), so the result is built as Arrow, without pandas.
 """
 
 from __future__ import annotations
@@ -137,6 +138,10 @@ def asof_indices(entity: Rows, view: Rows, ttl: int | None, unit: str = "us") ->
     vts, vtm = _instants(_single(view.times), unit)
     em &= etm
     vm &= vtm
+    if count <= 4 * (len(ecode) + len(vcode)):  # prune the view to the keys the entity rows have
+        present = np.zeros(count, bool)
+        present[ecode[em]] = True
+        vm &= present[vcode]
     n = len(ecode)
     index = np.zeros(n, np.int64)
     taken = np.zeros(n, bool)

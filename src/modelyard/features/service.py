@@ -240,9 +240,12 @@ class FeatureStoreService:
         if not refs:
             raise InvalidArgument("no features requested")
         grouped: dict[tuple[str, int], tuple[FeatureViewVersion, list[str]]] = {}
+        looked_up: dict[tuple[str, int | None], FeatureViewVersion] = {}  # one store read per view
         for text in refs:
             ref: FeatureRef = parse_feature_ref(text)
-            view = self.view(ref.view, ref.version)
+            view = looked_up.get((ref.view, ref.version))
+            if view is None:
+                view = looked_up[ref.view, ref.version] = self.view(ref.view, ref.version)
             assert ref.feature is not None
             view.definition.feature(ref.feature)
             _, names = grouped.setdefault((view.name, view.version), (view, []))
