@@ -217,6 +217,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     summary: dict[str, dict[str, Any]] = {
         name: {
             "seconds": statistics.median(r["seconds"] for r in runs),
+            "runs_s": [round(r["seconds"], 3) for r in runs],
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
             "rows": runs[-1]["rows"],
             **({"engine": runs[-1]["engine"]} if "engine" in runs[-1] else {}),

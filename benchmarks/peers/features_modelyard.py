@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb  # noqa: F401  (imported before the clock starts, as the other sides import theirs)
 from _features_common import TTL_DAYS, VIEWS, emit, parse_args, peak_rss_mb, percentiles_us
 
 from modelyard.features import Feature, FeatureEntity, FeatureSource, FeatureStoreService, FeatureView
