@@ -173,6 +173,12 @@ def child_environment(overrides: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **overrides}
 
 
+def environment_variables() -> dict[str, str]:
+    """This process's environment, for values a configuration names by reference rather than
+    holds (a monitor's notifier secrets: ``env:NAME``, ``${NAME}``), read when they are used."""
+    return dict(os.environ)
+
+
 def export_environment(values: dict[str, str]) -> None:
     """Set variables for this process and its children: ``modelyard server`` hands its options to
     uvicorn's worker processes this way, since workers build the app from settings."""

@@ -196,3 +196,30 @@ def test_late_labels_over_the_cli(deployed: int) -> None:
     assert code == 2 and "invalid duration" in out and len(out.strip().splitlines()) == 1
     code, out = invoke("monitor", "create", "bad", "-d", "api", "--window", "1m", "--label-horizon", "1d")
     assert code != 0 and "label horizon" in out and "Traceback" not in out
+
+
+def test_notifier_secrets_by_reference(deployed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    (tmp_path / "spec.yaml").write_text(
+        "rules:\n"
+        "  - {name: errors, signal: health.error_rate, threshold: 0.2,\n"
+        "     notifiers: [{type: slack, url: '${SLACK_WEBHOOK_URL}'},\n"
+        "                 {type: webhook, url: 'http://127.0.0.1:9/literal-token'}]}\n"
+    )
+    code, out = invoke("monitor", "create", "sec", "-d", "api", "--window", "1m", "--delay", "0",
+                       "--start", str(deployed), "--spec", str(tmp_path / "spec.yaml"))  # fmt: skip
+    assert code == 0, out
+    assert "note: notifier secrets stored as given (errors/webhook)" in out  # the literal one only
+    code, out = invoke("monitor", "show", "sec", "--json")
+    notifiers = json.loads(out)["monitor"]["spec"]["rules"][0]["notifiers"]
+    assert notifiers == [{"type": "slack", "url": "${SLACK_WEBHOOK_URL}"}, {"type": "webhook", "url": "<redacted>"}]
+    assert "literal-token" not in out
+    with open_stores(load_settings()) as stores:  # stored as given: the reference, never its value
+        stored = stores.monitoring.get_monitor("sec").spec.rules[0].notifiers
+        assert stored[0]["url"] == "${SLACK_WEBHOOK_URL}"
+    code, out = invoke("monitor", "run", "sec", "--json")  # the variable is not set here
+    assert code == 0, out
+    (fired,) = json.loads(out)["fired"]
+    code, out = invoke("monitor", "history", fired["fingerprint"], "--json")
+    failed = [e for e in json.loads(out) if e["kind"] == "notify_failed" and e["detail"]["notifier"] == "slack"]
+    assert failed and "SLACK_WEBHOOK_URL not set" in failed[0]["detail"]["error"]

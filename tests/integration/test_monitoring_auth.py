@@ -20,7 +20,8 @@ HOOK = "https://hooks.example.org/secret-token"
 WITH_HOOK = MonitorSpec.model_validate({
     "window": {"size": 60_000},
     "rules": [{"name": "errors", "signal": "health.error_rate", "threshold": 0.1,
-               "notifiers": [{"type": "webhook", "url": HOOK}]}],
+               "notifiers": [{"type": "webhook", "url": HOOK},
+                             {"type": "slack", "url": "${SLACK_WEBHOOK_URL}", "channel": "#ml"}]}],
 })  # fmt: skip
 
 
@@ -40,8 +41,10 @@ def test_roles_decide_who_reads_and_writes_monitoring(secured: Secured, ed: obje
     with vera:
         assert [m.name for m in vera.stores.monitoring.list_monitors()] == ["mon"]
         # a viewer sees which notifiers there are, not their secrets; an editor (an evaluator) does
-        (notifier,) = vera.stores.monitoring.get_monitor("mon").spec.rules[0].notifiers
+        (notifier, slack) = vera.stores.monitoring.get_monitor("mon").spec.rules[0].notifiers
         assert notifier["type"] == "webhook" and HOOK not in str(notifier)
+        # a reference to an environment variable is no secret: shown; the rest of the slack config is not
+        assert slack == {"type": "slack", "url": "${SLACK_WEBHOOK_URL}", "channel": "<hidden: needs the editor role>"}
         assert ed.get_monitor("mon").spec.rules[0].notifiers[0]["url"] == HOOK  # type: ignore[attr-defined]
         with pytest.raises(PermissionDenied):  # a viewer reads, never writes
             vera.stores.monitoring.create_monitor("other", "api", SPEC, actor="vera", at=5)

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelyard.core.errors import InvalidArgument
-from modelyard.monitoring.notifiers import from_config, validate_config
+from modelyard.monitoring.notifiers import from_config, redact, validate_config
 from modelyard.monitoring.notifiers.base import Notification, Notifier, NotifierError, deliver
 from modelyard.monitoring.notifiers.slack import SlackConfig, slack_payload
 
@@ -410,3 +410,52 @@ def test_deliver_never_raises_and_respects_its_bounds(outcomes, retries, backoff
     if "final" in outcomes[: delivery.attempts - 1]:
         raise AssertionError("a final failure was retried")
     assert SECRET not in (delivery.error or "")
+
+
+# --- secrets by reference --------------------------------------------------------------------
+
+
+def test_secrets_can_reference_environment_variables_resolved_when_sent(http_server):
+    url, script = http_server
+    base, _, token = url.rpartition("/")
+    config = {"type": "webhook", "url": "${HOOK_BASE}/${HOOK_TOKEN}", "headers": {"Authorization": "env:HOOK_AUTH"}}
+    validate_config(config)  # a reference is not checked as a URL until it is resolved
+    environ = {"HOOK_BASE": base, "HOOK_TOKEN": token, "HOOK_AUTH": SECRET}
+    delivery = deliver(from_config(config, environ), _notification(), retries=0)
+    assert delivery.ok and script.paths[-1] == f"/hooks/{SECRET}"
+    assert config["url"] == "${HOOK_BASE}/${HOOK_TOKEN}" and config["headers"] == {"Authorization": "env:HOOK_AUTH"}
+    # what it resolves to is checked then: a variable holding no URL is refused without its value
+    with pytest.raises(InvalidArgument, match="url: Value error, must be an http") as info:
+        from_config({"type": "slack", "url": "env:HOOK"}, {"HOOK": f"ftp://x/{SECRET}"})
+    assert SECRET not in str(info.value)
+
+
+def test_a_variable_that_is_not_set_is_named_never_a_value():
+    with pytest.raises(NotifierError, match="HOOK_TOKEN not set") as info:
+        from_config({"type": "webhook", "url": "https://hooks.example.org/${HOOK_TOKEN}"}, {"OTHER": SECRET})
+    assert not info.value.retryable and SECRET not in str(info.value)
+    mail = {"type": "email", "host": "h", "from": "a@b.c", "to": ["x@y.z"], "username": "env:U", "password": "env:P"}
+    with pytest.raises(NotifierError, match="P not set"):
+        from_config(mail, {"U": "alerts"})
+    assert from_config(mail, {"U": "alerts", "P": SECRET}).config.password.get_secret_value() == SECRET  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text", ["env:1BAD", "${}", "env:", "$HOOK", "{HOOK}"])
+def test_what_is_not_a_reference_is_a_literal(text):
+    with pytest.raises(InvalidArgument, match="url: Value error"):  # a literal must be a URL
+        validate_config({"type": "webhook", "url": text})
+
+
+def test_redact_hides_literal_secrets_and_shows_references():
+    hook = {"type": "webhook", "url": f"https://h/{SECRET}", "headers": {"A": SECRET, "B": "env:B"}, "timeout_s": 3}
+    assert redact(hook) == {"type": "webhook", "url": "<redacted>", "headers": {"A": "<redacted>", "B": "env:B"},
+                            "timeout_s": 3}  # fmt: skip
+    slack = {"type": "slack", "url": "${SLACK_WEBHOOK_URL}", "channel": "#ml"}
+    assert redact(slack) == slack
+    assert redact(slack, hidden="?", everything=True) == {
+        "type": "slack",
+        "url": "${SLACK_WEBHOOK_URL}",
+        "channel": "?",
+    }
+    mail = {"type": "email", "host": "h", "from": "a@b.c", "to": ["x@y.z"], "username": "alerts", "password": SECRET}
+    assert redact(mail) == {**mail, "username": "<redacted>", "password": "<redacted>"}

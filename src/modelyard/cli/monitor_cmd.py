@@ -218,7 +218,7 @@ def create(
             fail(f"unknown field(s) in the spec: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})", 2)
         created = service.create(name, deployment, actor=_user(user), **fields)
     if as_json:
-        print_json(created.model_dump(mode="json"))
+        print_json(_shown(created))
         return
     _print(created)
 
@@ -250,9 +250,26 @@ def update(
     with errors_as_exit():
         updated = service.update(name, actor=_user(user), **changes)
     if as_json:
-        print_json(updated.model_dump(mode="json"))
+        print_json(_shown(updated))
         return
     _print(updated)
+
+
+def _shown(monitor: Monitor) -> dict[str, Any]:
+    """A monitor as JSON with the notifier secrets given literally redacted (references to
+    environment variables shown as they are: they are not secrets)."""
+    from modelyard.monitoring.notifiers import redact
+
+    data = monitor.model_dump(mode="json")
+    for rule in data["spec"]["rules"]:
+        rule["notifiers"] = [redact(n) for n in rule["notifiers"]]
+    return data
+
+
+def _literal_secrets(monitor: Monitor) -> list[str]:
+    from modelyard.monitoring.notifiers import redact
+
+    return [f"{r.name}/{n.get('type')}" for r in monitor.spec.rules for n in r.notifiers if redact(n) != n]
 
 
 def _print(monitor: Monitor) -> None:
@@ -274,6 +291,13 @@ def _print(monitor: Monitor) -> None:
             for r in spec.rules
         ]  # fmt: skip
         table("Rules", ["rule", "condition", "windows", "severity", "notifiers", "actions"], rows)
+    literal = _literal_secrets(monitor)
+    if literal:
+        console.print(
+            f"note: notifier secrets stored as given ({', '.join(literal)}); prefer env:NAME or ${{NAME}}: "
+            "resolved when a notification is sent, never stored",
+            highlight=False,
+        )
 
 
 @monitor_app.command("list")
@@ -287,7 +311,7 @@ def list_monitors(
     with errors_as_exit():
         found = service.list_monitors(deployment)
     if as_json:
-        print_json([m.model_dump(mode="json") for m in found])
+        print_json([_shown(m) for m in found])
         return
     rows = [(m.name, m.deployment, m.spec.window.kind, m.spec.window.by, ", ".join(m.spec.signals), len(m.spec.rules))
             for m in found]  # fmt: skip
@@ -309,7 +333,7 @@ def show(
         alerts = service.alerts(monitor=name)
     if as_json:
         print_json({
-            "monitor": monitor.model_dump(mode="json"),
+            "monitor": _shown(monitor),
             "results": [r.model_dump(mode="json") for r in results],
             "alerts": [a.model_dump(mode="json") for a in alerts],
         })  # fmt: skip

@@ -1,11 +1,14 @@
 """Notifiers: where an alert is told — a webhook (JSON), a Slack-compatible incoming webhook, email
 over SMTP. ``from_config(dict)`` builds one from a validated configuration (each backend's config
 class sits next to it, ``type`` picks the backend, unknown keys are refused); ``deliver`` (in
-``base``) sends with retries and backoff and returns a ``Delivery`` record, never raising.
+``base``) sends with retries and backoff and returns a ``Delivery`` record, never raising. Secret
+fields may reference environment variables, resolved by ``from_config`` at send time; ``redact``
+hides the secrets given literally, for display (``secrets``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -13,6 +16,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from modelyard.core.errors import InvalidArgument
 from modelyard.monitoring.notifiers.base import Delivery, Notification, Notifier, NotifierError, deliver
 from modelyard.monitoring.notifiers.email import EmailConfig, EmailNotifier
+from modelyard.monitoring.notifiers.secrets import is_reference, redact, resolve
 from modelyard.monitoring.notifiers.slack import SlackConfig, SlackNotifier
 from modelyard.monitoring.notifiers.webhook import WebhookConfig, WebhookNotifier
 
@@ -28,6 +32,9 @@ __all__ = [
     "WebhookConfig",
     "deliver",
     "from_config",
+    "is_reference",
+    "redact",
+    "resolve",
     "validate_config",
 ]
 
@@ -53,9 +60,11 @@ def validate_config(config: Any) -> WebhookConfig | SlackConfig | EmailConfig:
         raise InvalidArgument(f"invalid {config['type']} notifier: " + "; ".join(problems)) from None
 
 
-def from_config(config: Any) -> Notifier:
-    """A notifier from ``{"type": "webhook" | "slack" | "email", ...}`` (see each module)."""
-    typed = validate_config(config)
+def from_config(config: Any, environ: Mapping[str, str] | None = None) -> Notifier:
+    """A notifier from ``{"type": "webhook" | "slack" | "email", ...}`` (see each module), its
+    secret fields' references to environment variables resolved now (``secrets.resolve``):
+    this is called when a notification is sent, never when a monitor is stored."""
+    typed = validate_config(resolve(config, environ) if isinstance(config, Mapping) else config)
     if isinstance(typed, WebhookConfig):
         return WebhookNotifier(typed)
     if isinstance(typed, SlackConfig):

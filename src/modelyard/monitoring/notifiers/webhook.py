@@ -2,7 +2,8 @@
 
 Config: ``{"type": "webhook", "url": "https://...", "headers": {...}, "timeout_s": 10}``. The URL
 and header values are secrets (they often carry tokens): they are held as ``SecretStr`` and never
-appear in errors, logs or ``describe()``, which shows the scheme and host only.
+appear in errors, logs or ``describe()``, which shows the scheme and host only. Either can be a
+reference to an environment variable (``env:HOOK_URL``, ``${HOOK_TOKEN}``; see ``secrets``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 
 from modelyard.monitoring.notifiers.base import Notification, Notifier, NotifierError, NotifierSettings
+from modelyard.monitoring.notifiers.secrets import is_reference
 
 __all__ = ["WebhookConfig", "WebhookNotifier", "post_json"]
 
 
 def _check_url(value: SecretStr) -> SecretStr:
+    if is_reference(value.get_secret_value()):  # checked once resolved, when a notification is sent
+        return value
     parts = urlsplit(value.get_secret_value())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 from modelyard.core.errors import InvalidArgument, NotFound, PermissionDenied
 from modelyard.core.monitoring import MONITOR_NAME_PATTERN, Monitor, ReferenceProfile, Silence, WindowResult
 from modelyard.core.tracking import now_millis
+from modelyard.monitoring.notifiers import redact
 from modelyard.server.deps import auth_enabled
 from modelyard.server.routers._common import Call, WireJSONResponse, get_call
 from modelyard.server.routers.models import when, who
@@ -74,8 +75,8 @@ HIDDEN = "<hidden: needs the editor role>"
 
 def _visible(c: Call, monitors: list[Monitor]) -> list[dict[str, Any]]:
     """Monitors as JSON; with auth on, a caller without the editor role somewhere sees each
-    notifier's type only (webhook URLs and SMTP passwords are secrets; evaluators, which need
-    the editor role to claim windows, see them)."""
+    notifier's type and its references to environment variables only (webhook URLs and SMTP
+    passwords are secrets; evaluators, which need the editor role to claim windows, see them)."""
     out = [m.model_dump(mode="json") for m in monitors]
     if not auth_enabled(c.request):
         return out
@@ -86,7 +87,7 @@ def _visible(c: Call, monitors: list[Monitor]) -> list[dict[str, Any]]:
         pass
     for monitor in out:
         for rule in monitor["spec"]["rules"]:
-            rule["notifiers"] = [{k: (v if k == "type" else HIDDEN) for k, v in n.items()} for n in rule["notifiers"]]
+            rule["notifiers"] = [redact(n, hidden=HIDDEN, everything=True) for n in rule["notifiers"]]
     return out
 
 
