@@ -180,6 +180,23 @@ def test_versions_files_and_retried_registration(models: ModelRegistryStore, pro
     assert models.get_registered_model("churn").latest_version == 2  # the refusals took no number
 
 
+def test_a_version_copied_from_another_store_keeps_its_number(models: ModelRegistryStore, project: Project) -> None:
+    """``version=N`` (a built image's store takes the source registry's number): above every
+    number given out, and the counter follows it."""
+    models.create_registered_model("churn", project.id, created_by="ana", at=T0)
+    copied = new_version(models, version=3, version_id="v-three")
+    assert copied.version == 3 and models.get_registered_model("churn").latest_version == 3
+    assert [v.version for v in models.list_model_versions("churn")] == [3]
+    assert new_version(models, version=3, version_id="v-three") == copied  # a retry adds nothing
+    for taken in (3, 2):
+        with pytest.raises(AlreadyExists, match="up to 3"):
+            new_version(models, version=taken)
+    assert new_version(models).version == 4
+    with pytest.raises(InvalidArgument):
+        new_version(models, version=0)
+    assert models.get_registered_model("churn").latest_version == 4
+
+
 def test_version_linked_to_a_run(models: ModelRegistryStore, store: TrackingStore, project: Project) -> None:
     run = store.create_run(project.id)
     models.create_registered_model("churn", project.id, created_by="ana", at=T0)

@@ -42,6 +42,7 @@ def churn(modelyard_home: Path) -> Iterator[Any]:
     with modelyard.start_run(name="train"):
         models.log_model(model, "Team/Churn_Model", input_example=X.head())
         models.log_model(model, "Team/Churn_Model", input_example=X.head())
+    modelyard.set_alias("Team/Churn_Model", "champion", 2)
     yield model
     modelyard.set_store_uri(None)
 
@@ -62,7 +63,8 @@ def test_the_context_holds_the_package_and_its_requirements_only(churn: Any, tmp
     files = sorted(p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file())
     entries = modelyard.TrackingClient().artifacts.get_manifest(version.manifest_digest).entries
     package = sorted(e.path for e in entries)
-    assert files == sorted(["Dockerfile", "entrypoint.py", "requirements.txt", *(f"model/{p}" for p in package)])
+    wheel = f"wheels/modelyard-{_version.__version__}-py3-none-any.whl"
+    assert files == sorted(["Dockerfile", "entrypoint.py", "requirements.txt", wheel, *(f"model/{p}" for p in package)])
     assert sorted(p.name for p in out.iterdir()) == ["context", "kubernetes"]
     # Each package file is the registered blob; nothing else weighs anything.
     blobs = {e.path: e for e in entries}
@@ -70,10 +72,11 @@ def test_the_context_holds_the_package_and_its_requirements_only(churn: Any, tmp
         assert (context / "model" / path).stat().st_size == blobs[path].size
     package_bytes = sum(e.size for e in entries)
     assert result["context_bytes"] == sum(p.stat().st_size for p in context.rglob("*") if p.is_file())
-    assert package_bytes < result["context_bytes"] < package_bytes + 16_384
+    wheel_bytes = (context / wheel).stat().st_size
+    assert package_bytes + wheel_bytes < result["context_bytes"] < package_bytes + wheel_bytes + 16_384
     requirements = (context / "requirements.txt").read_text().splitlines()
-    assert requirements[0] == f"modelyard=={_version.__version__}"
-    assert all("==" in line for line in requirements)
+    assert requirements[0] == f"modelyard @ file:///srv/modelyard/{wheel}"  # the files that wrote the build
+    assert all("==" in line for line in requirements[1:])
     packaged = json.loads((context / "model" / "MLmodel.json").read_text())["environment"]["requirements"]
     assert set(requirements[1:]) == {p for p in packaged if not p.startswith("modelyard==")}
     assert any(line.startswith("scikit-learn==") for line in requirements)
@@ -152,15 +155,19 @@ def test_the_image_build_step_registers_exactly_the_source_package(churn: Any, t
         [sys.executable, str(context / "entrypoint.py"), "prepare"], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert "registered Team/Churn_Model@2 as Team/Churn_Model@1" in done.stdout
+    assert "registered Team/Churn_Model@2, alias champion (sha256:" in done.stdout
     registry = models.RegistryClient(f"sqlite:///{image_home / 'modelyard.db'}", str(image_home / "artifacts"))
     try:
-        version = registry.get_version("Team/Churn_Model", 1)
+        # the registry's number and alias, not a renumbered version 1 of the image's store
+        assert [v.version for v in registry.list_versions("Team/Churn_Model")] == [2]
+        version = registry.get_version("Team/Churn_Model", 2)
         assert version.manifest_digest == models.RegistryClient().get_version("Team/Churn_Model", 2).manifest_digest
+        assert version.aliases == ["champion"]
         X = pd.DataFrame({"tenure": [3, 40], "spend": [20.0, 70.0]})
-        assert np.array_equal(registry.load("Team/Churn_Model@1").predict(X), churn.predict(X))
+        assert np.array_equal(registry.load("Team/Churn_Model@champion").predict(X), churn.predict(X))
     finally:
         registry.store.close()
+    _serves_version_two(context, env)
     # A package changed after the build is refused by the same step.
     (context / "model" / "requirements.txt").write_text("tampered==1\n")
     env["MODELYARD_HOME"] = str(tmp_path / "other-home")
@@ -200,3 +207,60 @@ def test_an_existing_directory_with_files_is_refused(churn: Any, tmp_path: Path)
     result = runner.invoke(app, ["build", "Team/Churn_Model@2", "--out", str(tmp_path / "image")])
     assert result.exit_code == 2 and "must be an empty or new directory" in result.stderr
     assert [p.name for p in (tmp_path / "image").iterdir()] == ["keep.txt"]
+
+
+def _serves_version_two(context: Path, env: dict[str, str]) -> None:
+    """The container's command (the entrypoint without ``prepare``) serves NAME@2 of the image's
+    store; ``--port 0`` given to the container wins over the baked port."""
+    import re
+    import signal
+
+    import httpx
+
+    server = subprocess.Popen(
+        [sys.executable, str(context / "entrypoint.py"), "--port", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        port = re.search(r":(\d+) ", banner)
+        assert port is not None, banner
+        answer = httpx.get(f"http://127.0.0.1:{port.group(1)}/v1/models", timeout=30).json()
+        served = [v["model"] for endpoint in answer["models"] for v in endpoint["variants"]]
+        assert [(m["name"], m["version"]) for m in served] == [("Team/Churn_Model", 2)], answer
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+def test_the_modelyard_wheel_is_the_running_modelyard(churn: Any, tmp_path: Path) -> None:
+    """The image installs the modelyard that wrote the build from the context, not a release of
+    the same number from an index (there may be none)."""
+    import zipfile
+
+    import modelyard.serving.build as build_module
+
+    out = tmp_path / "image"
+    build(out)
+    wheel = out / "context" / "wheels" / f"modelyard-{_version.__version__}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        assert archive.read("modelyard/serving/build.py") == Path(build_module.__file__).read_bytes()
+        info = f"modelyard-{_version.__version__}.dist-info"
+        assert f"Version: {_version.__version__}" in archive.read(f"{info}/METADATA").decode()
+        assert "modelyard = modelyard.cli.main:main" in archive.read(f"{info}/entry_points.txt").decode()
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    target = tmp_path / "installed"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+         "--target", str(target), str(wheel)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (target / "modelyard" / "serving" / "build.py").is_file()
+    again = tmp_path / "again"
+    build(again)  # the same files make the same wheel: the image layer is reused
+    assert (again / "context" / "wheels" / wheel.name).read_bytes() == wheel.read_bytes()

@@ -137,6 +137,7 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
         signature: str | None = None,
         description: str | None = None,
         version_id: str | None = None,
+        version: int | None = None,
     ) -> ModelVersion:
         fields = {
             "manifest_digest": manifest_digest,
@@ -148,6 +149,7 @@ class HttpRegistryStore(HttpAggregateStore, ModelRegistryStore):
             "signature": signature,
             "description": description,
             "version_id": version_id or new_id(),  # before the first attempt: a retry finds it
+            "version": version,
         }
         body = request(ModelVersionCreate.model_validate, fields)
         content = self._send("POST", f"{_model(name)}/versions", idempotent=True, body=body)

@@ -171,9 +171,11 @@ class RegistryService:
         project: str | None = None,
         description: str | None = None,
         version_id: str | None = None,
+        version: int | None = None,
     ) -> ModelVersion:
         """Register a stored package as the next version of ``name`` (created if missing, in the
-        run's project, else ``project``)."""
+        run's project, else ``project``), or as ``version`` (a version copied from another
+        store keeps its number; see ``ModelRegistryStore.create_model_version``)."""
         actor = _actor(actor)
         if run_id is not None:
             project_name = self.tracking.get_project(self.tracking.get_run(run_id).project_id).name
@@ -195,6 +197,7 @@ class RegistryService:
             signature=None if signature is None else signature.to_json(),
             description=description,
             version_id=version_id,
+            version=version,
         )
 
     def log_model(

@@ -5,8 +5,11 @@ version on Kubernetes, without a Docker engine or a cluster at hand.
 
 - ``model/``: the version's package, exported by the registry (every blob re-hashed by the
   artifact store, every file checked against ``MLmodel.json``);
-- ``requirements.txt``: the package's pinned environment, with ``modelyard`` pinned to the version
-  that wrote the build (the one whose ``modelyard serve`` the image runs);
+- ``wheels/modelyard-<version>-py3-none-any.whl``: the modelyard that wrote the build (the one
+  whose ``modelyard serve`` the image runs), packed from its installed files: the version number
+  alone names no published release (a development version, a fork), so the image installs these
+  exact files rather than whatever an index serves under that number;
+- ``requirements.txt``: that wheel, then the package's pinned environment;
 - ``entrypoint.py``: at image build, ``prepare`` stores the package in the image's own store and
   registers it (refusing a package that does not hash to the source version's manifest digest);
   at run time it executes ``modelyard serve`` on it;
@@ -17,8 +20,10 @@ version on Kubernetes, without a Docker engine or a cluster at hand.
 on ``/readyz``, liveness on ``/healthz``, a non-root security context), ``service.yaml`` and
 ``hpa.yaml`` (autoscaling/v2 on CPU utilisation).
 
-The image's store numbers the version 1; the source version (``NAME@N``) and its digest are in
-the image's labels, the pod's annotations and the registered version's description.
+The image's store holds the version under its own number (``NAME@N``, as in the source registry)
+with the aliases it had when the build was written, and the container serves exactly ``NAME@N``;
+the version and its digest are also in the image's labels, the pod's annotations and the
+registered version's description.
 """
 
 from __future__ import annotations
@@ -142,7 +147,8 @@ def build_image_context(
         slug = kubernetes_name(version.model_name)
         image = chosen.image_name or f"modelyard/{slug}:{version.version}"
         environment = dict(mlmodel.get("environment") or {})
-        (context / "requirements.txt").write_text(_requirements(environment))
+        wheel = _modelyard_wheel(context / "wheels")
+        (context / "requirements.txt").write_text(_requirements(environment, wheel.name))
         (context / "entrypoint.py").write_text(_entrypoint(version, source, chosen))
         (context / "Dockerfile").write_text(_dockerfile(version, source, environment, chosen))
         kube = staging / "kubernetes"
@@ -169,9 +175,62 @@ def build_image_context(
     )
 
 
-def _requirements(environment: dict[str, Any]) -> str:
+def _requirements(environment: dict[str, Any], wheel: str) -> str:
     pins = [str(p) for p in environment.get("requirements") or [] if not str(p).startswith("modelyard==")]
-    return "\n".join([f"modelyard=={_version.__version__}", *pins]) + "\n"
+    return "\n".join([f"modelyard @ file://{CONTAINER_ROOT}/wheels/{wheel}", *pins]) + "\n"
+
+
+#: Zip entries carry this time so that the same files make the same wheel (a cached image layer).
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _modelyard_wheel(directory: Path) -> Path:
+    """A wheel of the running modelyard (its package directory, compiled files left out), with
+    the installed distribution's metadata and console script; the same files give the same bytes."""
+    import base64
+    import hashlib
+    import importlib.metadata
+    import zipfile
+
+    import modelyard
+
+    root = Path(modelyard.__file__).resolve().parent
+    version = _version.__version__
+    info = f"modelyard-{version}.dist-info"
+    try:
+        dist = importlib.metadata.distribution("modelyard")
+        metadata = dist.read_text("METADATA") or ""
+        entry_points = dist.read_text("entry_points.txt") or ""
+    except importlib.metadata.PackageNotFoundError:
+        metadata = entry_points = ""
+    if f"\nVersion: {version}\n" not in metadata:  # installed metadata of another version: minimal own
+        metadata = f"Metadata-Version: 2.1\nName: modelyard\nVersion: {version}\nRequires-Python: >=3.11\n"
+    entry_points = entry_points or "[console_scripts]\nmodelyard = modelyard.cli.main:main\n"
+    members: list[tuple[str, bytes]] = [
+        (f"modelyard/{p.relative_to(root).as_posix()}", p.read_bytes())
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+    ]
+    wheel_file = b"Wheel-Version: 1.0\nGenerator: modelyard build\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    members += [
+        (f"{info}/METADATA", metadata.encode()),
+        (f"{info}/WHEEL", wheel_file),
+        (f"{info}/entry_points.txt", entry_points.encode()),
+    ]
+    record = []
+    for name, data in members:
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    members.append((f"{info}/RECORD", ("\n".join(record) + "\n").encode()))
+    directory.mkdir(parents=True)
+    path = directory / f"modelyard-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as wheel:
+        for name, data in members:
+            entry = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            entry.external_attr = 0o644 << 16
+            wheel.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED)
+    return path
 
 
 def _python_tag(environment: dict[str, Any]) -> str:
@@ -204,6 +263,7 @@ RUN useradd --create-home --uid 10001 --user-group modelyard
 WORKDIR {CONTAINER_ROOT}
 
 COPY requirements.txt ./
+COPY wheels/ wheels/
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY model/ model/
@@ -220,7 +280,8 @@ def _entrypoint(version: ModelVersion, source: str, options: BuildOptions) -> st
     return f'''"""Entrypoint of the modelyard image of {source} (written by modelyard build {_version.__version__}).
 
 ``prepare`` (at image build): store the model package in the image's own store (MODELYARD_HOME)
-and register it, refusing a package that does not hash to {source}'s manifest digest.
+and register it as {source} (its number and aliases kept), refusing a package that does not hash
+to {source}'s manifest digest.
 Otherwise (the container's command): ``modelyard serve`` on it, on port {options.port} with
 {options.workers} worker process(es); arguments given to the container are appended.
 """
@@ -230,6 +291,8 @@ import sys
 from pathlib import Path
 
 MODEL = {version.model_name!r}
+VERSION = {version.version!r}
+ALIASES = {sorted(version.aliases)!r}
 SOURCE = {source!r}
 DIGEST = {version.manifest_digest!r}
 PACKAGE = Path(__file__).resolve().parent / "model"
@@ -250,14 +313,19 @@ def prepare() -> None:
         registry = RegistryService(stores.registry, stores.tracking, stores.artifacts)
         package = StoredPackage(manifest=manifest, mlmodel=read_mlmodel(PACKAGE))
         registered = registry.register_package(
-            MODEL, package, actor="modelyard-build", project="serving", description=f"{{SOURCE}} ({{DIGEST}})"
+            MODEL, package, actor="modelyard-build", project="serving", description=f"{{SOURCE}} ({{DIGEST}})",
+            version=VERSION,
         )
-        print(f"registered {{SOURCE}} as {{MODEL}}@{{registered.version}} in {{stores.artifacts.uri}}")
+        for alias in ALIASES:
+            registry.set_alias(MODEL, alias, VERSION, actor="modelyard-build", reason=f"an alias of {{SOURCE}}")
+        shown = "".join(f", alias {{a}}" for a in ALIASES)
+        print(f"registered {{MODEL}}@{{registered.version}}{{shown}} ({{DIGEST}}) in {{stores.artifacts.uri}}")
 
 
 def serve(extra: list[str]) -> None:
     """``modelyard serve`` on the model; arguments given to the container come last (they win)."""
-    command = ["modelyard", "serve", f"{{MODEL}}@1", "--host", "0.0.0.0", "--port", PORT, "--workers", WORKERS]
+    command = ["modelyard", "serve", f"{{MODEL}}@{{VERSION}}", "--host", "0.0.0.0", "--port", PORT]
+    command += ["--workers", WORKERS]
     os.execvp(command[0], [*command, *extra])
 
 

@@ -61,9 +61,13 @@ class ModelRegistryStore(ABC):
         signature: str | None = None,
         description: str | None = None,
         version_id: str | None = None,
+        version: int | None = None,
     ) -> ModelVersion:
         """The next version number, allocated safely under concurrent registrations, in state draft.
-        A ``version_id`` already registered returns that version (a retried call adds nothing)."""
+        A ``version_id`` already registered returns that version (a retried call adds nothing).
+        ``version`` asks for that number instead (a version copied from another store keeps its
+        number, e.g. into a built image's store): it must be above every number the model has
+        given out (AlreadyExists otherwise), and the next version without one follows it."""
 
     @abstractmethod
     def get_model_version(self, name: str, version: int) -> ModelVersion:

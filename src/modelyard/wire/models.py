@@ -120,6 +120,8 @@ class ModelVersionCreate(WireModel):
     signature: Annotated[str, Field(max_length=1_000_000)] | None = None
     description: Reason | None = None
     version_id: Id | None = None
+    #: Register this number instead of the next one (a version copied from another store).
+    version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
 
 
 class ModelVersionBody(WireModel):

@@ -225,6 +225,7 @@ def create_model_version(name: ModelName, body: ModelVersionCreate, c: Call = De
         signature=body.signature,
         description=body.description,
         version_id=body.version_id,
+        version=body.version,
     )
     c.audit("create_model_version", "model_version", f"{name}@{version.version}", digest=version.manifest_digest)
     return _ok(version, 201)

@@ -173,8 +173,11 @@ class SqlRegistryStore(SqlAggregateStore, ModelRegistryStore):
         signature: str | None = None,
         description: str | None = None,
         version_id: str | None = None,
+        version: int | None = None,
     ) -> ModelVersion:
         vid = version_id or new_id()
+        if version is not None and not 1 <= version <= 2**31 - 1:
+            raise InvalidArgument(f"a version number is from 1 to {2**31 - 1}, got {version}")
         if len({f.path for f in files}) != len(files):
             raise InvalidArgument("a model version lists the same file path twice")
 
@@ -187,12 +190,25 @@ class SqlRegistryStore(SqlAggregateStore, ModelRegistryStore):
                 return self._reg_one_version(conn, model, existing["version"])
             if run_id is not None and conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"run {run_id!r} not found")
-            number = conn.execute(
-                update(registered_models)
-                .where(registered_models.c.id == model["id"])
-                .values(latest_version=registered_models.c.latest_version + 1)
-                .returning(registered_models.c.latest_version)
-            ).scalar_one()
+            if version is None:
+                number = conn.execute(
+                    update(registered_models)
+                    .where(registered_models.c.id == model["id"])
+                    .values(latest_version=registered_models.c.latest_version + 1)
+                    .returning(registered_models.c.latest_version)
+                ).scalar_one()
+            else:  # an explicit number: only above every number given out (a compare-and-set)
+                number = conn.execute(
+                    update(registered_models)
+                    .where(registered_models.c.id == model["id"], registered_models.c.latest_version < version)
+                    .values(latest_version=version)
+                    .returning(registered_models.c.latest_version)
+                ).scalar()
+                if number is None:
+                    raise AlreadyExists(
+                        f"model {name!r} has given out version numbers up to {model['latest_version']}: "
+                        f"version {version} cannot be registered"
+                    )
             conn.execute(
                 model_versions.insert().values(
                     id=vid,
