@@ -81,6 +81,29 @@ class RayServeOptions:
         return options
 
 
+class OneRequestId:
+    """The app behind Ray Serve's proxy, answering with one ``x-request-id`` header. The proxy
+    gives every request an id, passes it to the replica in ``x-request-id`` (the client's own, when
+    it sent one), and sets that header on the answer itself; the app adopts the id it is given, and
+    its own copy of the header would make the answer carry it twice (``id, id``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not any(k.lower() == b"x-request-id" for k, _ in scope.get("headers") or ()):
+            await self.app(scope, receive, send)
+            return
+
+        async def without_ours(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers") or () if k.lower() != b"x-request-id"]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, without_ours)
+
+
 def ray_serve_application(config: ServeConfig, options: RayServeOptions) -> Any:
     """The Ray Serve application (a bound deployment) serving ``config``'s models; run it with
     ``serve.run``. Nothing is started here."""
@@ -96,7 +119,7 @@ def ray_serve_application(config: ServeConfig, options: RayServeOptions) -> Any:
         def __serve_build_asgi_app__(self) -> Any:
             from modelyard.serving.workers import build_app
 
-            return build_app(self.config)
+            return OneRequestId(build_app(self.config))
 
     deployment: Any = serve.deployment(serve.ingress()(ModelServer), **options.checked().deployment_options())
     return deployment.bind(config)
@@ -157,7 +180,7 @@ def serve_on_ray(config: ServeConfig, options: RayServeOptions, *, announce: Cal
         replicas = scaling.get("num_replicas") or "{min_replicas}..{max_replicas} (autoscaling)".format(
             **scaling["autoscaling_config"]
         )
-        announce(f"serving {', '.join(config.refs)} on Ray Serve at {url} with {replicas} replica(s)")
+        announce(f"serving {config.served} on Ray Serve at {url} with {replicas} replica(s)")
         stop.wait()
     finally:
         try:

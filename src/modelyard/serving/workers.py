@@ -61,6 +61,11 @@ class ServeConfig:
     deployments: tuple[str, ...] = ()
     log_predictions: bool = True
 
+    @property
+    def served(self) -> str:
+        """What is served, for banners: ``churn@prod, deployment churn-api``."""
+        return ", ".join([*self.refs, *(f"deployment {d}" for d in self.deployments)])
+
 
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -202,7 +207,6 @@ def serve(config: ServeConfig, *, announce: Callable[[str], None] = print) -> No
 
 
 def _banner(config: ServeConfig, port: int) -> str:
-    served = [*config.refs, *(f"deployment {d}" for d in config.deployments)]
     shown = f"[{config.host}]" if ":" in config.host else config.host
     batching = (
         f"batching up to {config.batching.max_batch_rows} rows within {config.batching.max_latency_ms:g} ms"
@@ -210,7 +214,7 @@ def _banner(config: ServeConfig, port: int) -> str:
         else "no batching"
     )
     return (
-        f"serving {', '.join(served)} on http://{shown}:{port} ({config.workers} worker"
+        f"serving {config.served} on http://{shown}:{port} ({config.workers} worker"
         f"{'s' if config.workers > 1 else ''}, {batching}; /v1, /invocations, /v2, /metrics)"
     )
 
