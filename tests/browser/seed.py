@@ -103,8 +103,9 @@ def seed_demo(tracking: TrackingService, *, runs: int = 30, steps: int = 60) -> 
         name = "baseline" if i == 0 else f"trial-{i:02d}"
         model, lr, depth = models[i % 3], lrs[(i // 3) % 3], 2 + i % 7
         start = T0 + i * 60_000
-        run = tracking.create_run(seeded.project, name=name, start_time=start,
-                                  tags={"team": "growth" if i % 2 else "risk", "stage": "dev"})
+        run = tracking.create_run(
+            seeded.project, name=name, start_time=start, tags={"team": "growth" if i % 2 else "risk", "stage": "dev"}
+        )
         seeded.run_ids[name] = run.id
         points: list[Metric] = []
         for step in range(steps):
@@ -117,15 +118,28 @@ def seed_demo(tracking: TrackingService, *, runs: int = 30, steps: int = 60) -> 
         if i != 7:  # one run stays RUNNING
             tracking.end_run(run.id, status, end_time=start + steps * 500 + 1_000)
     baseline = seeded.baseline
-    tracking.log_inputs(baseline, [RunInput(name="customers", version="3", digest="sha256:" + "ab" * 32,
-                                           context="training", source="warehouse.customers")])
+    tracking.log_inputs(
+        baseline,
+        [
+            RunInput(
+                name="customers",
+                version="3",
+                digest="sha256:" + "ab" * 32,
+                context="training",
+                source="warehouse.customers",
+            )
+        ],
+    )
     tracking.set_notes(baseline, "First model of the churn study.")
     tracking.log_bytes(baseline, b"hello from the baseline run\n" * 3, "notes.txt")
     tracking.log_bytes(baseline, b"model: rf\nlr: 0.1\nmax_depth: 2\n", "config/train.yaml")
     tracking.log_bytes(baseline, png_bytes(), "plots/gradient.png")
     tracking.log_bytes(baseline, SVG, "plots/shape.svg")
-    tracking.log_bytes(baseline, b"id,score,label\n" + b"".join(f"{k},{k / 100:.2f},{k % 2}\n".encode()
-                                                               for k in range(80)), "predictions.csv")
+    tracking.log_bytes(
+        baseline,
+        b"id,score,label\n" + b"".join(f"{k},{k / 100:.2f},{k % 2}\n".encode() for k in range(80)),
+        "predictions.csv",
+    )
     tracking.log_bytes(baseline, parquet_bytes(), "data/features.parquet")
     tracking.log_bytes(baseline, bytes(range(256)) * 8, "model/weights.bin")
 
@@ -165,14 +179,25 @@ def bulk_runs(store: Any, project: str, count: int, *, seed: int = 3) -> None:
     runs, params, metrics = [], [], []
     for i in range(count):
         run_id, start = new_id(), T0 + i * 1000
-        runs.append({"id": run_id, "project_id": project_id, "name": f"sweep-{i:05d}", "status": "FINISHED",
-                     "start_time": start, "end_time": start + 500, "parent_run_id": None,
-                     "lifecycle_stage": "active", "notes": None})
+        runs.append(
+            {
+                "id": run_id,
+                "project_id": project_id,
+                "name": f"sweep-{i:05d}",
+                "status": "FINISHED",
+                "start_time": start,
+                "end_time": start + 500,
+                "parent_run_id": None,
+                "lifecycle_stage": "active",
+                "notes": None,
+            }
+        )
         for key, value in (("lr", rng.choice(("0.1", "0.01", "0.001"))), ("depth", str(i % 12)), ("seed", str(i))):
             params.append({"run_id": run_id, "key": key, "value": value})
         for key in ("accuracy", "loss"):
-            metrics.append({"run_id": run_id, "key": key, "value": rng.random(), "is_nan": False, "step": 0,
-                            "timestamp": start})
+            metrics.append(
+                {"run_id": run_id, "key": key, "value": rng.random(), "is_nan": False, "step": 0, "timestamp": start}
+            )
     with store.engine.begin() as conn:
         conn.execute(schema.runs.insert(), runs)
         conn.execute(schema.params_table.insert(), params)

@@ -56,13 +56,15 @@ class Catalog:
 
 def customers(rows: int, seed: int, with_region: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "customer_id": np.arange(rows),
-        "age": rng.integers(18, 80, rows).astype(float),
-        "segment": rng.choice(["smb", "mid", "ent"], rows),
-        "spend": rng.normal(50, 12, rows).round(2),
-        "tenure": rng.integers(0, 60, rows),
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(rows),
+            "age": rng.integers(18, 80, rows).astype(float),
+            "segment": rng.choice(["smb", "mid", "ent"], rows),
+            "spend": rng.normal(50, 12, rows).round(2),
+            "tenure": rng.integers(0, 60, rows),
+        }
+    )
     frame.loc[frame.index % 17 == 0, "spend"] = np.nan  # some nulls for the profile
     frame["churned"] = ((frame["tenure"] < 20) ^ (rng.random(rows) < 0.1)).astype(int)
     if with_region:
@@ -86,19 +88,27 @@ def seed_catalog(tracking: TrackingService, workdir: Path) -> Catalog:
 
     prepare = tracking.create_run(catalog.project, name="prepare")
     catalog.run_ids["prepare"] = prepare.id
-    tracking.log_inputs(prepare.id, [RunInput(name=raw.name, version=f"v{raw.version}", digest=raw.manifest_digest,
-                                              context="source")])
+    tracking.log_inputs(
+        prepare.id, [RunInput(name=raw.name, version=f"v{raw.version}", digest=raw.manifest_digest, context="source")]
+    )
     clean_frame = raw_frame[(raw_frame["age"] <= 70) & (raw_frame["segment"] != "ent")]
     clean_file = workdir / "customers-clean.csv"
     clean_frame.to_csv(clean_file, index=False)
-    clean = data.add(clean_file, name=catalog.clean, parents=[raw], code=f"run:{prepare.id}",
-                     params={"max_age": 70, "drop_segment": "ent"}).version
+    clean = data.add(
+        clean_file,
+        name=catalog.clean,
+        parents=[raw],
+        code=f"run:{prepare.id}",
+        params={"max_age": 70, "drop_segment": "ent"},
+    ).version
     tracking.end_run(prepare.id)
 
     train = tracking.create_run(catalog.project, name="train")
     catalog.run_ids["train"] = train.id
-    tracking.log_inputs(train.id, [RunInput(name=clean.name, version=f"v{clean.version}",
-                                            digest=clean.manifest_digest, context="training")])
+    tracking.log_inputs(
+        train.id,
+        [RunInput(name=clean.name, version=f"v{clean.version}", digest=clean.manifest_digest, context="training")],
+    )
     tracking.log_params(train.id, {"C": 0.5})
     X, y = clean_frame[["tenure", "age"]], clean_frame["churned"]
     model = LogisticRegression(C=0.5, max_iter=500).fit(X, y)
@@ -113,10 +123,20 @@ def seed_catalog(tracking: TrackingService, workdir: Path) -> Catalog:
     registry.transition(catalog.model, 1, "production", actor="ana", reason="approved by bob")
     registry.transition(catalog.model, 2, "staging", actor="ana", reason="smaller C")
     registry.set_alias(catalog.model, "champion", 1, actor="ana", reason="current best")
-    update_card(registry, catalog.model, 1, {"intended_use": "Rank customers by churn risk.",
-                                             "owners": "growth team"}, actor="ana")
-    result = evaluate(f"{catalog.model}@1", clean_frame[["tenure", "age", "churned"]], target="churned",
-                      registry=registry, actor="ana")
+    update_card(
+        registry,
+        catalog.model,
+        1,
+        {"intended_use": "Rank customers by churn risk.", "owners": "growth team"},
+        actor="ana",
+    )
+    result = evaluate(
+        f"{catalog.model}@1",
+        clean_frame[["tenure", "age", "churned"]],
+        target="churned",
+        registry=registry,
+        actor="ana",
+    )
     catalog.evaluation_id = result.evaluation_id
 
     grown = customers(500, seed=2, with_region=True)
@@ -127,11 +147,23 @@ def seed_catalog(tracking: TrackingService, workdir: Path) -> Catalog:
 
     suite = Suite.from_yaml(SUITE)
     report = validate(clean_frame, suite)
-    catalog.validation_run = record_validation(store, artifacts, clean, report,  # type: ignore[arg-type]
-                                               project=catalog.project, suite=suite).id
+    catalog.validation_run = record_validation(
+        store,
+        artifacts,
+        clean,
+        report,  # type: ignore[arg-type]
+        project=catalog.project,
+        suite=suite,
+    ).id
     failing = validate(raw_frame, suite)  # the raw export has 'ent' customers and ages over 70
-    catalog.fraud_validation_run = record_validation(store, artifacts, raw, failing,  # type: ignore[arg-type]
-                                                     project=catalog.other_project, suite=suite).id
+    catalog.fraud_validation_run = record_validation(
+        store,
+        artifacts,
+        raw,
+        failing,  # type: ignore[arg-type]
+        project=catalog.other_project,
+        suite=suite,
+    ).id
 
     photos = workdir / "photos"
     for i in range(PHOTO_FILES):
@@ -141,8 +173,9 @@ def seed_catalog(tracking: TrackingService, workdir: Path) -> Catalog:
 
     fraud = tracking.create_run(catalog.other_project, name="fraud-train")
     catalog.run_ids["fraud-train"] = fraud.id
-    tracking.log_inputs(fraud.id, [RunInput(name=raw.name, version=f"v{raw.version}", digest=raw.manifest_digest,
-                                            context="training")])
+    tracking.log_inputs(
+        fraud.id, [RunInput(name=raw.name, version=f"v{raw.version}", digest=raw.manifest_digest, context="training")]
+    )
     fraud_X = raw_frame[["tenure", "age"]]
     fraud_model = LogisticRegression(max_iter=500).fit(fraud_X, raw_frame["churned"])
     tracking.end_run(fraud.id)

@@ -33,8 +33,11 @@ def seed_nested(tracking: TrackingService, *, plain: int = 0) -> Nested:
             start += 1000
             name = f"{sweep}-trial-{t}"
             child = tracking.create_run(PROJECT, name=name, parent_run_id=parent.id, start_time=start)
-            tracking.log_batch(child.id, metrics=[Metric("cv_score", 0.5 + t / 10 + (0.2 if sweep == "sweep-b" else 0),
-                                                         0, start)], params={"C": str(10**t)})
+            tracking.log_batch(
+                child.id,
+                metrics=[Metric("cv_score", 0.5 + t / 10 + (0.2 if sweep == "sweep-b" else 0), 0, start)],
+                params={"C": str(10**t)},
+            )
             tracking.end_run(child.id, end_time=start + 500)
             nested.ids[name] = child.id
             nested.children[sweep].append(name)

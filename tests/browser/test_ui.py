@@ -76,8 +76,9 @@ def test_runs_list_filter_and_sort(new_page: NewPage, live_server: LiveServer, s
     page.wait_for_url(re.compile(r"filter="))
     models = table_column(page, "params.model")
     assert models and set(models) == {"rf"}
-    assert len(models) == len(live_server.tracking.search_runs(
-        ["churn"], filter="params.model = 'rf' AND metrics.accuracy > 0.5")[0])
+    assert len(models) == len(
+        live_server.tracking.search_runs(["churn"], filter="params.model = 'rf' AND metrics.accuracy > 0.5")[0]
+    )
     screenshot(page, "02-runs-filtered")
 
     page.get_by_role("link", name="accuracy").first.click()
@@ -112,13 +113,15 @@ def test_column_chooser(new_page: NewPage, live_server: LiveServer, screenshot: 
     chooser.get_by_role("button", name="Apply").click()
     page.wait_for_url(re.compile(r"cols_set=1"))
     titles = page.locator("#runs-table thead a[title^='sort by ']").evaluate_all(
-        "links => links.map(a => a.title.slice(8))")
+        "links => links.map(a => a.title.slice(8))"
+    )
     assert "metrics.loss" not in titles and "tags.team" in titles and "metrics.accuracy" in titles
     assert set(table_column(page, "tags.team")) == {"growth", "risk", ""}  # long-history has no team tag
 
 
-def test_open_a_run_and_see_its_charts_and_artifacts(new_page: NewPage, live_server: LiveServer,
-                                                     screenshot: Shot) -> None:
+def test_open_a_run_and_see_its_charts_and_artifacts(
+    new_page: NewPage, live_server: LiveServer, screenshot: Shot
+) -> None:
     page = new_page(live_server.url)
     page.goto("/ui/projects/churn")
     page.get_by_role("link", name="baseline", exact=True).click()
@@ -154,8 +157,9 @@ def test_open_a_run_and_see_its_charts_and_artifacts(new_page: NewPage, live_ser
     screenshot(page, "06-artifact-table")
 
 
-def test_a_100k_point_history_is_drawn_downsampled(new_page: NewPage, live_server: LiveServer,
-                                                  screenshot: Shot) -> None:
+def test_a_100k_point_history_is_drawn_downsampled(
+    new_page: NewPage, live_server: LiveServer, screenshot: Shot
+) -> None:
     assert live_server.seeded is not None
     page = new_page(live_server.url)
     page.goto(f"/ui/runs/{live_server.seeded.long}")
@@ -205,8 +209,11 @@ def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     except ImportError:  # pragma: no cover - auth lands with the same issue
         pytest.skip("modelyard.auth (users, sessions, POST /api/v1/auth/login) is not available yet")
     root = tmp_path_factory.mktemp("browser-auth")
-    app = ensure_ui(create_app(ServerConfig(auth=True, store_uri=f"sqlite:///{root / 'auth.db'}",
-                                            artifact_uri=str(root / "artifacts"))))
+    app = ensure_ui(
+        create_app(
+            ServerConfig(auth=True, store_uri=f"sqlite:///{root / 'auth.db'}", artifact_uri=str(root / "artifacts"))
+        )
+    )
     services = app.state.services
     tracking = TrackingService(services.stores.tracking, services.artifacts)
     seeded = seed_demo(tracking, runs=4, steps=10)
@@ -280,7 +287,8 @@ def test_runs_page_of_a_10k_run_project(new_page: NewPage, big_server: LiveServe
     page.press("#filter", "Enter")
     page.wait_for_url(re.compile(r"filter="))
     expected = big_server.tracking.search_runs(
-        ["big"], filter="metrics.accuracy > 0.99 AND params.depth = '3'", max_results=50)[0]
+        ["big"], filter="metrics.accuracy > 0.99 AND params.depth = '3'", max_results=50
+    )[0]
     assert table_column(page, "name") == [r.name for r in expected]
 
     page.goto("/ui/projects/big?order=metrics.accuracy+DESC&size=100")

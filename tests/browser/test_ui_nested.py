@@ -40,11 +40,13 @@ def nested_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Li
 
 def visible_names(page: Any) -> list[str]:
     """Run names of the rows of the runs table the user can see, top to bottom."""
-    return list(page.evaluate(
-        """() => Array.from(document.querySelectorAll('#runs-table tbody tr'))
+    return list(
+        page.evaluate(
+            """() => Array.from(document.querySelectorAll('#runs-table tbody tr'))
                 .filter(tr => tr.offsetParent !== null)
                 .map(tr => tr.querySelector('td.name a').textContent.trim())"""
-    ))
+        )
+    )
 
 
 def test_expanding_a_parent_shows_its_children(

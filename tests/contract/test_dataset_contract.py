@@ -167,8 +167,16 @@ def test_unknown_datasets_and_bad_input_change_nothing(datasets: DatasetStore) -
     bad_versions = [
         # The entity refuses an unknown kind itself; the store must too (model_construct skips the check).
         NewDatasetVersion.model_construct(
-            name="ds", manifest_digest=digest("b"), kind="folder", file_count=1, total_size=1,
-            message=None, source=None, code=None, params={}, parents=(),
+            name="ds",
+            manifest_digest=digest("b"),
+            kind="folder",
+            file_count=1,
+            total_size=1,
+            message=None,
+            source=None,
+            code=None,
+            params={},
+            parents=(),
         ),
         NewDatasetVersion(name="ds", manifest_digest=digest("b"), kind="file", file_count=-1, total_size=1),
         NewDatasetVersion(name="", manifest_digest=digest("b"), kind="file", file_count=1, total_size=1),

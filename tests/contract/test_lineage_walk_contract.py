@@ -270,8 +270,7 @@ def test_the_walk_draws_the_graph_the_scan_drew(store: TrackingStore, ids: dict[
     walk = {"kind": "dataset", "direction": "downstream"}
     from_raw2 = LineageBuilder(store, datasets=store, registry=store).build("raw@v2", **walk)
     assert (
-        from_raw2.to_dict()
-        == ScanningBuilder(store, datasets=store, registry=store).build("raw@v2", **walk).to_dict()
+        from_raw2.to_dict() == ScanningBuilder(store, datasets=store, registry=store).build("raw@v2", **walk).to_dict()
     )
     assert from_raw2.nodes["dataset:clean@v2"].attributes["removed"] is True  # removed versions stay in lineage
 

@@ -560,8 +560,17 @@ def test_concurrent_first_opens_migrate_once(backend: str, request: pytest.Fixtu
 
 def test_import_runs_writes_whole_runs_once(store: TrackingStore, project: Project, run: Run) -> None:
     def record(name: str, value: float) -> tuple[Run, list[Metric]]:
-        imported = Run(id=new_id(), project_id=project.id, name=name, status=RunStatus.FINISHED, start_time=1000,
-                       end_time=2000, parent_run_id=run.id, params={"x": str(value)}, tags={"kind": "trial"})
+        imported = Run(
+            id=new_id(),
+            project_id=project.id,
+            name=name,
+            status=RunStatus.FINISHED,
+            start_time=1000,
+            end_time=2000,
+            parent_run_id=run.id,
+            params={"x": str(value)},
+            tags={"kind": "trial"},
+        )
         return imported, [Metric("objective", value, 0, 1500), Metric("objective", value / 2, 1, 1600)]
 
     records = [record(f"t{i}", float(i)) for i in range(5)]

@@ -28,8 +28,14 @@ def test_readme_has_an_sdk_example() -> None:
 
 
 @pytest.mark.parametrize(("name", "code"), examples(), ids=[n for n, _ in examples()])
-def test_example_runs(name: str, code: str, modelyard_home: Path, tmp_path: Path,
-                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_example_runs(
+    name: str,
+    code: str,
+    modelyard_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.chdir(tmp_path)
     modelyard.set_store_uri(None)
     modelyard.set_artifact_uri(None)

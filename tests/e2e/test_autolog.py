@@ -224,28 +224,32 @@ def test_training_metrics_have_mlflow_names_and_values(sdk: None) -> None:
     clf = LogisticRegression(max_iter=2000).fit(X, y)
     got = {k: m.value for k, m in _only("LogisticRegression").metrics.items()}
     pred, proba = clf.predict(X), clf.predict_proba(X)
-    assert got == pytest.approx({
-        "training_accuracy_score": skm.accuracy_score(y, pred),
-        "training_precision_score": skm.precision_score(y, pred),
-        "training_recall_score": skm.recall_score(y, pred),
-        "training_f1_score": skm.f1_score(y, pred),
-        "training_log_loss": skm.log_loss(y, proba),
-        "training_roc_auc": skm.roc_auc_score(y, proba[:, 1]),
-        "training_score": clf.score(X, y),
-    })
+    assert got == pytest.approx(
+        {
+            "training_accuracy_score": skm.accuracy_score(y, pred),
+            "training_precision_score": skm.precision_score(y, pred),
+            "training_recall_score": skm.recall_score(y, pred),
+            "training_f1_score": skm.f1_score(y, pred),
+            "training_log_loss": skm.log_loss(y, proba),
+            "training_roc_auc": skm.roc_auc_score(y, proba[:, 1]),
+            "training_score": clf.score(X, y),
+        }
+    )
 
     target = X[:, 0] * 2.0 + X[:, 1]
     reg = LinearRegression().fit(X[:, 1:], target)
     got = {k: m.value for k, m in _only("LinearRegression").metrics.items()}
     pred = reg.predict(X[:, 1:])
     mse = skm.mean_squared_error(target, pred)
-    assert got == pytest.approx({
-        "training_mean_squared_error": mse,
-        "training_root_mean_squared_error": float(np.sqrt(mse)),
-        "training_mean_absolute_error": skm.mean_absolute_error(target, pred),
-        "training_r2_score": skm.r2_score(target, pred),
-        "training_score": reg.score(X[:, 1:], target),
-    })
+    assert got == pytest.approx(
+        {
+            "training_mean_squared_error": mse,
+            "training_root_mean_squared_error": float(np.sqrt(mse)),
+            "training_mean_absolute_error": skm.mean_absolute_error(target, pred),
+            "training_r2_score": skm.r2_score(target, pred),
+            "training_score": reg.score(X[:, 1:], target),
+        }
+    )
 
 
 # -- failures -----------------------------------------------------------------------------
@@ -414,8 +418,7 @@ def test_every_constructible_estimator_is_logged(sdk: None) -> None:
     y_class = np.arange(36) % 3
     y_reg = X @ np.array([1.0, 2.0, 0.5, 3.0])  # positive: Poisson and Gamma regressors accept it
     y_two = np.c_[y_reg, X[:, 0]]  # multi-task estimators want 2-d targets
-    targets = {"classifier": [y_class], "regressor": [y_reg, y_two], "transformer": [y_class, y_two],
-               "cluster": [None]}
+    targets = {"classifier": [y_class], "regressor": [y_reg, y_two], "transformer": [y_class, y_two], "cluster": [None]}
     fitted: dict[str, Any] = {}
     refused: list[tuple[str, type, Any]] = []  # every (estimator, target) that failed to fit
     with warnings.catch_warnings():

@@ -77,7 +77,10 @@ def test_an_unsupported_artifact_uri_is_refused_before_any_network_use(home: Pat
     (home.parent / "t.csv").write_text("a\n1\n")
     for args in (["data", "add", "t.csv", "--name", "t"], ["runs", "list"]):
         done = subprocess.run(  # a fresh process: the SDK's session caches its artifact store
-            [sys.executable, "-m", "modelyard.cli.main", *args], capture_output=True, text=True, timeout=120,
+            [sys.executable, "-m", "modelyard.cli.main", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
             env={**os.environ, "MODELYARD_ARTIFACT_URI": "ftp://x/y"},
         )
         assert done.returncode == 2 and "Traceback" not in done.stderr
@@ -117,7 +120,10 @@ def test_an_unexpected_error_says_internal_error_and_debug_shows_the_traceback(
 def test_the_installed_entry_point_has_the_same_boundary(home: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "modelyard.cli.main", "models", "show", "m@99999999999999999999999"],
-        capture_output=True, text=True, timeout=120, env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -146,8 +152,27 @@ _TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00/\\~"), max_size=24
 ).filter(lambda s: ".." not in s)
 _SPECIAL = st.sampled_from(
-    ["--json", "--store", "-n", "--since", "--version", "99999999999999999999", "-1", "0", "m@99999999999999999999",
-     "x@v0", "@", "--", "-", "NaN", "1e400", "nosuch", "\u00e9", "'", '"']
+    [
+        "--json",
+        "--store",
+        "-n",
+        "--since",
+        "--version",
+        "99999999999999999999",
+        "-1",
+        "0",
+        "m@99999999999999999999",
+        "x@v0",
+        "@",
+        "--",
+        "-",
+        "NaN",
+        "1e400",
+        "nosuch",
+        "\u00e9",
+        "'",
+        '"',
+    ]
 )
 ARGS = st.lists(st.one_of(_TEXT, _SPECIAL), max_size=4)
 

@@ -28,15 +28,14 @@ from tests.fixtures.core_install import core_cli
 
 pytestmark = pytest.mark.slow
 
+
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
     return {**env, "MODELYARD_HOME": str(home), "COLUMNS": "400"}
 
 
 def _run(args: list[str], home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        core_cli(args), cwd=cwd, env=_env(home), capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run(core_cli(args), cwd=cwd, env=_env(home), capture_output=True, text=True, timeout=600)
 
 
 def try_next_lines(stdout: str) -> list[str]:

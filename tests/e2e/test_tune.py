@@ -28,8 +28,13 @@ def quadratic(params: dict) -> float:
 
 
 def test_every_trial_is_a_child_run_and_best_is_found() -> None:
-    result = modelyard.tune(quadratic, {"x": (-10.0, 10.0), "kind": ["a", "b"]}, n_trials=40,
-                            sampler=optuna.samplers.TPESampler(seed=1), show_progress=False)
+    result = modelyard.tune(
+        quadratic,
+        {"x": (-10.0, 10.0), "kind": ["a", "b"]},
+        n_trials=40,
+        sampler=optuna.samplers.TPESampler(seed=1),
+        show_progress=False,
+    )
     assert result.n_trials == 40
     parent = modelyard.get_run(result.parent_run_id)
     assert parent.status == modelyard.RunStatus.FINISHED
@@ -56,8 +61,13 @@ def test_define_by_run_with_pruning_records_history_and_killed_trials() -> None:
         return loss
 
     with modelyard.start_run(name="sweep") as run:
-        result = modelyard.tune(objective, n_trials=30, pruner=optuna.pruners.MedianPruner(n_warmup_steps=2),
-                                sampler=optuna.samplers.RandomSampler(seed=0), show_progress=False)
+        result = modelyard.tune(
+            objective,
+            n_trials=30,
+            pruner=optuna.pruners.MedianPruner(n_warmup_steps=2),
+            sampler=optuna.samplers.RandomSampler(seed=0),
+            show_progress=False,
+        )
     assert result.parent_run_id == run.id
     states = {t.number: t.state for t in result.study.trials}
     pruned = [n for n, s in states.items() if s == optuna.trial.TrialState.PRUNED]
@@ -76,8 +86,13 @@ def test_failing_trials_are_recorded_and_do_not_stop_the_study() -> None:
             raise ValueError("diverged")
         return params["x"]
 
-    result = modelyard.tune(sometimes_fails, {"x": (0.0, 1.0)}, n_trials=20,
-                            sampler=optuna.samplers.RandomSampler(seed=3), show_progress=False)
+    result = modelyard.tune(
+        sometimes_fails,
+        {"x": (0.0, 1.0)},
+        n_trials=20,
+        sampler=optuna.samplers.RandomSampler(seed=3),
+        show_progress=False,
+    )
     failed = [t.number for t in result.study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert failed and result.best_value is not None and result.best_value <= 0.5
     assert modelyard.get_run(result.trial_run_ids[failed[0]]).status == modelyard.RunStatus.FAILED
@@ -107,8 +122,15 @@ def test_ray_backend_lands_the_same_results_in_the_store() -> None:
         if IN_CI:
             pytest.fail("ray is not installed")
         pytest.skip("ray is not installed")
-    result = modelyard.tune(quadratic, {"x": (-5.0, 5.0), "kind": ["a", "b"]}, n_trials=12, backend="ray",
-                            max_concurrent=2, sampler=optuna.samplers.RandomSampler(seed=2), show_progress=False)
+    result = modelyard.tune(
+        quadratic,
+        {"x": (-5.0, 5.0), "kind": ["a", "b"]},
+        n_trials=12,
+        backend="ray",
+        max_concurrent=2,
+        sampler=optuna.samplers.RandomSampler(seed=2),
+        show_progress=False,
+    )
     assert result.n_trials == 12
     frame = modelyard.search_runs(filter=f"parent_run_id = '{result.parent_run_id}'", max_results=100)
     assert len(frame) == 12

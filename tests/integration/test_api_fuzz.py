@@ -92,8 +92,13 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         registry = app.state.services.stores.registry
         registry.create_registered_model("fuzzmodel", project.id, created_by="fuzz", at=1)
         registry.create_model_version(
-            "fuzzmodel", manifest_digest=blob.digest, flavor="python", run_id=run.id,
-            files=[ModelFile(path="model.pkl", digest=blob.digest, size=blob.size)], created_by="fuzz", at=2,
+            "fuzzmodel",
+            manifest_digest=blob.digest,
+            flavor="python",
+            run_id=run.id,
+            files=[ModelFile(path="model.pkl", digest=blob.digest, size=blob.size)],
+            created_by="fuzz",
+            at=2,
         )
         data = tmp_path_factory.mktemp("fuzz-data") / "table.csv"
         data.write_text("a,b\n1,2\n")

@@ -240,8 +240,9 @@ def test_self_service_tokens(env: Env) -> None:
     # Someone else's token is answered exactly as an id that does not exist (no "not yours").
     theirs = client.delete(f"/api/v1/auth/tokens/{created.json()['id']}", headers=env.bearer("ed"))
     unknown = client.delete("/api/v1/auth/tokens/000000000000", headers=env.bearer("ed"))
-    assert _error(theirs, 404, "NOT_FOUND") == _error(unknown, 404, "NOT_FOUND").replace("000000000000",
-                                                                                        created.json()["id"])
+    assert _error(theirs, 404, "NOT_FOUND") == _error(unknown, 404, "NOT_FOUND").replace(
+        "000000000000", created.json()["id"]
+    )
     assert client.delete(f"/api/v1/auth/tokens/{created.json()['id']}", headers=env.bearer("vera")).status_code == 200
     _error(client.get("/api/v1/auth/whoami", headers={"Authorization": f"Bearer {secret}"}), 401, "UNAUTHENTICATED")
     _error(

@@ -165,9 +165,7 @@ def test_a_dataset_version_scored_shows_in_lineage(churn: Any, work: Path) -> No
         (["churn@1", "--input", "{data}", "--executor", "spark"], "unknown executor"),
     ],
 )
-def test_bad_input_is_one_line_and_writes_nothing(
-    churn: Any, work: Path, arguments: list[str], message: str
-) -> None:
+def test_bad_input_is_one_line_and_writes_nothing(churn: Any, work: Path, arguments: list[str], message: str) -> None:
     data = frame(60)
     data.to_csv(work / "in.csv", index=False)
     data.drop(columns=["tenure"]).to_csv(work / "narrow.csv", index=False)

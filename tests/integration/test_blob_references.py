@@ -84,14 +84,13 @@ def test_the_server_refuses_a_model_version_whose_package_is_not_stored(server: 
         ({"manifest_digest": manifest, "files": []}, "not those of"),
     ]
     for body, needle in cases:
-        response = httpx.post(
-            f"{url}/api/v1/models/m/versions", json={"flavor": "python", **body}, timeout=30
-        )
+        response = httpx.post(f"{url}/api/v1/models/m/versions", json={"flavor": "python", **body}, timeout=30)
         assert response.status_code == 400, response.text
         assert needle in response.json()["error"]["message"]
     assert stores.registry.list_model_versions("m") == []
     response = httpx.post(
-        f"{url}/api/v1/models/m/versions", json={"flavor": "python", "manifest_digest": manifest, "files": files},
+        f"{url}/api/v1/models/m/versions",
+        json={"flavor": "python", "manifest_digest": manifest, "files": files},
         timeout=30,
     )
     assert response.status_code == 201, response.text
@@ -145,9 +144,9 @@ def test_db_check_blobs_lists_missing_and_corrupt_blobs(home: Path, tmp_path: Pa
         a_digest = next(e.digest for e in entries if e.path == "a.txt")
         stores.artifacts.delete(b_digest)
         stores.artifacts.delete(a_digest)
-        big_digest = next(iter(stores.artifacts.get_manifest(
-            stores.datasets.get_dataset_version("big", 1).manifest_digest
-        ).entries)).digest
+        big_digest = next(
+            iter(stores.artifacts.get_manifest(stores.datasets.get_dataset_version("big", 1).manifest_digest).entries)
+        ).digest
         blob = stores.artifacts.local_blob_path(big_digest)
     assert blob is not None and blob.is_file()
     blob.chmod(0o644)
@@ -157,8 +156,9 @@ def test_db_check_blobs_lists_missing_and_corrupt_blobs(home: Path, tmp_path: Pa
     assert result.exit_code == 1
     problems = [line for line in result.stdout.splitlines() if line.startswith("problem:")]
     assert f"problem: missing blob {b_digest}, referenced by dataset tree@v1 (file b.txt)" in problems
-    assert any(a_digest in p and (f"run {run.id} (artifact a.txt)" in p or "tree@v1 (file a.txt)" in p)
-               for p in problems)
+    assert any(
+        a_digest in p and (f"run {run.id} (artifact a.txt)" in p or "tree@v1 (file a.txt)" in p) for p in problems
+    )
     assert len(problems) == 2  # the damaged blob is still there: only --hashes sees it
     result = _check("--blobs", "--hashes", "--json")
     assert result.exit_code == 1

@@ -102,8 +102,14 @@ def _drive(middleware: RequestLimits, path: str, chunks: Iterator[bytes], header
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": path, "raw_path": path.encode(), "query_string": b"",
-             "headers": headers or []}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers or [],
+    }
     asyncio.run(middleware(scope, receive, send))
     return (sent[0]["status"] if sent else None), pulled
 
@@ -148,8 +154,12 @@ def test_json_bodies_over_the_limit_are_413_and_change_nothing(open_client: Test
 def test_big_integers_in_audit_queries_are_400(auth_app: Any) -> None:
     with TestClient(auth_app) as client:
         headers = _bearer(auth_app.state.root_token)
-        for query in ("since=99999999999999999999", "until=99999999999999999999",
-                      "page_token=99999999999999999999999", "since=999999999999999999999999999999d"):
+        for query in (
+            "since=99999999999999999999",
+            "until=99999999999999999999",
+            "page_token=99999999999999999999999",
+            "since=999999999999999999999999999999d",
+        ):
             _error(client.get(f"/api/v1/audit?{query}", headers=headers), 400, "INVALID_ARGUMENT")
         assert client.get("/api/v1/audit?since=0", headers=headers).status_code == 200
 
@@ -202,13 +212,22 @@ def test_an_artifact_path_that_is_not_utf8_is_refused_and_nothing_recorded(open_
     project = open_client.post("/api/v1/projects", json={"name": "p"}).json()
     run = open_client.post("/api/v1/runs", json={"project_id": project["id"]}).json()
     run_id = run.get("id") or run["run"]["id"]
-    response = open_client.put(f"/api/v1/runs/{run_id}/artifacts/%ff%fe.txt", content=b"data",
-                               headers={"Content-Type": "application/octet-stream"})
+    response = open_client.put(
+        f"/api/v1/runs/{run_id}/artifacts/%ff%fe.txt",
+        content=b"data",
+        headers={"Content-Type": "application/octet-stream"},
+    )
     _error(response, 400, "INVALID_ARGUMENT")
     assert open_client.get(f"/api/v1/runs/{run_id}/artifacts").json()["artifacts"] == []
     sent = "caf%C3%A9.txt"  # valid UTF-8 is recorded as sent
-    assert open_client.put(f"/api/v1/runs/{run_id}/artifacts/{sent}", content=b"data",
-                           headers={"Content-Type": "application/octet-stream"}).status_code == 200
+    assert (
+        open_client.put(
+            f"/api/v1/runs/{run_id}/artifacts/{sent}",
+            content=b"data",
+            headers={"Content-Type": "application/octet-stream"},
+        ).status_code
+        == 200
+    )
     assert [a["path"] for a in open_client.get(f"/api/v1/runs/{run_id}/artifacts").json()["artifacts"]] == ["café.txt"]
     _error(open_client.get("/api/v1/projects?x=%ff"), 400, "INVALID_ARGUMENT")
 
@@ -227,8 +246,11 @@ def test_failed_logins_back_off_with_429_and_are_audited_without_the_password(au
         _error(throttled, 429, "RESOURCE_EXHAUSTED")
         assert 1 <= int(throttled.headers["Retry-After"]) <= 60
         # Another user from another address is not affected.
-        other = client.post("/api/v1/auth/login", json={"username": "ed", "password": "ed-password-1"},
-                            headers={"X-Forwarded-For": "10.0.0.9"})
+        other = client.post(
+            "/api/v1/auth/login",
+            json={"username": "ed", "password": "ed-password-1"},
+            headers={"X-Forwarded-For": "10.0.0.9"},
+        )
         assert other.status_code in (200, 429)  # the test client has one address: 429 only past its budget
     failures = store.list_audit(AuditQuery(action="auth.login_failed", limit=100))
     assert [e.object_id for e in failures] == ["root", "root"]
@@ -239,8 +261,11 @@ def test_failed_logins_back_off_with_429_and_are_audited_without_the_password(au
 def test_a_successful_login_clears_the_user_count(auth_app: Any) -> None:
     throttle = auth_app.state.login_throttle
     with TestClient(auth_app) as client:
-        _error(client.post("/api/v1/auth/login", json={"username": "ed", "password": "nope-nope-1"}), 401,
-               "UNAUTHENTICATED")
+        _error(
+            client.post("/api/v1/auth/login", json={"username": "ed", "password": "nope-nope-1"}),
+            401,
+            "UNAUTHENTICATED",
+        )
         right = {"username": "ed", "password": "ed-password-1"}
         assert client.post("/api/v1/auth/login", json=right).status_code == 200
     key = throttle.user_key("ed")

@@ -43,8 +43,9 @@ def test_sdk_runs_unchanged_on_postgres_and_s3(postgres_uri: str, seaweedfs_s3: 
         "AWS_SECRET_ACCESS_KEY": seaweedfs_s3.secret_key,
         "AWS_DEFAULT_REGION": seaweedfs_s3.region,
     }
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     run_id = proc.stdout.strip().splitlines()[-1]
     # nothing went to the embedded default

@@ -143,13 +143,19 @@ def test_models_cli_through_http(sdk: str, registry: RegistryService, modelyard_
     modelyard.transition("churn", 2, "staging")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
     env.update(MODELYARD_STORE_URI=sdk, MODELYARD_HOME=str(modelyard_home))
-    listed = subprocess.run([MODELYARD, "models", "versions", "churn", "--json"], env=env, capture_output=True,
-                            text=True, timeout=120)
+    listed = subprocess.run(
+        [MODELYARD, "models", "versions", "churn", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert [(r["version"], r["state"]) for r in rows] == [(2, "staging"), (1, "draft")]
-    refused = subprocess.run([MODELYARD, "models", "transition", "churn", "1", "production"], env=env,
-                             capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        [MODELYARD, "models", "transition", "churn", "1", "production"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode != 0 and "illegal transition" in refused.stderr + refused.stdout
     assert registry.get_version("churn", 1).state is ModelState.DRAFT
 
@@ -202,8 +208,11 @@ def test_bad_input_is_a_json_error_and_changes_nothing(sdk: str, registry: Regis
         bad_kind = {"manifest_digest": "sha256:" + "a" * 64, "kind": "folder", "file_count": 1, "total_size": 1}
         error(http.post("/datasets/ds/versions", json=bad_kind), 422, "INVALID_ARGUMENT")
         good = "sha256:" + "b" * 64
-        twice = {"manifest_digest": good, "flavor": "python",
-                 "files": [{"path": "m.pkl", "digest": good, "size": 1}, {"path": "m.pkl", "digest": good, "size": 1}]}
+        twice = {
+            "manifest_digest": good,
+            "flavor": "python",
+            "files": [{"path": "m.pkl", "digest": good, "size": 1}, {"path": "m.pkl", "digest": good, "size": 1}],
+        }
         assert "listed twice" in error(http.post("/models/churn/versions", json=twice), 400, "INVALID_ARGUMENT")
         garbage = {"manifest_digest": "not-a-digest", "flavor": "python", "files": []}
         assert "manifest_digest" in error(http.post("/models/churn/versions", json=garbage), 422, "INVALID_ARGUMENT")
@@ -299,8 +308,11 @@ def test_auth_gates_registry_writes_transitions_and_approvals(auth_env: AuthEnv)
     with auth_env.http("vera") as http:
         refused = http.post("/models/churn/versions/1/transitions", json={"to_state": "staging"})
         assert "needs editor" in error(refused, 403, "PERMISSION_DENIED")
-        error(http.put("/models/churn/aliases", params={"alias": "champion"}, json={"version": 1}), 403,
-              "PERMISSION_DENIED")
+        error(
+            http.put("/models/churn/aliases", params={"alias": "champion"}, json={"version": 1}),
+            403,
+            "PERMISSION_DENIED",
+        )
     assert server_store.get_model_version("churn", 1).state is ModelState.DRAFT
 
     ed.transition("churn", 1, "staging", actor="ed")

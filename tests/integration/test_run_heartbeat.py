@@ -148,8 +148,9 @@ def test_with_auth_heartbeats_need_the_editor_role_and_each_kill_is_audited(tmp_
     from modelyard.auth import AuditLog, AuthService
     from modelyard.server import ServerConfig, create_app
 
-    app = create_app(ServerConfig(store_uri=f"sqlite:///{tmp_path / 's.db'}", artifact_uri=str(tmp_path / "a"),
-                                  auth=True))
+    app = create_app(
+        ServerConfig(store_uri=f"sqlite:///{tmp_path / 's.db'}", artifact_uri=str(tmp_path / "a"), auth=True)
+    )
     stores = app.state.services.stores
     try:
         auth = AuthService(stores.auth)
@@ -161,6 +162,7 @@ def test_with_auth_heartbeats_need_the_editor_role_and_each_kill_is_audited(tmp_
         viewer, _ = auth.create_token("viewer")
         dead = stores.tracking.create_run(project.id, start_time=1_000_000)
         with TestClient(app) as client:
+
             def call(method: str, path: str, token: str, **kw: Any) -> Any:
                 return client.request(method, f"/api/v1{path}", headers={"Authorization": f"Bearer {token}"}, **kw)
 

@@ -110,12 +110,21 @@ def test_a_database_at_the_old_heads_upgrades(empty_uri: str) -> None:
 def test_check_reports_a_run_id_that_disagrees_with_the_code(empty_uri: str) -> None:
     store = joined_store(empty_uri)
     try:
-        store.create_dataset_version(NewDatasetVersion(
-            name="a", manifest_digest="sha256:" + "1" * 64, kind="file", file_count=1, total_size=1, code=f"run:{RUN}"
-        ))
-        store.create_dataset_version(NewDatasetVersion(
-            name="b", manifest_digest="sha256:" + "2" * 64, kind="file", file_count=1, total_size=1, code="prep.py"
-        ))
+        store.create_dataset_version(
+            NewDatasetVersion(
+                name="a",
+                manifest_digest="sha256:" + "1" * 64,
+                kind="file",
+                file_count=1,
+                total_size=1,
+                code=f"run:{RUN}",
+            )
+        )
+        store.create_dataset_version(
+            NewDatasetVersion(
+                name="b", manifest_digest="sha256:" + "2" * 64, kind="file", file_count=1, total_size=1, code="prep.py"
+            )
+        )
         assert store.check() == []
         with store.engine.begin() as conn:
             conn.execute(text("UPDATE dataset_versions SET run_id = NULL WHERE code LIKE 'run:%'"))

@@ -92,8 +92,9 @@ CHILD = textwrap.dedent(
 
 def test_sigkill_while_logging_leaves_a_consistent_store(store_uri: str, tmp_path: Path) -> None:
     artifact_uri = str(tmp_path / "artifacts")
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, store_uri, artifact_uri], stdout=subprocess.PIPE,
-                            text=True, env={**os.environ})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, store_uri, artifact_uri], stdout=subprocess.PIPE, text=True, env={**os.environ}
+    )
     assert proc.stdout is not None
     run_id = None
     flushed = 0

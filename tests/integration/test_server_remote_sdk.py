@@ -38,9 +38,23 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = open(root / "server.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [MODELYARD, "server", "--port", str(port), "--workers", "2", "--log-level", "warning",
-         "--store", f"sqlite:///{root / 'server' / 'modelyard.db'}", "--artifacts", str(root / "server" / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, env=_clean_env(MODELYARD_HOME=str(root / "server-home")),
+        [
+            MODELYARD,
+            "server",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+            "--store",
+            f"sqlite:///{root / 'server' / 'modelyard.db'}",
+            "--artifacts",
+            str(root / "server" / "artifacts"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=_clean_env(MODELYARD_HOME=str(root / "server-home")),
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -98,8 +112,13 @@ def test_sdk_works_unchanged_over_http(remote: str, tmp_path: Path) -> None:
     url = remote
     home = tmp_path / "client-home"
     env = _clean_env(MODELYARD_STORE_URI=url, MODELYARD_HOME=str(home))
-    done = subprocess.run([sys.executable, "-c", SDK_SCRIPT, str(tmp_path / "weights.bin")], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SDK_SCRIPT, str(tmp_path / "weights.bin")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     run_id = result["run_id"]
@@ -115,13 +134,19 @@ def test_sdk_works_unchanged_over_http(remote: str, tmp_path: Path) -> None:
         assert http.get("/api/v1/metric-points/count", params={"run_id": run_id}).json() == {"count": 251}
 
     # The CLI, by configuration alone.
-    listed = subprocess.run([MODELYARD, "runs", "list", "--project", "remote", "--json"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [MODELYARD, "runs", "list", "--project", "remote", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert listed.returncode == 0, listed.stderr
     runs = json.loads(listed.stdout)
     assert [r["id"] for r in runs] == [run_id] and runs[0]["params"]["lr"] == "0.1"
-    shown = subprocess.run([MODELYARD, "runs", "show", run_id, "--json"], env=env,
-                           capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [MODELYARD, "runs", "show", run_id, "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert shown.returncode == 0 and run_id in shown.stdout, shown.stderr
 
 
@@ -137,6 +162,9 @@ def test_server_refuses_a_bad_store_before_serving(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     done = subprocess.run(
         [MODELYARD, "server", "--port", str(_free_port()), "--store", f"sqlite:///{blocker}/sub/x.db"],
-        env=_clean_env(MODELYARD_HOME=str(tmp_path)), capture_output=True, text=True, timeout=60,
+        env=_clean_env(MODELYARD_HOME=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr

@@ -118,7 +118,7 @@ def test_diff_of_two_versions_lists_changed_files_and_the_schema_change(site: Si
     assert "customers@v1 → customers@v2" in summary and "0 added" in summary and "1 changed" in summary
     assert table_rows(html, "diff-files") == [["changed", "customers.csv", "9.1 KB", "14.3 KB"]]
     assert table_rows(html, "schema-diff") == [["added", "region", "string"]]
-    assert 'figure-size' in html and figures_of(html)["size"]["data"][0]["y"][1] > 0
+    assert "figure-size" in html and figures_of(html)["size"]["data"][0]["y"][1] > 0
 
 
 def test_version_overview_shows_derivation_readers_models_and_lineage(site: Site) -> None:
@@ -129,7 +129,7 @@ def test_version_overview_shows_derivation_readers_models_and_lineage(site: Site
     assert f'href="/ui/runs/{catalog.run_ids["prepare"]}">run:{catalog.run_ids["prepare"]}</a>' in derivation
     assert "max_age" in derivation and "drop_segment" in derivation
     used = html.split('id="used-by"', 1)[1].split("</section>", 1)[0]
-    assert f'/ui/runs/{catalog.run_ids["train"]}' in used and "training" in used
+    assert f"/ui/runs/{catalog.run_ids['train']}" in used and "training" in used
     assert 'href="/ui/models/churn-model@1"' in used and 'href="/ui/models/churn-model@2"' in used
     expected = builder_graph(site, "customers-clean@v1", "dataset")
     assert set(drawn_nodes(html)) == {n["id"] for n in expected["nodes"]}
@@ -206,8 +206,9 @@ def test_the_cli_records_validation_reports_that_the_page_lists(tmp_path: Path, 
     modelyard.set_artifact_uri(None)
     try:
         modelyard.datasets.add(data, name="people")
-        out = CliRunner().invoke(app, ["data", "validate", "people@v1", "--suite", str(suite), "--json",
-                                       "--project", "quality"])
+        out = CliRunner().invoke(
+            app, ["data", "validate", "people@v1", "--suite", str(suite), "--json", "--project", "quality"]
+        )
         assert out.exit_code == 1, out.output
         run_id = json.loads(out.stdout)["run_id"]
         skipped = CliRunner().invoke(app, ["data", "validate", "people@v1", "--suite", str(suite), "--no-record"])
@@ -226,8 +227,12 @@ def test_the_cli_records_validation_reports_that_the_page_lists(tmp_path: Path, 
 
 
 def test_unknown_datasets_and_versions_are_404_pages(site: Site) -> None:
-    for url in ("/ui/datasets/nope", "/ui/datasets/customers@v9", "/ui/datasets/nope@v1",
-                "/ui/datasets/customers?from=1&to=9"):
+    for url in (
+        "/ui/datasets/nope",
+        "/ui/datasets/customers@v9",
+        "/ui/datasets/nope@v1",
+        "/ui/datasets/customers?from=1&to=9",
+    ):
         response = site.get(url)
         assert response.status_code == 404, url
         assert response.headers["content-type"].startswith("text/html") and "Not found" in response.text
@@ -275,7 +280,9 @@ def test_model_version_page_shows_the_card_signature_files_and_history(site: Sit
     assert table_rows(card, "training-data")[0][:3] == ["customers-clean", "v1", "training"]
     assert 'href="/ui/datasets/customers-clean@v1"' in card
     assert [r for r in re.findall(r"<tr><th>(\w+)</th><td><code>(\w+)</code>", card)] == [
-        ("tenure", "int64"), ("age", "float64")]
+        ("tenure", "int64"),
+        ("age", "float64"),
+    ]
     files = table_rows(html, "files-table")
     expected = store.list_model_files("churn-model", 1)  # type: ignore[attr-defined]
     assert [(r[0], r[2]) for r in files] == [(f.path, f.digest) for f in expected]
@@ -296,8 +303,13 @@ def test_model_version_page_has_the_evaluation_and_its_plot_data(site: Site) -> 
     assert roc["x"] == pytest.approx(result.curves["roc"]["fpr"])
     assert roc["y"] == pytest.approx(result.curves["roc"]["tpr"])
     assert 'data-figure="eval-roc"' in html
-    metrics = dict((r[0], r[1]) for r in re.findall(r'<tr><th>(\w+)</th><td class="num" title="([^"]+)"',
-                                                     html.split('id="evaluation-metrics"', 1)[1].split("</table>")[0]))
+    metrics = dict(
+        (r[0], r[1])
+        for r in re.findall(
+            r'<tr><th>(\w+)</th><td class="num" title="([^"]+)"',
+            html.split('id="evaluation-metrics"', 1)[1].split("</table>")[0],
+        )
+    )
     assert float(metrics["accuracy"]) == pytest.approx(result.metrics["accuracy"])
     chosen = site.html(f"/ui/models/churn-model@1?evaluation={site.catalog.evaluation_id}")
     assert 'class="selected"' in chosen
@@ -311,8 +323,14 @@ def test_model_version_lineage_is_the_builders_graph(site: Site) -> None:
     expected = builder_graph(site, "churn-model@1", "model")
     nodes = drawn_nodes(html)
     assert set(nodes) == {n["id"] for n in expected["nodes"]}
-    assert {"dataset:customers@v1", "dataset:customers-clean@v1", f"run:{site.catalog.run_ids['train']}",
-            "model:churn-model@1", "alias:churn-model@champion", "state:churn-model@production"} <= set(nodes)
+    assert {
+        "dataset:customers@v1",
+        "dataset:customers-clean@v1",
+        f"run:{site.catalog.run_ids['train']}",
+        "model:churn-model@1",
+        "alias:churn-model@champion",
+        "state:churn-model@production",
+    } <= set(nodes)
     assert set(drawn_edges(html)) == {(e["from"], e["to"], e["kind"]) for e in expected["edges"]}
     assert ("model:churn-model@1", "alias:churn-model@champion", "alias") in drawn_edges(html)
     assert 'href="/ui/datasets/customers-clean@v1"' in html.split('id="lineage-graph"', 1)[1]
@@ -366,8 +384,11 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
     from modelyard.auth import AuthService
 
     root = tmp_path_factory.mktemp("ui-catalog-auth")
-    app = ensure_ui(create_app(ServerConfig(auth=True, store_uri=f"sqlite:///{root / 'auth.db'}",
-                                            artifact_uri=str(root / "artifacts"))))
+    app = ensure_ui(
+        create_app(
+            ServerConfig(auth=True, store_uri=f"sqlite:///{root / 'auth.db'}", artifact_uri=str(root / "artifacts"))
+        )
+    )
     services = app.state.services
     catalog = seed_catalog(TrackingService(Joined(services.stores), services.artifacts), root / "work")
     auth = AuthService(services.stores.auth)
@@ -459,8 +480,10 @@ def test_profiles_of_big_versions_read_a_bounded_sample(tmp_path: Path, monkeypa
     big_parquet = tmp_path / "big.parquet"
     pd.DataFrame({"x": range(5000)}).to_parquet(big_parquet)
     try:
-        versions = {name: service.add(path, name=name).version
-                    for name, path in (("parts", parts), ("big-csv", big_csv), ("big-parquet", big_parquet))}
+        versions = {
+            name: service.add(path, name=name).version
+            for name, path in (("parts", parts), ("big-csv", big_csv), ("big-parquet", big_parquet))
+        }
         part_size = (parts / "part-1.csv").stat().st_size
         monkeypatch.setattr(dataset_profile, "MAX_READ_BYTES", 2 * part_size + 10)
         monkeypatch.setattr(dataset_profile, "MAX_PROFILE_ROWS", 50)

@@ -57,8 +57,11 @@ def table_rows(html: str) -> list[tuple[str, str, bool]]:
 
 
 def toggle_count(html: str, run_id: str) -> str:
-    match = re.search(rf'<a class="toggle" [^>]*data-run="{run_id}"[^>]*>.*?<span class="child-count">([^<]*)</span>',
-                      html, flags=re.S)
+    match = re.search(
+        rf'<a class="toggle" [^>]*data-run="{run_id}"[^>]*>.*?<span class="child-count">([^<]*)</span>',
+        html,
+        flags=re.S,
+    )
     assert match, f"no toggle for {run_id}"
     return match.group(1)
 
@@ -110,17 +113,18 @@ def test_a_filter_matching_a_child_shows_it_with_its_parent_name(site: Site) -> 
     rows = table_rows(html)
     # only sweep-b's trial 1 (0.8) scores above 0.75; sweep-b itself has no score
     assert [(kind, name) for kind, name, _ in rows] == [("top", "sweep-b-trial-1")]
-    note = re.search(r'<span class="parent-note muted">child of <a class="parent-link" href="([^"]+)"[^>]*>([^<]*)</a>',
-                     html)
+    note = re.search(
+        r'<span class="parent-note muted">child of <a class="parent-link" href="([^"]+)"[^>]*>([^<]*)</a>', html
+    )
     assert note and note.group(2) == "sweep-b" and note.group(1) == f"/ui/runs/{site.nested.ids['sweep-b']}"
 
 
 def test_a_filter_matching_parent_and_children_nests_only_matching_children(site: Site) -> None:
-    html = site.get(f"/ui/projects/{PROJECT}", params={"filter": "name LIKE 'sweep-a%'",
-                                                       "order": "name ASC"}).text
+    html = site.get(f"/ui/projects/{PROJECT}", params={"filter": "name LIKE 'sweep-a%'", "order": "name ASC"}).text
     rows = table_rows(html)
     assert [(kind, name) for kind, name, _ in rows] == [("top", "sweep-a")] + [
-        ("child", name) for name in site.nested.children["sweep-a"]]
+        ("child", name) for name in site.nested.children["sweep-a"]
+    ]
     html = site.get(f"/ui/projects/{PROJECT}", params={"filter": "name = 'sweep-a' OR metrics.cv_score > 0.55"}).text
     assert toggle_count(html, site.nested.ids["sweep-a"]) == "2"  # trials 1 and 2 match, trial 0 does not
     names = [name for _, name, _ in table_rows(html)]
@@ -141,9 +145,9 @@ def test_run_page_lists_the_children_with_their_metrics(site: Site) -> None:
     section = html.split('id="children"', 1)[1].split("</section>", 1)[0]
     names = [unescape(n) for n in re.findall(r'<td class="name"><a href="/ui/runs/\w+"[^>]*>([^<]*)</a>', section)]
     assert names == site.nested.children["sweep-a"]  # oldest first
-    assert "<th class=\"num\">cv_score</th>" in section
+    assert '<th class="num">cv_score</th>' in section
     assert re.findall(r'<td class="num" title="([^"]+)"', section) == ["0.5", "0.6", "0.7"]
-    assert "Child runs <span class=\"muted count\">3</span>" in section
+    assert 'Child runs <span class="muted count">3</span>' in section
 
 
 def test_child_page_links_its_parent_by_name(site: Site) -> None:

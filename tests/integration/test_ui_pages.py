@@ -64,8 +64,9 @@ def test_root_redirects_to_the_projects_list(site: Site) -> None:
 def test_projects_list_shows_names_run_counts_and_activity(site: Site) -> None:
     html = site.get("/ui/").text
     assert 'href="/ui/projects/churn"' in html and 'href="/ui/projects/fraud"' in html
-    rows = re.findall(r'<a href="/ui/projects/(\w+)">\w+</a></td>\s*<td class="num">([\d,]+)</td>\s*<td>([^<]+)</td>',
-                      html)
+    rows = re.findall(
+        r'<a href="/ui/projects/(\w+)">\w+</a></td>\s*<td class="num">([\d,]+)</td>\s*<td>([^<]+)</td>', html
+    )
     counts = {name: (count, last) for name, count, last in rows}
     assert counts["churn"][0] == "31" and counts["fraud"][0] == "3"
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", counts["churn"][1])
@@ -96,7 +97,7 @@ def test_runs_table_filters_with_the_search_language(site: Site) -> None:
     names = run_names(html)
     expected = {r.name for r in site.tracking.search_runs(["churn"], filter="params.model = 'rf'")[0]}
     assert names and set(names) == expected
-    assert "value=\"params.model = &#39;rf&#39; AND metrics.accuracy &gt; 0\"" in html
+    assert 'value="params.model = &#39;rf&#39; AND metrics.accuracy &gt; 0"' in html
 
 
 def test_a_bad_filter_shows_the_error_with_its_position(site: Site) -> None:
@@ -140,15 +141,16 @@ def test_column_chooser_is_driven_by_the_query_string(site: Site) -> None:
     default = site.get("/ui/projects/churn").text
     for key in ("loss", "accuracy", "val loss", "lr", "model", "max_depth"):
         assert f'title="sort by {"metrics" if key in ("loss", "accuracy", "val loss") else "params"}.' in default
-    chosen = site.get("/ui/projects/churn", params=[("cols_set", "1"), ("cols", "params.lr"),
-                                                      ("cols", "tags.team")]).text
+    chosen = site.get(
+        "/ui/projects/churn", params=[("cols_set", "1"), ("cols", "params.lr"), ("cols", "tags.team")]
+    ).text
     headers = re.findall(r'title="sort by ([^"]+)"', chosen)
     assert headers == ["name", "status", "start_time", "params.lr", "tags.team"]
     assert 'value="params.lr" checked' in chosen and 'value="metrics.loss">' in chosen
     none = site.get("/ui/projects/churn", params={"cols_set": "1"}).text
     assert re.findall(r'title="sort by ([^"]+)"', none) == ["name", "status", "start_time"]
     spaced = site.get("/ui/projects/churn", params=[("cols_set", "1"), ("cols", "metrics.val loss")]).text
-    assert "title=\"sort by metrics.`val loss`\"" in spaced  # keys with a space sort by the quoted key
+    assert 'title="sort by metrics.`val loss`"' in spaced  # keys with a space sort by the quoted key
 
 
 def test_unknown_project_is_a_404_page(site: Site) -> None:
@@ -184,8 +186,10 @@ def test_artifact_browser_lists_directories_and_files(site: Site) -> None:
     assert re.findall(r'class="dir" href="\?dir=([^#"]+)#', html) == ["config", "data", "model", "plots"]
     assert re.findall(r'class="file" href="\?artifact=([^#"]+)#', html) == ["notes.txt", "predictions.csv"]
     inside = site.get(f"/ui/runs/{site.seeded.baseline}?dir=plots").text
-    assert re.findall(r'class="file" href="\?artifact=([^#"]+)#', inside) == ["plots%2Fgradient.png",
-                                                                               "plots%2Fshape.svg"]
+    assert re.findall(r'class="file" href="\?artifact=([^#"]+)#', inside) == [
+        "plots%2Fgradient.png",
+        "plots%2Fshape.svg",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -208,7 +212,7 @@ def test_artifact_previews(site: Site, path: str, expect: str) -> None:
 
 def test_table_previews_show_the_first_rows(site: Site) -> None:
     csv_html = site.get(f"/ui/runs/{site.seeded.baseline}", params={"artifact": "predictions.csv"}).text
-    assert csv_html.count("<tr><td class=\"text\">") == 50 and "(more in the file)" in csv_html
+    assert csv_html.count('<tr><td class="text">') == 50 and "(more in the file)" in csv_html
     parquet_html = site.get(f"/ui/runs/{site.seeded.baseline}", params={"artifact": "data/features.parquet"}).text
     assert "50 rows shown of 120" in parquet_html
 
@@ -282,7 +286,7 @@ def test_compare_page_shows_the_runs_side_by_side_with_parallel_coordinates(site
     html = site.get("/ui/compare", params=[("runs", a), ("runs", b), ("metric", "accuracy")]).text
     assert "Compare 2 runs" in html
     assert re.search(r'<tr class="differs"><th>lr</th>', html)  # 0.1 vs 0.03
-    assert re.search(r'<tr><th>model</th>', html)  # rf vs rf: same value, not highlighted
+    assert re.search(r"<tr><th>model</th>", html)  # rf vs rf: same value, not highlighted
     data = re.search(r'<script type="application/json" id="parcoords-data">(.*?)</script>', html, re.S)
     import json
 
@@ -322,8 +326,13 @@ def test_plotly_js_is_served_from_the_installed_package(site: Site) -> None:
 def test_static_files_and_no_external_requests(site: Site) -> None:
     assert site.get("/ui/static/ui.css").status_code == 200
     assert site.get("/ui/static/charts.js").status_code == 200
-    pages = ["/ui/", "/ui/projects/churn", f"/ui/runs/{site.seeded.baseline}",
-             f"/ui/compare?runs={site.seeded.baseline}&runs={site.seeded.long}", "/ui/login"]
+    pages = [
+        "/ui/",
+        "/ui/projects/churn",
+        f"/ui/runs/{site.seeded.baseline}",
+        f"/ui/compare?runs={site.seeded.baseline}&runs={site.seeded.long}",
+        "/ui/login",
+    ]
     for page in pages:
         html = site.get(page).text
         assert not re.search(r'(src|href)="(https?:)?//', html), page
@@ -348,8 +357,11 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
     except ImportError:  # pragma: no cover - auth lands with the same issue
         pytest.skip("modelyard.auth (users, sessions) is not available yet")
     root = tmp_path_factory.mktemp("ui-auth")
-    app = ensure_ui(create_app(ServerConfig(auth=True, store_uri=f"sqlite:///{root / 'auth.db'}",
-                                            artifact_uri=str(root / "artifacts"))))
+    app = ensure_ui(
+        create_app(
+            ServerConfig(auth=True, store_uri=f"sqlite:///{root / 'auth.db'}", artifact_uri=str(root / "artifacts"))
+        )
+    )
     services = app.state.services
     seeded = seed_demo(TrackingService(services.stores.tracking, services.artifacts), runs=3, steps=5)
     auth = AuthService(services.stores.auth)

@@ -40,11 +40,20 @@ def test_validate_counts_the_failed_expectations(tmp_path: Path, n_failing: int)
     csv = tmp_path / "people.csv"
     csv.write_text("id,age\n1,30\n2,40\n3,50\n")
     assert runner.invoke(app, ["data", "add", str(csv), "--name", "people"]).exit_code == 0
-    passing = ["{expect: row_count, min: 1}", "{expect: not_null, column: id}", "{expect: unique, column: id}",
-               "{expect: between, column: age, min: 0, max: 120}", "{expect: not_null, column: age}"]
-    failing = ["{expect: row_count, min: 100}", "{expect: between, column: age, min: 45, max: 120}",
-               "{expect: in_set, column: id, values: [1]}", "{expect: between, column: id, min: 5, max: 9}",
-               "{expect: row_count, max: 1}"]
+    passing = [
+        "{expect: row_count, min: 1}",
+        "{expect: not_null, column: id}",
+        "{expect: unique, column: id}",
+        "{expect: between, column: age, min: 0, max: 120}",
+        "{expect: not_null, column: age}",
+    ]
+    failing = [
+        "{expect: row_count, min: 100}",
+        "{expect: between, column: age, min: 45, max: 120}",
+        "{expect: in_set, column: id, values: [1]}",
+        "{expect: between, column: id, min: 5, max: 9}",
+        "{expect: row_count, max: 1}",
+    ]
     suite = tmp_path / "suite.yaml"
     chosen = failing[:n_failing] + passing[: 5 - n_failing]
     suite.write_text("name: s\nexpectations:\n" + "".join(f"  - {e}\n" for e in chosen))

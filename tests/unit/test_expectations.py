@@ -32,23 +32,35 @@ from modelyard.data.validation.expectations import parse_age
 
 @pytest.fixture
 def customers() -> pd.DataFrame:
-    return pd.DataFrame({
-        "id": [1, 2, 3, 4, 4],
-        "age": [25, 130, None, 40, -1],
-        "country": ["FR", "DE", "XX", "FR", None],
-        "email": ["a@x.io", "b@x.io", "nope", "d@x.io", "e@x.io"],
-        "updated_at": pd.to_datetime(["2026-11-20", "2026-11-21", "2026-11-21", "2026-11-22", "2026-11-22"]),
-    })
+    return pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4, 4],
+            "age": [25, 130, None, 40, -1],
+            "country": ["FR", "DE", "XX", "FR", None],
+            "email": ["a@x.io", "b@x.io", "nope", "d@x.io", "e@x.io"],
+            "updated_at": pd.to_datetime(["2026-11-20", "2026-11-21", "2026-11-21", "2026-11-22", "2026-11-22"]),
+        }
+    )
 
 
 def test_row_level_expectations_find_the_exact_failing_rows(customers: pd.DataFrame) -> None:
     assert NotNull(column="age").failing_mask(customers).tolist() == [False, False, True, False, False]
     assert Between(column="age", min=0, max=120).failing_mask(customers).tolist() == [False, True, False, False, True]
     assert InSet(column="country", values=["FR", "DE"]).failing_mask(customers).tolist() == [
-        False, False, True, False, False]
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
     assert Unique(column="id").failing_mask(customers).tolist() == [False, False, False, True, True]
     assert Regex(column="email", pattern=r"[^@]+@[^@]+").failing_mask(customers).tolist() == [
-        False, False, True, False, False]
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_results_report_counts_and_examples(customers: pd.DataFrame) -> None:
@@ -72,8 +84,7 @@ def test_distribution_against_a_reference() -> None:
     rng = np.random.default_rng(0)
     reference = pd.DataFrame({"amount": rng.normal(100, 10, 5000), "plan": rng.choice(["a", "b"], 5000)})
     same = pd.DataFrame({"amount": rng.normal(100, 10, 5000), "plan": rng.choice(["a", "b"], 5000)})
-    shifted = pd.DataFrame({"amount": rng.normal(130, 10, 5000),
-                            "plan": rng.choice(["a", "b"], 5000, p=[0.95, 0.05])})
+    shifted = pd.DataFrame({"amount": rng.normal(130, 10, 5000), "plan": rng.choice(["a", "b"], 5000, p=[0.95, 0.05])})
     assert Distribution(column="amount", max_psi=0.1).evaluate(same, reference).success
     result = Distribution(column="amount", max_psi=0.1).evaluate(shifted, reference)
     assert not result.success and result.observed["psi"] > 1.0 and result.observed["ks_pvalue"] < 1e-6
@@ -121,14 +132,17 @@ def test_yaml_suite_validates_and_splits_quarantine(customers: pd.DataFrame) -> 
     assert Suite.from_yaml(suite.to_yaml()).to_dict() == suite.to_dict()
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("expectations: [{expect: nonsense, column: a}]", "unknown expectation"),
-    ("expectations: [{expect: between, min: 0}]", "needs a 'column'"),
-    ("expectations: [{expect: regex, column: a, pattern: '('}]", "invalid regex"),
-    ("expectations: [{expect: between, column: a, lo: 1}]", "unexpected keyword"),
-    ("expectations: {not: a list}", "a list under 'expectations'"),
-    ("expectations: [", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("expectations: [{expect: nonsense, column: a}]", "unknown expectation"),
+        ("expectations: [{expect: between, min: 0}]", "needs a 'column'"),
+        ("expectations: [{expect: regex, column: a, pattern: '('}]", "invalid regex"),
+        ("expectations: [{expect: between, column: a, lo: 1}]", "unexpected keyword"),
+        ("expectations: {not: a list}", "a list under 'expectations'"),
+        ("expectations: [", "not valid YAML"),
+    ],
+)
 def test_bad_suites_get_clear_errors(text: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         Suite.from_yaml(text)
@@ -141,8 +155,14 @@ def test_unknown_column_is_a_clear_error(customers: pd.DataFrame) -> None:
 
 def test_profile_and_suggested_suite_pass_on_the_profiled_data() -> None:
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"x": rng.normal(size=500), "k": rng.choice(["a", "b", "c"], 500),
-                          "uid": np.arange(500), "flag": rng.random(500) > 0.5})
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=500),
+            "k": rng.choice(["a", "b", "c"], 500),
+            "uid": np.arange(500),
+            "flag": rng.random(500) > 0.5,
+        }
+    )
     prof = profile(frame)
     assert prof.rows == 500
     assert prof.columns["x"].kind == "numeric" and prof.columns["k"].kind == "categorical"

@@ -308,9 +308,7 @@ D = Comparison(m("d"), ">", 4)
 def test_and_or_precedence() -> None:
     assert parse("metrics.a > 1 AND metrics.b > 2 OR metrics.c > 3") == Or((And((A, B)), C))
     assert parse("metrics.a > 1 OR metrics.b > 2 AND metrics.c > 3") == Or((A, And((B, C))))
-    assert parse("metrics.a > 1 or metrics.b > 2 and metrics.c > 3 or metrics.d > 4") == Or(
-        (A, And((B, C)), D)
-    )
+    assert parse("metrics.a > 1 or metrics.b > 2 and metrics.c > 3 or metrics.d > 4") == Or((A, And((B, C)), D))
 
 
 def test_not_binds_tighter_than_and() -> None:
@@ -330,9 +328,7 @@ def test_parentheses_override_precedence() -> None:
 def test_same_kind_is_flattened() -> None:
     assert parse("metrics.a > 1 AND metrics.b > 2 AND metrics.c > 3") == And((A, B, C))
     assert parse("metrics.a > 1 AND (metrics.b > 2 AND metrics.c > 3)") == And((A, B, C))
-    assert parse("(metrics.a > 1 AND metrics.b > 2) AND (metrics.c > 3 AND metrics.d > 4)") == And(
-        (A, B, C, D)
-    )
+    assert parse("(metrics.a > 1 AND metrics.b > 2) AND (metrics.c > 3 AND metrics.d > 4)") == And((A, B, C, D))
     assert parse("(metrics.a > 1 OR metrics.b > 2) OR metrics.c > 3") == Or((A, B, C))
     # different kinds are not merged
     assert parse("(metrics.a > 1 OR metrics.b > 2) AND (metrics.c > 3 OR metrics.d > 4)") == And(
@@ -362,9 +358,7 @@ def test_mixed_example() -> None:
         (
             Comparison(m("val.loss"), "<", 0.3),
             Comparison(p("optimizer"), "IN", ("adam", "adamw")),
-            Or(
-                (Comparison(a("status"), "=", "FINISHED"), Comparison(t("needs review"), "IS NOT NULL", None))
-            ),
+            Or((Comparison(a("status"), "=", "FINISHED"), Comparison(t("needs review"), "IS NOT NULL", None))),
             Not(Comparison(a("name"), "LIKE", "tmp-%")),
         )
     )

@@ -174,9 +174,7 @@ def test_flavor_detection(tmp_path: Path) -> None:
         package_model(object(), tmp_path / "p", flavor="pytorch")
 
 
-def test_package_model_traces_an_unscriptable_module_on_its_input_example(
-    tmp_path: Path, table: pd.DataFrame
-) -> None:
+def test_package_model_traces_an_unscriptable_module_on_its_input_example(tmp_path: Path, table: pd.DataFrame) -> None:
     module = seeded_mlp(Unscriptable)
     mlmodel = package_model(module, tmp_path / "pkg", input_example=table.head())
     assert mlmodel["flavor"]["serialization"] == "torchscript" and mlmodel["flavor"]["method"] == "trace"

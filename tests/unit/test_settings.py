@@ -14,13 +14,15 @@ def test_defaults_live_under_home(tmp_path: Path) -> None:
 
 
 def test_explicit_uris_win() -> None:
-    settings = load_settings({
-        "MODELYARD_STORE_URI": "postgresql://postgres@127.0.0.1/test",
-        "MODELYARD_ARTIFACT_URI": "s3://bucket/prefix",
-        "MODELYARD_S3_ENDPOINT_URL": "http://127.0.0.1:8333",
-        "AWS_ACCESS_KEY_ID": "k",
-        "AWS_SECRET_ACCESS_KEY": "s",
-    })
+    settings = load_settings(
+        {
+            "MODELYARD_STORE_URI": "postgresql://postgres@127.0.0.1/test",
+            "MODELYARD_ARTIFACT_URI": "s3://bucket/prefix",
+            "MODELYARD_S3_ENDPOINT_URL": "http://127.0.0.1:8333",
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+        }
+    )
     assert settings.store_uri == "postgresql://postgres@127.0.0.1/test"
     assert settings.artifact_uri == "s3://bucket/prefix"
     options = settings.s3_storage_options()

@@ -78,8 +78,18 @@ def test_entity_names_that_are_accepted(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "ok"),
-    [("5", True), ("-5", True), ("2147483647", True), ("2147483648", False), ("99999999999999999999999", False),
-     ("9" * 5000, False), ("1.5", False), ("", False), ("²", False), ("0x10", False)],
+    [
+        ("5", True),
+        ("-5", True),
+        ("2147483647", True),
+        ("2147483648", False),
+        ("99999999999999999999999", False),
+        ("9" * 5000, False),
+        ("1.5", False),
+        ("", False),
+        ("²", False),
+        ("0x10", False),
+    ],
 )
 def test_bounded_int(text: str, ok: bool) -> None:
     from modelyard.core.validation import MAX_VERSION, bounded_int

@@ -162,9 +162,7 @@ class PackWriter:
         pack_id = uuid.uuid4().hex
         final_pack = os.path.join(self.packs_dir, f"{pack_id}.pack")
         os.replace(tmp, final_pack)
-        index = orjson.dumps(
-            {"format": INDEX_FORMAT, "pack": f"{pack_id}.pack", "entries": [list(e) for e in entries]}
-        )
+        index = orjson.dumps({"format": INDEX_FORMAT, "pack": f"{pack_id}.pack", "entries": [list(e) for e in entries]})
         idx_tmp = os.path.join(self.tmp_dir, f"{temp_prefix('idx')}{pack_id}.tmp")
         with open(idx_tmp, "wb") as out:
             out.write(index)

@@ -38,7 +38,6 @@ DEFAULT_SESSION_TTL_MS = 12 * 3600 * 1000
 TOUCH_INTERVAL_MS = 60_000
 
 
-
 @dataclass(frozen=True)
 class LoginSession:
     """What a successful login hands to the browser: both values are shown once, stored hashed."""

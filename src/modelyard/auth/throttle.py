@@ -27,7 +27,6 @@ ADDRESS_FACTOR = 4
 _KEY_LENGTH = 300
 
 
-
 @dataclass(frozen=True)
 class LoginPolicy:
     free_failures: int = 5

@@ -91,8 +91,9 @@ def card(
     markdown: Annotated[str | None, typer.Option("--markdown", help="Export Markdown to FILE (- for stdout).")] = None,
     html: Annotated[
         str | None,
-        typer.Option("--html", help="Export HTML to FILE (- for stdout); its charts load plotly.min.js, "
-                     "written once beside it."),
+        typer.Option(
+            "--html", help="Export HTML to FILE (- for stdout); its charts load plotly.min.js, written once beside it."
+        ),
     ] = None,
     self_contained: Annotated[
         bool, typer.Option("--self-contained", help="With --html: one file with plotly.js inlined (~5 MB).")

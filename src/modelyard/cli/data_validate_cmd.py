@@ -64,8 +64,13 @@ def register(data_app: typer.Typer) -> None:
 
                 stores = cli_stores(store)
                 recorded = record_validation(
-                    stores.tracking, stores.artifacts, version, result,
-                    project=project or cli_settings(store).project, suite=loaded, reference=reference,
+                    stores.tracking,
+                    stores.artifacts,
+                    version,
+                    result,
+                    project=project or cli_settings(store).project,
+                    suite=loaded,
+                    reference=reference,
                 )
         if report is not None:
             result.to_html(

@@ -45,7 +45,11 @@ def _progress() -> Iterator[PhaseProgress]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         yield PhaseProgress(progress)
@@ -81,8 +85,11 @@ def db_check(
         extra = {} if checked is None else {"blobs_checked": checked, "blobs_hashed": hashed}
         print_json({"ok": not problems, "problems": problems, **extra})
     elif not problems:
-        blob_note = "" if checked is None else f" ({checked:,} referenced blobs present" + (
-            f", {hashed:,} re-hashed)" if hashes else ")")
+        blob_note = (
+            ""
+            if checked is None
+            else f" ({checked:,} referenced blobs present" + (f", {hashed:,} re-hashed)" if hashes else ")")
+        )
         console.print(f"[green]ok[/]: {uri} passed every check{blob_note}")
     else:
         for problem in problems:

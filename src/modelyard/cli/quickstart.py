@@ -83,8 +83,7 @@ def _show_data(data: VersionedData, validation: Validation) -> None:
     )
     goes_on = "" if report.success else " (the demo goes on; a pipeline would stop)"
     console.print(
-        f"  {verdict_counts(len(report.failed), len(report.results))}{goes_on}; "
-        f"recorded in run {validation.run_id}",
+        f"  {verdict_counts(len(report.failed), len(report.results))}{goes_on}; recorded in run {validation.run_id}",
         highlight=False,
     )
 

@@ -88,5 +88,13 @@ def server(
         f"auth {'on' if settings.auth else 'off'}, {workers} worker{'s' if workers > 1 else ''})"
     )
     # The lifespan runs only the background work of continuous monitoring (MODELYARD_MONITOR_INTERVAL_SECONDS).
-    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level,
-                lifespan="on" if settings.monitor_interval_seconds else "off", access_log=False)
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        lifespan="on" if settings.monitor_interval_seconds else "off",
+        access_log=False,
+    )

@@ -301,9 +301,7 @@ class _Parser:
         if tok.kind == _RPAREN:
             self.error("unexpected ')' without a matching '('", tok.pos)
         if tok.kind != _EOF:
-            self.error(
-                f"unexpected {tok.describe()} after a complete expression; expected AND or OR", tok.pos
-            )
+            self.error(f"unexpected {tok.describe()} after a complete expression; expected AND or OR", tok.pos)
         return expr
 
     def or_expr(self) -> Expr:
@@ -383,9 +381,7 @@ class _Parser:
             null = self.tok
             if not self.is_keyword(null, "NULL"):
                 expected = "NULL" if not_tok is not None else "NULL or NOT NULL"
-                self.error(
-                    f"expected {expected} after {(not_tok or kw).text!r}, got {null.describe()}", null.pos
-                )
+                self.error(f"expected {expected} after {(not_tok or kw).text!r}, got {null.describe()}", null.pos)
             self.advance()
             return Comparison(ident, "IS NOT NULL" if not_tok is not None else "IS NULL", None)
         self.error(
@@ -426,9 +422,7 @@ class _Parser:
                 self.advance()
                 return tuple(values)
             if tok.kind == _EOF:
-                self.error(
-                    f"missing closing parenthesis for the {op} list at position {opening.pos}", tok.pos
-                )
+                self.error(f"missing closing parenthesis for the {op} list at position {opening.pos}", tok.pos)
             self.error(f"expected ',' or ')' in the {op} list, got {tok.describe()}", tok.pos)
 
     def value(self, ident: Identifier, op: str, after: _Token) -> Value:
@@ -449,18 +443,14 @@ class _Parser:
         if ident.kind == "attributes":
             if ident.key in _NUMERIC_ATTRIBUTES:
                 if isinstance(value, str):
-                    self.error(
-                        f"{ident.key} compares to numbers (ms since epoch), got the string {value!r}", tok.pos
-                    )
+                    self.error(f"{ident.key} compares to numbers (ms since epoch), got the string {value!r}", tok.pos)
                 return value
             if not isinstance(value, str):
                 self.error(f"{ident.key} compares to strings, got the number {tok.text}", tok.pos)
             if ident.key == "status":
                 status = value.upper()
                 if status not in RUN_STATUSES:
-                    self.error(
-                        f"unknown run status {value!r}; expected one of {', '.join(RUN_STATUSES)}", tok.pos
-                    )
+                    self.error(f"unknown run status {value!r}; expected one of {', '.join(RUN_STATUSES)}", tok.pos)
                 return status
         return value
 

@@ -39,8 +39,22 @@ ATTRIBUTES = (
     "lifecycle_stage",
 )
 ATTRIBUTE_ALIASES = {"id": "run_id", "run_name": "name"}
-COMPARISON_OPS = ("=", "!=", "<", "<=", ">", ">=", "LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE", "IN", "NOT IN",
-                  "IS NULL", "IS NOT NULL")
+COMPARISON_OPS = (
+    "=",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "LIKE",
+    "NOT LIKE",
+    "ILIKE",
+    "NOT ILIKE",
+    "IN",
+    "NOT IN",
+    "IS NULL",
+    "IS NOT NULL",
+)
 Value = str | float | int | None | tuple[str | float | int, ...]
 
 

@@ -20,4 +20,3 @@ def is_valid_id(value: str) -> bool:
     except ValueError:
         return False
     return True
-

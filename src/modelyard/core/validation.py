@@ -42,9 +42,7 @@ def validate_key(key: object, kind: str = "key") -> str:
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidArgument(f"invalid {kind} name {key[:40]!r}...: longer than {MAX_KEY_LENGTH} characters")
     if not _KEY_RE.fullmatch(key):
-        raise InvalidArgument(
-            f"invalid {kind} name {key!r}: only letters, digits and _ - . / : space are allowed"
-        )
+        raise InvalidArgument(f"invalid {kind} name {key!r}: only letters, digits and _ - . / : space are allowed")
     if key.startswith("/") or ".." in key.split("/"):
         raise InvalidArgument(f"invalid {kind} name {key!r}: must not start with '/' or contain '..'")
     return key
@@ -76,9 +74,7 @@ def validate_entity_name(name: object, kind: str = "name") -> str:
     if name != name.strip():
         raise InvalidArgument(f"invalid {kind} {name!r}: must not start or end with a space")
     if any(part in ("", ".", "..") for part in name.split("/")):
-        raise InvalidArgument(
-            f"invalid {kind} {name!r}: parts separated by '/' must not be empty, '.' or '..'"
-        )
+        raise InvalidArgument(f"invalid {kind} {name!r}: parts separated by '/' must not be empty, '.' or '..'")
     return name
 
 

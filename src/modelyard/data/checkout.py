@@ -196,4 +196,3 @@ def remove_path(path: Path) -> None:
         path.unlink(missing_ok=True)
     else:
         shutil.rmtree(path)
-

@@ -41,8 +41,9 @@ def check_version_references(
     missing = artifacts.missing(d for d, _ in entries.values() if d not in present)
     if missing:
         named = ", ".join(missing[:_NAMED]) + (f" and {len(missing) - _NAMED} more" if len(missing) > _NAMED else "")
-        raise InvalidArgument(f"{where}: {len(missing)} blob(s) of manifest {new.manifest_digest} are not in the "
-                              f"artifact store: {named}")
+        raise InvalidArgument(
+            f"{where}: {len(missing)} blob(s) of manifest {new.manifest_digest} are not in the artifact store: {named}"
+        )
     total = sum(size for _, size in entries.values())
     if (new.file_count, new.total_size) != (len(entries), total):
         raise InvalidArgument(

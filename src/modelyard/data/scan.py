@@ -150,11 +150,13 @@ def stat_snapshot(root: str) -> list[tuple[str, int, int, int]] | None:
                 subdirs.append(entry.name)
             else:
                 raise _NotPlain
-        extend([
-            (prefix + e.name, st.st_size, st.st_mtime_ns, st.st_ino)
-            for e in regular
-            for st in (e.stat(follow_symlinks=False),)
-        ])
+        extend(
+            [
+                (prefix + e.name, st.st_size, st.st_mtime_ns, st.st_ino)
+                for e in regular
+                for st in (e.stat(follow_symlinks=False),)
+            ]
+        )
         for name in subdirs:
             fd = os.open(name, flags, dir_fd=dir_fd)
             try:

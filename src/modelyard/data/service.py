@@ -331,8 +331,7 @@ class DatasetService:
                 raise InvalidArgument(f"{version.ref} records no source path: pass the path to compare")
             if "ingest.source" in version.params or "stream" in version.params:
                 raise InvalidArgument(
-                    f"{version.ref} was ingested from {version.source}, not added from a path: "
-                    "pass the path to compare"
+                    f"{version.ref} was ingested from {version.source}, not added from a path: pass the path to compare"
                 )
             path = version.source
         root = Path(path).absolute()

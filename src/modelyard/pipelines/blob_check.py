@@ -89,8 +89,13 @@ def referenced_blobs(stores: Stores, problems: list[str] | None = None) -> dict[
         while True:
             page = stores.tracking.search_runs(
                 RunQuery(
-                    project_ids=[project.id], max_results=_PAGE, page_token=token, lifecycle=None,
-                    include_metrics=False, include_params=False, include_tags=False,
+                    project_ids=[project.id],
+                    max_results=_PAGE,
+                    page_token=token,
+                    lifecycle=None,
+                    include_metrics=False,
+                    include_params=False,
+                    include_tags=False,
                 )
             )
             for run in page.runs:

@@ -123,8 +123,16 @@ def _log_stopping(rec: common.Recorder, best: Any, history: Mapping[str, Mapping
     rec.log_metrics({"best_iteration": best, "stopped_iteration": max(n - 1, 0)})
 
 
-def _common_record(rec: common.Recorder, params: Mapping[str, Any], history: Any, best: Any,
-                   importance: Callable[[], dict[str, Any]], model: Any, flavor: str, X: Any = None) -> None:
+def _common_record(
+    rec: common.Recorder,
+    params: Mapping[str, Any],
+    history: Any,
+    best: Any,
+    importance: Callable[[], dict[str, Any]],
+    model: Any,
+    flavor: str,
+    X: Any = None,
+) -> None:
     rec.attempt("params", lambda: rec.log_params(params))
     rec.attempt("evaluation metrics", lambda: _log_history(rec, history))
     rec.attempt("early stopping", lambda: _log_stopping(rec, best, history))
@@ -171,8 +179,9 @@ def _xgb_train_record(rec: common.Recorder, bound: inspect.BoundArguments, state
     for key in ("maximize", "early_stopping_rounds"):
         if args.get(key) is not None:
             params[key] = args[key]
-    _common_record(rec, params, state.get("history"), _xgb_best(booster), lambda: _xgb_importance(booster),
-                   booster, "xgboost")
+    _common_record(
+        rec, params, state.get("history"), _xgb_best(booster), lambda: _xgb_importance(booster), booster, "xgboost"
+    )
 
 
 def _xgb_fit_record(rec: common.Recorder, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], _: Any) -> None:
@@ -219,8 +228,9 @@ def _lgb_train_record(rec: common.Recorder, bound: inspect.BoundArguments, state
     args = bound.arguments
     params = dict(args.get("params") or {})
     params.setdefault("num_boost_round", args.get("num_boost_round", 100))
-    _common_record(rec, params, state.get("history"), _lgb_best(booster), lambda: _lgb_importance(booster),
-                   booster, "lightgbm")
+    _common_record(
+        rec, params, state.get("history"), _lgb_best(booster), lambda: _lgb_importance(booster), booster, "lightgbm"
+    )
 
 
 def _lgb_fit_record(rec: common.Recorder, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], _: Any) -> None:

@@ -226,8 +226,11 @@ def call_logged(what: str, call: Callable[[], T], record: Callable[[Recorder, T]
     return result
 
 
-def wrap_method(original: Callable[..., Any], name_of: Callable[[Any], str],
-                record: Callable[[Recorder, Any, tuple[Any, ...], dict[str, Any], Any], None]) -> Callable[..., Any]:
+def wrap_method(
+    original: Callable[..., Any],
+    name_of: Callable[[Any], str],
+    record: Callable[[Recorder, Any, tuple[Any, ...], dict[str, Any], Any], None],
+) -> Callable[..., Any]:
     """A method wrapper: ``record(recorder, self, args, kwargs, result)`` logs the outermost call."""
 
     @functools.wraps(original)

@@ -177,11 +177,16 @@ def training_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None) 
             average = "weighted"
         _quiet(out, "training_accuracy_score", lambda: skm.accuracy_score(y, pred, sample_weight=sw))
         scorers: list[tuple[str, Callable[..., Any]]] = [
-            ("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)
+            ("precision", skm.precision_score),
+            ("recall", skm.recall_score),
+            ("f1", skm.f1_score),
         ]
         for key, fn in scorers:
-            _quiet(out, f"training_{key}_score", functools.partial(
-                fn, y, pred, average=average, sample_weight=sw, zero_division=0))
+            _quiet(
+                out,
+                f"training_{key}_score",
+                functools.partial(fn, y, pred, average=average, sample_weight=sw, zero_division=0),
+            )
         if callable(getattr(estimator, "predict_proba", None)):
             try:
                 proba = estimator.predict_proba(X)
@@ -192,8 +197,13 @@ def training_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None) 
             if getattr(proba, "ndim", 0) == 2 and proba.shape[1] == 2:
                 _quiet(out, "training_roc_auc", lambda: skm.roc_auc_score(y, proba[:, 1], sample_weight=sw))
             else:
-                _quiet(out, "training_roc_auc", lambda: skm.roc_auc_score(
-                    y, proba, sample_weight=sw, average="weighted", multi_class="ovo", labels=labels))
+                _quiet(
+                    out,
+                    "training_roc_auc",
+                    lambda: skm.roc_auc_score(
+                        y, proba, sample_weight=sw, average="weighted", multi_class="ovo", labels=labels
+                    ),
+                )
     elif is_regressor(estimator):
         try:
             pred = estimator.predict(X)

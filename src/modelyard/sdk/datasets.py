@@ -132,9 +132,7 @@ def add(
     if code is None and runs:
         code = f"run:{runs[-1].id}"
     resolved = [p.record if isinstance(p, DatasetVersion) else p for p in parents]
-    result = service().add(
-        path, name=name, message=message, parents=resolved, params=params, code=code, source=source
-    )
+    result = service().add(path, name=name, message=message, parents=resolved, params=params, code=code, source=source)
     return _wrap(result.version)
 
 

@@ -54,7 +54,6 @@ _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 JSON = b"application/json"
 
 
-
 @dataclass(slots=True)
 class Request:
     method: str

@@ -502,9 +502,11 @@ def _with_predictions(
     else:
         flat = result.reshape(result.shape[0], -1)
         if proba:
-            names = [f"proba_{label}" for label in labels] if labels is not None and len(labels) == flat.shape[1] else [
-                f"proba_{i}" for i in range(flat.shape[1])
-            ]
+            names = (
+                [f"proba_{label}" for label in labels]
+                if labels is not None and len(labels) == flat.shape[1]
+                else [f"proba_{i}" for i in range(flat.shape[1])]
+            )
         elif flat.shape[1] == 1:
             names = [prediction_column]
         else:

@@ -41,7 +41,6 @@ from modelyard.core.errors import InvalidArgument, Overloaded
 __all__ = ["BatchConfig", "CostModel", "MicroBatcher", "concat_inputs", "split_outputs"]
 
 
-
 @dataclass(frozen=True)
 class BatchConfig:
     """Micro-batching settings (per model, per worker)."""

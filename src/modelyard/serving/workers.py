@@ -9,10 +9,19 @@ listens on the same port with ``SO_REUSEPORT``, so the kernel spreads connection
 The parent waits until every worker has reported ready (or stops them all at the first error),
 then supervises: when one worker dies, the others are stopped and the command fails. Workers
 write their Prometheus metrics to a shared directory so ``/metrics`` reports the whole server.
+
+Accepting connections. libuv (under uvloop) accepts one pending connection per turn of the event
+loop; a worker whose turns are long — a model runs inline in the loop, and under load one turn
+answers every request that was ready — then takes seconds to accept a burst of new connections,
+and those requests wait in the kernel's accept queue, unseen (at 256 connections this was ~100
+client timeouts per 10 s and a p99 near a second). Workers therefore run on ``_AcceptAllLoop``:
+uvloop with a listening socket of its own that accepts every pending connection each time it
+becomes readable, so a request waits for at most the turn in progress.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
 import os
@@ -134,6 +143,54 @@ def build_app(config: ServeConfig) -> ServingApp | DeploymentServer:
     )
 
 
+class _Listener:
+    """What ``create_server`` returns for a socket the loop accepts on itself (``_AcceptAllLoop``):
+    the part of ``asyncio.Server`` uvicorn uses (``close``, ``wait_closed``, ``sockets``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], sock: socket.socket) -> None:
+        self.loop = loop
+        self.factory = factory
+        self.sock = sock
+        self.sockets = [sock]
+        self._tasks: set[asyncio.Task[Any]] = set()
+        sock.setblocking(False)
+        loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        for _ in range(4096):  # every pending connection, bounded so one burst cannot hold the loop
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. out of file descriptors: try again on the next readiness
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = self.loop.create_task(self.loop.connect_accepted_socket(self.factory, conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self.loop.remove_reader(self.sock.fileno())
+
+    async def wait_closed(self) -> None:
+        return None
+
+
+def _accept_all_loop() -> asyncio.AbstractEventLoop:
+    """uvicorn's ``loop=`` hook (a custom one is the loop factory itself): a uvloop loop that accepts
+    every pending connection per readiness (module docstring); uvloop's own servers otherwise."""
+    import uvloop
+
+    class _AcceptAllLoop(uvloop.Loop):  # type: ignore[misc,name-defined]
+        async def create_server(self, protocol_factory: Any, *args: Any, sock: Any = None, **kwargs: Any) -> Any:
+            if sock is None or args or kwargs.get("ssl") is not None:
+                return await super().create_server(protocol_factory, *args, sock=sock, **kwargs)
+            return _Listener(self, protocol_factory, sock)
+
+    return _AcceptAllLoop()  # type: ignore[no-any-return]
+
+
 def _uvicorn_config(app: Any, config: ServeConfig) -> Any:
     import importlib.util
 
@@ -141,7 +198,7 @@ def _uvicorn_config(app: Any, config: ServeConfig) -> Any:
 
     return uvicorn.Config(
         app,
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        loop="modelyard.serving.workers:_accept_all_loop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
         lifespan="on",
         log_level=config.log_level,

@@ -41,9 +41,7 @@ _MAX_ARGS_LENGTH = 8000
 
 def _git(args: list[str], cwd: Path) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, timeout=5, check=True
-        )
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=5, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.decode("utf-8", "replace").strip()

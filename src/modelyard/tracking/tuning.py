@@ -432,4 +432,3 @@ def summary_tags(result: TuneResult, elapsed: float) -> dict[str, str]:
     if result.best_run_id:
         tags["modelyard.tune.best_run_id"] = result.best_run_id
     return tags
-

@@ -31,7 +31,6 @@ DatasetName = Annotated[str, Field(min_length=1, max_length=200, pattern=DATASET
 Text = Annotated[str, Field(max_length=100_000)]
 
 
-
 class DatasetVersionKeyBody(WireModel):
     """``NAME@vN``: a lineage parent."""
 

@@ -51,7 +51,6 @@ _PART_RE = re.compile(r"^part-(\d+)\.parquet$")
 _SHOWN_MALFORMED = 5
 
 
-
 @dataclass
 class IngestResult:
     target: str

@@ -57,8 +57,12 @@ def _document(
 ) -> dict[str, Any]:
     return {
         "format": REPORT_FORMAT,
-        "dataset": {"name": version.name, "version": version.version, "ref": version.ref,
-                    "digest": version.manifest_digest},
+        "dataset": {
+            "name": version.name,
+            "version": version.version,
+            "ref": version.ref,
+            "digest": version.manifest_digest,
+        },
         **report.to_dict(),  # suite (its name), rows, success, results
         "suite_spec": suite.to_dict() if suite is not None else None,
         "reference": reference,
@@ -99,17 +103,29 @@ def record_validation(
         TAG_SUCCESS: "true" if report.success else "false",
     }
     run = store.create_run(project_id, name=f"validate {version.ref}", start_time=started, tags=tags)
-    store.log_inputs(run.id, [RunInput(name=version.name, version=f"v{version.version}",
-                                       digest=version.manifest_digest, source=version.source,
-                                       context=INPUT_CONTEXT)])
+    store.log_inputs(
+        run.id,
+        [
+            RunInput(
+                name=version.name,
+                version=f"v{version.version}",
+                digest=version.manifest_digest,
+                source=version.source,
+                context=INPUT_CONTEXT,
+            )
+        ],
+    )
     store.add_artifacts(run.id, [ArtifactEntry(path=REPORT_ARTIFACT, digest=blob.digest, size=blob.size)])
     counts = {
         "validation.expectations": len(report.results),
         "validation.failed": len(report.failed),
         "validation.rows": report.rows,
     }
-    store.log_batch(run.id, metrics=[Metric(k, float(v), 0, started) for k, v in counts.items()],
-                    params={"suite": report.suite, **({"reference": reference} if reference else {})})
+    store.log_batch(
+        run.id,
+        metrics=[Metric(k, float(v), 0, started) for k, v in counts.items()],
+        params={"suite": report.suite, **({"reference": reference} if reference else {})},
+    )
     return store.update_run(run.id, status=RunStatus.FINISHED, end_time=clock())
 
 
@@ -150,8 +166,10 @@ def _profile(data: Mapping[str, Any] | None) -> Profile | None:
     if not data:
         return None
     fields = set(ColumnProfile.__dataclass_fields__)
-    columns = {name: ColumnProfile(**{k: v for k, v in col.items() if k in fields})
-               for name, col in data.get("columns", {}).items()}
+    columns = {
+        name: ColumnProfile(**{k: v for k, v in col.items() if k in fields})
+        for name, col in data.get("columns", {}).items()
+    }
     return Profile(rows=int(data.get("rows", 0)), columns=columns)
 
 
@@ -162,5 +180,10 @@ def report_from_document(document: Mapping[str, Any]) -> ValidationReport:
     for result in results:  # JSON turned NaN into null: keep numbers numbers for the renderer
         result.observed = {k: (math.nan if v is None else v) for k, v in result.observed.items()}
     profile = _profile(document.get("profile")) or Profile(rows=int(document.get("rows", 0)), columns={})
-    return ValidationReport(str(document.get("suite", "suite")), int(document.get("rows", 0)), results, profile,
-                            _profile(document.get("reference_profile")))
+    return ValidationReport(
+        str(document.get("suite", "suite")),
+        int(document.get("rows", 0)),
+        results,
+        profile,
+        _profile(document.get("reference_profile")),
+    )

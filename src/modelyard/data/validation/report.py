@@ -90,8 +90,11 @@ def render_html(report: ValidationReport, title: str | None = None, *, plotly_sr
         figures.append('<div class="card">' + fig.to_html(full_html=False, include_plotlyjs=False) + "</div>")
     script = ""
     if figures:
-        script = (f'<script src="{html.escape(plotly_src)}"></script>' if plotly_src is not None
-                  else f"<script>{inline_script(plotly_js())}</script>")
+        script = (
+            f'<script src="{html.escape(plotly_src)}"></script>'
+            if plotly_src is not None
+            else f"<script>{inline_script(plotly_js())}</script>"
+        )
     status = '<span class="badge ok">PASSED</span>' if report.success else '<span class="badge bad">FAILED</span>'
     profile_rows = "".join(
         f"<tr><td>{html.escape(c.name)}</td><td>{c.kind}</td><td>{c.dtype}</td><td>{c.nulls}</td><td>{c.distinct}</td>"

@@ -39,8 +39,11 @@ Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="The version numbe
 DatasetName = Annotated[
     str,
     matching(DATASET_NAME_PATTERN, "dataset name"),
-    Path(max_length=200, json_schema_extra={"pattern": DATASET_NAME_PATTERN},
-         description="The dataset's name; it may contain '/'."),
+    Path(
+        max_length=200,
+        json_schema_extra={"pattern": DATASET_NAME_PATTERN},
+        description="The dataset's name; it may contain '/'.",
+    ),
 ]
 
 

@@ -52,8 +52,12 @@ _PATH = "/deployments/{name}"
 DeploymentName = Annotated[
     str,
     matching(DEPLOYMENT_NAME_PATTERN, "deployment name"),
-    Path(min_length=1, max_length=256, json_schema_extra={"pattern": DEPLOYMENT_NAME_PATTERN},
-         description="The deployment's name (one URL segment)."),
+    Path(
+        min_length=1,
+        max_length=256,
+        json_schema_extra={"pattern": DEPLOYMENT_NAME_PATTERN},
+        description="The deployment's name (one URL segment).",
+    ),
 ]
 Revision = Annotated[int, Path(ge=1, le=2**31 - 1, description="A revision number.")]
 #: A bound of a search over times (clients pass 2**63 - 1 for "no end").

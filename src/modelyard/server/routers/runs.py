@@ -57,8 +57,11 @@ _LIFECYCLE = {"active": LifecycleStage.ACTIVE, "deleted": LifecycleStage.DELETED
 DatasetName = Annotated[
     str,
     matching(DATASET_NAME_PATTERN, "dataset name"),
-    Path(max_length=200, json_schema_extra={"pattern": DATASET_NAME_PATTERN},
-         description="The dataset's name; it may contain '/'."),
+    Path(
+        max_length=200,
+        json_schema_extra={"pattern": DATASET_NAME_PATTERN},
+        description="The dataset's name; it may contain '/'.",
+    ),
 ]
 DatasetVersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="The dataset version number.")]
 ModelName = Annotated[str, Path(max_length=256, description="The model's name; it may contain '/'.")]
@@ -338,9 +341,7 @@ def heartbeat(body: HeartbeatBody, c: Call = Depends(get_call)) -> Response:
 
 
 @router.get("/stale-runs", response_model=RunList)
-def list_stale_runs(
-    older_than_ms: Annotated[int, Query(ge=0, le=MAX_AGE_MS)], c: Call = Depends(get_call)
-) -> Any:
+def list_stale_runs(older_than_ms: Annotated[int, Query(ge=0, le=MAX_AGE_MS)], c: Call = Depends(get_call)) -> Any:
     """RUNNING runs with no sign of life (heartbeat, else start) for ``older_than_ms``, in the
     projects the caller may read."""
     visible = c.visible_projects()

@@ -52,18 +52,25 @@ def register(app: FastAPI) -> None:
                     return RedirectResponse(url_with(LOGIN_PATH, {"next": exc.next_url}), status_code=303)
                 except ModelyardError as exc:
                     status = status_for(exc)
-                    return render(env, request, "error.html", status_code=status, status=status,
-                                  message=str(exc))
+                    return render(env, request, "error.html", status_code=status, status=status, message=str(exc))
                 except RequestValidationError as exc:
-                    problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-                                         for e in exc.errors())
-                    return render(env, request, "error.html", status_code=400, status=400,
-                                  message=f"invalid request: {problems}")
+                    problems = "; ".join(
+                        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()
+                    )
+                    return render(
+                        env, request, "error.html", status_code=400, status=400, message=f"invalid request: {problems}"
+                    )
                 except HTTPException as exc:
                     if exc.status_code >= 500:
                         raise
-                    return render(env, request, "error.html", status_code=exc.status_code,
-                                  status=exc.status_code, message=str(exc.detail))
+                    return render(
+                        env,
+                        request,
+                        "error.html",
+                        status_code=exc.status_code,
+                        status=exc.status_code,
+                        message=str(exc.detail),
+                    )
 
             return guarded
 

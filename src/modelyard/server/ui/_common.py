@@ -179,8 +179,9 @@ def build_environment() -> jinja2.Environment:
     return env
 
 
-def render(env: jinja2.Environment, request: Request, template: str, status_code: int = 200,
-           **context: Any) -> HTMLResponse:
+def render(
+    env: jinja2.Environment, request: Request, template: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     auth_on = request.app.state.authenticator is not None
     principal = context.pop("principal", None)
     html = env.get_template(template).render(request=request, auth_on=auth_on, principal=principal, **context)

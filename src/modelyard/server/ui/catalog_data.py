@@ -28,8 +28,10 @@ from modelyard.server.ui.data import plotly_version
 
 _CHUNK = 1024 * 1024
 _FILE_CSP = "default-src 'none'; sandbox"
-_DOCUMENT_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
-                 "img-src data: blob:; font-src data:; sandbox allow-scripts")
+_DOCUMENT_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:; sandbox allow-scripts"
+)
 
 
 def _plotly_url() -> str:
@@ -44,12 +46,16 @@ def _disposition(name: str, attachment: bool) -> str:
 
 
 def _document(body: str | bytes, media_type: str, filename: str, download: bool) -> Response:
-    return Response(body, media_type=media_type, headers={
-        "Content-Disposition": _disposition(filename, download),
-        "Content-Security-Policy": _DOCUMENT_CSP,
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-cache",
-    })
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": _disposition(filename, download),
+            "Content-Security-Policy": _DOCUMENT_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-cache",
+        },
+    )
 
 
 def build_router() -> APIRouter:
@@ -124,8 +130,11 @@ def build_router() -> APIRouter:
         document = records.load_report_document(services.stores.tracking, services.artifacts, found.id)
         dataset = document.get("dataset", {}).get("ref", "")
         report = records.report_from_document(document)
-        html = render_html(report, title=f"Validation of {dataset} against {report.suite}",
-                           plotly_src=None if download else _plotly_url())
+        html = render_html(
+            report,
+            title=f"Validation of {dataset} against {report.suite}",
+            plotly_src=None if download else _plotly_url(),
+        )
         return _document(html, "text/html; charset=utf-8", f"validation-{found.id}.html", download)
 
     return router

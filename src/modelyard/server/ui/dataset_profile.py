@@ -87,8 +87,9 @@ def _read(artifacts: ArtifactStore, files: list[tuple[str, str, int]], head: boo
     return read_table(paths)
 
 
-def compute_profile(artifacts: ArtifactStore, version: DatasetVersion,
-                    entries: Mapping[str, tuple[str, int]]) -> VersionProfile:
+def compute_profile(
+    artifacts: ArtifactStore, version: DatasetVersion, entries: Mapping[str, tuple[str, int]]
+) -> VersionProfile:
     """The capped profile of a version (see the module doc)."""
     import numpy as np
 
@@ -109,9 +110,12 @@ def compute_profile(artifacts: ArtifactStore, version: DatasetVersion,
         first = files[0]
         fmt = table_format(first[0])
         if fmt not in _HEAD_FORMATS or first[0].lower().endswith(_COMPRESSED):
-            return VersionProfile(None, tabular_files=len(files),
-                                  message=f"{first[0]} is larger than {fmt_size(MAX_READ_BYTES)} and its head "
-                                          "cannot be read as a table; profile it with the SDK")
+            return VersionProfile(
+                None,
+                tabular_files=len(files),
+                message=f"{first[0]} is larger than {fmt_size(MAX_READ_BYTES)} and its head "
+                "cannot be read as a table; profile it with the SDK",
+            )
         chosen, head, total = [first], True, min(first[2], MAX_READ_BYTES)
     with tempfile.TemporaryDirectory(prefix="modelyard-ui-profile-") as tmp:
         try:
@@ -143,8 +147,9 @@ class ProfileCache:
         self._lock = threading.Lock()
         self._items: OrderedDict[str, VersionProfile] = OrderedDict()
 
-    def get(self, artifacts: ArtifactStore, version: DatasetVersion,
-            entries: Mapping[str, tuple[str, int]]) -> VersionProfile:
+    def get(
+        self, artifacts: ArtifactStore, version: DatasetVersion, entries: Mapping[str, tuple[str, int]]
+    ) -> VersionProfile:
         key = version.manifest_digest
         with self._lock:
             if key in self._items:
@@ -169,19 +174,38 @@ def column_figure(col: ColumnProfile) -> dict[str, Any] | None:
         edges, counts = col.histogram["edges"], col.histogram["counts"]
         centres = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
         widths = [b - a for a, b in itertools.pairwise(edges)]
-        data = [{"type": "bar", "x": centres, "y": counts, "width": widths, "marker": {"color": _BAR},
-                 "hovertemplate": "%{x}: %{y} rows<extra></extra>"}]
+        data = [
+            {
+                "type": "bar",
+                "x": centres,
+                "y": counts,
+                "width": widths,
+                "marker": {"color": _BAR},
+                "hovertemplate": "%{x}: %{y} rows<extra></extra>",
+            }
+        ]
         xaxis: dict[str, Any] = {"title": {"text": col.name}}
     elif col.top:
         labels = list(col.top)
-        data = [{"type": "bar", "x": labels, "y": [col.top[k] for k in labels], "marker": {"color": _BAR},
-                 "hovertemplate": "%{x}: %{y} rows<extra></extra>"}]
+        data = [
+            {
+                "type": "bar",
+                "x": labels,
+                "y": [col.top[k] for k in labels],
+                "marker": {"color": _BAR},
+                "hovertemplate": "%{x}: %{y} rows<extra></extra>",
+            }
+        ]
         xaxis = {"title": {"text": col.name}, "type": "category"}
     else:
         return None
     title = f"{col.name} ({col.kind})"
-    return json_safe({"data": data, "layout": {"title": {"text": title}, "xaxis": xaxis,
-                                               "yaxis": {"title": {"text": "rows"}}, "bargap": 0.05}})
+    return json_safe(
+        {
+            "data": data,
+            "layout": {"title": {"text": title}, "xaxis": xaxis, "yaxis": {"title": {"text": "rows"}}, "bargap": 0.05},
+        }
+    )
 
 
 def nulls_figure(prof: Profile) -> dict[str, Any] | None:
@@ -190,12 +214,24 @@ def nulls_figure(prof: Profile) -> dict[str, Any] | None:
         return None
     names = list(prof.columns)
     shares = [prof.columns[n].null_fraction for n in names]
-    return json_safe({
-        "data": [{"type": "bar", "x": names, "y": shares, "marker": {"color": "#d97706"},
-                  "hovertemplate": "%{x}: %{y:.1%} missing<extra></extra>"}],
-        "layout": {"title": {"text": "Missing values by column"}, "xaxis": {"type": "category"},
-                   "yaxis": {"title": {"text": "share of rows"}, "tickformat": ".0%", "rangemode": "tozero"}},
-    })
+    return json_safe(
+        {
+            "data": [
+                {
+                    "type": "bar",
+                    "x": names,
+                    "y": shares,
+                    "marker": {"color": "#d97706"},
+                    "hovertemplate": "%{x}: %{y:.1%} missing<extra></extra>",
+                }
+            ],
+            "layout": {
+                "title": {"text": "Missing values by column"},
+                "xaxis": {"type": "category"},
+                "yaxis": {"title": {"text": "share of rows"}, "tickformat": ".0%", "rangemode": "tozero"},
+            },
+        }
+    )
 
 
 def profile_rows(prof: Profile) -> list[dict[str, Any]]:
@@ -203,12 +239,30 @@ def profile_rows(prof: Profile) -> list[dict[str, Any]]:
     rows = []
     for col in prof.columns.values():
         q = col.quantiles
-        rows.append({
-            "name": col.name, "kind": col.kind, "dtype": col.dtype, "nulls": col.nulls,
-            "null_fraction": col.null_fraction, "distinct": col.distinct, "min": col.min, "max": col.max,
-            "mean": col.mean, "std": col.std,
-            "quantiles": [(label, q.get(key)) for label, key in (("p1", "0.01"), ("p25", "0.25"), ("p50", "0.5"),
-                                                                  ("p75", "0.75"), ("p99", "0.99")) if key in q],
-            "top": list(col.top.items())[:5],
-        })
+        rows.append(
+            {
+                "name": col.name,
+                "kind": col.kind,
+                "dtype": col.dtype,
+                "nulls": col.nulls,
+                "null_fraction": col.null_fraction,
+                "distinct": col.distinct,
+                "min": col.min,
+                "max": col.max,
+                "mean": col.mean,
+                "std": col.std,
+                "quantiles": [
+                    (label, q.get(key))
+                    for label, key in (
+                        ("p1", "0.01"),
+                        ("p25", "0.25"),
+                        ("p50", "0.5"),
+                        ("p75", "0.75"),
+                        ("p99", "0.99"),
+                    )
+                    if key in q
+                ],
+                "top": list(col.top.items())[:5],
+            }
+        )
     return rows

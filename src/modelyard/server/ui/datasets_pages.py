@@ -62,11 +62,17 @@ def _validation_rows(services: Services, runs: list[Run]) -> list[ValidationRow]
     out = []
     for run in runs:
         verdict = run.tags.get(records.TAG_SUCCESS)
-        out.append(ValidationRow(
-            run, names.get(run.project_id, run.project_id), None if verdict is None else verdict == "true",
-            _metric(run, "validation.expectations"), _metric(run, "validation.failed"),
-            _metric(run, "validation.rows"), run.tags.get(records.TAG_SUITE, ""),
-        ))
+        out.append(
+            ValidationRow(
+                run,
+                names.get(run.project_id, run.project_id),
+                None if verdict is None else verdict == "true",
+                _metric(run, "validation.expectations"),
+                _metric(run, "validation.failed"),
+                _metric(run, "validation.rows"),
+                run.tags.get(records.TAG_SUITE, ""),
+            )
+        )
     return out
 
 
@@ -77,8 +83,14 @@ def _files_page(entries: dict[str, tuple[str, int]], query: str, page: int) -> d
     page = min(max(page, 1), pages)
     start = (page - 1) * FILES_PAGE_SIZE
     shown = [(p, entries[p][0], entries[p][1]) for p in paths[start : start + FILES_PAGE_SIZE]]
-    return {"rows": shown, "page": page, "pages": pages, "matching": len(paths), "first": start + 1,
-            "last": start + len(shown)}
+    return {
+        "rows": shown,
+        "page": page,
+        "pages": pages,
+        "matching": len(paths),
+        "first": start + 1,
+        "last": start + len(shown),
+    }
 
 
 def _size_figure(versions: list[DatasetVersion]) -> dict[str, Any] | None:
@@ -89,20 +101,38 @@ def _size_figure(versions: list[DatasetVersion]) -> dict[str, Any] | None:
     labels = [f"v{v.version}" for v in live]
     return {
         "data": [
-            {"type": "bar", "name": "bytes", "x": labels, "y": [v.total_size for v in live],
-             "marker": {"color": "#2563eb"}},
-            {"type": "scatter", "mode": "lines+markers", "name": "files", "x": labels,
-             "y": [v.file_count for v in live], "yaxis": "y2", "line": {"color": "#d97706"}},
+            {
+                "type": "bar",
+                "name": "bytes",
+                "x": labels,
+                "y": [v.total_size for v in live],
+                "marker": {"color": "#2563eb"},
+            },
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": "files",
+                "x": labels,
+                "y": [v.file_count for v in live],
+                "yaxis": "y2",
+                "line": {"color": "#d97706"},
+            },
         ],
-        "layout": {"title": {"text": "Size over versions"}, "xaxis": {"type": "category"}, "margin": {"r": 56},
-                   "yaxis": {"title": {"text": "bytes"}, "rangemode": "tozero"},
-                   "yaxis2": {"title": {"text": "files"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
-                   "showlegend": True, "legend": {"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"}},
+        "layout": {
+            "title": {"text": "Size over versions"},
+            "xaxis": {"type": "category"},
+            "margin": {"r": 56},
+            "yaxis": {"title": {"text": "bytes"}, "rangemode": "tozero"},
+            "yaxis2": {"title": {"text": "files"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
+            "showlegend": True,
+            "legend": {"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+        },
     }
 
 
-def _diff_context(service: DatasetService, cache: dataset_profile.ProfileCache, name: str,
-                  old: int, new: int) -> dict[str, Any]:
+def _diff_context(
+    service: DatasetService, cache: dataset_profile.ProfileCache, name: str, old: int, new: int
+) -> dict[str, Any]:
     old_v = service.store.get_dataset_version(name, old)
     new_v = service.store.get_dataset_version(name, new)
     old_files, new_files = service.files(old_v), service.files(new_v)
@@ -114,10 +144,19 @@ def _diff_context(service: DatasetService, cache: dataset_profile.ProfileCache, 
         from modelyard.data.ingest.schema import schema_diff
 
         changes = schema_diff(old_p.arrow_schema, new_p.arrow_schema)
-        schema = {"diff": changes, "partial": old_p.files_read < old_p.tabular_files
-                  or new_p.files_read < new_p.tabular_files or old_p.head_only or new_p.head_only}
+        schema = {
+            "diff": changes,
+            "partial": old_p.files_read < old_p.tabular_files
+            or new_p.files_read < new_p.tabular_files
+            or old_p.head_only
+            or new_p.head_only,
+        }
     return {
-        "old": old_v, "new": new_v, "diff": diff, "schema": schema, "limit": DIFF_LIST_LIMIT,
+        "old": old_v,
+        "new": new_v,
+        "diff": diff,
+        "schema": schema,
+        "limit": DIFF_LIST_LIMIT,
         "bytes_delta": new_v.total_size - old_v.total_size,
     }
 
@@ -134,8 +173,7 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
     ) -> HTMLResponse:
         can_read_datasets(request, principal)
         summaries = dataset_service(services).list_datasets()
-        return render(env, request, "datasets.html", principal=principal, summaries=summaries,
-                      dataset_url=dataset_url)
+        return render(env, request, "datasets.html", principal=principal, summaries=summaries, dataset_url=dataset_url)
 
     @router.get("/ui/datasets/{ref:path}", response_class=HTMLResponse)
     def dataset_or_version_page(
@@ -172,15 +210,17 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
             result = profiles.get(services.artifacts, version, service.files(version))
             context["profile"] = result
             if result.profile is not None:
-                figures = {f"col-{i}": dataset_profile.column_figure(c)
-                           for i, c in enumerate(result.profile.columns.values())}
+                figures = {
+                    f"col-{i}": dataset_profile.column_figure(c) for i, c in enumerate(result.profile.columns.values())
+                }
                 nulls = dataset_profile.nulls_figure(result.profile)
                 context["figures"] = {k: v for k, v in {"nulls": nulls, **figures}.items() if v is not None}
                 context["rows"] = dataset_profile.profile_rows(result.profile)
         else:
             context.update(_validation(request, principal, services, version, report))
-        return render(env, request, "dataset_version.html", principal=principal, dv=version,
-                      dataset_url=dataset_url, **context)
+        return render(
+            env, request, "dataset_version.html", principal=principal, dv=version, dataset_url=dataset_url, **context
+        )
 
     def _dataset_page(request: Request, principal: Principal, service: DatasetService, name: str) -> HTMLResponse:
         versions = service.versions(name, include_removed=True)
@@ -197,32 +237,57 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         default_old = live[-2] if len(live) > 1 else (live[0] if live else None)
         default_new = live[-1] if live else None
         figure = _size_figure(versions)
-        return render(env, request, "dataset.html", principal=principal, name=name, versions=list(reversed(versions)),
-                      live=live, diff=diff, default_old=default_old, default_new=default_new,
-                      figures={"size": figure} if figure else {}, dataset_url=dataset_url)
+        return render(
+            env,
+            request,
+            "dataset.html",
+            principal=principal,
+            name=name,
+            versions=list(reversed(versions)),
+            live=live,
+            diff=diff,
+            default_old=default_old,
+            default_new=default_new,
+            figures={"size": figure} if figure else {},
+            dataset_url=dataset_url,
+        )
 
     return router
 
 
-def _overview(request: Request, principal: Principal, services: Services, version: DatasetVersion,
-              depth: int) -> dict[str, Any]:
-    graph, view = lineage_view.build_lineage(services, version.ref, "dataset", project_filter(request, principal),
-                                             depth=depth)
+def _overview(
+    request: Request, principal: Principal, services: Services, version: DatasetVersion, depth: int
+) -> dict[str, Any]:
+    graph, view = lineage_view.build_lineage(
+        services, version.ref, "dataset", project_filter(request, principal), depth=depth
+    )
     readers = lineage_view.neighbours_of(graph, graph.root, "run", downstream=True, edge_kind="read_by")
     models = []
     for run, _context in readers:
-        models += [m for m, _ in lineage_view.neighbours_of(graph, run.id, "model_version", downstream=True,
-                                                           edge_kind="produced")]
-    derived = lineage_view.neighbours_of(graph, graph.root, "dataset_version", downstream=True,
-                                         edge_kind="derived_from")
+        models += [
+            m
+            for m, _ in lineage_view.neighbours_of(
+                graph, run.id, "model_version", downstream=True, edge_kind="produced"
+            )
+        ]
+    derived = lineage_view.neighbours_of(
+        graph, graph.root, "dataset_version", downstream=True, edge_kind="derived_from"
+    )
     producer = lineage_view.neighbours_of(graph, graph.root, "run", downstream=False, edge_kind="produced")
-    return {"lineage": view, "readers": readers, "models": models, "derived": [d for d, _ in derived],
-            "producer": producer[0][0] if producer else None, "depth": depth,
-            "node_href": lineage_view.node_href}
+    return {
+        "lineage": view,
+        "readers": readers,
+        "models": models,
+        "derived": [d for d, _ in derived],
+        "producer": producer[0][0] if producer else None,
+        "depth": depth,
+        "node_href": lineage_view.node_href,
+    }
 
 
-def _validation(request: Request, principal: Principal, services: Services, version: DatasetVersion,
-                selected: str | None) -> dict[str, Any]:
+def _validation(
+    request: Request, principal: Principal, services: Services, version: DatasetVersion, selected: str | None
+) -> dict[str, Any]:
     readable = readable_project_ids(request, principal, services)
     runs = records.find_validation_runs(services.stores.tracking, version, readable)
     rows = _validation_rows(services, runs)

@@ -68,9 +68,7 @@ def downsample_minmax(y: npt.NDArray[np.float64], max_points: int = DEFAULT_MAX_
     return np.unique(keep)
 
 
-def downsample_series(
-    x: npt.ArrayLike, y: npt.ArrayLike, max_points: int = DEFAULT_MAX_POINTS
-) -> Downsampled:
+def downsample_series(x: npt.ArrayLike, y: npt.ArrayLike, max_points: int = DEFAULT_MAX_POINTS) -> Downsampled:
     """Drop non-finite values (counting them), then keep at most ``max_points`` points (min/max per bucket)."""
     xs = np.asarray(x, dtype=np.float64)
     ys = np.asarray(y, dtype=np.float64)

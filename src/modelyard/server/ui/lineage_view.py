@@ -84,8 +84,13 @@ class LineageView:
     all_edges: list[DrawnEdge] = field(default_factory=list)
 
 
-def build_lineage(services: Services, reference: str, kind: Literal["model", "dataset"],
-                  readable: Callable[[str | None], bool], depth: int = UI_DEPTH) -> tuple[LineageGraph, LineageView]:
+def build_lineage(
+    services: Services,
+    reference: str,
+    kind: Literal["model", "dataset"],
+    readable: Callable[[str | None], bool],
+    depth: int = UI_DEPTH,
+) -> tuple[LineageGraph, LineageView]:
     """The graph around ``reference`` and its drawing for this user."""
     stores = services.stores
     builder = LineageBuilder.from_stores(stores)
@@ -121,8 +126,9 @@ def _node_project(node: LineageNode, model_project: Callable[[str], str | None])
     return False, None
 
 
-def _visible(graph: LineageGraph, readable: Callable[[str | None], bool],
-             model_project: Callable[[str], str | None]) -> tuple[LineageGraph, int]:
+def _visible(
+    graph: LineageGraph, readable: Callable[[str | None], bool], model_project: Callable[[str], str | None]
+) -> tuple[LineageGraph, int]:
     """The part of ``graph`` the user may see: nodes of unreadable projects removed, then
     whatever is no longer connected to the root (so nothing leaks through a hidden node)."""
     allowed = set()
@@ -251,8 +257,10 @@ def _order(layers: list[list[str]], edges: list[tuple[str, str]]) -> None:
 def layout(graph: LineageGraph, hidden: int = 0, max_nodes: int = MAX_DRAWN_NODES) -> LineageView:
     """Positions for every drawn node and an SVG path for every drawn edge."""
     view = LineageView(root=graph.root, hidden=hidden, truncated=list(graph.truncated))
-    view.table = sorted((_drawn(n, graph.root) for n in graph.nodes.values()),
-                        key=lambda d: (list(_KIND_TITLES).index(d.kind) if d.kind in _KIND_TITLES else 99, d.label))
+    view.table = sorted(
+        (_drawn(n, graph.root) for n in graph.nodes.values()),
+        key=lambda d: (list(_KIND_TITLES).index(d.kind) if d.kind in _KIND_TITLES else 99, d.label),
+    )
     view.all_edges = [DrawnEdge(e.source, e.target, e.kind, e.context) for e in graph.edges]
     keep = _nearest(graph, max_nodes) if len(graph.nodes) > max_nodes else set(graph.nodes)
     view.not_drawn = len(graph.nodes) - len(keep)
@@ -286,8 +294,9 @@ def layout(graph: LineageGraph, hidden: int = 0, max_nodes: int = MAX_DRAWN_NODE
     return view
 
 
-def neighbours_of(graph: LineageGraph, node_id: str, kind: str, *, downstream: bool,
-                  edge_kind: str) -> list[tuple[LineageNode, str | None]]:
+def neighbours_of(
+    graph: LineageGraph, node_id: str, kind: str, *, downstream: bool, edge_kind: str
+) -> list[tuple[LineageNode, str | None]]:
     """Nodes of ``kind`` one ``edge_kind`` hop from ``node_id`` (with the edge's context)."""
     out: list[tuple[LineageNode, str | None]] = []
     for edge in graph.edges:

@@ -42,7 +42,10 @@ from modelyard.server.ui.catalog import (
 )
 
 _STATE_COLORS = {
-    "draft": "#94a3b8", "staging": "#2563eb", "production": "#16a34a", "archived": "#d97706",
+    "draft": "#94a3b8",
+    "staging": "#2563eb",
+    "production": "#16a34a",
+    "archived": "#d97706",
     "decommissioned": "#7f1d1d",
 }
 
@@ -94,23 +97,37 @@ def state_timeline(versions: list[ModelVersion], events: list[ModelEvent], now: 
             end = changes[i + 1][1] if i + 1 < len(changes) else now
             if state == "decommissioned" and i + 1 == len(changes):
                 end = start + max(1, (now - start) // 50)  # a final state: a short mark, not a bar to now
-            trace = traces.setdefault(state, {
-                "type": "bar", "orientation": "h", "name": state, "x": [], "base": [], "y": [],
-                "marker": {"color": _STATE_COLORS.get(state, "#64748b")},
-                "hovertemplate": f"v%{{y}} {state} from %{{base|%Y-%m-%d %H:%M}}<extra></extra>",
-            })
+            trace = traces.setdefault(
+                state,
+                {
+                    "type": "bar",
+                    "orientation": "h",
+                    "name": state,
+                    "x": [],
+                    "base": [],
+                    "y": [],
+                    "marker": {"color": _STATE_COLORS.get(state, "#64748b")},
+                    "hovertemplate": f"v%{{y}} {state} from %{{base|%Y-%m-%d %H:%M}}<extra></extra>",
+                },
+            )
             trace["x"].append(max(end - start, 1))
             trace["base"].append(_iso(start))
             trace["y"].append(f"v{number}")
     order = [s.value for s in ModelState]
     data = [traces[s] for s in order if s in traces]
-    return {"data": data, "layout": {
-        "title": {"text": "States over time"}, "barmode": "overlay", "showlegend": True,
-        "xaxis": {"type": "date"}, "yaxis": {"type": "category", "autorange": "reversed"},
-        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-        "margin": {"t": 64},
-        "height": max(200, 60 + 26 * len(versions)),
-    }}
+    return {
+        "data": data,
+        "layout": {
+            "title": {"text": "States over time"},
+            "barmode": "overlay",
+            "showlegend": True,
+            "xaxis": {"type": "date"},
+            "yaxis": {"type": "category", "autorange": "reversed"},
+            "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+            "margin": {"t": 64},
+            "height": max(200, 60 + 26 * len(versions)),
+        },
+    }
 
 
 def evaluation_figures(result: EvaluationResult) -> dict[str, Any]:
@@ -162,8 +179,11 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         registry = registry_service(services)
         visible = visible_project_ids(request, principal)
         names = {p.id: p.name for p in services.stores.tracking.list_projects()}
-        summaries = [_summary(registry, m, names.get(m.project_id, m.project_id)) for m in registry.list_models()
-                     if visible is None or m.project_id in visible]
+        summaries = [
+            _summary(registry, m, names.get(m.project_id, m.project_id))
+            for m in registry.list_models()
+            if visible is None or m.project_id in visible
+        ]
         return render(env, request, "models.html", principal=principal, summaries=summaries, model_url=model_url)
 
     @router.get("/ui/models/{ref:path}", response_class=HTMLResponse)
@@ -190,25 +210,49 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
             return RedirectResponse(url_with(target, dict(request.query_params)), status_code=307)
         return _version_page(request, principal, services, registry, version, project.name, evaluation, depth)
 
-    def _model_page(request: Request, principal: Principal, registry: RegistryService, model: RegisteredModel,
-                    project: str) -> HTMLResponse:
+    def _model_page(
+        request: Request, principal: Principal, registry: RegistryService, model: RegisteredModel, project: str
+    ) -> HTMLResponse:
         versions = registry.list_versions(model.name)
         events = registry.history(model.name)
-        approvals = {v.version: registry.approvals(model.name, v.version) for v in versions
-                     if v.state is not ModelState.DECOMMISSIONED}
+        approvals = {
+            v.version: registry.approvals(model.name, v.version)
+            for v in versions
+            if v.state is not ModelState.DECOMMISSIONED
+        }
         policy = registry.store.get_registry_policy(model.project_id)
         timeline = state_timeline(versions, events, now_millis())
-        return render(env, request, "model.html", principal=principal, model=model, project=project,
-                      versions=versions, events=list(reversed(events)), approvals=approvals, policy=policy,
-                      figures={"timeline": timeline} if timeline else {}, model_url=model_url)
+        return render(
+            env,
+            request,
+            "model.html",
+            principal=principal,
+            model=model,
+            project=project,
+            versions=versions,
+            events=list(reversed(events)),
+            approvals=approvals,
+            policy=policy,
+            figures={"timeline": timeline} if timeline else {},
+            model_url=model_url,
+        )
 
-    def _version_page(request: Request, principal: Principal, services: Services, registry: RegistryService,
-                      version: ModelVersion, project: str, evaluation: str | None, depth: int) -> HTMLResponse:
+    def _version_page(
+        request: Request,
+        principal: Principal,
+        services: Services,
+        registry: RegistryService,
+        version: ModelVersion,
+        project: str,
+        evaluation: str | None,
+        depth: int,
+    ) -> HTMLResponse:
         name, number = version.model_name, version.version
         card = build_card(registry, name, number)
         records = registry.store.list_model_evaluations(name, number)  # newest first
-        chosen = records[0] if records and evaluation is None else next(
-            (r for r in records if r.id == evaluation), None)
+        chosen = (
+            records[0] if records and evaluation is None else next((r for r in records if r.id == evaluation), None)
+        )
         if evaluation is not None and chosen is None:
             raise NotFound(f"version {number} of model {name!r} has no evaluation {evaluation!r}")
         result: EvaluationResult | None = None
@@ -221,19 +265,37 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
                 except NotFound:  # purged with a decommissioned version
                     result = None
         figures = json_safe(evaluation_figures(result)) if result is not None else {}
-        _graph, lineage = lineage_view.build_lineage(services, f"{name}@{number}", "model",
-                                                    project_filter(request, principal), depth=depth)
+        _graph, lineage = lineage_view.build_lineage(
+            services, f"{name}@{number}", "model", project_filter(request, principal), depth=depth
+        )
         inputs = card.run["inputs"] if card.run else []
-        slice_keys = list(dict.fromkeys(k for values in (result.slices if result else {}).values()
-                                        for k in values if k != "n"))
+        slice_keys = list(
+            dict.fromkeys(k for values in (result.slices if result else {}).values() for k in values if k != "n")
+        )
         return render(
-            env, request, "model_version.html", principal=principal, mv=version, project=project,
-            card=card, card_fields=EDITABLE_FIELDS, evaluations=records, chosen=chosen, result=result,
-            ev=json_safe(result.to_dict()) if result is not None else None, figures=figures,
-            signature=_signature(version), files=registry.store.list_model_files(name, number),
-            events=list(reversed(registry.history(name, number))), approvals=registry.approvals(name, number),
-            lineage=lineage, depth=depth, slice_keys=slice_keys, input_links=_known_inputs(services, inputs),
-            model_url=model_url, dataset_url=dataset_url,
+            env,
+            request,
+            "model_version.html",
+            principal=principal,
+            mv=version,
+            project=project,
+            card=card,
+            card_fields=EDITABLE_FIELDS,
+            evaluations=records,
+            chosen=chosen,
+            result=result,
+            ev=json_safe(result.to_dict()) if result is not None else None,
+            figures=figures,
+            signature=_signature(version),
+            files=registry.store.list_model_files(name, number),
+            events=list(reversed(registry.history(name, number))),
+            approvals=registry.approvals(name, number),
+            lineage=lineage,
+            depth=depth,
+            slice_keys=slice_keys,
+            input_links=_known_inputs(services, inputs),
+            model_url=model_url,
+            dataset_url=dataset_url,
         )
 
     return router

@@ -80,8 +80,12 @@ def group_page(
     if user_filter:
         condition = f"({user_filter}) AND {condition}"
     result = services.stores.tracking.search_runs(
-        RunQuery(project_ids=[project_id], filter=condition, order_by=("parent_run_id ASC", order),
-                 max_results=PAGE_CHILDREN_LIMIT)
+        RunQuery(
+            project_ids=[project_id],
+            filter=condition,
+            order_by=("parent_run_id ASC", order),
+            max_results=PAGE_CHILDREN_LIMIT,
+        )
     )
     by_parent: dict[str, list[Run]] = {}
     for child in result.runs:
@@ -112,8 +116,15 @@ def parent_names(services: Services, project_id: str, parent_ids: set[str]) -> d
     """Run names of ``parent_ids`` in one query (deleted runs included; unnamed runs: short id)."""
     ids = ", ".join(quote_string(i) for i in sorted(parent_ids))
     result = services.stores.tracking.search_runs(
-        RunQuery(project_ids=[project_id], filter=f"run_id IN ({ids})", max_results=max(len(parent_ids), 1),
-                 lifecycle=None, include_metrics=False, include_params=False, include_tags=False)
+        RunQuery(
+            project_ids=[project_id],
+            filter=f"run_id IN ({ids})",
+            max_results=max(len(parent_ids), 1),
+            lifecycle=None,
+            include_metrics=False,
+            include_params=False,
+            include_tags=False,
+        )
     )
     return {run.id: run.name or run.id[:12] for run in result.runs}
 
@@ -131,8 +142,12 @@ class Children:
 def run_children(services: Services, run: Run, project_name: str) -> Children:
     """The children of ``run`` for its page, oldest first (trial order)."""
     result = services.stores.tracking.search_runs(
-        RunQuery(project_ids=[run.project_id], filter=children_filter(run.id), order_by=("start_time ASC",),
-                 max_results=RUN_PAGE_CHILDREN_LIMIT)
+        RunQuery(
+            project_ids=[run.project_id],
+            filter=children_filter(run.id),
+            order_by=("start_time ASC",),
+            max_results=RUN_PAGE_CHILDREN_LIMIT,
+        )
     )
     total = len(result.runs)
     if result.next_page_token:

@@ -121,8 +121,9 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         projects = [p for p in services.tracking.list_projects() if visible is None or p.id in visible]
         summaries = [_summarise(services, p) for p in projects]
         summaries.sort(key=lambda s: -(s.last_activity or 0))
-        return render(env, request, "projects.html", summaries=summaries, principal=principal,
-                      count_limit=RUN_COUNT_LIMIT)
+        return render(
+            env, request, "projects.html", summaries=summaries, principal=principal, count_limit=RUN_COUNT_LIMIT
+        )
 
     @router.get("/ui/projects/{project}", response_class=HTMLResponse)
     def runs_page(
@@ -141,25 +142,32 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         tracking = services.tracking
         proj = tracking.get_project(project)
         can_read(request, principal, proj.id)
-        state = TableState.from_query(filter=filter, order=order, cols=cols, cols_set=cols_set, size=size,
-                                      page_token=page_token, back=back)
+        state = TableState.from_query(
+            filter=filter, order=order, cols=cols, cols_set=cols_set, size=size, page_token=page_token, back=back
+        )
         runs: list[Run] = []
         rows: list[nesting.Row] = []
         next_token: str | None = None
         error: dict[str, Any] | None = None
         try:
             runs, next_token = tracking.search_runs(
-                [proj.id], filter=nesting.page_filter(state.filter), order_by=[state.order],
-                max_results=state.size, page_token=state.page_token or None,
+                [proj.id],
+                filter=nesting.page_filter(state.filter),
+                order_by=[state.order],
+                max_results=state.size,
+                page_token=state.page_token or None,
             )
-            rows = nesting.group_page(services, proj.id, proj.name, runs, user_filter=state.filter,
-                                      order=state.order)
+            rows = nesting.group_page(services, proj.id, proj.name, runs, user_filter=state.filter, order=state.order)
         except FilterSyntaxError as exc:
-            error = {"message": str(exc), "reason": exc.reason, "expression": exc.expression,
-                     "position": exc.position, "in_order": exc.expression == state.order}
+            error = {
+                "message": str(exc),
+                "reason": exc.reason,
+                "expression": exc.expression,
+                "position": exc.position,
+                "in_order": exc.expression == state.order,
+            }
         except InvalidArgument as exc:
-            error = {"message": str(exc), "reason": str(exc), "expression": None, "position": None,
-                     "in_order": False}
+            error = {"message": str(exc), "reason": str(exc), "expression": None, "position": None, "in_order": False}
         shown = [r.run for r in rows] + [child for r in rows for child in r.children]
         columns = state.columns if state.columns is not None else default_columns(shown)
         columns = sorted(columns, key=lambda c: KIND_ORDER.index(c.kind))  # grouped under one header each
@@ -248,8 +256,10 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         ids = list(dict.fromkeys(r for r in runs if r))
         error = None
         if not charts.MIN_COMPARE_RUNS <= len(ids) <= charts.MAX_COMPARE_RUNS:
-            error = (f"select between {charts.MIN_COMPARE_RUNS} and {charts.MAX_COMPARE_RUNS} runs to compare "
-                     f"({len(ids)} selected)")
+            error = (
+                f"select between {charts.MIN_COMPARE_RUNS} and {charts.MAX_COMPARE_RUNS} runs to compare "
+                f"({len(ids)} selected)"
+            )
             ids = ids[: charts.MAX_COMPARE_RUNS]
         found = [tracking.get_run(i) for i in ids]
         for project_id in {r.project_id for r in found}:
@@ -281,8 +291,7 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         if not next.startswith("/") or next.startswith("//") or "\\" in next:
             next = "/ui/"  # never redirect off-site after login
         message = "Wrong user name or password." if error == "invalid" else None
-        return render(env, request, "login.html", status_code=401 if message else 200, next_url=next,
-                      error=message)
+        return render(env, request, "login.html", status_code=401 if message else 200, next_url=next, error=message)
 
     @router.get("/login", response_class=RedirectResponse)
     def login_alias(request: Request) -> RedirectResponse:

@@ -35,9 +35,36 @@ IMAGE_TYPES = {
 }
 TEXT_EXTENSIONS = frozenset(
     {
-        ".txt", ".log", ".md", ".rst", ".json", ".jsonl", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf",
-        ".py", ".sh", ".sql", ".xml", ".html", ".js", ".css", ".ipynb", ".r", ".scala", ".java", ".go", ".rs",
-        ".c", ".h", ".cpp", ".properties", ".env",
+        ".txt",
+        ".log",
+        ".md",
+        ".rst",
+        ".json",
+        ".jsonl",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".cfg",
+        ".conf",
+        ".py",
+        ".sh",
+        ".sql",
+        ".xml",
+        ".html",
+        ".js",
+        ".css",
+        ".ipynb",
+        ".r",
+        ".scala",
+        ".java",
+        ".go",
+        ".rs",
+        ".c",
+        ".h",
+        ".cpp",
+        ".properties",
+        ".env",
     }
 )
 TEXT_NAMES = frozenset({"MLmodel", "Dockerfile", "Makefile", "LICENSE", "README", "requirements.txt"})
@@ -168,8 +195,14 @@ def _table_preview(artifacts: ArtifactStore, entry: ArtifactEntry, ext: str) -> 
         if batch is not None:
             columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
             table_rows = [list(row) for row in zip(*columns, strict=True)]
-        return Preview("table", entry, columns=list(names), rows=[[_cell(v) for v in r] for r in table_rows],
-                       total_rows=total, truncated=total > len(table_rows))
+        return Preview(
+            "table",
+            entry,
+            columns=list(names),
+            rows=[[_cell(v) for v in r] for r in table_rows],
+            total_rows=total,
+            truncated=total > len(table_rows),
+        )
     import csv
 
     head = _read_head(artifacts, entry, TABLE_PREVIEW_BYTES)

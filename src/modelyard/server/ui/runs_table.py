@@ -116,8 +116,9 @@ class TableState:
         return len(self.back) * self.size + 1
 
     # --- links -------------------------------------------------------------------------------
-    def _params(self, *, order: str | None = None, page_token: str = "", back: Sequence[str] = (),
-                size: int | None = None) -> list[tuple[str, str]]:
+    def _params(
+        self, *, order: str | None = None, page_token: str = "", back: Sequence[str] = (), size: int | None = None
+    ) -> list[tuple[str, str]]:
         items: list[tuple[str, str]] = []
         if self.filter:
             items.append(("filter", self.filter))

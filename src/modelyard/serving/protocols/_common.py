@@ -13,7 +13,6 @@ CSV_TYPES = frozenset({b"text/csv", b"application/csv"})
 JSON_TYPES = frozenset({b"application/json", b"text/json", b""})
 
 
-
 def jsonable(outputs: Any) -> Any:
     """Model outputs as something orjson writes: numeric arrays as they are (OPT_SERIALIZE_NUMPY),
     anything else as lists / records."""

@@ -58,9 +58,7 @@ class SqlRunLiveness:
         now = now_millis()
 
         def tx(conn: Connection) -> None:
-            conn.execute(
-                update(runs).where(runs.c.id.in_(ids), runs.c.status == _RUNNING).values(heartbeat_at=now)
-            )
+            conn.execute(update(runs).where(runs.c.id.in_(ids), runs.c.status == _RUNNING).values(heartbeat_at=now))
 
         self._write(tx)
 
@@ -68,9 +66,7 @@ class SqlRunLiveness:
         condition = _stale(older_than_ms, now_millis())
 
         def tx(conn: Connection) -> list[Run]:
-            rows = conn.execute(
-                select(runs).where(condition).order_by(_last_sign_of_life(), runs.c.id)
-            ).all()
+            rows = conn.execute(select(runs).where(condition).order_by(_last_sign_of_life(), runs.c.id)).all()
             return [run_from_row(row, params={}, tags={}, metrics={}, inputs=[]) for row in rows]
 
         return self._read(tx)
