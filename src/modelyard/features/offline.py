@@ -138,14 +138,15 @@ class DuckConfig:
     def connect(self) -> duckdb.DuckDBPyConnection:
         import duckdb
 
+        if self.engine not in ENGINES:
+            raise InvalidArgument(f"invalid engine {self.engine!r}: one of {', '.join(ENGINES)}")
+        if self.memory_limit is not None:
+            self.memory_bytes()  # checks the syntax before a connection is opened
         con = duckdb.connect(":memory:")
         if self.temp_directory is not None:
             self.temp_directory.mkdir(parents=True, exist_ok=True)
             con.execute(f"SET temp_directory = {literal(str(self.temp_directory))}")
-        if self.engine not in ENGINES:
-            raise InvalidArgument(f"invalid engine {self.engine!r}: one of {', '.join(ENGINES)}")
         if self.memory_limit is not None:
-            self.memory_bytes()  # checks the syntax
             con.execute(f"SET memory_limit = {literal(self.memory_limit)}")
         if self.threads is not None:
             con.execute(f"SET threads = {int(self.threads)}")
