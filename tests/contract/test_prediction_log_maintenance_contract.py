@@ -135,6 +135,30 @@ def test_one_claim_per_endpoint_taken_over_once_expired(local: Stores) -> None:
     assert busy.busy and busy.replaced == 0 and len(_partitions(local)) == 4
 
 
+def test_a_maintainer_whose_claim_was_taken_over_stops(local: Stores) -> None:
+    """Its lease expired mid-run and another maintainer claimed the endpoint: the first stops
+    after the merge it was doing, leaving the rest to the new owner."""
+    _log(local, "api", [1_000 + i for i in range(6)], 1)  # six partitions, merged two by two
+    now = [0]
+    slow = LogMaintainer(local, lease_ms=100, clock=lambda: now[0])
+    merge = slow._merge
+
+    def merge_then_lose_the_claim(endpoint: str, group: list) -> bool:
+        done = merge(endpoint, group)
+        now[0] += 1_000  # the lease ran out meanwhile
+        assert local.serving.claim_prediction_log(endpoint, owner="other", at=now[0], lease_ms=10_000)
+        return done
+
+    slow._merge = merge_then_lose_the_claim  # type: ignore[method-assign]
+    result = slow.compact("api", before_ms=2_000, target_rows=2)
+    assert (result.replaced, result.written) == (2, 1)
+    assert [p.row_count for p in _partitions(local)] == [2, 1, 1, 1, 1]
+    _consistent(local)
+    local.serving.release_prediction_log("api", owner="other")
+    again = LogMaintainer(local).compact("api", before_ms=2_000, target_rows=2)
+    assert (again.replaced, again.written) == (4, 2)
+
+
 def test_concurrent_maintainers_do_the_work_once(local: Stores) -> None:
     _log(local, "api", [1_000 + i for i in range(16)], 2)  # eight partitions
     local.serving.record_feedback([Feedback(request_id="r5", value=1, at=9)])

@@ -172,3 +172,6 @@ def test_log_retention_is_part_of_a_deployment(churn: None) -> None:
     assert code == 0 and json.loads(out)["spec"]["log_retention_days"] is None
     code, out = invoke("deploy", "update", "churn-api", "--log-retention-days", "-1")
     assert code == 2 and "Traceback" not in out
+    assert modelyard.deploy("churn-api", "churn@3", log_retention_days=7).spec.log_retention_days == 7  # the SDK
+    assert modelyard.deploy("churn-api", "churn@3").spec.log_retention_days == 7  # kept when not given
+    assert modelyard.deploy("other-api", "churn@3", log_retention_days=3).spec.log_retention_days == 3

@@ -48,12 +48,15 @@ def deploy(
     description: str | None = None,
     reason: str | None = None,
     actor: str | None = None,
+    log_retention_days: int | None = None,
 ) -> Deployment:
     """Create deployment ``name``, or change it (a new revision) when it exists.
 
     ``variants``: ``"churn@champion"`` for one variant, or a list of ``"NAME=MODEL@SELECTOR:PERCENT"``
     strings or mappings (``{"name": "canary", "model": "churn@7", "traffic": 10}``, ``"shadow": True``
-    for a mirrored challenger). Percentages of the variants that are not shadows sum to 100."""
+    for a mirrored challenger). Percentages of the variants that are not shadows sum to 100.
+    ``log_retention_days``: logged predictions older than that are deleted by the serving
+    processes (0 removes the setting on a change; None leaves it as it is)."""
     items = [variants] if isinstance(variants, str) else list(variants)
     who = actor or current_user()
     svc = service()
@@ -62,7 +65,7 @@ def deploy(
     except NotFound:
         return svc.create(
             name, items, actor=who, sticky_key=sticky_key, slo=slo, auto_rollback=bool(auto_rollback),
-            description=description, reason=reason,
+            description=description, reason=reason, log_retention_days=log_retention_days or None,
         )  # fmt: skip
     kwargs: dict[str, Any] = {}
     if sticky_key is not None:
@@ -71,6 +74,8 @@ def deploy(
         kwargs["slo"] = slo
     if description is not None:
         kwargs["description"] = description
+    if log_retention_days is not None:
+        kwargs["log_retention_days"] = log_retention_days or None
     return svc.update(name, actor=who, variants=items, auto_rollback=auto_rollback, reason=reason, **kwargs)
 
 

@@ -19,8 +19,9 @@ Both run under the endpoint's maintenance claim (``ServingStore.claim_prediction
 as monitoring claims windows), so concurrent compactors and pruners — cron jobs, several serving
 replicas — do not repeat each other's work; should a lease expire mid-run, the swap is still a
 compare-and-set (``Conflict`` when another took the partitions), and the loser deletes only its
-own new blob. Every run first deletes the blobs a crashed run left queued, so no blob stays behind
-and no index row points at a missing blob.
+own new blob. A run renews its claim before each merge (and each batch of a prune) and stops
+when another maintainer has taken it over. Every run first deletes the blobs a crashed run left
+queued, so no blob stays behind and no index row points at a missing blob.
 
 Blobs are deleted through the artifact store, so maintenance runs where the stores are (a
 database URI, or the server's own periodic work), not through a server's HTTP client.
@@ -111,6 +112,16 @@ class LogMaintainer:
             if held:
                 serving.release_prediction_log(endpoint, owner=self.owner)
 
+    def _still_held(self, endpoint: str) -> bool:
+        """Renew the claim between two pieces of work; False when another maintainer took it
+        over (this one's lease expired): stop, and leave the rest to it."""
+        held = self.stores.serving.claim_prediction_log(
+            endpoint, owner=self.owner, at=self.clock(), lease_ms=self.lease_ms
+        )
+        if not held:
+            log.warning("maintenance of %s stopped: another maintainer took over its claim", endpoint)
+        return held
+
     def _delete_queued(self, endpoint: str) -> int:
         """Delete the blobs queued by removed index rows (this run's, or a crashed run's)."""
         deleted = 0
@@ -144,6 +155,8 @@ class LogMaintainer:
             for group in _groups(found, target_rows):
                 if len(group) < 2:
                     continue
+                if not self._still_held(endpoint):
+                    break
                 if self._merge(endpoint, group):
                     replaced += len(group)
                     written += 1
@@ -199,6 +212,8 @@ class LogMaintainer:
             ]
             removed: list[PredictionLogPartition] = []
             for start in range(0, len(found), 1000):
+                if not self._still_held(endpoint):
+                    break
                 removed += self.stores.serving.delete_prediction_partitions(
                     endpoint, found[start : start + 1000], at=self.clock()
                 )
