@@ -62,6 +62,8 @@ SEMANTIC_RULES = {
     # entities must exist and its timestamp field is not a feature, a service's references resolve.
     "POST /api/v1/features/views": "a view's entities exist; its timestamp field is not a feature (between fields)",
     "POST /api/v1/features/services": "feature references must be pinned (view@vN:feature) and resolve",
+    "GET /api/v1/features/views/{name}/versions/{version}/profile": "a view has a profile once a run recorded one",
+    "GET /api/v1/features/views/{name}/versions/{version}/drift": "a profile, and a training set saved from the view",
     "POST /api/v1/features/materializations": "a run does not end before it starts (a rule between fields)",
     "POST /api/v1/features/online": "exactly one of 'features' and 'service' (a rule between fields)",
     "POST /api/v1/monitors/{name}": "rules watch signals the monitor computes; a sliding step is below the size",

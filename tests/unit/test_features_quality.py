@@ -225,3 +225,45 @@ def test_expectations_materialisation_cannot_check_are_refused(repo: Path) -> No
         assert result.exit_code != 0 and text in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
     assert len(modelyard.feature_store.service().store.list_view_versions("stats")) == 1
+
+
+def test_profile_and_drift_over_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the store a server, ``features show``/``drift`` and the SDK read the profile and the
+    drift the server computes (``GET .../profile``, ``GET .../drift``) over the runs into its
+    online store and the training set where its files are."""
+    import httpx
+
+    from tests.fixtures.live_server import sqlite_server
+
+    monkeypatch.setenv("MODELYARD_ONLINE_STORE_URI", f"sqlite:///{tmp_path / 'online.db'}")
+    day(0).to_parquet(tmp_path / "stats.parquet")
+    (tmp_path / "features.py").write_text(DEFINITIONS)
+    entities = tmp_path / "entities.parquet"
+    pd.DataFrame({"driver_id": np.arange(DRIVERS), "event_timestamp": [T0 + timedelta(days=1)] * DRIVERS}).to_parquet(
+        entities
+    )
+    with sqlite_server(tmp_path / "server") as (url, _app):
+        store = ("--store", url)
+        invoke("features", "apply", str(tmp_path / "features.py"), *store)
+        bare = httpx.get(f"{url}/api/v1/features/views/stats/versions/1/profile")
+        assert bare.status_code == 400 and "materialise it first" in bare.json()["error"]["message"]
+        invoke("features", "training-set", str(entities), "-f", "stats:trips", "--save", "train", *store)
+        invoke("features", "materialize", "--end", "2024-03-02T00:00:00", *store)
+        profile = httpx.get(f"{url}/api/v1/features/views/stats/versions/1/profile").json()
+        assert profile["view"] == "stats@v1" and profile["rows"] == DRIVERS and profile["runs"] == 1
+        assert [f["name"] for f in profile["features"]] == ["trips", "rating", "city", "active"]
+        shown = json.loads(invoke("features", "show", "stats", "--json", *store))
+        assert shown["profile"]["rows"] == DRIVERS
+        same = json.loads(invoke("features", "drift", "stats", "--json", *store))
+        assert same["against"] == "train@v1" and not same["dataset_drift"]
+        pd.concat([day(0), day(1, shift=20)]).to_parquet(tmp_path / "stats.parquet")
+        invoke("features", "materialize", "--end", "2024-03-03T00:00:00", *store)
+        shifted = json.loads(invoke("features", "drift", "stats", "--json", *store, code=3))
+        assert shifted["drifted_columns"] == ["trips"] and shifted["current_rows"] == 2 * DRIVERS
+        raw = httpx.get(f"{url}/api/v1/features/views/stats/versions/1/drift", params={"against": "train@v1"}).json()
+        assert raw["view"] == "stats@v1" and raw["dataset_drift"] and raw["columns"][0]["column"] == "trips"
+        modelyard.set_store_uri(url)
+        assert modelyard.feature_store.drift("stats").drifted_columns == ["trips"]
+        assert modelyard.feature_store.profile("stats").rows == 2 * DRIVERS
+        missing = runner.invoke(app, ["features", "drift", "stats", "--against", "missing@v1", *store])
+        assert missing.exit_code not in (0, 3) and len(missing.output.strip().splitlines()) == 1, missing.output

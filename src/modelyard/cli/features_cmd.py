@@ -382,11 +382,12 @@ def parity(
 
 def _profile_summary(service: FeatureStoreService, view: Any) -> dict[str, Any] | None:
     """The view version's current materialised profile, summarised (None: no profile yet)."""
+    from modelyard.client.features import view_profile
     from modelyard.core.errors import InvalidArgument
     from modelyard.features.quality import profile_summary
 
     try:
-        _, profile, runs = service.view_profile(view.ref)
+        _, profile, runs = view_profile(service, view.ref)
     except InvalidArgument:
         return None
     features = [vars(s) for s in profile_summary(profile, [f.name for f in view.definition.features])]
@@ -426,16 +427,16 @@ def drift(
     store: StoreOpt = None,
 ) -> None:
     """Served features against training: drift of the view's materialised profile from the
-    training set's. Exit 3 when the features drift (1/2 for errors, as elsewhere)."""
-    from modelyard.monitoring.drift import compute_drift
+    training set's (computed by the server when --store is one). Exit 3 when the features drift
+    (1/2 for errors, as elsewhere)."""
+    from modelyard.client.features import view_drift
 
     service = _service(store)
     with errors_as_exit():
-        found, current, _ = service.view_profile(view)
-        ref, reference = service.training_profile(found, against)
-        result = compute_drift(reference, current)
+        done = view_drift(service, view, against)
+    result, ref = done.result, done.against
     if json:
-        print_json({"view": found.ref, "against": ref, **result.to_dict()})
+        print_json({"view": done.view, "against": ref, **result.to_dict()})
     else:
         rows = [
             (
@@ -448,7 +449,7 @@ def drift(
             for c in result.columns
         ]
         table(
-            f"{found.ref} ({result.current_rows:,} rows served) vs {ref} ({result.reference_rows:,} rows)",
+            f"{done.view} ({result.current_rows:,} rows served) vs {ref} ({result.reference_rows:,} rows)",
             ["feature", "test", "score", "threshold", "verdict"],
             rows,
         )

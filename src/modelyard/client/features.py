@@ -14,7 +14,7 @@ entities they mirror.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -35,7 +35,12 @@ from modelyard.core.validation import MAX_VERSION
 from modelyard.store.features import Applied, FeatureStore, TrainingSetLink
 from modelyard.wire import features as wire
 
-__all__ = ["HttpFeatureStore"]
+if TYPE_CHECKING:
+    from modelyard.features.service import FeatureStoreService
+    from modelyard.monitoring.features import FeatureDrift
+    from modelyard.stats.profile import DatasetProfile
+
+__all__ = ["HttpFeatureStore", "view_drift", "view_profile"]
 
 
 def _version(version: object) -> int:
@@ -178,3 +183,56 @@ class HttpFeatureStore(HttpAggregateStore, FeatureStore):
     def list_model_pins(self, service: str | None = None) -> list[ModelFeaturePin]:
         params = None if service is None else {"service": service}
         return [ModelFeaturePin.model_validate(p) for p in self._json("GET", "/model-pins", params=params)["pins"]]
+
+    # --- quality (computed by the server) -----------------------------------------------------
+
+    def view_profile(self, view: FeatureViewVersion, target: str | None = None) -> tuple[DatasetProfile, int]:
+        """The server's merge of the profiles of ``view``'s runs into ``target`` (default: the
+        server's online store), and how many runs it merged."""
+        from modelyard.stats.profile import DatasetProfile
+
+        path = f"/views/{name_path(view.name)}/versions/{_version(view.version)}/profile"
+        params = None if target is None else {"target": target}
+        body = wire.ViewProfileBody.model_validate_json(self._send("GET", path, params=params))
+        return DatasetProfile.from_dict(body.profile), body.runs
+
+    def view_drift(
+        self, view: FeatureViewVersion, against: str | None = None, target: str | None = None
+    ) -> FeatureDrift:
+        """The drift the server computes of ``view``'s materialised profile from a training set's."""
+        from modelyard.monitoring.drift import ColumnDrift, DriftResult
+        from modelyard.monitoring.features import FeatureDrift
+
+        params = {k: v for k, v in {"against": against, "target": target}.items() if v is not None}
+        path = f"/views/{name_path(view.name)}/versions/{_version(view.version)}/drift"
+        body = wire.FeatureDriftBody.model_validate_json(self._send("GET", path, params=params or None))
+        columns = [ColumnDrift(**col.model_dump(exclude={"score"})) for col in body.columns]
+        result = DriftResult(
+            columns,
+            body.share_drifted,
+            body.dataset_drift,
+            body.drift_share,
+            body.reference_rows,
+            body.current_rows,
+            dict(body.skipped),
+        )
+        return FeatureDrift(body.view, body.against, body.target, result)
+
+
+def view_profile(service: FeatureStoreService, view: str) -> tuple[FeatureViewVersion, DatasetProfile, int]:
+    """``FeatureStoreService.view_profile`` where the runs are: computed by the server (over its
+    online store's runs and its artifact store) when the service's store is a server's."""
+    if isinstance(service.store, HttpFeatureStore):
+        found = service.views_named([view])[0]
+        return (found, *service.store.view_profile(found))
+    return service.view_profile(view)
+
+
+def view_drift(service: FeatureStoreService, view: str, against: str | None = None) -> FeatureDrift:
+    """``monitoring.features.feature_drift``, by the server when the service's store is a
+    server's (which profiles the training set where its files are)."""
+    from modelyard.monitoring.features import feature_drift
+
+    if isinstance(service.store, HttpFeatureStore):
+        return service.store.view_drift(service.views_named([view])[0], against)
+    return feature_drift(service, view, against)

@@ -193,16 +193,15 @@ _feature_service = service  # the module's ``service()``: the functions above ta
 def profile(view: str) -> DatasetProfile:
     """The current statistics profile of ``view`` (``name`` or ``name@vN``): the merge of the
     profiles its materialisation runs recorded."""
-    return service().view_profile(view)[1]
+    from modelyard.client.features import view_profile
+
+    return view_profile(service(), view)[1]
 
 
 def drift(view: str, against: str | None = None) -> DriftResult:
     """Served features against training: the drift of ``view``'s current materialised profile
     from its features' profile in the training set ``against`` (``DATASET@vN``; default the
     newest training set saved from this view version), by ``monitoring.drift.compute_drift``."""
-    from modelyard.monitoring.drift import compute_drift
+    from modelyard.client.features import view_drift
 
-    svc = service()
-    found, current, _ = svc.view_profile(view)
-    _, reference = svc.training_profile(found, against)
-    return compute_drift(reference, current)
+    return view_drift(service(), view, against).result

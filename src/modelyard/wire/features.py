@@ -25,19 +25,22 @@ from modelyard.core.features import (
     ModelFeaturePin,
 )
 from modelyard.core.validation import ENTITY_NAME_PATTERN, MAX_NAME_LENGTH
-from modelyard.wire._base import JSON_INTEGER, Count, Digest, Millis, WireModel
+from modelyard.wire._base import JSON_INTEGER, Count, Digest, Millis, WireFloat, WireModel
 
 __all__ = [
     "AppliedEntity",
     "AppliedService",
     "AppliedView",
+    "ColumnDriftBody",
     "EntityVersionList",
     "FeatureBody",
+    "FeatureDriftBody",
     "FeatureEntityBody",
     "FeatureEntityVersionBody",
     "FeatureServiceBody",
     "FeatureServiceVersionBody",
     "FeatureSourceBody",
+    "FeatureSummaryBody",
     "FeatureViewBody",
     "FeatureViewVersionBody",
     "FreshnessBody",
@@ -52,6 +55,7 @@ __all__ = [
     "TrainingSetLinkBody",
     "TrainingSetLinkCreate",
     "TrainingSetLinkList",
+    "ViewProfileBody",
     "ViewVersionList",
 ]
 
@@ -306,3 +310,66 @@ class FreshnessList(WireModel):
 
 class ModelPinList(WireModel):
     pins: list[ModelFeaturePin]
+
+
+class FeatureSummaryBody(WireModel):
+    """One feature of a profile (``features.quality.FeatureSummary``)."""
+
+    name: str
+    kind: str
+    count: int
+    missing: int
+    missing_share: WireFloat
+    min: WireFloat | None
+    max: WireFloat | None
+    mean: WireFloat | None
+    distinct: int | None
+    top: str | None
+
+
+class ViewProfileBody(WireModel):
+    """The current profile of a view version: the merge of the profiles of its materialisation
+    runs into ``target`` (the server's online store unless the request named one); ``profile``
+    is the merged ``stats.profile.DatasetProfile`` (its ``to_dict``), ``features`` its summary."""
+
+    view: str
+    target: str | None
+    runs: int
+    rows: int
+    features: list[FeatureSummaryBody]
+    profile: dict[str, Any]
+
+
+class ColumnDriftBody(WireModel):
+    """One feature's verdict (``monitoring.drift.ColumnDrift``; ``score`` is what ``threshold``
+    applies to: the p-value, or the distance)."""
+
+    column: str
+    kind: str
+    method: str
+    statistic: WireFloat
+    threshold: WireFloat
+    drifted: bool
+    p_value: WireFloat | None = None
+    psi: WireFloat | None = None
+    role: str = "feature"
+    reference_missing: WireFloat = 0.0
+    current_missing: WireFloat = 0.0
+    note: str | None = None
+    score: WireFloat
+
+
+class FeatureDriftBody(WireModel):
+    """Served features against training: the drift of view version ``view``'s current profile
+    (materialised into ``target``) from its features' profile in the training set ``against``."""
+
+    view: str
+    against: str
+    target: str | None
+    dataset_drift: bool
+    share_drifted: WireFloat
+    drift_share: WireFloat
+    reference_rows: int
+    current_rows: int
+    columns: list[ColumnDriftBody]
+    skipped: dict[str, str]

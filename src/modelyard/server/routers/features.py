@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
 
 from modelyard.core.errors import InvalidArgument
 from modelyard.core.features import Materialization, ModelFeaturePin, parse_feature_ref
@@ -27,6 +27,7 @@ from modelyard.wire.features import (
     AppliedService,
     AppliedView,
     EntityVersionList,
+    FeatureDriftBody,
     FeatureEntityBody,
     FeatureEntityVersionBody,
     FeatureServiceBody,
@@ -43,12 +44,20 @@ from modelyard.wire.features import (
     ServiceVersionList,
     TrainingSetLinkCreate,
     TrainingSetLinkList,
+    ViewProfileBody,
     ViewVersionList,
 )
 
 router = APIRouter(prefix=API_PREFIX + "/features", tags=["features"], responses=ERRORS)
 Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="The version number.")]
 Name = Annotated[str, Path(max_length=256, description="The name; it may contain '/'.")]
+Target = Annotated[
+    str | None, Query(max_length=300, description="The online store whose runs count (default: the server's).")
+]
+Against = Annotated[
+    str | None,
+    Query(max_length=300, description="The training set, DATASET@vN (default: the newest saved from the view)."),
+]
 
 
 def feature_store(c: Call) -> FeatureStore:
@@ -86,8 +95,9 @@ def serving_service(c: Call) -> FeatureStoreService:
 
 
 def release_service(c: Call) -> FeatureStoreService:
-    """The feature store service the registry's release check uses on the server: the online
-    store the app serves from, and the dataset service for views that read dataset versions."""
+    """The feature store service the registry's release check and the quality routes use on the
+    server: the online store the app serves from, and the dataset service for views that read
+    dataset versions (and for training sets)."""
     from modelyard.data.service import DatasetService
     from modelyard.settings import load_settings
 
@@ -315,6 +325,58 @@ def list_materializations(name: Name, version: Version, target: str | None = Non
     store = feature_store(c)
     c.allow_somewhere("viewer")
     return WireJSONResponse({"runs": [_json(r) for r in store.list_materializations(name, version, target)]})
+
+
+@router.get("/views/{name:path}/versions/{version}/profile", response_model=ViewProfileBody)
+def get_view_profile(name: Name, version: Version, target: Target = None, c: Call = Depends(get_call)) -> Any:
+    """The statistics of what was materialised: the profiles of the view version's runs into
+    ``target`` merged (400 when no run recorded one)."""
+    from modelyard.features.quality import profile_summary
+
+    c.allow_somewhere("viewer")
+    service = release_service(c)
+    found, profile, runs = service.view_profile(f"{name}@v{version}", target)
+    features = [vars(s) for s in profile_summary(profile, [f.name for f in found.definition.features])]
+    return WireJSONResponse(
+        {
+            "view": found.ref,
+            "target": target if target is not None or service.online is None else service.online.name,
+            "runs": runs,
+            "rows": profile.rows,
+            "features": features,
+            "profile": profile.to_dict(),
+        }
+    )
+
+
+@router.get("/views/{name:path}/versions/{version}/drift", response_model=FeatureDriftBody)
+def get_view_drift(
+    name: Name, version: Version, against: Against = None, target: Target = None, c: Call = Depends(get_call)
+) -> Any:
+    """Served features against training: the drift of the view version's materialised profile
+    from its features' profile in the training set ``against`` (400 without a profile, or
+    without a training set saved from the view when ``against`` is not given)."""
+    from dataclasses import asdict
+
+    from modelyard.monitoring.features import feature_drift
+
+    c.allow_somewhere("viewer")
+    done = feature_drift(release_service(c), f"{name}@v{version}", against, target)
+    result = done.result
+    return WireJSONResponse(
+        {
+            "view": done.view,
+            "against": done.against,
+            "target": done.target,
+            "dataset_drift": result.dataset_drift,
+            "share_drifted": result.share_drifted,
+            "drift_share": result.drift_share,
+            "reference_rows": result.reference_rows,
+            "current_rows": result.current_rows,
+            "columns": [{**asdict(col), "score": col.score} for col in result.columns],
+            "skipped": dict(result.skipped),
+        }
+    )
 
 
 @router.get("/views/{name:path}/versions/{version}/training-sets", response_model=TrainingSetLinkList)
