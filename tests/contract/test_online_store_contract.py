@@ -86,6 +86,22 @@ def test_versions_are_apart_and_drop_removes_one(online: OnlineStore) -> None:
     assert online.reader(v2, ["a"])([key]) == [(1, (10.0,))]
 
 
+def test_several_views_read_together(online: OnlineStore) -> None:
+    """``readers``: one key list per view in, one hit list per view out, each view's keys under
+    its own version (the same key in two views is two rows), a view with no keys gets none."""
+    v1, v2, v3 = version(number=1), version(name="other", features=("a", "b")), version(number=3)
+    k1, k2 = encode_key([1]), encode_key([2])
+    online.write(v1, [(k1, 1, [1.0, "x", 1])])
+    online.write(v2, [(k1, 2, [10.0, 20.0]), (k2, 3, [30.0, 40.0])])
+    lookup = online.readers([(v1, ["b", "a"]), (v2, ["b"]), (v3, ["a"])])
+    assert lookup([[k1, k2], [k2, k1, k2], []]) == [
+        [(1, ("x", 1.0)), None],
+        [(3, (40.0,)), (2, (20.0,)), (3, (40.0,))],
+        [],
+    ]
+    assert lookup([[], [], [k1]]) == [[], [], [None]]
+
+
 def test_a_row_of_the_wrong_width_is_refused(online: OnlineStore) -> None:
     with pytest.raises(InvalidArgument, match="3 features"):
         online.write(version(), [(encode_key([1]), 1, [1.0])])

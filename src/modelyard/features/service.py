@@ -531,15 +531,15 @@ class FeatureStoreService:
         online = self._online()
         names: list[str] = []
         groups = []
-        for view, feats in self.resolve(features):
+        resolved = self.resolve(features)
+        for view, feats in resolved:
             ttl = view.definition.ttl_seconds
-            lookup = online.reader(view, feats)
-            groups.append(PlanGroup(view.ref, view.join_keys, lookup, None if ttl is None else ttl * 1000, len(feats)))
+            groups.append(PlanGroup(view.ref, view.join_keys, None if ttl is None else ttl * 1000, len(feats)))
             names.extend(f"{view.name}__{f}" if full_feature_names else f for f in feats)
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise InvalidArgument(f"features {repeated} come from several views: pass full_feature_names=True")
-        plan = OnlinePlan(names, groups)
+        plan = OnlinePlan(names, groups, online.readers([(view, feats) for view, feats in resolved]))
         with self._plans_lock:
             if len(self._plans) > 1000:
                 self._plans.clear()

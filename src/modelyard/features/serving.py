@@ -25,7 +25,7 @@ from typing import Any
 from modelyard.core.errors import InvalidArgument
 from modelyard.core.features import FeatureViewVersion
 from modelyard.features.offline import DuckConfig, _describe, _is_aware, quote
-from modelyard.features.online.base import Lookup, OnlineRow, OnlineStore, encode_key
+from modelyard.features.online.base import MultiLookup, OnlineRow, OnlineStore, encode_key
 
 __all__ = ["OnlinePlan", "OnlineResult", "PlanGroup", "read_rows_for_window"]
 
@@ -51,17 +51,18 @@ class OnlineResult:
 class PlanGroup:
     view: str  # view@vN
     join_keys: tuple[str, ...]
-    lookup: Lookup
     ttl_ms: int | None
     width: int  # how many features this view contributes
 
 
 class OnlinePlan:
-    """Feature references resolved to prepared lookups; call it with entity rows."""
+    """Feature references resolved to prepared lookups; call it with entity rows. ``lookup``
+    reads every group's keys together (one round trip on a store that can)."""
 
-    def __init__(self, features: list[str], groups: list[PlanGroup]) -> None:
+    def __init__(self, features: list[str], groups: list[PlanGroup], lookup: MultiLookup) -> None:
         self.features = features
         self.groups = groups
+        self.lookup = lookup
         self.views = [g.view for g in groups]
         self.created = time.monotonic()
 
@@ -69,26 +70,12 @@ class OnlinePlan:
         now_ms = int(time.time() * 1000)
         values: list[list[Any]] = [[] for _ in entity_rows]
         found: list[list[bool]] = [[] for _ in entity_rows]
-        for group in self.groups:
-            keys: list[str] = []
-            present: list[int] = []
+        keys = [self._keys(group, entity_rows) for group in self.groups]
+        hits = self.lookup([[key for _, key in group_keys] for group_keys in keys])
+        for group, group_keys, group_hits in zip(self.groups, keys, hits, strict=True):
             blank = (None,) * group.width
-            for i, row in enumerate(entity_rows):
-                try:
-                    parts = [row[k] for k in group.join_keys]
-                except KeyError as exc:
-                    raise InvalidArgument(
-                        f"entity row {i} has no join key {exc.args[0]!r} (needed by {group.view})"
-                    ) from None
-                except TypeError:
-                    raise InvalidArgument(f"entity row {i} is not a mapping of join keys to values") from None
-                if any(p is None for p in parts):
-                    continue
-                keys.append(encode_key(parts))
-                present.append(i)
-            hits = group.lookup(keys) if keys else []
             got: dict[int, tuple[Any, ...]] = {}
-            for i, hit in zip(present, hits, strict=True):
+            for (i, _), hit in zip(group_keys, group_hits, strict=True):
                 if hit is not None and (group.ttl_ms is None or now_ms - hit[0] <= group.ttl_ms):
                     got[i] = hit[1]
             for i in range(len(entity_rows)):
@@ -96,6 +83,24 @@ class OnlinePlan:
                 values[i].extend(blank if hit_values is None else hit_values)
                 found[i].append(hit_values is not None)
         return OnlineResult(self.features, self.views, values, found)
+
+    @staticmethod
+    def _keys(group: PlanGroup, entity_rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
+        """(row index, encoded key) of each row with every join key of ``group`` not None."""
+        out = []
+        for i, row in enumerate(entity_rows):
+            try:
+                parts = [row[k] for k in group.join_keys]
+            except KeyError as exc:
+                raise InvalidArgument(
+                    f"entity row {i} has no join key {exc.args[0]!r} (needed by {group.view})"
+                ) from None
+            except TypeError:
+                raise InvalidArgument(f"entity row {i} is not a mapping of join keys to values") from None
+            if any(p is None for p in parts):
+                continue
+            out.append((i, encode_key(parts)))
+        return out
 
 
 def _scalar(value: Any) -> Any:

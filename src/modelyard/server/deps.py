@@ -59,7 +59,9 @@ class Auditor(Protocol):
         """Append one entry to the audit log."""
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Async (it only reads ``app.state``): FastAPI runs a plain ``def`` dependency in its
+    threadpool, which cost every request a hop to a worker thread and back."""
     services: Services = request.app.state.services
     return services
 

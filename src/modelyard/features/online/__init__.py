@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from modelyard.core.errors import InvalidArgument
 from modelyard.core.features import FeatureViewVersion
-from modelyard.features.online.base import Lookup, OnlineRow, OnlineStore, encode_key
+from modelyard.features.online.base import Lookup, MultiLookup, OnlineRow, OnlineStore, encode_key
 
 __all__ = ["LazyOnlineStore", "Lookup", "OnlineRow", "OnlineStore", "encode_key", "open_online_store"]
 
@@ -70,6 +70,9 @@ class LazyOnlineStore(OnlineStore):
 
     def reader(self, view: FeatureViewVersion, features: Sequence[str]) -> Lookup:
         return self.opened().reader(view, features)
+
+    def readers(self, parts: Sequence[tuple[FeatureViewVersion, Sequence[str]]]) -> MultiLookup:
+        return self.opened().readers(parts)
 
     def drop(self, view: FeatureViewVersion) -> None:
         self.opened().drop(view)

@@ -16,6 +16,10 @@ The contract, which ``tests/contract/test_online_store_contract.py`` checks on e
   any order): called with a list of keys, it returns, per key, ``(event_ms, values)`` or None
   when the store has no row for it. Lookups cost one round trip per call, whatever the number of
   keys; the lookup does no per-call planning.
+* ``readers(parts)``: the prepared lookup of several views read together (an online read of a
+  service's features touches each of its views): called with one key list per view, it returns
+  one hit list per view. The default calls each view's ``reader`` in turn; a store that can
+  answer them all in one round trip (Redis: one MGET) does so.
 * A view version's rows are kept apart from every other version's (``view@v1`` and ``view@v2``
   never share a row), and ``drop(view)`` removes one version's rows.
 """
@@ -28,12 +32,14 @@ from typing import Any
 
 from modelyard.core.features import FeatureViewVersion
 
-__all__ = ["Lookup", "OnlineRow", "OnlineStore", "encode_key"]
+__all__ = ["Lookup", "MultiLookup", "OnlineRow", "OnlineStore", "encode_key"]
 
 #: One row to write: (encoded entity key, event time in ms, values in the view's feature order).
 OnlineRow = tuple[str, int, Sequence[Any]]
 #: A prepared lookup: keys -> per key (event_ms, values of the requested features) or None.
 Lookup = Callable[[Sequence[str]], list[tuple[int, tuple[Any, ...]] | None]]
+#: Prepared lookups of several views: one key list per view -> one hit list per view.
+MultiLookup = Callable[[Sequence[Sequence[str]]], list[list[tuple[int, tuple[Any, ...]] | None]]]
 
 
 def _part(value: Any) -> str:
@@ -69,6 +75,15 @@ class OnlineStore(ABC):
 
     @abstractmethod
     def reader(self, view: FeatureViewVersion, features: Sequence[str]) -> Lookup: ...
+
+    def readers(self, parts: Sequence[tuple[FeatureViewVersion, Sequence[str]]]) -> MultiLookup:
+        """The lookup of ``features`` of each ``(view, features)`` of ``parts``, together."""
+        lookups = [self.reader(view, features) for view, features in parts]
+
+        def lookup(keys: Sequence[Sequence[str]]) -> list[list[tuple[int, tuple[Any, ...]] | None]]:
+            return [one(k) if k else [] for one, k in zip(lookups, keys, strict=True)]
+
+        return lookup
 
     @abstractmethod
     def drop(self, view: FeatureViewVersion) -> None: ...

@@ -1,9 +1,10 @@
 """The Redis online store: one key per entity and view version, the row as one JSON array.
 
 Key ``<prefix><view>@v<N>:<encoded entity key>``, value ``[event_ms, v0, v1, ...]`` (orjson). A
-lookup is one ``MGET`` of every key asked for; a write runs a small Lua script per row in a
-pipeline, which replaces the stored row only when the new one is not older (compared on the
-server, so concurrent materialisations and stream pushes cannot lose the newest row). The prefix
+lookup is one ``MGET`` of every key asked for, of every view read together (``readers``); a
+write runs a small Lua script per row in a pipeline, which replaces the stored row only when the
+new one is not older (compared on the server, so concurrent materialisations and stream pushes
+cannot lose the newest row). The prefix
 (``?prefix=`` in the URI, default ``modelyard:features:``) keeps deployments, and tests, apart.
 """
 
@@ -17,7 +18,7 @@ import redis
 
 from modelyard.core.errors import InvalidArgument, StoreUnavailable
 from modelyard.core.features import FeatureViewVersion
-from modelyard.features.online.base import Lookup, OnlineRow, OnlineStore
+from modelyard.features.online.base import Lookup, MultiLookup, OnlineRow, OnlineStore
 
 __all__ = ["RedisOnlineStore"]
 
@@ -73,21 +74,33 @@ class RedisOnlineStore(OnlineStore):
         return written
 
     def reader(self, view: FeatureViewVersion, features: Sequence[str]) -> Lookup:
-        names = [f.name for f in view.definition.features]
-        index = [names.index(f) + 1 for f in features]  # +1: the event time comes first
-        prefix = self._prefix(view)
+        one = self.readers([(view, features)])
+        return lambda keys: one([keys])[0]
+
+    def readers(self, parts: Sequence[tuple[FeatureViewVersion, Sequence[str]]]) -> MultiLookup:
+        prefixes = [self._prefix(view) for view, _ in parts]
+        indexes = []
+        for view, features in parts:
+            names = [f.name for f in view.definition.features]
+            indexes.append([names.index(f) + 1 for f in features])  # +1: the event time comes first
         mget = self.client.mget
         loads = orjson.loads
 
-        def lookup(keys: Sequence[str]) -> list[tuple[int, tuple[Any, ...]] | None]:
-            out: list[tuple[int, tuple[Any, ...]] | None] = []
-            raws: list[bytes | None] = mget([prefix + k for k in keys])  # type: ignore[assignment]
-            for raw in raws:
-                if raw is None:
-                    out.append(None)
-                    continue
-                row = loads(raw)
-                out.append((row[0], tuple(row[i] for i in index)))
+        def lookup(keys: Sequence[Sequence[str]]) -> list[list[tuple[int, tuple[Any, ...]] | None]]:
+            wanted = [prefix + k for prefix, ks in zip(prefixes, keys, strict=True) for k in ks]
+            raws: list[bytes | None] = mget(wanted) if wanted else []  # type: ignore[assignment]
+            out: list[list[tuple[int, tuple[Any, ...]] | None]] = []
+            at = 0
+            for index, ks in zip(indexes, keys, strict=True):
+                hits: list[tuple[int, tuple[Any, ...]] | None] = []
+                for raw in raws[at : at + len(ks)]:
+                    if raw is None:
+                        hits.append(None)
+                        continue
+                    row = loads(raw)
+                    hits.append((row[0], tuple(row[i] for i in index)))
+                out.append(hits)
+                at += len(ks)
             return out
 
         return lookup

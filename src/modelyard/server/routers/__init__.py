@@ -20,6 +20,9 @@ def all_registrars() -> list[Any]:
     )
 
     return [
+        # First: FastAPI tries routes in order (about a hundred), and the online feature read
+        # is the one route whose latency is a target (POST /api/v1/features/online).
+        features.register_serving,
         projects.register,
         runs.register,
         artifacts.register,
