@@ -41,6 +41,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def modelyard_server_command(port: int, workers: int, store_uri: str, artifacts: Path) -> list[str]:
+    """``modelyard server`` on 127.0.0.1:``port`` (this environment's, warnings only)."""
+    flags = f"--host 127.0.0.1 --port {port} --workers {workers} --log-level warning".split()
+    exe = str(Path(sys.executable).with_name("modelyard"))
+    return [exe, "server", *flags, "--store", store_uri, "--artifacts", str(artifacts)]
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
     env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1")
@@ -67,22 +74,7 @@ def _start(tool: str, work: Path, mlflow_python: Path) -> tuple[subprocess.Popen
     db = work / f"{tool}.db"
     log = open(work / f"{tool}.log", "wb")  # noqa: SIM115 - closed with the process
     if tool == "modelyard":
-        cmd = [
-            str(Path(sys.executable).with_name("modelyard")),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--store",
-            f"sqlite:///{db}",
-            "--artifacts",
-            str(work / "artifacts"),
-            "--log-level",
-            "warning",
-        ]
+        cmd = modelyard_server_command(port, 2, f"sqlite:///{db}", work / "artifacts")
         health = f"{base}/healthz"
     else:
         cmd = [

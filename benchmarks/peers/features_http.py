@@ -23,26 +23,18 @@ import json
 import os
 import random
 import resource
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _features_common import TTL_DAYS, VIEWS, emit, parse_args, percentiles_us
+from _features_common import VIEWS, emit, parse_args, percentiles_us
+from features_modelyard import definitions
 
-from modelyard.features import Feature, FeatureEntity, FeatureSource, FeatureStoreService, FeatureView
+from modelyard.features import FeatureStoreService
 from modelyard.features.online import open_online_store
 from modelyard.store import open_stores
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _prepare(spec: dict[str, Any], root: Path, online_uri: str) -> float:
@@ -50,18 +42,7 @@ def _prepare(spec: dict[str, Any], root: Path, online_uri: str) -> float:
     stores = open_stores(f"sqlite:///{root / 'm.db'}", artifacts=None)
     online = open_online_store(online_uri)
     service = FeatureStoreService(stores.features, online=online)
-    driver = FeatureEntity(name="driver", join_keys=["driver_id"])
-    views = [
-        FeatureView(
-            name=view,
-            entities=[driver],
-            source=FeatureSource.parquet(spec["views"][view]),
-            features=[Feature(name=f, dtype="float64") for f in features],
-            ttl_seconds=int(timedelta(days=TTL_DAYS).total_seconds()),
-        )
-        for view, features in VIEWS.items()
-    ]
-    service.apply([driver, *views])
+    service.apply(definitions(spec))
     t0 = time.perf_counter()
     service.materialize(0, spec["end_ms"])
     seconds = time.perf_counter() - t0
@@ -70,28 +51,14 @@ def _prepare(spec: dict[str, Any], root: Path, online_uri: str) -> float:
     return seconds
 
 
-def _start_server(root: Path, online_uri: str, workers: int) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+def _start_server(root: Path, online_uri: str, command: list[str], port: int) -> subprocess.Popen[bytes]:
+    """``command`` (``modelyard server`` on ``port``, built by the benchmark) over ``root``'s
+    store and the Redis online store; returns once it answers /healthz."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
     env.update(MODELYARD_HOME=str(root / "home"), MODELYARD_ONLINE_STORE_URI=online_uri, PYTHONUNBUFFERED="1")
-    cmd = [
-        str(Path(sys.executable).with_name("modelyard")),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--store",
-        f"sqlite:///{root / 'm.db'}",
-        "--artifacts",
-        str(root / "artifacts"),
-        "--log-level",
-        "warning",
-    ]
+    command = [part.replace("{root}", str(root)) for part in command]
     log = open(root / "server.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -99,7 +66,7 @@ def _start_server(root: Path, online_uri: str, workers: int) -> tuple[subprocess
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
                 if response.status == 200:
-                    return proc, port
+                    return proc
         except OSError:
             time.sleep(0.3)
     proc.terminate()
@@ -138,14 +105,14 @@ async def _drive(port: int, requests: list[bytes], rate: float, seconds: float, 
     for _ in range(connections):
         pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
     latencies: list[int] = []
-    late: list[int] = []  # how long after its due time each request was written (the client's own delay)
+    late: list[int] = []  # how long after its due time each request started (the client's own delay)
     errors = 0
     total = int(rate * seconds)
 
     async def one(i: int, due: float) -> None:
         nonlocal errors
-        conn = await pool.get()  # (a wait for a free connection counts: it is queueing)
         late.append(int((time.perf_counter() - due) * 1e9))
+        conn = await pool.get()  # (a wait for a free connection counts: it is queueing)
         try:
             ok = await _roundtrip(conn, requests[i % len(requests)])
         except (OSError, asyncio.IncompleteReadError, ValueError):
@@ -202,7 +169,8 @@ def main() -> None:
     prefix = f"modelyard-bench:{os.getpid()}-{random.randrange(1 << 30)}:"
     online_uri = f"{spec['redis']}?prefix={prefix}"
     materialize_s = _prepare(spec, root, online_uri)
-    proc, port = _start_server(root, online_uri, spec.get("workers", 1))
+    port = spec["port"]
+    proc = _start_server(root, online_uri, spec["server_command"], port)
     try:
         requests = _requests(port, spec["online_ids"], 2000)
         try:

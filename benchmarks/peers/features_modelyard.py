@@ -9,6 +9,7 @@ import random
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb  # noqa: F401  (imported before the clock starts, as the other sides import theirs)
 from _features_common import TTL_DAYS, VIEWS, emit, parse_args, peak_rss_mb, percentiles_us
@@ -19,13 +20,8 @@ from modelyard.features.online import open_online_store
 from modelyard.store import open_stores
 
 
-def main() -> None:
-    spec, tmp = parse_args()
-    root = Path(tmp)
-    stores = open_stores(f"sqlite:///{root / 'm.db'}", artifacts=None)
-    online = open_online_store(f"sqlite:///{root / 'online.db'}")
-    duck = DuckConfig(temp_directory=root / "spill", engine=spec.get("engine", "auto"))
-    service = FeatureStoreService(stores.features, duck=duck, online=online)
+def definitions(spec: dict[str, Any]) -> list[Any]:
+    """The entity and the two views over the spec's Parquet files."""
     driver = FeatureEntity(name="driver", join_keys=["driver_id"])
     views = [
         FeatureView(
@@ -37,7 +33,17 @@ def main() -> None:
         )
         for view, features in VIEWS.items()
     ]
-    service.apply([driver, *views])
+    return [driver, *views]
+
+
+def main() -> None:
+    spec, tmp = parse_args()
+    root = Path(tmp)
+    stores = open_stores(f"sqlite:///{root / 'm.db'}", artifacts=None)
+    online = open_online_store(f"sqlite:///{root / 'online.db'}")
+    duck = DuckConfig(temp_directory=root / "spill", engine=spec.get("engine", "auto"))
+    service = FeatureStoreService(stores.features, duck=duck, online=online)
+    service.apply(definitions(spec))
     refs = [f"{view}:{f}" for view, features in VIEWS.items() for f in features]
     if spec["mode"] == "offline":
         t0 = time.perf_counter()

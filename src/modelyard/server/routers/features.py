@@ -242,7 +242,9 @@ async def online_request(request: Request) -> OnlineFeaturesRequest:
     return await parse_json_body(request, OnlineFeaturesRequest)
 
 
-@router.post("/online", response_model=OnlineFeaturesResponse, openapi_extra=json_body_schema(OnlineFeaturesRequest))
+@serving_router.post(
+    "/online", response_model=OnlineFeaturesResponse, openapi_extra=json_body_schema(OnlineFeaturesRequest)
+)
 async def get_online_features(
     c: Call = Depends(get_call), body: OnlineFeaturesRequest = Depends(online_request)
 ) -> Any:
