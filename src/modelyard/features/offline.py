@@ -523,9 +523,15 @@ def _join_in_memory(
         )
         return gather(view.select(list(read.request.features)), index, taken)
 
-    # The views in parallel: DuckDB's reads, numpy's sorts and Arrow's takes release the GIL.
-    with ThreadPoolExecutor(max_workers=max(1, min(len(reads), threads or os.cpu_count() or 1))) as pool:
-        gathered = list(pool.map(one, reads))
+    # The views in parallel (DuckDB's reads, numpy's sorts and Arrow's takes release the GIL): the
+    # first in this thread, the others on as many more threads as there are cores left.
+    workers = max(1, min(len(reads), threads or os.cpu_count() or 1))
+    if workers == 1:
+        gathered = [one(read) for read in reads]
+    else:
+        with ThreadPoolExecutor(max_workers=workers - 1) as pool:
+            others = [pool.submit(one, read) for read in reads[1:]]
+            gathered = [one(reads[0]), *(future.result() for future in others)]
     columns = [*entity_rows.columns, *(c for g in gathered for c in g.columns)]
     names = [*entity_rows.column_names, *(c for r in reads for c in r.request.columns)]
     return pa.table(columns, names=names)
