@@ -70,6 +70,7 @@ SEMANTIC_RULES = {
     "PUT /api/v1/monitors/{name}": "rules watch signals the monitor computes; a sliding step is below the size",
     "POST /api/v1/monitors/{name}/claims": "a window ends after it starts (a rule between fields)",
     "POST /api/v1/monitors/{name}/results": "only the evaluator holding the window's claim stores its result",
+    "PUT /api/v1/monitors/{name}/results": "only the evaluator holding a done window's revision lease replaces it",
     "POST /api/v1/silences": "a silence ends after it starts and has a matcher (rules between fields)",
     "PUT /api/v1/reference-profiles": "the profile's blob must already be in the artifact store",
 }
