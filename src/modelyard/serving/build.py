@@ -192,9 +192,7 @@ def _modelyard_wheel(directory: Path) -> Path:
     import importlib.metadata
     import zipfile
 
-    import modelyard
-
-    root = Path(modelyard.__file__).resolve().parent
+    root = Path(_version.__file__).resolve().parent  # the package directory (not importing the SDK)
     version = _version.__version__
     info = f"modelyard-{version}.dist-info"
     try:

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from modelyard.wire._base import JSON_INTEGER, Count, Digest, EntityName, Millis, NormalArtifactPath, WireModel
+from modelyard.wire._base import JSON_INTEGER, Actor, Count, Digest, EntityName, Millis, NormalArtifactPath, WireModel
 
 __all__ = [
     "ALIAS_PATTERN",
@@ -60,7 +60,6 @@ ModelStateName = Literal["draft", "staging", "production", "archived", "decommis
 EventKindName = Literal[
     "registered", "transition", "alias_set", "alias_removed", "approved", "purged", "card_updated", "evaluated"
 ]
-Actor = Annotated[str, Field(min_length=1, max_length=256)]
 Reason = Annotated[str, Field(max_length=10_000)]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^(?![^\n]*\n)[A-Za-z0-9_\-]+$")]
 #: ``modelyard.registry.card_fields.EDITABLE_FIELDS`` (a unit test checks they match).

@@ -21,7 +21,7 @@ from modelyard.core.serving import (
     Feedback,
     PredictionLogPartition,
 )
-from modelyard.wire._base import Count, Millis, WireModel
+from modelyard.wire._base import Actor, Count, Millis, WireModel
 
 __all__ = [
     "DeploymentCreate",
@@ -40,7 +40,6 @@ __all__ = [
     "PredictionPartitionList",
 ]
 
-Actor = Annotated[str, Field(min_length=1, max_length=256)]
 Reason = Annotated[str, Field(max_length=10_000)]
 RequestId = Annotated[str, Field(min_length=1, max_length=MAX_REQUEST_ID_LENGTH)]
 #: Bounded so one request stays small; the logger indexes at most a few thousand rows at a time.
