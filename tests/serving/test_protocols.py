@@ -248,3 +248,123 @@ def test_v2_bytes_tensor_for_a_string_column(app: ServingApp, registered: Regist
     response = call(app, block)
     assert response.status_code == 200, response.text
     assert response.json()["outputs"][0]["data"] == registered.mixed.predict(mixed).tolist()
+
+
+def _split_binary(response: httpx.Response) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A Triton binary answer: its JSON header and each binary output's bytes, by name."""
+    length = int(response.headers["inference-header-content-length"])
+    header = json.loads(response.content[:length])
+    raw, offset = {}, length
+    for output in header["outputs"]:
+        size = (output.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            raw[output["name"]] = response.content[offset : offset + size]
+            offset += size
+    assert offset == len(response.content)
+    return header, raw
+
+
+def test_v2_binary_tensor_outputs(app: ServingApp, registered: Registered) -> None:
+    head = registered.frame.head(4)
+    expected = _expected(registered, 4)
+    proba = registered.classifier.predict_proba(head)
+    binary = head.to_numpy().astype(np.float64).tobytes()
+    tensor = {"name": "input-0", "shape": [4, 30], "datatype": "FP64", "parameters": {"binary_data_size": len(binary)}}
+
+    def infer_body(extra: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        header = json.dumps({"inputs": [tensor], **extra}).encode()
+        return header + binary, {"inference-header-content-length": str(len(header))}
+
+    every, every_headers = infer_body(
+        {"parameters": {"binary_data_output": True}, "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
+    )
+    mixed, mixed_headers = infer_body(
+        {
+            "parameters": {"binary_data_output": True},
+            "outputs": [{"name": "predict_proba", "parameters": {"binary_data": False}}, {"name": "predict"}],
+        }
+    )
+    one, one_headers = infer_body({"outputs": [{"name": "predict_proba", "parameters": {"binary_data": True}}]})
+    default, default_headers = infer_body({"parameters": {"binary_data_output": True}})
+    bad, bad_headers = infer_body({"outputs": [{"name": "predict", "parameters": {"binary_data": "yes"}}]})
+
+    async def block(client: httpx.AsyncClient) -> tuple[httpx.Response, ...]:
+        post = client.post
+        return (
+            await post("/v2/models/bc/infer", content=every, headers=every_headers),
+            await post("/v2/models/bc/infer", content=mixed, headers=mixed_headers),
+            await post("/v2/models/bc/infer", content=one, headers=one_headers),
+            await post("/v2/models/bc/infer", content=default, headers=default_headers),
+            await post("/v2/models/bc/infer", content=bad, headers=bad_headers),
+        )
+
+    every_answer, mixed_answer, one_answer, default_answer, bad_answer = call(app, block)
+
+    assert every_answer.status_code == 200, every_answer.text
+    assert every_answer.headers["content-type"] == "application/octet-stream"
+    header, raw = _split_binary(every_answer)
+    assert [(o["name"], o["datatype"], o["shape"]) for o in header["outputs"]] == [
+        ("predict", "INT64", [4]),
+        ("predict_proba", "FP64", [4, 2]),
+    ]
+    assert all("data" not in o for o in header["outputs"])
+    assert np.frombuffer(raw["predict"], dtype="<i8").tolist() == expected
+    assert np.allclose(np.frombuffer(raw["predict_proba"], dtype="<f8").reshape(4, 2), proba, atol=1e-9)
+
+    header, raw = _split_binary(mixed_answer)  # a per-output false overrides the request's true
+    by_name = {o["name"]: o for o in header["outputs"]}
+    assert list(raw) == ["predict"] and "data" in by_name["predict_proba"]
+    assert np.allclose(np.reshape(by_name["predict_proba"]["data"], (4, 2)), proba, atol=1e-6)
+    assert np.frombuffer(raw["predict"], dtype="<i8").tolist() == expected
+
+    header, raw = _split_binary(one_answer)
+    assert header["outputs"][0]["parameters"] == {"binary_data_size": 4 * 2 * 8}
+    header, raw = _split_binary(default_answer)  # no outputs listed: predict, in binary
+    assert np.frombuffer(raw["predict"], dtype="<i8").tolist() == expected
+
+    assert bad_answer.status_code == 400 and "binary_data" in bad_answer.json()["error"]
+
+
+def test_v2_binary_bytes_output_layout() -> None:
+    from modelyard.serving.protocols.v2 import _output
+
+    entry, raw = _output("predict", np.asarray(["yes", "né"], dtype=object), binary=True)
+    assert entry == {"name": "predict", "datatype": "BYTES", "shape": [2], "parameters": {"binary_data_size": 14}}
+    assert raw == struct.pack("<I", 3) + b"yes" + struct.pack("<I", 3) + "né".encode()
+    entry, raw = _output("predict", np.asarray([True, False]), binary=True)
+    assert entry["datatype"] == "BOOL" and raw == b"\x01\x00"
+
+
+def test_tritonclient_reads_binary_outputs(app: ServingApp, registered: Registered) -> None:
+    """Triton's own HTTP client (optional: skipped unless ``tritonclient[http]`` is installed),
+    with its defaults: binary inputs and binary outputs, against a real server."""
+    triton = pytest.importorskip("tritonclient.http")
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+        head = registered.frame.head(5).to_numpy().astype(np.float64)
+        x = triton.InferInput("input-0", list(head.shape), "FP64")
+        x.set_data_from_numpy(head)  # binary by default
+        outputs = [triton.InferRequestedOutput("predict"), triton.InferRequestedOutput("predict_proba")]
+        result = client.infer("bc", [x], outputs=outputs)
+        assert result.as_numpy("predict").tolist() == _expected(registered, 5)
+        assert np.allclose(
+            result.as_numpy("predict_proba"), registered.classifier.predict_proba(registered.frame.head(5))
+        )
+        assert result.get_output("predict")["parameters"]["binary_data_size"] == 5 * 8
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -6,8 +6,18 @@
 - ``POST /v2/models/{name}[/versions/{v}]/infer``: ``{"id"?, "inputs": [{"name", "shape",
   "datatype", "data"}], "outputs"?: [{"name": "predict" | "predict_proba"}]}``. Inputs are either
   one tensor per column (shape ``[n]`` or ``[n, 1]``, named after the column) or one ``[n, k]``
-  tensor in the signature's column order. Triton's binary tensor extension is read
-  (``Inference-Header-Content-Length``); answers are JSON.
+  tensor in the signature's column order.
+
+Triton's binary tensor data extension, both ways. A request body may be a JSON header of
+``Inference-Header-Content-Length`` bytes followed by raw tensor bytes, an input carrying
+``"parameters": {"binary_data_size": n}`` instead of ``data`` (the inputs' bytes in their order).
+An output is answered in binary when the request's ``parameters`` say ``"binary_data_output":
+true`` (every output) or the output's own ``parameters`` say ``"binary_data": true`` (a per-output
+false overrides the request's true): the answer is then the JSON header — that output with
+``"parameters": {"binary_data_size": n}`` and no ``data`` — followed by the outputs' raw bytes in
+order (little-endian; BYTES elements as a 4-byte little-endian length and the UTF-8 bytes; BOOL
+one byte each), with ``Inference-Header-Content-Length`` giving the header's length and content
+type ``application/octet-stream``. Otherwise the answer is plain JSON.
 
 The answer: ``{"model_name", "model_version", "id", "outputs": [{"name", "datatype", "shape",
 "data"}]}``; errors: ``{"error": "message"}`` with 400/404/413/503.
@@ -20,6 +30,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from modelyard._version import __version__
 from modelyard.core.errors import InvalidArgument, NotFound, SignatureError
@@ -194,13 +205,32 @@ def _metadata(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def _output(name: str, outputs: Any) -> dict[str, Any]:
+def _output(name: str, outputs: Any, *, binary: bool) -> tuple[dict[str, Any], bytes | None]:
+    """The output's JSON entry, and its raw bytes when it is answered in binary."""
     array = np.asarray(outputs.to_numpy() if hasattr(outputs, "to_numpy") else outputs)
     datatype = datatype_of(array.dtype)
-    data: Any = array.ravel()
-    if datatype == "BYTES" or not data.flags.c_contiguous:
-        data = [str(v) for v in data.tolist()] if datatype == "BYTES" else data.copy()
-    return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": data}
+    entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+    flat = array.ravel()
+    if binary:
+        raw = _to_binary(flat, datatype)
+        entry["parameters"] = {"binary_data_size": len(raw)}
+        return entry, raw
+    data: Any = flat
+    if datatype == "BYTES" or not flat.flags.c_contiguous:
+        data = [str(v) for v in flat.tolist()] if datatype == "BYTES" else flat.copy()
+    entry["data"] = data
+    return entry, None
+
+
+def _to_binary(flat: np.ndarray, datatype: str) -> bytes:
+    """Triton's binary layout: little-endian values; BYTES as (uint32 length, UTF-8 bytes) each."""
+    if datatype == "BYTES":
+        parts = []
+        for value in flat.tolist():
+            item = value if isinstance(value, bytes) else str(value).encode("utf-8")
+            parts.append(struct.pack("<I", len(item)) + item)
+        return b"".join(parts)
+    return np.ascontiguousarray(flat, dtype=np.dtype(DATATYPES[datatype]).newbyteorder("<")).tobytes()
 
 
 async def route(app: ServingApp, request: Request, parts: list[str]) -> Response:
@@ -242,12 +272,16 @@ async def _route(app: ServingApp, request: Request, parts: list[str]) -> Respons
     wanted = _wanted(payload)
     decoder = decoder_for(arrays)
     outputs: list[dict[str, Any]] = []
+    raw: list[bytes] = []
     prediction = None
-    for name in wanted:
+    for name, binary in wanted:
         prediction = await app.predict(
             request, endpoint.name, decoder, proba=name == "predict_proba", protocol="v2", version=version
         )
-        outputs.append(_output(name, prediction.outputs))
+        entry, data = _output(name, prediction.outputs, binary=binary)
+        outputs.append(entry)
+        if data is not None:
+            raw.append(data)
         version = prediction.variant.model_version  # every output from the same variant
     assert prediction is not None
     body = {
@@ -256,13 +290,34 @@ async def _route(app: ServingApp, request: Request, parts: list[str]) -> Respons
         "id": payload.get("id") if isinstance(payload.get("id"), str) else prediction.request_id,
         "outputs": outputs,
     }
-    return json_response(200, body)
+    if not raw:
+        return json_response(200, body)
+    header = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(
+        200,
+        header + b"".join(raw),
+        b"application/octet-stream",
+        ((b"inference-header-content-length", str(len(header)).encode()),),
+    )
 
 
-def _wanted(payload: dict[str, Any]) -> list[str]:
+def _flag(parameters: Any, key: str) -> bool | None:
+    if parameters is None:
+        return None
+    if not isinstance(parameters, dict):
+        raise InvalidArgument("parameters must be an object")
+    value = parameters.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidArgument(f"parameter {key!r} must be true or false, got {value!r}")
+    return value
+
+
+def _wanted(payload: dict[str, Any]) -> list[tuple[str, bool]]:
+    """(output name, answered in binary) for each requested output, in the request's order."""
+    every = bool(_flag(payload.get("parameters"), "binary_data_output"))
     requested = payload.get("outputs")
     if requested is None:
-        return ["predict"]
+        return [("predict", every)]
     if not isinstance(requested, list) or not requested:
         raise InvalidArgument("outputs must be a non-empty list of {'name': ...}")
     names = []
@@ -270,5 +325,6 @@ def _wanted(payload: dict[str, Any]) -> list[str]:
         name = item.get("name") if isinstance(item, dict) else None
         if name not in OUTPUTS:
             raise SignatureError(f"unknown output {name!r}; this model has {', '.join(OUTPUTS)}", column=str(name))
-        names.append(name)
+        own = _flag(item.get("parameters"), "binary_data")
+        names.append((name, every if own is None else own))
     return names
