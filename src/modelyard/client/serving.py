@@ -47,6 +47,7 @@ __all__ = ["HttpServingStore"]
 
 #: Request ids per lookup request (well under the server's body limit).
 _LOOKUP_CHUNK = 5_000
+_SLO_ACROSS = "the SLO is judged across serving workers through a database store, not through a server"
 _MAINTENANCE = (
     "prediction-log compaction and retention run where the stores are (a database URI, or the serving "
     "processes' periodic work), not through a server"
@@ -161,6 +162,17 @@ class HttpServingStore(HttpAggregateStore, ServingStore):
 
     def list_blob_deletions(self, endpoint: str, *, limit: int = 1000) -> list[str]:
         raise NotServed(_MAINTENANCE)
+
+    # The SLO judged across workers needs the database: over a server each serving process judges
+    # its own traffic (serving/hosting.py falls back on NotServed).
+    def publish_slo_counts(self, deployment: str, worker: str, counts: dict[str, Any], *, at: int) -> None:
+        raise NotServed(_SLO_ACROSS)
+
+    def read_slo_counts(self, deployment: str) -> dict[str, dict[str, Any]]:
+        raise NotServed(_SLO_ACROSS)
+
+    def claim_slo_judge(self, deployment: str, *, owner: str, at: int, lease_ms: int) -> bool:
+        raise NotServed(_SLO_ACROSS)
 
     def forget_blob_deletions(self, digests: Sequence[str]) -> None:
         raise NotServed(_MAINTENANCE)

@@ -10,12 +10,12 @@ unchanged versions keep their loaded host — and then swaps the whole endpoint 
 fails no request. A revision whose models cannot be loaded is not served (the old one stays, the
 error is logged); a deleted deployment stops being served.
 
-``PrometheusWindows`` reads the serving app's own metrics (requests by endpoint, variant and status
-code; the latency histogram) at every tick, keeps the snapshots of the last hour, and answers a
-window's requests, 5xx errors and p99 (from the histogram's buckets: an upper bound) as the
-difference of two snapshots. ``AutoRollback`` (rollback.py) judges those windows against each
-deployment's SLO in the same tick. With several workers, each worker judges its own share of the
-traffic; the compare-and-set on the revision makes their rollbacks one.
+Every tick the SLO's windows (``serving/slo.py``) are sampled: each worker publishes its request,
+5xx and latency counts per deployment to the serving store and reads every worker's, so a window
+counts the deployment's whole traffic, every worker and replica on that metadata store. One
+worker judges each deployment — the holder of its judge lease in the store — and ``AutoRollback``
+(rollback.py) rolls it back when a rule says so. Over a modelyard server's stores (no lease
+there) each process judges its own traffic, as before.
 
 ``LogRetention`` is the periodic work on the logs: every few minutes, in a thread of its own (a
 long prune never delays the poller), it prunes each hosted deployment whose spec has
@@ -29,17 +29,16 @@ feedback route, the host, the watcher and the retention, started and stopped wit
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import ModelyardError, NotFound
 from modelyard.core.serving import Deployment, VariantSpec
 from modelyard.serving.endpoint import Endpoint, ServedVariant, ServingState
-from modelyard.serving.rollback import AutoRollback, RollbackRule, SloRule, WindowStats
+from modelyard.serving.rollback import AutoRollback, RollbackRule, SloRule
+from modelyard.serving.slo import CountWindows, JudgeClaim, SharedCounts, local_counts, worker_id
 
 if TYPE_CHECKING:
     from modelyard.serving.deployments import DeploymentService
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
     from modelyard.serving.logmaint import LogMaintainer, MaintenanceResult
     from modelyard.serving.metrics import ServingMetrics
 
-__all__ = ["DeploymentHost", "LogRetention", "PrometheusWindows", "endpoint_for"]
+__all__ = ["DeploymentHost", "LogRetention", "endpoint_for"]
 
 log = logging.getLogger("modelyard.serving.hosting")
 
@@ -156,99 +155,6 @@ class DeploymentHost:
             self._thread.join(timeout=10)
 
 
-class PrometheusWindows:
-    """Per-variant windows over the serving app's Prometheus metrics (module docstring)."""
-
-    def __init__(
-        self, metrics: ServingMetrics, *, horizon_s: float = 3600.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.metrics = metrics
-        self.horizon_s = horizon_s
-        self.clock = clock
-        # (time, {(endpoint, variant): (requests, errors, bucket bounds, cumulative bucket counts)})
-        self._snapshots: deque[tuple[float, dict[tuple[str, str], tuple[float, float, list[float], list[float]]]]] = (
-            deque()
-        )
-        self._baseline: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def sample(self) -> None:
-        """Take a snapshot of the counters now (the watcher calls it every tick)."""
-        counts: dict[tuple[str, str], list[Any]] = {}
-        for family in self.metrics.registry.collect():
-            if family.name == "modelyard_serving_requests":
-                for s in family.samples:
-                    if not s.name.endswith("_total"):
-                        continue
-                    key = (s.labels["endpoint"], s.labels["variant"])
-                    entry = counts.setdefault(key, [0.0, 0.0, [], []])
-                    entry[0] += s.value
-                    if s.labels.get("code", "").startswith("5"):
-                        entry[1] += s.value
-            elif family.name == "modelyard_serving_request_seconds":
-                for s in family.samples:
-                    if not s.name.endswith("_bucket"):
-                        continue
-                    key = (s.labels["endpoint"], s.labels["variant"])
-                    entry = counts.setdefault(key, [0.0, 0.0, [], []])
-                    bound = float(s.labels["le"])
-                    entry[2].append(bound)
-                    entry[3].append(s.value)
-        now = self.clock()
-        snapshot = {k: (v[0], v[1], v[2], v[3]) for k, v in counts.items()}
-        with self._lock:
-            self._snapshots.append((now, snapshot))
-            while self._snapshots and self._snapshots[0][0] < now - self.horizon_s:
-                self._snapshots.popleft()
-
-    def reset(self, endpoint: str) -> None:
-        """Judge ``endpoint`` only on requests counted from now on."""
-        self.sample()
-        self._baseline[endpoint] = self.clock()
-
-    def stats(self, endpoint: str, window_s: float) -> dict[str, WindowStats]:
-        with self._lock:
-            snapshots = list(self._snapshots)
-        if not snapshots:
-            return {}
-        now, latest = snapshots[-1]
-        start = max(now - window_s, self._baseline.get(endpoint, -math.inf))
-        base: dict[tuple[str, str], tuple[float, float, list[float], list[float]]] | None = None
-        for moment, snapshot in snapshots:
-            if moment > start:
-                break
-            base = snapshot
-        if base is None:  # the window reaches back before the first snapshot: counters started at 0
-            base = snapshots[0][1] if endpoint in self._baseline else {}
-        out: dict[str, WindowStats] = {}
-        for (ep, variant), (requests, errors, bounds, cumulative) in latest.items():
-            if ep != endpoint:
-                continue
-            before = base.get((ep, variant), (0.0, 0.0, bounds, [0.0] * len(bounds)))
-            n = requests - before[0]
-            deltas = [c - (before[3][i] if i < len(before[3]) else 0.0) for i, c in enumerate(cumulative)]
-            out[variant] = WindowStats(
-                endpoint=endpoint,
-                variant=variant,
-                window_s=window_s,
-                requests=int(n),
-                errors=int(errors - before[1]),
-                p99_ms=_p99_from_buckets(bounds, deltas),
-            )
-        return out
-
-
-def _p99_from_buckets(bounds: list[float], cumulative: list[float]) -> float | None:
-    """The upper bound (ms) of the bucket holding the 99th percentile; None without observations."""
-    if not cumulative or cumulative[-1] <= 0:
-        return None
-    target = 0.99 * cumulative[-1]
-    for bound, count in sorted(zip(bounds, cumulative, strict=True)):
-        if count >= target:
-            return bound * 1000.0 if math.isfinite(bound) else math.inf
-    return math.inf
-
-
 class LogRetention:
     """Prunes the hosted deployments' logs to their ``log_retention_days`` (module docstring)."""
 
@@ -300,12 +206,13 @@ class LogRetention:
 
 def watcher(
     service: DeploymentService,
-    windows: PrometheusWindows,
+    windows: CountWindows,
     names: Sequence[str],
     rules: Sequence[RollbackRule] = (SloRule(),),
+    may_judge: Callable[[str], bool] | None = None,
 ) -> AutoRollback:
-    """The automatic rollback of the hosted deployments over the app's metrics."""
-    return AutoRollback(service, windows, lambda: names, rules=rules)
+    """The automatic rollback of the hosted deployments over the SLO's windows."""
+    return AutoRollback(service, windows, lambda: names, rules=rules, may_judge=may_judge)
 
 
 class DeploymentServer:
@@ -319,7 +226,7 @@ class DeploymentServer:
         *,
         logger: Any = None,
         rollback: AutoRollback | None = None,
-        windows: PrometheusWindows | None = None,
+        windows: CountWindows | None = None,
         retention: LogRetention | None = None,
     ) -> None:
         from modelyard.serving.feedback import FeedbackRoute
@@ -414,8 +321,16 @@ def build_deployment_app(
         max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES,
         metrics=metrics,
     )
-    windows = PrometheusWindows(metrics) if auto_rollback else None
-    rollback = watcher(service, windows, host.names, rules) if windows is not None else None
+    windows, rollback = None, None
+    if auto_rollback:
+        if stores.remote:  # no lease over a server: each process judges its own traffic
+            windows = CountWindows(local_counts(metrics))
+            rollback = watcher(service, windows, host.names, rules)
+        else:
+            worker = worker_id()
+            windows = CountWindows(SharedCounts(stores.serving, metrics, host.names, worker=worker))
+            claim = JudgeClaim(stores.serving, worker, lease_s=max(5.0, 5 * poll_s))
+            rollback = watcher(service, windows, host.names, rules, may_judge=claim)
     retention = None
     if retention_every_s is not None and not stores.remote:
         from modelyard.serving.logmaint import LogMaintainer

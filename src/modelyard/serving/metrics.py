@@ -29,6 +29,7 @@ import bisect
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,10 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
-__all__ = ["CONTENT_TYPE", "ServingMetrics"]
+__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "ServingMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 _ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 _SNAPSHOT_PREFIX = "serving-"
 _PUBLISH_S = 1.0
@@ -71,9 +72,9 @@ class _Variant:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests: dict[tuple[str, int], int] = {}
-        self.latency = _Histogram(_LATENCY_BUCKETS)
+        self.latency = _Histogram(LATENCY_BUCKETS)
         self.batch_rows = _Histogram(_ROW_BUCKETS)
-        self.batch_seconds = _Histogram(_LATENCY_BUCKETS)
+        self.batch_seconds = _Histogram(LATENCY_BUCKETS)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -92,6 +93,8 @@ Snapshot = dict[str, dict[str, Any]]
 class ServingMetrics:
     def __init__(self, *, multiprocess_dir: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        #: when these counters started (epoch seconds): the SLO's windows count a worker from here
+        self.started = time.time()
         self.multiprocess_dir = multiprocess_dir
         labels = ("endpoint", "variant")
         self.errors = Counter(
@@ -224,7 +227,7 @@ class _RequestCollector:
                 HistogramMetricFamily(
                     "modelyard_serving_request_seconds", "Time from request body received to answer.", labels=labels
                 ),
-                _LATENCY_BUCKETS,
+                LATENCY_BUCKETS,
             ),
             "batch_rows": (
                 HistogramMetricFamily("modelyard_serving_batch_rows", "Rows per model call.", labels=labels),
@@ -232,7 +235,7 @@ class _RequestCollector:
             ),
             "batch_seconds": (
                 HistogramMetricFamily("modelyard_serving_batch_seconds", "Time per model call.", labels=labels),
-                _LATENCY_BUCKETS,
+                LATENCY_BUCKETS,
             ),
         }
         counts: dict[tuple[str, str, str, str], float] = {}

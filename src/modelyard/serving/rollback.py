@@ -12,9 +12,11 @@ window when the watcher asks, about once a second. ``WindowSink`` feeds it from 
 records the serving app emits and passes each record on to the next sink (the prediction logger).
 
 ``AutoRollback`` is the watcher: a thread that, for every deployment whose spec has
-``auto_rollback``, evaluates the rules and calls ``DeploymentService.rollback(reason=...)`` as
-``system:slo``, guarded by the revision it judged (compare-and-set: if a person changed the
-deployment meanwhile, nothing is rolled back over their change). After any revision change the
+``auto_rollback`` and that this process may judge (``may_judge``: of several workers and
+replicas, the holder of the deployment's judge lease, ``serving/slo.py``), evaluates the rules
+and calls ``DeploymentService.rollback(reason=...)`` as ``system:slo``, guarded by the revision
+it judged (compare-and-set: if a person changed the deployment meanwhile, nothing is rolled back
+over their change). After any revision change the
 windows of that endpoint start afresh, so the restored state is judged on its own requests.
 """
 
@@ -130,7 +132,7 @@ class SloRule(RollbackRule):
 
 class WindowSource(Protocol):
     """Where the watcher reads per-variant windows: ``MetricWindows`` (fed by a sink) or
-    ``hosting.PrometheusWindows`` (over the serving app's metrics)."""
+    ``slo.CountWindows`` (over every worker's serving metrics)."""
 
     def stats(self, endpoint: str, window_s: float) -> Mapping[str, WindowStats]: ...
 
@@ -208,6 +210,7 @@ class AutoRollback:
         rules: Sequence[RollbackRule] = (SloRule(),),
         interval_s: float = 1.0,
         actor: str = "system:slo",
+        may_judge: Callable[[str], bool] | None = None,
     ) -> None:
         self.service = service
         self.windows = windows
@@ -215,6 +218,9 @@ class AutoRollback:
         self.rules = list(rules)
         self.interval_s = interval_s
         self.actor = actor
+        #: whether this process judges a deployment now (``slo.JudgeClaim``: the one holder of its
+        #: lease among every worker and replica); None: always
+        self.may_judge = may_judge
         self._revisions: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -230,6 +236,8 @@ class AutoRollback:
             if seen is not None:
                 self.windows.reset(deployment.name)  # a new state is judged on its own requests
         if not deployment.spec.auto_rollback or deployment.spec.slo is None:
+            return None
+        if self.may_judge is not None and not self.may_judge(deployment.name):
             return None
         stats = self.windows.stats(deployment.name, deployment.spec.slo.window_s)
         for rule in self.rules:

@@ -21,6 +21,12 @@ maintainer deletes the blobs and then forgets them (``list_blob_deletions``,
 ``forget_blob_deletions``), so no index row ever points at a deleted blob and a crash between the
 two leaves a queued deletion, not a blob nobody knows about.
 
+SLO across workers. Every serving worker publishes its cumulative counts per deployment
+(``publish_slo_counts``: requests, 5xx and latency buckets per variant, one row per worker,
+rewritten about once a second), and one worker judges each deployment's SLO over the sum of
+everyone's (``read_slo_counts``), holding ``claim_slo_judge`` — the same insert-unique lease as
+the log maintenance claim — so replicas never judge (and roll back) the same deployment twice.
+
 Feedback. Ground truth by request id. Feedback for a request id that no indexed partition holds
 is refused as a whole (``UnknownRequestIds``, nothing recorded): a typo must not silently create
 labels that never join. Recording feedback for a request again replaces the earlier value.
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 from modelyard.core.serving import (
     Deployment,
@@ -144,6 +151,20 @@ class ServingStore(ABC):
     @abstractmethod
     def release_prediction_log(self, endpoint: str, *, owner: str) -> None:
         """Give the claim back (nothing happens unless ``owner`` holds it)."""
+
+    @abstractmethod
+    def publish_slo_counts(self, deployment: str, worker: str, counts: dict[str, Any], *, at: int) -> None:
+        """Store ``worker``'s cumulative counts for ``deployment`` (replacing its earlier ones):
+        ``{variant: [requests, errors, [count per latency bucket]]}``."""
+
+    @abstractmethod
+    def read_slo_counts(self, deployment: str) -> dict[str, dict[str, Any]]:
+        """Every worker's last published counts for ``deployment``, by worker."""
+
+    @abstractmethod
+    def claim_slo_judge(self, deployment: str, *, owner: str, at: int, lease_ms: int) -> bool:
+        """Take (or renew) the claim to judge ``deployment``'s SLO until ``at + lease_ms``; False
+        while another owner holds an unexpired claim (the log maintenance claim's semantics)."""
 
     @abstractmethod
     def list_blob_deletions(self, endpoint: str, *, limit: int = 1000) -> list[str]:

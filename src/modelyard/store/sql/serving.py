@@ -49,6 +49,8 @@ from modelyard.store.sql.serving_tables import (
     prediction_log_claims,
     prediction_partitions,
     prediction_requests,
+    slo_counts,
+    slo_judge_claims,
 )
 
 __all__ = ["SqlServingStore"]
@@ -79,6 +81,9 @@ def _deployment(row: Any) -> Deployment:
 
 def _who(actor: str) -> str:
     return validate_name(actor, "actor")
+
+
+_SLO_FORGET_MS = 24 * 3600 * 1000
 
 
 class SqlServingStore(SqlAggregateStore, ServingStore):
@@ -399,27 +404,67 @@ class SqlServingStore(SqlAggregateStore, ServingStore):
 
     def claim_prediction_log(self, endpoint: str, *, owner: str, at: int, lease_ms: int) -> bool:
         validate_deployment_name(endpoint)
+        return self._lease(prediction_log_claims, "endpoint", endpoint, owner=owner, at=at, lease_ms=lease_ms)
+
+    def claim_slo_judge(self, deployment: str, *, owner: str, at: int, lease_ms: int) -> bool:
+        validate_deployment_name(deployment)
+        return self._lease(slo_judge_claims, "deployment", deployment, owner=owner, at=at, lease_ms=lease_ms)
+
+    def _lease(self, table: Any, key_column: str, key: str, *, owner: str, at: int, lease_ms: int) -> bool:
+        """The claim: insert-unique; renewed by its owner; taken over once expired, by an UPDATE
+        guarded by the lease read (of two takers only one matches)."""
         owner = _who(owner)
         if lease_ms < 1:
             raise InvalidArgument("a lease lasts at least 1 ms")
-        c = prediction_log_claims
-        values = {"endpoint": endpoint, "owner": owner, "claimed_at": int(at), "expires_at": int(at) + int(lease_ms)}
+        column = table.c[key_column]
+        values = {key_column: key, "owner": owner, "claimed_at": int(at), "expires_at": int(at) + int(lease_ms)}
 
         def tx(conn: Connection) -> bool:
-            inserted = conn.execute(self._insert(c).values(**values).on_conflict_do_nothing().returning(c.c.owner))
+            inserted = conn.execute(
+                self._insert(table).values(**values).on_conflict_do_nothing().returning(table.c.owner)
+            )
             if inserted.first() is not None:
                 return True
-            row = conn.execute(select(c).where(c.c.endpoint == endpoint)).first()
+            row = conn.execute(select(table).where(column == key)).first()
             if row is None or (row.owner != owner and int(row.expires_at) > at):
                 return False
-            taken = conn.execute(  # guarded by the lease read: of two takers only one matches
-                update(c)
-                .where(c.c.endpoint == endpoint, c.c.owner == row.owner, c.c.expires_at == row.expires_at)
+            taken = conn.execute(
+                update(table)
+                .where(column == key, table.c.owner == row.owner, table.c.expires_at == row.expires_at)
                 .values(owner=owner, claimed_at=int(at), expires_at=int(at) + int(lease_ms))
             )
             return bool(taken.rowcount == 1)
 
         return self._write(tx)
+
+    def publish_slo_counts(self, deployment: str, worker: str, counts: dict[str, Any], *, at: int) -> None:
+        validate_deployment_name(deployment)
+        worker = _who(worker)
+        text = json.dumps(counts, separators=(",", ":"))
+        t = slo_counts
+
+        def tx(conn: Connection) -> None:
+            key = and_(t.c.deployment == deployment, t.c.worker == worker)
+            changed = conn.execute(update(t).where(key).values(at=int(at), counts=text))
+            if changed.rowcount == 0:
+                conn.execute(
+                    self._insert(t)
+                    .values(deployment=deployment, worker=worker, at=int(at), counts=text)
+                    .on_conflict_do_nothing()
+                )
+            # workers gone for a day are forgotten (their counts stopped moving long ago)
+            conn.execute(t.delete().where(t.c.deployment == deployment, t.c.at < int(at) - _SLO_FORGET_MS))
+
+        self._write(tx)
+
+    def read_slo_counts(self, deployment: str) -> dict[str, dict[str, Any]]:
+        t = slo_counts
+
+        def tx(conn: Connection) -> dict[str, dict[str, Any]]:
+            rows = conn.execute(select(t.c.worker, t.c.counts).where(t.c.deployment == deployment))
+            return {row.worker: json.loads(row.counts) for row in rows}
+
+        return self._read(tx)
 
     def release_prediction_log(self, endpoint: str, *, owner: str) -> None:
         c = prediction_log_claims

@@ -18,6 +18,11 @@ snapshot); the contract suite compares the migrated database with these definiti
 * ``prediction_blob_deletions`` (``s0002``): blobs whose index rows are gone (compacted or pruned),
   queued in the transaction that removed the rows and forgotten once deleted, so a crash between
   the two leaves a queued deletion for the next maintenance run, never a blob behind.
+* ``slo_counts`` (``s0003``): one row per (deployment, serving worker): the worker's cumulative
+  request, 5xx and latency-bucket counts per variant (JSON), rewritten about once a second, so one
+  judge sums every worker's and replica's traffic.
+* ``slo_judge_claims`` (``s0003``): one row per deployment whose SLO is being judged: the judging
+  worker and when its lease expires (the same insert-unique lease as ``prediction_log_claims``).
 """
 
 from __future__ import annotations
@@ -88,14 +93,19 @@ prediction_feedback = Table(
     Column("at", BigInteger, nullable=False),
 )
 
-prediction_log_claims = Table(
-    "prediction_log_claims",
-    metadata,
-    Column("endpoint", String(NAME_LENGTH), primary_key=True),
-    Column("owner", String(NAME_LENGTH), nullable=False),
-    Column("claimed_at", BigInteger, nullable=False),
-    Column("expires_at", BigInteger, nullable=False),
-)
+def lease_table(name: str, key: str) -> Table:
+    """A claims table: one insert-unique, expiring lease per ``key`` (``SqlServingStore._lease``)."""
+    return Table(
+        name,
+        metadata,
+        Column(key, String(NAME_LENGTH), primary_key=True),
+        Column("owner", String(NAME_LENGTH), nullable=False),
+        Column("claimed_at", BigInteger, nullable=False),
+        Column("expires_at", BigInteger, nullable=False),
+    )
+
+
+prediction_log_claims = lease_table("prediction_log_claims", "endpoint")
 
 prediction_blob_deletions = Table(
     "prediction_blob_deletions",
@@ -104,3 +114,14 @@ prediction_blob_deletions = Table(
     Column("endpoint", String(NAME_LENGTH), nullable=False),
     Column("queued_at", BigInteger, nullable=False),
 )
+
+slo_counts = Table(
+    "slo_counts",
+    metadata,
+    Column("deployment", String(NAME_LENGTH), primary_key=True),
+    Column("worker", String(NAME_LENGTH), primary_key=True),
+    Column("at", BigInteger, nullable=False),
+    Column("counts", Text, nullable=False),
+)
+
+slo_judge_claims = lease_table("slo_judge_claims", "deployment")
