@@ -323,3 +323,36 @@ def test_the_engine_is_chosen_by_size_and_source(stores: Stores, tmp_path: Path)
     }
     with pytest.raises(InvalidArgument, match="invalid engine"):
         FeatureStoreService(stores.features, duck=DuckConfig(engine="spark")).get_training_set(entities, [ref])
+
+
+def test_a_pandas_utc_nanosecond_parquet_source_is_time_zone_aware(
+    service: FeatureStoreService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pandas writes ``datetime64[ns, UTC]`` as Parquet timestamps annotated isAdjustedToUTC, which
+    DuckDB reads as TIMESTAMPTZ_NS: aware, so it joins aware entity rows (at any precision, to the
+    nanosecond), naive ones are refused, and materialisation takes its instants whatever the
+    session's time zone."""
+    from modelyard.features.offline import source_sql
+    from modelyard.features.serving import read_rows_for_window
+
+    utc = pd.Timestamp("2024-01-01 12:00", tz="UTC")
+    times = pd.DatetimeIndex([utc, utc + pd.Timedelta(hours=2), utc + pd.Timedelta(hours=4, nanoseconds=1)])
+    source = pd.DataFrame({"driver_id": [1, 1, 1], "event_timestamp": times.as_unit("ns"), "stats_value": [1, 2, 3]})
+    service.apply([DRIVER, stats_view(write(tmp_path, "s", source), ttl=3 * 3600)])
+    hours = pd.DatetimeIndex([utc + pd.Timedelta(hours=h) for h in (1, 2, 5, 1)])
+    for unit in ("us", "ns"):
+        entities = pd.DataFrame({"driver_id": [1, 1, 1, 2], "event_timestamp": hours.as_unit(unit)})
+        values = service.get_training_set(entities, ["stats:stats_value"]).to_pandas()["stats_value"].tolist()
+        assert values[:3] == [1, 2, 3] and pd.isna(values[3])
+    at_16 = pd.DatetimeIndex([utc + pd.Timedelta(hours=4)]).as_unit("ns")
+    entities = pd.DataFrame({"driver_id": [1], "event_timestamp": at_16})
+    assert service.get_training_set(entities, ["stats:stats_value"]).to_pandas()["stats_value"].tolist() == [2]
+    for naive in (hours.tz_localize(None).as_unit("ns"), hours.tz_localize(None).as_unit("us")):
+        entities = pd.DataFrame({"driver_id": [1, 1, 1, 2], "event_timestamp": naive})
+        with pytest.raises(InvalidArgument, match="time zones mixed: the timestamps of stats@v1 are time-zone aware"):
+            service.get_training_set(entities, ["stats:stats_value"])
+    monkeypatch.setenv("TZ", "America/New_York")  # DuckDB's session time zone
+    view = service.view("stats")
+    start = int(utc.timestamp() * 1000)
+    rows = list(read_rows_for_window(view, source_sql(view, None), start, start + 3 * 3_600_000, service.duck))
+    assert [(r[1], r[2]) for r in rows] == [(start + 2 * 3_600_000, [2])]

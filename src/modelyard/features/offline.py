@@ -106,7 +106,16 @@ _ACCEPTS: dict[FeatureType, set[str]] = {
 
 
 def _is_aware(duck_type: str) -> bool:
-    return "TIME ZONE" in duck_type.upper() or duck_type.upper() == "TIMESTAMPTZ"
+    """A time-zone aware timestamp: ``TIMESTAMP WITH TIME ZONE`` (``TIMESTAMPTZ``), or
+    ``TIMESTAMPTZ_NS``, DuckDB's type of a Parquet nanosecond column annotated
+    ``isAdjustedToUTC`` (what pandas writes for ``datetime64[ns, UTC]``)."""
+    t = duck_type.upper()
+    return "TIME ZONE" in t or t.startswith("TIMESTAMPTZ")
+
+
+def _is_ns(duck_type: str) -> bool:
+    """A timestamp in nanoseconds (naive ``TIMESTAMP_NS`` or aware ``TIMESTAMPTZ_NS``)."""
+    return duck_type.upper().endswith("_NS")
 
 
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
@@ -435,7 +444,8 @@ def _join(
             )
     ts = quote(definition.timestamp_field)
     if ts_type != entity_ts_type:  # compare like with like, at the finer precision
-        common = "TIMESTAMPTZ" if _is_aware(ts_type) else "TIMESTAMP_NS"
+        ns = _is_ns(ts_type) or _is_ns(entity_ts_type)
+        common = ("TIMESTAMPTZ_NS" if ns else "TIMESTAMPTZ") if _is_aware(ts_type) else "TIMESTAMP_NS"
         ts = f"CAST({ts} AS {common})"
         entity_ts = f"CAST(e.{quote(timestamp_column)} AS {common})"
     else:
@@ -445,7 +455,7 @@ def _join(
     on = " AND ".join(
         [*(f"e.{quote(k)} = {alias}.{quote(k)}" for k in view.join_keys), f"{entity_ts} >= {alias}.{_TS}"]
     )
-    unit = "ns" if "TIMESTAMP_NS" in (ts_type.upper(), entity_ts_type.upper()) else "us"
+    unit = "ns" if _is_ns(ts_type) or _is_ns(entity_ts_type) else "us"
     ttl = definition.ttl_seconds
     read = _Read(
         request,

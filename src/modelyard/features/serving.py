@@ -131,7 +131,8 @@ def read_rows_for_window(
             if column not in types:
                 raise InvalidArgument(f"the source of {view.ref} has no column {column!r} (it has: {', '.join(types)})")
         ts = quote(d.timestamp_field)
-        ms = f"epoch_ms({ts})" if _is_aware(types[d.timestamp_field]) else f"epoch_ms(CAST({ts} AS TIMESTAMP))"
+        # An aware time is an instant (CAST to TIMESTAMP would take the session's time zone).
+        ms = f"epoch_ms(CAST({ts} AS {'TIMESTAMPTZ' if _is_aware(types[d.timestamp_field]) else 'TIMESTAMP'}))"
         keys = ", ".join(quote(k) for k in view.join_keys)
         feats = ", ".join(quote(f.name) for f in d.features)
         sql = (
