@@ -153,8 +153,8 @@ class CountWindows:
         snapshot = self.collect()
         now = self.clock()
         with self._lock:
-            for key, entry in snapshot.items():
-                self._first.setdefault(key, entry)
+            # each worker's first snapshot, for the workers still publishing (gone ones drop out)
+            self._first = {key: self._first.get(key, entry) for key, entry in snapshot.items()}
             self._snapshots.append((now, snapshot))
             while self._snapshots and self._snapshots[0][0] < now - self.horizon_s:
                 self._snapshots.popleft()
