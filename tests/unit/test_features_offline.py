@@ -356,3 +356,25 @@ def test_a_pandas_utc_nanosecond_parquet_source_is_time_zone_aware(
     start = int(utc.timestamp() * 1000)
     rows = list(read_rows_for_window(view, source_sql(view, None), start, start + 3 * 3_600_000, service.duck))
     assert [(r[1], r[2]) for r in rows] == [(start + 2 * 3_600_000, [2])]
+
+
+def test_a_key_column_of_nulls_only_keeps_its_rows_with_nulls(service: FeatureStoreService, tmp_path: Path) -> None:
+    """pandas makes an all-None key column an object column that Arrow and DuckDB type as NULL: not
+    a type mismatch, a null key — it matches nothing and its rows are kept, with null features."""
+    trip = FeatureEntity(name="trip", join_keys=["driver_id", "city"])
+    source = pd.DataFrame({"driver_id": [1, 2], "city": ["a", "b"], "event_timestamp": [at(0), at(0)], "v": [1, 2]})
+    view = FeatureView(
+        name="trips",
+        entities=[trip],
+        source=FeatureSource.parquet(write(tmp_path, "trips", source)),
+        features=[Feature(name="v", dtype="int64")],
+    )
+    service.apply([DRIVER, trip, view, stats_view(write(tmp_path, "s", source.rename(columns={"v": "stats_value"})))])
+    for null_key in ("driver_id", "city"):
+        entities = pd.DataFrame({"driver_id": [1, 2], "city": ["a", "b"], "event_timestamp": [at(1), at(1)]})
+        entities[null_key] = pd.Series([None, None], dtype=object)
+        result = service.get_training_set(entities.assign(label=[7, 8]), ["trips:v", "stats:stats_value"]).to_arrow()
+        assert result.column("label").to_pylist() == [7, 8]  # kept, in order
+        assert result.column("v").to_pylist() == [None, None]
+        expected = [None, None] if null_key == "driver_id" else [1, 2]  # the other view still matches
+        assert result.column("stats_value").to_pylist() == expected

@@ -74,6 +74,10 @@ def _common(a: pa.Array, b: pa.Array) -> tuple[pa.Array, pa.Array]:
         b = b.dictionary_decode()
     if a.type == b.type:
         return a, b
+    if pa.types.is_null(a.type):  # nulls only (an all-None column): they take the other's type
+        return a.cast(b.type), b
+    if pa.types.is_null(b.type):
+        return a, b.cast(a.type)
     ta, tb = a.type, b.type
     if pa.types.is_integer(ta) and pa.types.is_integer(tb):
         target: pa.DataType = pa.int64()

@@ -19,7 +19,8 @@ engine builds the result as one Arrow table.
 Checks before the query runs (each an ``InvalidArgument`` naming what is wrong): the entity frame
 has every join key and the timestamp column; a view's source has its keys, its timestamp field
 and every declared feature with a compatible type; timestamps are either all time-zone aware or
-all naive; keys compare like with like (numbers with numbers, text with text). Rows of one view
+all naive; keys compare like with like (numbers with numbers, text with text; a key column of
+nulls only, typed NULL, with anything: it matches nothing). Rows of one view
 with the same keys and the same timestamp are a tie: which of them is taken is unspecified.
 """
 
@@ -83,6 +84,8 @@ def literal(text: str) -> str:
 
 def _family(duck_type: str) -> str:
     t = duck_type.upper()
+    if t.strip('"') == "NULL":  # a column of nulls only (pandas: an all-None object column)
+        return "null"
     if t in _INTS:
         return "int"
     if t in _FLOATS or t.startswith("DECIMAL"):
@@ -418,7 +421,8 @@ def _join(
             raise InvalidArgument(f"the source of {view.ref} has no column {column!r} (it has: {', '.join(types)})")
     for key in view.join_keys:
         ours, theirs = _family(entity_types[key]), _family(types[key])
-        if ours != theirs and {ours, theirs} != {"int", "float"}:
+        # A key of nulls only compares with any type: it matches nothing, its rows are kept.
+        if ours != theirs and {ours, theirs} != {"int", "float"} and "null" not in (ours, theirs):
             raise InvalidArgument(
                 f"join key {key!r} is {entity_types[key]} in the entity rows "
                 f"but {types[key]} in the source of {view.ref}"
