@@ -114,9 +114,10 @@ def test_drift_against_a_profile_equals_drift_against_the_frame() -> None:
     by_profile = compute_drift(prof, cur)
     assert by_frame.drifted_columns == by_profile.drifted_columns
     for a, b in zip(by_frame.columns, by_profile.columns, strict=True):
-        # the profile's KLL sketch is randomized (about 0.7% rank error); a distance summed over
-        # the quantiles, tails included, moves by a few percent of itself from one sketch to the next
-        assert a.method == b.method and a.statistic == pytest.approx(b.statistic, rel=0.1, abs=0.02)
+        # the profile's KLL sketch is randomized (about 0.7% rank error, no seed to fix); a distance
+        # summed over the quantiles, tails included, moves by a few percent of itself from one sketch
+        # to the next and, about once in a few hundred sketches, by 10-13% (seen: 0.220 vs 0.195)
+        assert a.method == b.method and a.statistic == pytest.approx(b.statistic, rel=0.25, abs=0.02)
 
 
 def test_domain_classifier_sees_joint_shift_that_marginals_miss() -> None:
