@@ -342,8 +342,11 @@ def test_a_pandas_utc_nanosecond_parquet_source_is_time_zone_aware(
     hours = pd.DatetimeIndex([utc + pd.Timedelta(hours=h) for h in (1, 2, 5, 1)])
     for unit in ("us", "ns"):
         entities = pd.DataFrame({"driver_id": [1, 1, 1, 2], "event_timestamp": hours.as_unit(unit)})
-        values = service.get_training_set(entities, ["stats:stats_value"]).to_pandas()["stats_value"].tolist()
+        frame = service.get_training_set(entities, ["stats:stats_value"]).to_pandas()
+        values = frame["stats_value"].tolist()
         assert values[:3] == [1, 2, 3] and pd.isna(values[3])
+        assert frame["event_timestamp"].dt.tz is not None  # still aware, on both engines
+        assert frame["event_timestamp"].tolist() == entities["event_timestamp"].tolist()
     at_16 = pd.DatetimeIndex([utc + pd.Timedelta(hours=4)]).as_unit("ns")
     entities = pd.DataFrame({"driver_id": [1], "event_timestamp": at_16})
     assert service.get_training_set(entities, ["stats:stats_value"]).to_pandas()["stats_value"].tolist() == [2]

@@ -235,7 +235,13 @@ class TrainingSet:
     def to_pandas(self) -> pd.DataFrame:
         if self._in_memory is not None:
             return self._in_memory().to_pandas()
-        return self._con.sql(self.sql).df()
+        relation = self._con.sql(self.sql)
+        frame = relation.df()
+        for name, duck_type in zip(relation.columns, relation.types, strict=True):
+            # DuckDB gives TIMESTAMPTZ_NS to pandas as naive UTC wall-clock times: the instants
+            if str(duck_type).upper() == "TIMESTAMPTZ_NS" and frame[name].dt.tz is None:
+                frame[name] = frame[name].dt.tz_localize("UTC")
+        return frame
 
     def to_batches(self, rows_per_batch: int = 100_000) -> pa.RecordBatchReader:
         if self._in_memory is not None:
