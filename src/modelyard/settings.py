@@ -63,6 +63,9 @@ class Settings:
     #: The server's continuous monitoring: every this many seconds it evaluates the due windows
     #: of every monitor (claimed through the database, so replicas share the work). None: off.
     monitor_interval_seconds: float | None = None
+    #: The server's prediction-log retention: every this many seconds it prunes every deployment
+    #: with ``log_retention_days`` (under each endpoint's lease, so replicas share the work). None: off.
+    log_retention_interval_seconds: float | None = 300.0
 
     @property
     def online_uri(self) -> str:
@@ -135,6 +138,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             _seconds(monitor_every, "MODELYARD_MONITOR_INTERVAL_SECONDS", 60.0)
             if (monitor_every := environ.get("MODELYARD_MONITOR_INTERVAL_SECONDS"))
             else None
+        ),
+        log_retention_interval_seconds=(
+            None
+            if (retention_every := environ.get("MODELYARD_LOG_RETENTION_INTERVAL_SECONDS", "")).strip() in ("0", "off")
+            else _seconds(retention_every, "MODELYARD_LOG_RETENTION_INTERVAL_SECONDS", 300.0)
         ),
     )
 

@@ -107,7 +107,7 @@ def test_a_deployments_retention_is_applied_by_the_serving_processes_periodic_wo
             return local.serving.get_deployment(name)
 
     maintainer = LogMaintainer(local, clock=lambda: now)
-    retention = LogRetention(Service(), maintainer, ["api", "other"], every_s=3600)  # type: ignore[arg-type]
+    retention = LogRetention(Service(), maintainer, lambda: ["api", "other"], every_s=3600)  # type: ignore[arg-type]
     assert retention.run_once() == []  # no deployment has a retention yet
     keep_30 = spec.model_copy(update={"log_retention_days": 30})
     local.serving.update_deployment("api", keep_30, expected_revision=1, actor="ana", at=2)

@@ -53,6 +53,16 @@ def server(
             "--monitor-every", min=0.001, max=86_400, help="Run the monitors every this many seconds (default: off)."
         ),
     ] = None,
+    log_retention_every: Annotated[
+        float | None,
+        typer.Option(
+            "--log-retention-every",
+            min=0,
+            max=86_400,
+            help="Prune the deployments' prediction logs to their retention every this many seconds "
+            "(default 300; 0: off).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /api/v1/openapi.json), /metrics and the web UI."""
     import uvicorn
@@ -73,6 +83,8 @@ def server(
         values["MODELYARD_MAX_JSON_BYTES"] = str(max_json_bytes)
     if monitor_every is not None:
         values["MODELYARD_MONITOR_INTERVAL_SECONDS"] = repr(monitor_every)
+    if log_retention_every is not None:
+        values["MODELYARD_LOG_RETENTION_INTERVAL_SECONDS"] = repr(log_retention_every) if log_retention_every else "0"
     export_environment(values)
     settings = load_settings()
     if settings.store_uri.startswith(("http://", "https://")):
@@ -87,7 +99,8 @@ def server(
         f"modelyard server on http://{host}:{port} (store {settings.store_uri}, artifacts {settings.artifact_uri}, "
         f"auth {'on' if settings.auth else 'off'}, {workers} worker{'s' if workers > 1 else ''})"
     )
-    # The lifespan runs only the background work of continuous monitoring (MODELYARD_MONITOR_INTERVAL_SECONDS).
+    # The lifespan runs only the background loop (server/background.py): continuous monitoring
+    # (MODELYARD_MONITOR_INTERVAL_SECONDS) and prediction-log retention (MODELYARD_LOG_RETENTION_INTERVAL_SECONDS).
     uvicorn.run(
         FACTORY,
         factory=True,
@@ -95,6 +108,6 @@ def server(
         port=port,
         workers=workers,
         log_level=log_level,
-        lifespan="on" if settings.monitor_interval_seconds else "off",
+        lifespan="on" if settings.monitor_interval_seconds or settings.log_retention_interval_seconds else "off",
         access_log=False,
     )

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ if TYPE_CHECKING:
     from modelyard.monitoring.signals import Reference
     from modelyard.store.bundle import Stores
 
-__all__ = ["MonitorLoop", "MonitoringService", "RunReport"]
+__all__ = ["MonitoringService", "RunReport"]
 
 logger = logging.getLogger("modelyard.monitoring")
 
@@ -575,38 +574,3 @@ def _spec(**fields: Any) -> MonitorSpec:
             except InvalidArgument as exc:
                 raise InvalidArgument(f"invalid monitor: rule {rule.name!r}: {exc}") from None
     return spec
-
-
-class MonitorLoop:
-    """The server's continuous mode: a thread that runs ``MonitoringService.run()`` every
-    ``interval_s`` seconds. Windows are claimed in the database, so several replicas running
-    their loops evaluate each window once; a failing run is logged and the loop goes on."""
-
-    def __init__(self, stores: Stores, *, interval_s: float, clock: Any = now_millis) -> None:
-        self.service = MonitoringService(stores, clock=clock)
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        #: Runs completed (for health checks and tests).
-        self.runs = 0
-
-    def start(self) -> MonitorLoop:
-        self._thread = threading.Thread(target=self._run, name="modelyard-monitoring", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                report = self.service.run()
-                for error in report.errors:
-                    logger.warning("continuous monitoring: %s", error)
-            except Exception:  # the loop must outlive a bad run
-                logger.exception("continuous monitoring run failed")
-            self.runs += 1
-            self._stop.wait(self.interval_s)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)

@@ -36,6 +36,10 @@ class ServerConfig:
     #: Continuous monitoring: evaluate every monitor's due windows this often (seconds; claimed
     #: through the database, so any number of replicas share the work). None: off.
     monitor_interval_s: float | None = None
+    #: Prediction-log retention: prune every deployment with ``log_retention_days`` this often
+    #: (seconds; under each endpoint's maintenance lease). None: off (``app_from_settings`` turns
+    #: it on, every five minutes unless MODELYARD_LOG_RETENTION_INTERVAL_SECONDS says otherwise).
+    log_retention_interval_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,6 +93,7 @@ def create_app(config: ServerConfig | None = None, *, stores: Stores | None = No
     # Declared here, so readers use plain attributes: None means auth (or the audit trail) is off.
     app.state.authenticator = None
     app.state.auditor = None
+    app.state.background = None  # the lifespan's BackgroundLoop, when it runs one
     install_error_handlers(app)
     from modelyard.server.limits import RequestLimits
 
@@ -112,13 +117,16 @@ def create_app(config: ServerConfig | None = None, *, stores: Stores | None = No
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Background work of the server: continuous monitoring when configured."""
-    services: Services = app.state.services
-    loop = None
-    if services.config.monitor_interval_s:
-        from modelyard.monitoring.service import MonitorLoop
+    """Background work of the server (``server/background.py``): continuous monitoring and
+    prediction-log retention, each when configured, in one loop."""
+    from modelyard.server.background import BackgroundLoop, server_jobs
 
-        loop = MonitorLoop(services.stores, interval_s=services.config.monitor_interval_s).start()
+    services: Services = app.state.services
+    config = services.config
+    every = {"monitor_every_s": config.monitor_interval_s, "log_retention_every_s": config.log_retention_interval_s}
+    jobs = server_jobs(services.stores, **every)
+    loop = BackgroundLoop(jobs).start() if jobs else None
+    app.state.background = loop
     try:
         yield
     finally:
@@ -128,7 +136,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def app_from_settings() -> FastAPI:
     """The app as configured by the environment (MODELYARD_STORE_URI, MODELYARD_ARTIFACT_URI,
-    MODELYARD_AUTH, MODELYARD_MAX_UPLOAD_BYTES, MODELYARD_MAX_JSON_BYTES, MODELYARD_LOGIN_*): the
+    MODELYARD_AUTH, MODELYARD_MAX_UPLOAD_BYTES, MODELYARD_MAX_JSON_BYTES, MODELYARD_LOGIN_*,
+    MODELYARD_MONITOR_INTERVAL_SECONDS, MODELYARD_LOG_RETENTION_INTERVAL_SECONDS): the
     import string uvicorn workers start from
     (``modelyard.server.app:app_from_settings`` with ``factory=True``)."""
     from modelyard.settings import load_settings
@@ -144,6 +153,7 @@ def app_from_settings() -> FastAPI:
     if settings.login_max_backoff_seconds is not None:
         config.login_max_backoff_seconds = settings.login_max_backoff_seconds
     config.monitor_interval_s = settings.monitor_interval_seconds
+    config.log_retention_interval_s = settings.log_retention_interval_seconds
     return create_app(config)
 
 

@@ -20,7 +20,9 @@ there) each process judges its own traffic, as before.
 ``LogRetention`` is the periodic work on the logs: every few minutes, in a thread of its own (a
 long prune never delays the poller), it prunes each hosted deployment whose spec has
 ``log_retention_days`` (``serving/logmaint.py``, under the endpoint's maintenance claim, so of
-several replicas one does it).
+several replicas one does it). When the stores are a ``modelyard server``'s, the serving process
+does not prune (blobs cannot be deleted over HTTP) and says so once: the server's background loop
+prunes every deployment with a retention (``server/background.py``, with the same ``LogRetention``).
 
 ``build_deployment_app`` assembles it all: the serving app, the prediction logger as its sink, the
 feedback route, the host, the watcher and the retention, started and stopped with the ASGI lifespan.
@@ -162,14 +164,15 @@ class LogRetention:
         self,
         service: DeploymentService,
         maintainer: LogMaintainer,
-        names: Sequence[str],
+        names: Callable[[], Sequence[str]],
         *,
         every_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.service = service
         self.maintainer = maintainer
-        self.names = tuple(names)
+        #: The deployments to prune at each pass (read again every pass).
+        self.names = names
         self.every_s = every_s
         self.clock = clock
         self._next = 0.0
@@ -187,7 +190,7 @@ class LogRetention:
     def run_once(self) -> list[MaintenanceResult]:
         """One pass over the hosted deployments; a failure is logged and the pass goes on."""
         done: list[MaintenanceResult] = []
-        for name in self.names:
+        for name in self.names():
             try:
                 result = self.maintainer.apply_retention(self.service.get(name))
             except Exception as exc:
@@ -332,10 +335,14 @@ def build_deployment_app(
             claim = JudgeClaim(stores.serving, worker, lease_s=max(5.0, 5 * poll_s))
             rollback = watcher(service, windows, host.names, rules, may_judge=claim)
     retention = None
-    if retention_every_s is not None and not stores.remote:
+    if retention_every_s is not None and stores.remote:
+        # Said once: its logs are pruned by the server itself (server/background.py), where blobs can be deleted.
+        log.warning("log retention: not applied here (the stores are a modelyard server's, which applies it)")
+    elif retention_every_s is not None:
         from modelyard.serving.logmaint import LogMaintainer
 
-        retention = LogRetention(service, LogMaintainer(stores), host.names, every_s=retention_every_s)
+        names = host.names
+        retention = LogRetention(service, LogMaintainer(stores), lambda: names, every_s=retention_every_s)
     server = DeploymentServer(app, host, logger=logger, rollback=rollback, windows=windows, retention=retention)
     host.on_tick = server.tick
     return server

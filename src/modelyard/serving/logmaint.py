@@ -94,8 +94,8 @@ class LogMaintainer:
         if stores.remote:
             raise InvalidArgument(
                 "prediction-log maintenance deletes blobs, which a server's HTTP client cannot: run it with "
-                "--store pointing at the server's database (the serving processes apply each deployment's "
-                "log retention themselves)"
+                "--store pointing at the server's database (the server applies each deployment's log "
+                "retention itself)"
             )
         self.stores = stores
         self.owner = owner or f"{socket.gethostname()[:100]}:{os.getpid()}:{new_id()}"
