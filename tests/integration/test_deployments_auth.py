@@ -123,3 +123,29 @@ def test_roles_decide_who_reads_and_changes_deployments(secured: Secured) -> Non
     ]  # fmt: skip
     assert all(e.object_id == "api" for e in entries)
     assert {e.details["reason"] for e in entries if e.action == "rollback_deployment"} == {"bad canary", "button"}
+
+
+def test_log_maintenance_through_the_server_needs_the_editor_role_and_is_audited(secured: Secured) -> None:
+    from modelyard.client.serving import RemoteLogMaintainer
+    from modelyard.core.serving import DeploymentSpec, VariantSpec
+
+    server = secured.app.state.services.stores
+    spec = DeploymentSpec(variants=(VariantSpec(name="main", model="shared-model", ref="1", version=1, traffic=100),))
+    server.serving.create_deployment("api", spec, actor="root", at=T0)
+    blob = server.artifacts.put_bytes(b"old log")
+    old = PredictionLogPartition(id="p1", endpoint="api", start_ms=1, end_ms=2, row_count=1, digest=blob.digest,
+                                 size=blob.size, created_at=3)  # fmt: skip
+    server.serving.add_prediction_partition(old, ["r1"])
+    for who in ("vera", "nora"):  # a viewer, no role: refused, nothing deleted
+        joined = http_store(secured.url, token=secured.tokens[who])
+        with joined, pytest.raises(PermissionDenied):
+            RemoteLogMaintainer(joined.stores.serving).prune("api", before_ms=10)
+    assert server.serving.list_prediction_partitions("api", 0, 10) == [old]
+    joined = http_store(secured.url, token=secured.tokens["ed"])
+    with joined:
+        assert RemoteLogMaintainer(joined.stores.serving).prune("api", before_ms=10).pruned == 1
+        with pytest.raises(PermissionDenied):  # a log of no deployment: the admin role
+            RemoteLogMaintainer(joined.stores.serving).prune("elsewhere", before_ms=10)
+    assert server.serving.list_prediction_partitions("api", 0, 10) == [] and not server.artifacts.exists(blob.digest)
+    (entry,) = [e for e in server.auth.list_audit(AuditQuery(limit=1000)) if e.action == "prune_prediction_log"]
+    assert entry.actor == "ed" and entry.object_id == "api" and entry.details["pruned"] == 1

@@ -86,3 +86,32 @@ def test_replicas_leave_an_endpoint_alone_while_another_holds_its_claim(
     assert _partitions(stores) == [recent] and not stores.artifacts.exists(old.digest)
     assert stores.serving.list_blob_deletions("api") == []
     assert not [r for r in caplog.records if r.name.startswith("modelyard")]  # no failed or contended run
+
+
+def test_predictions_prune_and_compact_against_a_server_url_ask_the_server(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app as cli
+    from tests.fixtures.live_server import sqlite_server
+
+    with sqlite_server(tmp_path / "server") as (url, app):
+        stores = app.state.services.stores
+        now = now_millis()
+        _log(stores, "api", [now - 40 * DAY_MS, now - 39 * DAY_MS, now - 3_600_000], 1)
+        old, older, recent = _partitions(stores)
+        runner = CliRunner()
+        out = runner.invoke(cli, ["predictions", "compact", "api", "--older-than", "1d", "--json", "--store", url])
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.output) | {"blobs_deleted": 2} == {
+            "endpoint": "api", "replaced": 2, "written": 1, "pruned": 0, "pruned_rows": 0, "blobs_deleted": 2,
+            "busy": False,
+        }  # fmt: skip
+        merged, kept = _partitions(stores)
+        assert kept == recent and not stores.artifacts.exists(old.digest) and not stores.artifacts.exists(older.digest)
+        out = runner.invoke(cli, ["predictions", "prune", "api", "--older-than", "30d", "--store", url])
+        assert out.exit_code == 0 and "api: 1 partition(s) deleted (2 row(s), 1 blob(s))" in out.output, out.output
+        assert _partitions(stores) == [recent] and not stores.artifacts.exists(merged.digest)
+        out = runner.invoke(cli, ["predictions", "prune", "bad/name", "--older-than", "30d", "--store", url])
+        assert out.exit_code != 0 and len(out.output.strip().splitlines()) == 1 and "Traceback" not in out.output

@@ -9,7 +9,7 @@ errors are one line on stderr and a non-zero exit, and change nothing.
 from __future__ import annotations
 
 import getpass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -128,7 +128,7 @@ RetentionOpt = Annotated[
     int | None,
     typer.Option(
         "--log-retention-days", min=0, max=36_500,
-        help="Delete logged predictions older than this many days (0: keep them; the serving processes prune).",
+        help="Delete logged predictions older than this many days (0: keep them; pruned by serve or the server).",
     ),
 ]  # fmt: skip
 
@@ -423,7 +423,13 @@ def _maintain(endpoint: str, older_than: str, store: str | None, run: Any) -> An
 
     with errors_as_exit():
         before_ms = now_millis() - parse_duration_ms(older_than)
-        result = run(LogMaintainer(cli_stores(store)), before_ms)
+        stores = cli_stores(store)
+        if stores.remote:  # the server does it, where blobs can be deleted
+            from modelyard.client.serving import HttpServingStore, RemoteLogMaintainer
+
+            result = run(RemoteLogMaintainer(cast(HttpServingStore, stores.serving)), before_ms)
+        else:
+            result = run(LogMaintainer(stores), before_ms)
     if result.busy:
         fail(f"{endpoint}: another process is compacting or pruning its log; nothing done (try again later)", 1)
     return result

@@ -16,7 +16,7 @@ Request bodies are the ``wire.serving`` models the server's routes decode, check
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 import orjson
@@ -39,18 +39,22 @@ from modelyard.wire.serving import (
     DeploymentUpdate,
     FeedbackCreate,
     FeedbackLookup,
+    PredictionLogMaintenance,
     PredictionPartitionCompact,
     PredictionPartitionCreate,
 )
 
-__all__ = ["HttpServingStore"]
+if TYPE_CHECKING:
+    from modelyard.serving.logmaint import MaintenanceResult
+
+__all__ = ["HttpServingStore", "RemoteLogMaintainer"]
 
 #: Request ids per lookup request (well under the server's body limit).
 _LOOKUP_CHUNK = 5_000
 _SLO_ACROSS = "the SLO is judged across serving workers through a database store, not through a server"
 _MAINTENANCE = (
-    "prediction-log compaction and retention run where the stores are (a database URI, or the serving "
-    "processes' periodic work), not through a server"
+    "prediction-log compaction and retention run where the stores are (a database URI, or the server's "
+    "own work: RemoteLogMaintainer asks it), not through the HTTP stores"
 )
 
 
@@ -195,3 +199,24 @@ class HttpServingStore(HttpAggregateStore, ServingStore):
             )
             out.update({f["request_id"]: Feedback.model_validate(f) for f in data["feedback"]})
         return out
+
+
+class RemoteLogMaintainer:
+    """``LogMaintainer``'s ``compact`` and ``prune`` asked of the server (which deletes the blobs):
+    ``modelyard predictions compact|prune`` against a server URL."""
+
+    def __init__(self, store: HttpServingStore) -> None:
+        self.store = store
+
+    def _run(self, endpoint: str, **fields: Any) -> MaintenanceResult:
+        from modelyard.serving.logmaint import MaintenanceResult
+
+        path = "/prediction-logs/" + quote(validate_deployment_name(endpoint), safe="") + "/maintenance"
+        data = self.store._json("POST", path, idempotent=False, body=request(PredictionLogMaintenance, **fields))
+        return MaintenanceResult(**data)
+
+    def compact(self, endpoint: str, *, before_ms: int, target_rows: int = 500_000) -> MaintenanceResult:
+        return self._run(endpoint, action="compact", before_ms=max(0, before_ms), target_rows=target_rows)
+
+    def prune(self, endpoint: str, *, before_ms: int) -> MaintenanceResult:
+        return self._run(endpoint, action="prune", before_ms=max(0, before_ms))

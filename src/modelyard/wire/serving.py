@@ -34,6 +34,7 @@ __all__ = [
     "FeedbackList",
     "FeedbackLookup",
     "FeedbackRecorded",
+    "PredictionLogMaintenance",
     "PredictionPartition",
     "PredictionPartitionCompact",
     "PredictionPartitionCreate",
@@ -106,6 +107,15 @@ class PredictionPartition(WireModel):
 class PredictionPartitionCreate(WireModel):
     partition: PredictionPartition
     request_ids: Annotated[list[RequestId], Field(max_length=MAX_BATCH)]
+
+
+class PredictionLogMaintenance(WireModel):
+    """Ask the server to compact or prune an endpoint's log (``modelyard predictions compact|prune``
+    against a server): the partitions whose rows all precede ``before_ms``."""
+
+    action: Literal["compact", "prune"]
+    before_ms: Millis
+    target_rows: Annotated[int, Field(ge=1, le=100_000_000)] = 500_000
 
 
 class PredictionPartitionCompact(WireModel):

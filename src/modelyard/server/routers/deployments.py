@@ -41,6 +41,7 @@ from modelyard.wire import (
     FeedbackList,
     FeedbackLookup,
     FeedbackRecorded,
+    PredictionLogMaintenance,
     PredictionPartitionCompact,
     PredictionPartitionCreate,
     PredictionPartitionList,
@@ -231,6 +232,30 @@ def compact_prediction_partitions(body: PredictionPartitionCompact, c: Call = De
     c.audit("compact_prediction_partitions", "endpoint", body.endpoint, partitions=len(body.replaced),
             rows=done.row_count)  # fmt: skip
     return _ok(done)
+
+
+@router.post("/prediction-logs/{endpoint}/maintenance")
+def maintain_prediction_log(
+    body: PredictionLogMaintenance, endpoint: str = Path(max_length=256), c: Call = Depends(get_call)
+) -> Any:
+    """Compact or prune ``endpoint``'s log here, where blobs can be deleted (``serving/logmaint.py``,
+    under the endpoint's maintenance claim: ``busy`` when another maintainer holds it). The editor
+    role on the deployment's models (admin for a log of no deployment); audited."""
+    from modelyard.core.errors import NotFound
+    from modelyard.serving.logmaint import LogMaintainer
+
+    if auth_enabled(c.request):
+        try:
+            allow_spec(c, serving_store(c).get_deployment(endpoint).spec, "editor")
+        except NotFound:
+            c.allow(None, "admin")
+    maintainer = LogMaintainer(c.stores)
+    if body.action == "compact":
+        result = maintainer.compact(endpoint, before_ms=body.before_ms, target_rows=body.target_rows)
+    else:
+        result = maintainer.prune(endpoint, before_ms=body.before_ms)
+    c.audit(f"{body.action}_prediction_log", "endpoint", endpoint, before_ms=body.before_ms, **result.as_dict())
+    return WireJSONResponse(result.as_dict())
 
 
 @router.get("/prediction-partitions", response_model=PredictionPartitionList)
