@@ -83,6 +83,8 @@ def server(
         values["MODELYARD_MAX_JSON_BYTES"] = str(max_json_bytes)
     if monitor_every is not None:
         values["MODELYARD_MONITOR_INTERVAL_SECONDS"] = repr(monitor_every)
+    if log_retention_every is not None and 0 < log_retention_every < 0.001:
+        raise typer.BadParameter("0 (off) or at least 0.001 seconds", param_hint="--log-retention-every")
     if log_retention_every is not None:
         values["MODELYARD_LOG_RETENTION_INTERVAL_SECONDS"] = repr(log_retention_every) if log_retention_every else "0"
     export_environment(values)
