@@ -295,3 +295,16 @@ def test_failed_requests_are_logged_with_their_error(
     monkeypatch.setenv("COLUMNS", "400")
     result = CliRunner().invoke(app, ["predictions", "show", "api", "--limit", "100"])
     assert result.exit_code == 0 and "injected failure" in result.output, result.output
+
+
+def test_a_serving_process_over_a_servers_stores_leaves_retention_to_the_server(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dataclasses import replace
+
+    world.service.create("api", ["m@1"], actor="t", log_retention_days=30)
+    assert build(world, log_predictions=False).retention is not None  # a database's stores: the process prunes
+    caplog.set_level("WARNING", logger="modelyard.serving.hosting")
+    server = build_deployment_app(replace(world.stores, remote=True), ["api"], log_predictions=False)
+    said = [r.getMessage() for r in caplog.records if "log retention" in r.getMessage()]
+    assert server.retention is None and len(said) == 1 and "modelyard server" in said[0]
