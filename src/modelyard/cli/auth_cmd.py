@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from modelyard.cli._options import JsonOpt, StoreOpt
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
 from modelyard.cli._parsers import count_option
 
@@ -30,10 +31,6 @@ tokens_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", 
 roles_app = typer.Typer(help="Project roles (viewer < editor < maintainer < admin).", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail: list, verify.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name or id, or '*' for every project.")]
 
 

@@ -11,12 +11,9 @@ from typing import Annotated
 
 import typer
 
+from modelyard.cli._options import StoreOpt
 from modelyard.cli._output import console, errors_as_exit, print_json
 from modelyard.cli._parsers import count_option
-
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
 
 
 def build(

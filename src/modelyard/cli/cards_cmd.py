@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from modelyard.cli._options import JsonOpt, StoreOpt
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, fmt_value, print_json, table
 from modelyard.cli._parsers import VersionArg
 
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
     from modelyard.reports.cards import ModelCard
     from modelyard.sdk.models import RegistryClient
 
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 @contextmanager

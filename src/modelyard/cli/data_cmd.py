@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli import data_validate_cmd
+from modelyard.cli._options import JsonOpt, StoreOpt
 from modelyard.cli._output import PhaseProgress, console, errors_as_exit, fmt_time, print_json, table
 
 if TYPE_CHECKING:
@@ -24,10 +25,6 @@ data_app = typer.Typer(
     help="Versioned datasets: add, list, show, diff, checkout, status, push/pull.", no_args_is_help=True
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
 RemoteOpt = Annotated[str, typer.Option("--remote", help="Remote artifact store, e.g. s3://bucket/prefix.")]
 
 

@@ -8,15 +8,13 @@ from typing import Annotated
 
 import typer
 
+from modelyard.cli._options import StoreOpt
 from modelyard.cli._output import PhaseProgress, console, errors_as_exit, fail, print_json
 from modelyard.cli._stores import cli_stores
 
 db_app = typer.Typer(help="The metadata store: create it, upgrade the schema, check integrity.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
 
 
 def register(app: typer.Typer) -> None:

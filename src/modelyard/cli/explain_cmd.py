@@ -14,13 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
+from modelyard.cli._options import JsonOpt, StoreOpt
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_value, print_json, table
 from modelyard.cli._parsers import count_option
 
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 SHOWN_FEATURES = 3
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from modelyard.cli._options import JsonOpt, StoreOpt
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
 
 if TYPE_CHECKING:
@@ -22,10 +23,6 @@ features_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
 KindOpt = Annotated[str, typer.Option("--kind", "-k", help="entity, view or service.")]
 _KINDS = ("entity", "view", "service")
 

@@ -11,14 +11,12 @@ from typing import Annotated, Any
 
 import typer
 
+from modelyard.cli._options import StoreOpt
 from modelyard.cli._output import console, errors_as_exit, fail, print_json
 from modelyard.cli._parsers import count_option
 from modelyard.cli._stores import cli_settings, cli_stores
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a tree or a report.")]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
 FORMATS = ("tree", "mermaid", "dot")
 KINDS = ("model", "dataset", "run")
 

@@ -23,12 +23,14 @@ from modelyard.cli import (
     lineage_cmd,
     model_report_cmd,
     models_cmd,
+    monitor_alerts_cmd,
     monitor_cmd,
     monitor_report_cmd,
     predict_cmd,
     serve_cmd,
     server_cmd,
 )
+from modelyard.cli._options import JsonOpt, StoreOpt
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
 from modelyard.cli._parsers import count_option
 
@@ -45,15 +47,11 @@ runs_app = typer.Typer(help="Runs: list, show, compare, delete, restore.", no_ar
 app.add_typer(projects_app, name="projects")
 app.add_typer(runs_app, name="runs")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 StaleOpt = Annotated[
     str, typer.Option("--stale-after", help="A RUNNING run with no heartbeat for this long is stale (90s, 10m, 2h).")
 ]
 OlderThanOpt = Annotated[
     str, typer.Option("--older-than", help="Mark runs with no heartbeat for this long (90s, 10m, 2h).")
-]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
 ]
 
 
@@ -325,6 +323,7 @@ for _module in (
     explain_cmd,
     model_report_cmd,
     monitor_cmd,
+    monitor_alerts_cmd,
     monitor_report_cmd,
 ):
     _module.register(app)

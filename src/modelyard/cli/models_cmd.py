@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from modelyard.cli._options import JsonOpt, ReasonOpt, StoreOpt, UserOpt
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
 from modelyard.cli._parsers import OptionalVersionArg, VersionArg
 from modelyard.core.validation import INT64_MAX, MAX_VERSION, bounded_int
@@ -23,12 +24,6 @@ models_app = typer.Typer(
     help="The model registry: versions, lifecycle, approvals, aliases, history.", no_args_is_help=True
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
-UserOpt = Annotated[str | None, typer.Option("--user", "-u", help="Who is acting (default: the OS user).")]
-ReasonOpt = Annotated[str | None, typer.Option("--reason", "-r", help="Why (recorded in the history).")]
 
 
 def _registry(store: str | None) -> RegistryService:

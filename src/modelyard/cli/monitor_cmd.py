@@ -8,8 +8,9 @@
   ``--fail-on-alert`` it exits 3 when an alert of the monitors run is firing;
 * ``monitor reference MODEL@VERSION DATA [--target y]`` registers what a version is judged against
   (the data scored by the version and profiled with its outputs; with a target, its estimator);
+* ``monitor results``, ``monitor gate DEPLOYMENT`` (exit 1 while closed);
 * ``monitor alerts``, ``monitor history``, ``monitor silence``, ``monitor unsilence``,
-  ``monitor silences``, ``monitor results``, ``monitor gate DEPLOYMENT`` (exit 1 while closed);
+  ``monitor silences`` (their own module, cli/monitor_alerts_cmd.py);
 * ``monitor report DEPLOYMENT|MONITOR --since 7d -o report.html`` (or ``.json``): the monitoring
   period report (its own module, cli/monitor_report_cmd.py).
 
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from modelyard.cli._options import JsonOpt, StoreOpt, UserOpt
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
 
 if TYPE_CHECKING:
@@ -37,11 +39,6 @@ monitor_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
-UserOpt = Annotated[str | None, typer.Option("--user", "-u", help="Who is acting (default: the OS user).")]
 
 #: ``NAME: SIGNAL OP THRESHOLD [for N] [info|warning|critical] [rollback] [gate]``
 _RULE = re.compile(
@@ -446,106 +443,6 @@ def run(
             console.print(f"  [yellow]error[/] {error}", highlight=False)
     if fail_on_alert and firing:
         raise typer.Exit(3)
-
-
-@monitor_app.command("alerts")
-def alerts(
-    monitor: Annotated[str | None, typer.Option("--monitor", "-m", help="Only this monitor's.")] = None,
-    state: Annotated[str | None, typer.Option("--state", help="firing or resolved.")] = None,
-    store: StoreOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Alerts, newest first."""
-    if state is not None and state not in ("firing", "resolved"):
-        fail(f"--state is firing or resolved, got {state!r}", 2)
-    service = _service(store)
-    with errors_as_exit():
-        found = service.alerts(monitor=monitor, state=state)
-    if as_json:
-        print_json([a.model_dump(mode="json") for a in found])
-        return
-    _alerts_table(found)
-
-
-@monitor_app.command("history")
-def history(
-    alert: Annotated[str | None, typer.Argument(help="An alert id (its fingerprint, or a prefix of it).")] = None,
-    monitor: Annotated[str | None, typer.Option("--monitor", "-m", help="Only this monitor's.")] = None,
-    last: Annotated[int, typer.Option("--last", "-n", min=1, max=100_000, help="Events to show.")] = 100,
-    store: StoreOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """The history of alerts: fired, resolved, notified, failed notifications, actions."""
-    service = _service(store)
-    with errors_as_exit():
-        fingerprint = None
-        if alert is not None:
-            matches = [a.fingerprint for a in service.alerts() if a.fingerprint.startswith(alert)]
-            if len(matches) != 1:
-                fail(f"{'no' if not matches else 'more than one'} alert matches {alert!r}", 1 if not matches else 2)
-            fingerprint = matches[0]
-        events = service.history(fingerprint=fingerprint, monitor=monitor, limit=last)
-    if as_json:
-        print_json([e.model_dump(mode="json") for e in events])
-        return
-    rows = [
-        (fmt_time(e.at), e.monitor, e.rule, e.kind, e.value, ", ".join(f"{k}={v}" for k, v in e.detail.items())[:90])
-        for e in events
-    ]
-    table("Alert history", ["at", "monitor", "rule", "event", "value", "detail"], rows)
-
-
-@monitor_app.command("silence")
-def silence(
-    monitor: Annotated[str | None, typer.Option("--monitor", "-m", help="Match this monitor.")] = None,
-    rule: Annotated[str | None, typer.Option("--rule", help="Match this rule.")] = None,
-    severity: Annotated[str | None, typer.Option("--severity", help="Match this severity.")] = None,
-    duration: Annotated[str, typer.Option("--for", help="How long (30m, 2h, 1d).")] = "1h",
-    comment: Annotated[str | None, typer.Option("--comment", "-c", help="Why.")] = None,
-    store: StoreOpt = None,
-    user: UserOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Silence matching alerts for a while: they are recorded, not notified."""
-    from modelyard.auth.timeparse import parse_duration_ms
-
-    matchers = {k: v for k, v in {"monitor": monitor, "rule": rule, "severity": severity}.items() if v is not None}
-    if not matchers:
-        fail("a silence needs at least one of --monitor, --rule, --severity", 2)
-    service = _service(store)
-    with errors_as_exit():
-        made = service.silence(matchers, duration_ms=parse_duration_ms(duration), actor=_user(user), comment=comment)
-    if as_json:
-        print_json(made.model_dump(mode="json"))
-        return
-    console.print(f"silence {made.id} until {fmt_time(made.end)} UTC", highlight=False)
-
-
-@monitor_app.command("unsilence")
-def unsilence(silence_id: Annotated[str, typer.Argument(help="The silence's id.")], store: StoreOpt = None) -> None:
-    """End a silence now."""
-    service = _service(store)
-    with errors_as_exit():
-        ended = service.unsilence(silence_id)
-    console.print(f"silence {ended.id} ended {fmt_time(ended.end)} UTC", highlight=False)
-
-
-@monitor_app.command("silences")
-def silences(
-    active: Annotated[bool, typer.Option("--active", help="Only those active now.")] = False,
-    store: StoreOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Silences."""
-    service = _service(store)
-    with errors_as_exit():
-        found = service.silences(active=active)
-    if as_json:
-        print_json([s.model_dump(mode="json") for s in found])
-        return
-    rows = [(s.id, ", ".join(f"{k}={v}" for k, v in s.matchers.items()), fmt_time(s.start), fmt_time(s.end),
-             s.created_by, s.comment or "") for s in found]  # fmt: skip
-    table("Silences", ["id", "matchers", "start", "end", "by", "comment"], rows)
 
 
 @monitor_app.command("reference")

@@ -13,12 +13,10 @@ from typing import Annotated
 
 import typer
 
+from modelyard.cli._options import StoreOpt
 from modelyard.cli._output import PhaseProgress, console, errors_as_exit, fail, print_json
 from modelyard.cli._parsers import count_option
 
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
 EXECUTORS = ("local", "ray")
 
 
