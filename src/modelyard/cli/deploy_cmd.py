@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from modelyard.cli._options import JsonOpt, ReasonOpt, StoreOpt, UserOpt
 from modelyard.cli._output import console, errors_as_exit, fail, fmt_time, print_json, table
 from modelyard.core.validation import MAX_VERSION
 
@@ -25,12 +26,6 @@ deploy_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store URI (default: MODELYARD_STORE_URI or ./.modelyard).")
-]
-UserOpt = Annotated[str | None, typer.Option("--user", "-u", help="Who is acting (default: the OS user).")]
-ReasonOpt = Annotated[str | None, typer.Option("--reason", "-r", help="Why (recorded in the history).")]
 VariantOpt = Annotated[
     list[str] | None,
     typer.Option("--variant", "-v", help="[NAME=]MODEL@VERSION|ALIAS[:PERCENT], repeatable (blue=churn@3:90)."),
