@@ -260,6 +260,20 @@ def test_prediction_partitions_are_indexed_by_time(serving: ServingStore) -> Non
     assert serving.list_prediction_partitions("nosuch", 0, 10_000) == []
 
 
+def test_a_partition_of_many_request_ids_indexes_every_one(serving: ServingStore) -> None:
+    """More ids than one batch of the index insert; some already indexed (a retried write) and a
+    duplicate (a shadow row shares its request's id): each id is indexed once, none is lost."""
+    ids = [f"req-{i}" for i in range(12_345)]
+    first = _partition("api", 1, 2, rows=100)
+    serving.add_prediction_partition(first, ids[:100])
+    big = _partition("api", 3, 4, rows=len(ids) + 1)
+    serving.add_prediction_partition(big, [*ids, ids[-1]])
+    assert serving.get_feedback(ids) == {}
+    # Feedback is refused for an id that is not indexed: recording it for all proves each is known.
+    assert serving.record_feedback([Feedback(request_id=r, value=1, at=5) for r in ids]) == len(ids)
+    assert set(serving.get_feedback(ids)) == set(ids)
+
+
 def test_feedback_joins_known_requests_and_refuses_unknown_ones(serving: ServingStore) -> None:
     serving.add_prediction_partition(_partition("api", 1, 2), ["r1", "r2", "r3"])
     with pytest.raises(NotFound, match="nope"):

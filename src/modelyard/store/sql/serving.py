@@ -57,6 +57,7 @@ __all__ = ["SqlServingStore"]
 
 #: Ids per IN (...) list and rows per multi-row INSERT: far below every backend's parameter limit.
 _CHUNK = 500
+_INDEX_CHUNK = 5_000  # parameter sets per executemany of the request-id index
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
@@ -313,14 +314,12 @@ class SqlServingStore(SqlAggregateStore, ServingStore):
 
         def tx(conn: Connection) -> PredictionLogPartition:
             conn.execute(self._insert(prediction_partitions).values(**row).on_conflict_do_nothing())
-            for chunk in _chunks(ids):
-                conn.execute(
-                    self._insert(prediction_requests)
-                    .values(
-                        [{"request_id": r, "endpoint": partition.endpoint, "partition_id": partition.id} for r in chunk]
-                    )
-                    .on_conflict_do_nothing()
-                )
+            # One statement executed for many parameter sets (compiled once, cached): a multi-VALUES
+            # statement per chunk was compiled anew each time and cost more than writing the Parquet.
+            insert = self._insert(prediction_requests).on_conflict_do_nothing()
+            endpoint, pid = partition.endpoint, partition.id
+            for chunk in _chunks(ids, _INDEX_CHUNK):
+                conn.execute(insert, [{"request_id": r, "endpoint": endpoint, "partition_id": pid} for r in chunk])
             return partition
 
         return self._write(tx)
