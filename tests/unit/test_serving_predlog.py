@@ -16,8 +16,9 @@ import pytest
 from modelyard.core.errors import InvalidArgument, NotFound
 from modelyard.core.serving import Deployment, DeploymentSpec, Feedback, Slo, VariantSpec
 from modelyard.serving.abtest import compare_variants
+from modelyard.serving.endpoint import MatrixColumns
 from modelyard.serving.predictions import predictions
-from modelyard.serving.predlog import PredictionLogger
+from modelyard.serving.predlog import PredictionLogger, to_json
 from modelyard.serving.rollback import MetricWindows, SloRule, WindowSink, WindowStats
 from modelyard.settings import Settings
 from modelyard.store import Stores, open_stores
@@ -78,6 +79,26 @@ def test_every_offered_record_is_written_once_and_read_back(stores: Stores) -> N
     assert frame["timestamp_ms"].is_monotonic_increasing
     assert len(predictions(stores, "api", 1_000, 1_010)) == 4 * 10  # [start, end)
     assert predictions(stores, "other").empty
+
+
+def test_a_matrix_request_is_logged_column_by_column_as_before(stores: Stores) -> None:
+    """The server hands the logger its matrix wrapped (``MatrixColumns``), not sliced per column:
+    it reads like the old ``{column: view}`` and logs the same JSON text (NaN and inf as null)."""
+    names = ("a", "b", "c")
+    data = np.array([[1.5, np.nan, 3.0], [np.inf, -0.0, 6.25]])
+    wrapped = MatrixColumns(data, names)
+    sliced = {name: data[:, i] for i, name in enumerate(names)}
+    assert list(wrapped) == list(names) and len(wrapped) == 3 and "b" in wrapped and "z" not in wrapped
+    assert wrapped["c"].tolist() == [3.0, 6.25]
+    with pytest.raises(KeyError):
+        wrapped["z"]
+    assert to_json(wrapped) == to_json(sliced)
+    with logger_for(stores, flush_interval_s=0.05) as log:
+        log.offer(Record("m1", "api", "main", inputs=wrapped, outputs=np.array([1, 0])))
+        log.offer(Record("m0", "api", "main", inputs=sliced, outputs=np.array([1, 0])))
+    frame = predictions(stores, "api").set_index("request_id")
+    expected = {"a": [1.5, None], "b": [None, -0.0], "c": [3.0, 6.25]}
+    assert frame.loc["m1", "inputs"] == frame.loc["m0", "inputs"] == expected
 
 
 def test_a_full_queue_drops_and_counts_and_never_blocks(stores: Stores) -> None:

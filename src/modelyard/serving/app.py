@@ -25,7 +25,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -35,7 +35,14 @@ import orjson
 from modelyard.core.errors import InvalidArgument, ModelyardError, NotFound, Overloaded, PayloadTooLarge, SignatureError
 from modelyard.serving.batching import BatchConfig, MicroBatcher
 from modelyard.serving.decode import rows_of
-from modelyard.serving.endpoint import Endpoint, PredictionRecord, PredictionSink, ServedVariant, ServingState
+from modelyard.serving.endpoint import (
+    Endpoint,
+    MatrixColumns,
+    PredictionRecord,
+    PredictionSink,
+    ServedVariant,
+    ServingState,
+)
 from modelyard.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from modelyard.serving.metrics import ServingMetrics
 
@@ -425,12 +432,13 @@ class ServingApp:
                 batcher.close()
 
 
-def columns_of(data: Any, spec: InputSpec) -> dict[str, Any]:
-    """A request's model input, column by column (what a PredictionRecord carries)."""
+def columns_of(data: Any, spec: InputSpec) -> Mapping[str, Any]:
+    """A request's model input, column by column (what a PredictionRecord carries); a matrix is
+    wrapped, not sliced (this runs on the request path)."""
     if data is None:
         return {}
     if spec.kind == "matrix":
-        return {name: data[:, i] for i, name in enumerate(spec.columns)}
+        return MatrixColumns(data, spec.columns)
     if hasattr(data, "columns"):
         return {str(c): data[c].to_numpy() for c in data.columns}
     return {"input": data}

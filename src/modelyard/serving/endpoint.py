@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -32,14 +32,43 @@ from modelyard.core.validation import validate_entity_name
 if TYPE_CHECKING:
     from modelyard.serving.host import ModelHost
 
-__all__ = ["Endpoint", "PredictionRecord", "PredictionSink", "ServedVariant", "ServingState"]
+__all__ = ["Endpoint", "MatrixColumns", "PredictionRecord", "PredictionSink", "ServedVariant", "ServingState"]
+
+
+class MatrixColumns(Mapping[str, Any]):
+    """A matrix request's input seen column by column (``{column: 1-D array}``), without slicing
+    it on the request path: building it keeps a reference to the array and the column names only;
+    a column is a view made when asked for. ``tolist()`` (what the prediction log's JSON encoder
+    calls) is ``{column: [values]}`` in one conversion, cheaper than encoding a view per column."""
+
+    __slots__ = ("_data", "_names")
+
+    def __init__(self, data: Any, names: tuple[str, ...]) -> None:
+        self._data = data
+        self._names = names
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._data[:, self._names.index(key)]
+        except ValueError:
+            raise KeyError(key) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def tolist(self) -> dict[str, list[Any]]:
+        return dict(zip(self._names, self._data.T.tolist(), strict=False))
 
 
 class PredictionRecord(NamedTuple):
     """One answered request (or one shadow call), as the sink receives it.
 
-    ``inputs`` is the request's model input, column by column (``{column: 1-D array}``; a tensor
-    model's single input is under ``"input"``); ``outputs`` is the model's output for those rows
+    ``inputs`` is the request's model input, column by column (a mapping ``{column: 1-D array}``,
+    a :class:`MatrixColumns` for a matrix request; a tensor model's single input is under
+    ``"input"``); ``outputs`` is the model's output for those rows
     (a numpy array, one entry per row). Both are the server's own arrays: a sink that keeps them
     beyond ``offer`` must not modify them.
 
