@@ -381,3 +381,45 @@ def test_a_key_column_of_nulls_only_keeps_its_rows_with_nulls(service: FeatureSt
         assert result.column("v").to_pylist() == [None, None]
         expected = [None, None] if null_key == "driver_id" else [1, 2]  # the other view still matches
         assert result.column("stats_value").to_pylist() == expected
+
+
+def test_a_parquet_file_read_in_memory_gives_duckdbs_types_and_values(stores: Stores, tmp_path: Path) -> None:
+    """The in-memory engine reads a one-file Parquet view with Arrow's reader, cast to the schema
+    DuckDB gives the same query: a categorical (dictionary) text feature, a nullable integer and a
+    nanosecond UTC timestamp feature come out as the DuckDB engine's do, value for value."""
+    utc = pd.Timestamp("2024-01-01", tz="UTC")
+    source = pd.DataFrame(
+        {
+            "driver_id": [1, 1, 2],
+            "event_timestamp": pd.DatetimeIndex([utc, utc + pd.Timedelta(hours=1), utc]).as_unit("ns"),
+            "city": pd.Categorical(["a", "b", "c"]),
+            "trips": pd.array([1, None, 3], dtype="Int64"),
+            "seen": pd.DatetimeIndex([utc, utc, utc + pd.Timedelta(seconds=1)]).as_unit("ns"),
+        }
+    )
+    view = FeatureView(
+        name="rich",
+        entities=[DRIVER],
+        source=FeatureSource.parquet(write(tmp_path, "rich", source)),
+        features=[
+            Feature(name="city", dtype="string"),
+            Feature(name="trips", dtype="int64"),
+            Feature(name="seen", dtype="timestamp"),
+        ],
+    )
+    entities = pd.DataFrame(
+        {"driver_id": [1, 2, 1, 3], "event_timestamp": [utc + pd.Timedelta(hours=h) for h in (2, 1, 0.5, 1)]}
+    )
+    tables = {}
+    for engine in ("numpy", "duckdb"):
+        duck = DuckConfig(temp_directory=tmp_path / "spill", engine=engine)
+        service = FeatureStoreService(stores.features, duck=duck)
+        service.apply([DRIVER, view])
+        with service.get_training_set(entities, ["rich:city", "rich:trips", "rich:seen"]) as ts:
+            assert ts.engine == engine
+            tables[engine] = ts.to_arrow()
+    features = ["city", "trips", "seen"]  # (the entity columns keep the frame's own Arrow types)
+    assert tables["numpy"].select(features).schema == tables["duckdb"].select(features).schema
+    assert tables["numpy"].select(features).to_pylist() == tables["duckdb"].select(features).to_pylist()
+    assert tables["numpy"].column("city").to_pylist() == ["b", "c", "a", None]
+    assert tables["numpy"].column("trips").to_pylist() == [None, 3, 1, None]

@@ -100,8 +100,8 @@ def _key_codes(left: pa.Array, right: pa.Array) -> tuple[np.ndarray, np.ndarray,
         lv, lm = _ints(left)
         rv, rm = _ints(right)
         if lm.any() and rm.any():
-            low = min(int(lv[lm].min()), int(rv[rm].min()))
-            high = max(int(lv[lm].max()), int(rv[rm].max()))
+            ls, rs = (lv if left.null_count == 0 else lv[lm]), (rv if right.null_count == 0 else rv[rm])
+            low, high = min(int(ls.min()), int(rs.min())), max(int(ls.max()), int(rs.max()))
             if high - low < 2**31:  # the offsets are the codes: no hashing
                 return lv - low, rv - low, lm, rm, high - low + 1
     encoded = pc.dictionary_encode(pa.concat_arrays([left, right]))
@@ -114,6 +114,8 @@ def _codes(
     left: Sequence[pa.Array], right: Sequence[pa.Array]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """One code per row for all the join keys together (both sides, joint), valid masks, count."""
+    if len(left) == 1:  # one key: its codes are the codes
+        return _key_codes(left[0], right[0])
     lc = np.zeros(len(left[0]), np.int64)
     rc = np.zeros(len(right[0]), np.int64)
     lm = np.ones(len(lc), bool)
@@ -166,7 +168,8 @@ def asof_indices(entity: Rows, view: Rows, ttl: int | None, unit: str = "us") ->
         e_off[em] = inverse[: len(e_ts)]
         v_off = inverse[len(e_ts) :].astype(np.int64)
         span = int(inverse.max()) + 1
-    v_comp = v_code * span + v_off
+    v_comp = v_code * span
+    v_comp += v_off  # in place: one 8-byte-per-row array fewer
     order = np.argsort(v_comp)
     v_sorted = v_comp[order]
     e_comp = ecode * span + e_off

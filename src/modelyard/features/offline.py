@@ -531,7 +531,7 @@ def _join_in_memory(
     def one(read: _Read) -> pa.Table:
         cursor = con.cursor()  # one connection per thread; the sources need nothing registered
         try:
-            view = cursor.sql(read.sql).to_arrow_table()
+            view = _read_view(cursor, read)
         finally:
             cursor.close()
         keys = read.request.view.join_keys
@@ -555,6 +555,34 @@ def _join_in_memory(
     columns = [*entity_rows.columns, *(c for g in gathered for c in g.columns)]
     names = [*entity_rows.column_names, *(c for r in reads for c in r.request.columns)]
     return pa.table(columns, names=names)
+
+
+def _read_view(con: duckdb.DuckDBPyConnection, read: _Read) -> pa.Table:
+    """The columns the in-memory engine reads of one view, as DuckDB gives them (``read.sql``).
+
+    A view over one Parquet file, without a transformation, is read by Arrow's Parquet reader:
+    only the columns needed, one chunk per row group (about half DuckDB's time, and no copy to
+    join the chunks later; ``pyarrow.parquet`` imports in ~10 ms once pandas is loaded). It is
+    then cast to the Arrow schema DuckDB gives the same query, so the values and types are
+    DuckDB's; when a column is missing or a cast would lose anything (an INT96 timestamp, a Hive
+    partition column), DuckDB reads it."""
+    import pyarrow as pa
+
+    relation = con.sql(read.sql)
+    definition = read.request.view.definition
+    path = read.request.files
+    if path is None or definition.transformation or not os.path.isfile(path):
+        return relation.to_arrow_table()
+    import pyarrow.parquet as pq
+
+    schema = relation.limit(0).to_arrow_table().schema  # binds the query only: no rows read
+    names = [*read.request.view.join_keys, definition.timestamp_field, *read.request.features]
+    try:
+        with pq.ParquetFile(path) as file:  # not ``read_table``: no dataset layer, a chunk per row group
+            table = file.read(columns=list(dict.fromkeys(names)))
+        return pa.table([table.column(n) for n in names], names=schema.names).cast(schema)
+    except (pa.ArrowException, KeyError, IndexError, ValueError, OSError):
+        return relation.to_arrow_table()
 
 
 def sample_keys(
