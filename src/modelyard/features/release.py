@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from modelyard.core.errors import NotFound, ReleaseBlocked
 from modelyard.core.features import FeatureViewVersion
 from modelyard.core.registry import ModelVersion
-from modelyard.features.offline import sample_keys
+from modelyard.features.samples import sample_keys
 
 if TYPE_CHECKING:
     from modelyard.features.service import FeatureStoreService

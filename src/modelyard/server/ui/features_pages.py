@@ -139,7 +139,7 @@ def build_router(env: jinja2.Environment, route_class: type[APIRoute] = APIRoute
         rows: list[tuple[Any, ...]] = []
         sample_error = None
         try:
-            from modelyard.features.offline import sample_rows
+            from modelyard.features.samples import sample_rows
 
             columns, rows = sample_rows(view, SAMPLE_ROWS, location=features.source_location(view), duck=features.duck)
         except (ModelyardError, OSError) as exc:
