@@ -149,6 +149,8 @@ def test_the_image_build_step_registers_exactly_the_source_package(churn: Any, t
     context = out / "context"
     image_home = tmp_path / "image-home"
     env = {**os.environ, "MODELYARD_HOME": str(image_home)}
+    # the image's pip install puts the `modelyard` console script on PATH; here it is this venv's
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("MODELYARD_STORE_URI", None)
     env.pop("MODELYARD_ARTIFACT_URI", None)
     done = subprocess.run(

@@ -236,7 +236,7 @@ def compact_prediction_partitions(body: PredictionPartitionCompact, c: Call = De
 
 @router.post("/prediction-logs/{endpoint}/maintenance")
 def maintain_prediction_log(
-    body: PredictionLogMaintenance, endpoint: str = Path(max_length=256), c: Call = Depends(get_call)
+    body: PredictionLogMaintenance, endpoint: DeploymentName, c: Call = Depends(get_call)
 ) -> Any:
     """Compact or prune ``endpoint``'s log here, where blobs can be deleted (``serving/logmaint.py``,
     under the endpoint's maintenance claim: ``busy`` when another maintainer holds it). The editor
