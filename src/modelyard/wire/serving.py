@@ -21,7 +21,7 @@ from modelyard.core.serving import (
     Feedback,
     PredictionLogPartition,
 )
-from modelyard.wire._base import Actor, Count, Millis, WireModel
+from modelyard.wire._base import Actor, Count, Digest, Millis, WireModel
 
 __all__ = [
     "DeploymentCreate",
@@ -96,7 +96,7 @@ class PredictionPartition(WireModel):
     start_ms: Millis
     end_ms: Millis
     row_count: Count
-    digest: Annotated[str, Field(min_length=1, max_length=256)]
+    digest: Digest
     size: Count
     created_at: Millis
 
