@@ -101,6 +101,34 @@ def test_a_matrix_request_is_logged_column_by_column_as_before(stores: Stores) -
     assert frame.loc["m1", "inputs"] == frame.loc["m0", "inputs"] == expected
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        np.array([[1.5, np.nan, 3.0]]),
+        np.array([[1.5, np.nan, 3.0], [np.inf, -0.0, 6.25], [1e300, -1e-300, 0.1]]),
+        np.array([[1, -2, 3]], dtype=np.int64),
+        np.array([[1, 2, 3], [4, 5, 6]], dtype=np.int32),
+        np.array([[True, False, True]]),
+        np.array([[0.1, 0.2, 0.3]], dtype=np.float32),  # not a fast-path dtype: same text all the same
+        np.array([["x", "y", "z"]], dtype=object),
+        np.asfortranarray(np.arange(6, dtype=np.float64).reshape(2, 3)),
+    ],
+)
+def test_the_log_writers_fast_json_is_the_general_encoders_text(data: Any) -> None:
+    """The writer encodes matrix columns and numpy outputs without building Python lists; the
+    text must be exactly what ``to_json`` writes (a reader parses both alike)."""
+    from modelyard.serving.predlog import json_column
+
+    values = [
+        MatrixColumns(data, ("a", 'b"%s', "c")),  # a quote and a format directive in a name
+        data[:, 0].copy(),
+        data[0],
+        {"x": data[:, 1]},
+        None,
+    ]
+    assert json_column(values) == [to_json(v) if v is not None else to_json(None) for v in values]
+
+
 def test_a_full_queue_drops_and_counts_and_never_blocks(stores: Stores) -> None:
     from prometheus_client import CollectorRegistry
 
@@ -249,3 +277,32 @@ def test_windows_count_what_the_sink_sees_and_forget_old_events() -> None:
     assert windows.stats("api", 60)["canary"].requests == 0
     windows.reset("api")
     assert windows.stats("other", 60) == {}
+
+
+def test_server_made_request_ids_are_unique_unguessable_and_start_with_the_time() -> None:
+    """Time first (the request-id index grows at its end), then 6 random bytes; a forked worker
+    does not repeat its parent's ids."""
+    import os
+    import time
+
+    from modelyard.serving.app import new_request_id
+
+    before = time.time_ns() // 1_000_000
+    ids = [new_request_id() for _ in range(5000)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 24 and int(i, 16) >= 0 for i in ids)
+    stamps = [int(i[:12], 16) for i in ids]
+    assert before <= min(stamps) and max(stamps) <= after and stamps == sorted(stamps)
+    assert len({i[12:] for i in ids}) == len(ids)  # the random half differs too
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.write(write, ",".join(new_request_id() for _ in range(100)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 1 << 16).decode().split(",")
+    os.close(read)
+    mine = [new_request_id() for _ in range(100)]
+    assert len(child) == 100 and not {c[12:] for c in child} & {m[12:] for m in mine}

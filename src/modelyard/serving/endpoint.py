@@ -59,6 +59,15 @@ class MatrixColumns(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._names)
 
+    @property
+    def array(self) -> Any:
+        """The request's 2-D array (rows x columns), not copied."""
+        return self._data
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self._names
+
     def tolist(self) -> dict[str, list[Any]]:
         return dict(zip(self._names, self._data.T.tolist(), strict=False))
 

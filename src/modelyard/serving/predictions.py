@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -64,7 +65,32 @@ def since_ms(value: TimeLike) -> int:
 
 
 def _decode(text: Any) -> Any:
-    return None if text is None else orjson.loads(text)
+    return orjson.loads(text) if isinstance(text, (str, bytes)) else None  # null reads as None or NaN
+
+
+def _inputs(frame: pd.DataFrame) -> pd.Series:
+    """Each row's inputs as ``{column: [values]}``: decoded from the JSON text, or rebuilt from a
+    matrix request's numbers (``input_values`` / ``input_columns``; see ``serving/predlog.py``),
+    non-finite values as None as the JSON text has them."""
+    import numpy as np
+    import pandas as pd
+
+    decoded = [_decode(t) for t in frame["inputs"].tolist()]
+    if "input_values" in frame.columns:
+        names_of: dict[str, list[str]] = {}
+        for i, (values, names) in enumerate(zip(frame["input_values"].tolist(), frame["input_columns"].tolist(),
+                                                strict=True)):  # fmt: skip
+            if values is None or names is None:
+                continue
+            columns = names_of.get(names)
+            if columns is None:
+                columns = names_of[names] = orjson.loads(names)
+            matrix = np.asarray(values, dtype=np.float64).reshape(-1, len(columns)).T
+            lists: list[Any] = matrix.tolist()
+            if not np.isfinite(matrix).all():
+                lists = [[v if math.isfinite(v) else None for v in column] for column in lists]
+            decoded[i] = dict(zip(columns, lists, strict=True))
+    return pd.Series(decoded, index=frame.index, dtype=object)
 
 
 def _read_partitions(
@@ -125,7 +151,7 @@ def predictions(
     frame = frame.sort_values(["timestamp_ms", "request_id", "shadow"], kind="stable").reset_index(drop=True)
     errors = frame["error"].astype(object)
     frame["error"] = errors.where(errors.notna(), None)  # null, not NaN, where the request succeeded
-    frame["inputs"] = frame["inputs"].map(_decode)
+    frame["inputs"] = _inputs(frame)
     frame["outputs"] = frame["outputs"].map(_decode)
     found = stores.serving.get_feedback(frame["request_id"].unique().tolist())
     ids = frame["request_id"].tolist()

@@ -1,17 +1,20 @@
 """``PredictionLogger``: every prediction logged asynchronously, never delaying the response.
 
-It implements the serving app's ``PredictionSink`` (``offer(record)``): the request path only puts
-the record on a bounded queue (``put_nowait``: no lock held for long, no I/O, no serialisation).
-When the queue is full the record is dropped and counted (``dropped``, and the Prometheus counter
-``modelyard_prediction_log_dropped_total``); ``offer`` never blocks and never raises.
+It implements the serving app's ``PredictionSink`` (``offer(record)``): the request path only
+appends the record to a bounded buffer (a lock held for one append: no I/O, no serialisation, no
+thread wake-up but one per full batch). When the buffer is full the record is dropped and counted
+(``dropped``, and the Prometheus counter ``modelyard_prediction_log_dropped_total``); ``offer``
+never blocks and never raises.
 
-A background thread drains the queue into batches (``batch_rows`` rows or ``flush_interval_s``
-seconds, whichever comes first), turns each endpoint's rows into one Parquet file (pyarrow, zstd),
-stores it in the content-addressed artifact store (an atomic write: a crash leaves no partial blob
-at any address) and then indexes it in the serving store (endpoint, time range, row count, digest,
-and the request ids for feedback) — so an index row never points at a missing blob, and a crash
-between the two leaves only an unreferenced blob. A failed write is retried with backoff; rows
-that still cannot be written are counted in ``failed`` (and logged), never silently lost.
+A background thread takes the buffer whole when ``batch_rows`` records wait or every
+``flush_interval_s`` seconds, whichever comes first, turns each endpoint's rows into one Parquet
+file (pyarrow, zstd), stores it in the content-addressed artifact store (an atomic write: a crash
+leaves no partial blob at any address) and then indexes it in the serving store (endpoint, time
+range, row count, digest, and the request ids for feedback) — so an index row never points at a
+missing blob, and a crash between the two leaves only an unreferenced blob. A failed write is
+retried with backoff; rows that still cannot be written are counted in ``failed`` (and logged),
+never silently lost. Matrix inputs and numpy outputs are encoded without building Python lists
+(``json_column``; the text is ``to_json``'s).
 
 ``flush()`` waits until everything offered before it is written; ``close()`` flushes and stops the
 thread (the serving app calls it on shutdown).
@@ -20,25 +23,30 @@ Columns of a partition: ``request_id``, ``endpoint``, ``variant``, ``model_name`
 ``model_version``, ``inputs`` and ``outputs`` (JSON text: the decoded rows as sent and the
 model's answer), ``latency_ms``, ``timestamp_ms``, ``shadow``, ``status`` ("ok" / "error"),
 ``error`` (the failure's one-line message; null when ok; partitions written before it existed
-lack the column and read back as null).
+lack the column and read back as null). A float64 matrix request's inputs are stored as numbers:
+``input_values`` (its values row by row) and ``input_columns`` (a JSON list of the column names),
+with ``inputs`` null; ``modelyard.predictions`` reads them back as the same ``{column: [values]}``
+(non-finite values as null, as in the JSON text).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
-import queue
+import operator
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 
 from modelyard.core.ids import new_id
 from modelyard.core.serving import PredictionLogPartition
 from modelyard.core.tracking import now_millis
-from modelyard.serving.endpoint import PredictionRecord
+from modelyard.serving.endpoint import MatrixColumns, PredictionRecord
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -46,7 +54,7 @@ if TYPE_CHECKING:
     from modelyard.artifacts.interfaces import ArtifactStore
     from modelyard.store.serving import ServingStore
 
-__all__ = ["COLUMNS", "PredictionLogger", "to_json"]
+__all__ = ["COLUMNS", "PredictionLogger", "json_column", "to_json"]
 
 logger = logging.getLogger("modelyard.serving.predlog")
 
@@ -65,16 +73,7 @@ COLUMNS = (
     "error",
 )
 _RETRIES = 5
-
-
-class _Flush:
-    """A marker on the queue: the writer sets ``done`` once everything before it is written."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-
-
-_STOP = object()
+_FIELDS = operator.attrgetter(*COLUMNS)  # a record's fields as a tuple (in C), in COLUMNS order
 
 
 def _default(value: Any) -> Any:
@@ -99,6 +98,97 @@ def to_json(value: Any) -> str:
     return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+# Dtypes whose values orjson writes from a numpy array exactly as from the Python values that
+# ``tolist()`` gives (float32 is not among them: orjson writes its shortest float32 form).
+_NATIVE_KINDS = {"f8", "i8", "i4", "i2", "i1", "u8", "u4", "u2", "u1", "b1"}
+
+
+@functools.lru_cache(maxsize=64)
+def _matrix_template(names: tuple[str, ...]) -> str:
+    """``{"a":[%s],"b":[%s],...}``: a matrix record's JSON with each column's values to fill in."""
+    return "{" + ",".join(orjson.dumps(n).decode().replace("%", "%%") + ":[%s]" for n in names) + "}"
+
+
+def _matrix_json(value: MatrixColumns) -> str:
+    """What ``to_json(value)`` returns, without building the ``{column: [values]}`` lists: the
+    array's columns are written by orjson in one call and cut into the column template."""
+    array = value.array
+    names = value.names
+    if (
+        getattr(array, "ndim", 0) != 2
+        or array.shape[1] != len(names)
+        or not array.shape[0]
+        or not names
+        or f"{array.dtype.kind}{array.dtype.itemsize}" not in _NATIVE_KINDS
+    ):
+        return to_json(value)
+    if array.shape[0] == 1:  # one row: its values, one per column
+        text = orjson.dumps(np.ascontiguousarray(array[0]), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        parts = text[1:-1].split(",")
+    else:  # the transposed matrix: one JSON list per column
+        text = orjson.dumps(np.ascontiguousarray(array.T), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        parts = text[2:-2].split("],[")
+    return _matrix_template(names) % tuple(parts)
+
+
+def json_column(values: Sequence[Any]) -> list[str | None]:
+    """``to_json`` of each value (None stays None), with fast paths for what serving logs most:
+    a matrix request's columns and a numpy output."""
+    out: list[str | None] = []
+    append = out.append
+    for value in values:
+        kind = type(value)
+        if kind is MatrixColumns:
+            append(_matrix_json(value))
+        elif (
+            kind is np.ndarray
+            and value.flags.c_contiguous
+            and f"{value.dtype.kind}{value.dtype.itemsize}" in _NATIVE_KINDS
+        ):
+            append(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode())
+        else:
+            append(to_json(value))
+    return out
+
+
+def _input_columns(inputs: Sequence[Any]) -> tuple[list[str | None], Any, list[str | None]]:
+    """A partition's input columns: ``inputs`` (JSON text), and for a float64 matrix request its
+    values as numbers instead (``input_values``, row-major, with ``input_columns`` naming them, and
+    ``inputs`` null): no text to write or to parse back, the costliest part of logging before."""
+    import pyarrow as pa
+
+    text: list[str | None] = []
+    names: list[str | None] = []
+    arrays: list[Any] = []
+    sizes = np.zeros(len(inputs) + 1, dtype=np.int64)
+    mask = np.ones(len(inputs), dtype=bool)
+    for i, value in enumerate(inputs):
+        if type(value) is MatrixColumns:
+            array = value.array
+            if getattr(array, "ndim", 0) == 2 and array.dtype == np.float64 and array.shape[1] == len(value.names):
+                arrays.append(array)
+                sizes[i + 1] = array.size
+                mask[i] = False
+                text.append(None)
+                names.append(_names_json(value.names))
+                continue
+        text.append(None if value is None else json_column((value,))[0])
+        names.append(None)
+    offsets = np.cumsum(sizes)
+    if offsets[-1] > np.iinfo(np.int32).max:  # beyond a list array's offsets: every row as text
+        return json_column(inputs), pa.nulls(len(inputs), pa.list_(pa.float64())), [None] * len(inputs)
+    flat = np.concatenate(arrays, axis=None) if arrays else np.zeros(0)
+    values = pa.ListArray.from_arrays(
+        pa.array(offsets.astype(np.int32)), pa.array(flat, pa.float64()), mask=pa.array(mask)
+    )
+    return text, values, names
+
+
+@functools.lru_cache(maxsize=64)
+def _names_json(names: tuple[str, ...]) -> str:
+    return orjson.dumps(list(names)).decode()
+
+
 class PredictionLogger:
     """A ``PredictionSink`` writing Parquet partitions to ``artifacts``, indexed in ``store``."""
 
@@ -120,7 +210,17 @@ class PredictionLogger:
         self.batch_rows = batch_rows
         self.flush_interval_s = flush_interval_s
         self.clock = clock
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        # The request path appends to ``_buffer`` under ``_lock`` (held for an append) and wakes the
+        # writer only when a batch is full: one wake-up per batch, not per record (a queue woke the
+        # writer thread, and handed it the GIL, on every record).
+        self._lock = threading.Lock()
+        self._buffer: list[PredictionRecord] = []
+        self._offered = 0  # records accepted so far (their sequence numbers are 1.._offered)
+        self._done = 0  # every record up to this sequence number is written (or counted failed)
+        self._done_cond = threading.Condition()
+        self._wake = threading.Event()
+        self._stopping = False
         self._dropped = 0
         self._written = 0
         self._failed = 0
@@ -147,11 +247,18 @@ class PredictionLogger:
         """Queue one record; a full queue (or a closed logger) drops it and counts it. Never
         blocks, never raises."""
         try:
-            if self._closed:
-                raise queue.Full
-            self._queue.put_nowait(record)
-        except queue.Full:
-            self._count_drop()
+            with self._lock:
+                size = len(self._buffer)
+                if self._closed or size >= self.max_queue:
+                    dropped = True
+                else:
+                    dropped = False
+                    self._buffer.append(record)
+                    self._offered += 1
+            if dropped:
+                self._count_drop()
+            elif size + 1 == self.batch_rows:
+                self._wake.set()
         except Exception:  # never let logging fail a request
             self._count_drop()
 
@@ -185,30 +292,29 @@ class PredictionLogger:
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        return len(self._buffer)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until every record offered before this call is written; False on timeout."""
+        with self._lock:
+            target = self._offered
         if not self._thread.is_alive():
-            return self._queue.empty()
-        marker = _Flush()
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
-        return marker.done.wait(timeout)
+            return self._done >= target
+        with self._done_cond:
+            if self._done >= target:
+                return True
+            self._wake.set()
+            return self._done_cond.wait_for(lambda: self._done >= target, timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Flush, then stop the writer thread. Records offered afterwards are dropped."""
         if self._closed:
             return
-        self.flush(timeout)
-        self._closed = True
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            pass
+        with self._lock:
+            self._closed = True
+        self._stopping = True
+        self._wake.set()
         self._thread.join(timeout)
 
     def __enter__(self) -> PredictionLogger:
@@ -219,33 +325,18 @@ class PredictionLogger:
 
     # -- the writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
-        batch: list[PredictionRecord] = []
-        markers: list[_Flush] = []
-        deadline = time.monotonic() + self.flush_interval_s
         while True:
-            timeout = max(0.0, deadline - time.monotonic())
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            stop = item is _STOP
-            if isinstance(item, _Flush):
-                markers.append(item)
-            elif item is not None and not stop:
-                batch.append(item)
-            due = time.monotonic() >= deadline
-            if batch and (len(batch) >= self.batch_rows or due or markers or stop):
-                self._write(batch)
-                batch = []
-            if markers and not batch:  # everything offered before the markers is written
-                for m in markers:
-                    m.done.set()
-                markers = []
-            if due or not batch:
-                deadline = time.monotonic() + self.flush_interval_s
-            if stop:
-                for m in markers:
-                    m.done.set()
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            with self._lock:
+                batch, self._buffer = self._buffer, []
+                seq = self._offered
+            for i in range(0, len(batch), self.batch_rows):
+                self._write(batch[i : i + self.batch_rows])
+            with self._done_cond:
+                self._done = seq
+                self._done_cond.notify_all()
+            if self._stopping and not self._buffer:
                 return
 
     def _write(self, batch: Sequence[PredictionRecord]) -> None:
@@ -271,39 +362,44 @@ class PredictionLogger:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        (request_ids, endpoints, variants, model_names, model_versions, inputs, outputs, latencies, times,
+         shadows, statuses, errors) = zip(*map(_FIELDS, records), strict=True)  # fmt: skip
+        request_ids = tuple(map(str, request_ids))
+        input_json, input_values, input_columns = _input_columns(inputs)
         table = pa.table(
             {
-                "request_id": pa.array([str(r.request_id) for r in records], pa.string()),
-                "endpoint": pa.array([r.endpoint for r in records], pa.string()),
-                "variant": pa.array([r.variant for r in records], pa.string()),
-                "model_name": pa.array([r.model_name for r in records], pa.string()),
-                "model_version": pa.array([int(r.model_version) for r in records], pa.int64()),
-                "inputs": pa.array([to_json(r.inputs) for r in records], pa.string()),
-                "outputs": pa.array([to_json(r.outputs) for r in records], pa.string()),
-                "latency_ms": pa.array([float(r.latency_ms) for r in records], pa.float64()),
-                "timestamp_ms": pa.array([int(r.timestamp_ms) for r in records], pa.int64()),
-                "shadow": pa.array([bool(r.shadow) for r in records], pa.bool_()),
-                "status": pa.array([str(r.status) for r in records], pa.string()),
-                "error": pa.array([r.error for r in records], pa.string()),
+                "request_id": pa.array(request_ids, pa.string()),
+                "endpoint": pa.array(endpoints, pa.string()),
+                "variant": pa.array(variants, pa.string()),
+                "model_name": pa.array(model_names, pa.string()),
+                "model_version": pa.array(model_versions, pa.int64()),
+                "inputs": pa.array(input_json, pa.string()),
+                "outputs": pa.array(json_column(outputs), pa.string()),
+                "latency_ms": pa.array(latencies, pa.float64()),
+                "timestamp_ms": pa.array(times, pa.int64()),
+                "shadow": pa.array(shadows, pa.bool_()),
+                "status": pa.array(statuses, pa.string()),
+                "error": pa.array(errors, pa.string()),
+                "input_values": input_values,
+                "input_columns": pa.array(input_columns, pa.string()),
             }
         )
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
         data = sink.getvalue()
         blob = self.artifacts.put_bytes(data)
-        times = [int(r.timestamp_ms) for r in records]
         partition = PredictionLogPartition(
             id=partition_id,
             endpoint=endpoint,
-            start_ms=max(0, min(times)),
-            end_ms=max(0, max(times)),
+            start_ms=max(0, int(min(times))),
+            end_ms=max(0, int(max(times))),
             row_count=len(records),
             digest=blob.digest,
             size=blob.size,
             created_at=self.clock(),
         )
         # Shadow rows share their request's id with the answered row: feedback is about the request.
-        self.store.add_prediction_partition(partition, [str(r.request_id) for r in records])
+        self.store.add_prediction_partition(partition, request_ids)
         self._written += len(records)
         self._partitions += 1
         if self._written_counter is not None:

@@ -111,7 +111,8 @@ Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INT), JSON_INTEGER]
 EntityName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=ENTITY_NAME_PATTERN)]
 #: Who made a change: a name that is not blank once stripped (``core.validation.validate_name``
 #: strips the way ``str.strip`` does, which also counts \x1c-\x1f as blank).
-Actor = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"[^\s\x1c-\x1f]")]
+ACTOR_PATTERN = r"[^\s\x1c-\x1f]"
+Actor = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=ACTOR_PATTERN)]
 #: A param, tag or metric key (``core.validation.validate_key``).
 Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN)]
 _KEY_NAMES = {"propertyNames": {"minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN}}

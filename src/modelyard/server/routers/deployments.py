@@ -46,7 +46,7 @@ from modelyard.wire import (
     PredictionPartitionCreate,
     PredictionPartitionList,
 )
-from modelyard.wire._base import MAX_SAFE_INT, matching
+from modelyard.wire._base import ACTOR_PATTERN, MAX_SAFE_INT, matching
 
 router = APIRouter(prefix=API_PREFIX, tags=["deployments"], responses=ERRORS)
 _PATH = "/deployments/{name}"
@@ -198,7 +198,7 @@ def get_deployment(name: DeploymentName, c: Call = Depends(get_call)) -> Any:
 def delete_deployment(
     name: DeploymentName,
     expected_revision: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    actor: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    actor: Annotated[str | None, Query(min_length=1, max_length=256, pattern=ACTOR_PATTERN)] = None,
     at: Annotated[int | None, Query(ge=0, le=MAX_SAFE_INT)] = None,
     reason: Annotated[str | None, Query(max_length=2000)] = None,
     c: Call = Depends(get_call),

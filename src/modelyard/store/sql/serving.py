@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select, update
+from sqlalchemy import Connection, and_, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from modelyard.core.errors import (
@@ -57,7 +57,23 @@ __all__ = ["SqlServingStore"]
 
 #: Ids per IN (...) list and rows per multi-row INSERT: far below every backend's parameter limit.
 _CHUNK = 500
-_INDEX_CHUNK = 5_000  # parameter sets per executemany of the request-id index
+_INDEX_CHUNK = 50_000  # request ids per statement of the request-id index
+_INDEX_BY_ARRAY = {
+    "sqlite": text(
+        "INSERT INTO prediction_requests (request_id, endpoint, partition_id)"
+        " SELECT value, :endpoint, :partition_id FROM json_each(:ids) WHERE true ON CONFLICT DO NOTHING"
+    ),
+    "postgresql": text(
+        "INSERT INTO prediction_requests (request_id, endpoint, partition_id)"
+        " SELECT unnest(CAST(:ids AS text[])), :endpoint, :partition_id ON CONFLICT DO NOTHING"
+    ),
+}
+
+
+def _ids_param(dialect: str, ids: Sequence[str]) -> Any:
+    """The request ids as the array parameter ``_INDEX_BY_ARRAY`` expands: JSON text for SQLite,
+    a list (a text[]) for PostgreSQL."""
+    return json.dumps(list(ids)) if dialect == "sqlite" else list(ids)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
@@ -314,12 +330,14 @@ class SqlServingStore(SqlAggregateStore, ServingStore):
 
         def tx(conn: Connection) -> PredictionLogPartition:
             conn.execute(self._insert(prediction_partitions).values(**row).on_conflict_do_nothing())
-            # One statement executed for many parameter sets (compiled once, cached): a multi-VALUES
-            # statement per chunk was compiled anew each time and cost more than writing the Parquet.
-            insert = self._insert(prediction_requests).on_conflict_do_nothing()
-            endpoint, pid = partition.endpoint, partition.id
+            # The ids go in as one array parameter of one INSERT ... SELECT per chunk: the database
+            # expands it (SQLite's json_each, PostgreSQL's unnest) in one statement step. An
+            # executemany binds every row in Python and, on SQLite, takes the GIL back after each
+            # row's step: beside a busy serving worker that ping-pong cost more than the rows.
+            index = _INDEX_BY_ARRAY[self._dialect]
             for chunk in _chunks(ids, _INDEX_CHUNK):
-                conn.execute(insert, [{"request_id": r, "endpoint": endpoint, "partition_id": pid} for r in chunk])
+                conn.execute(index, {"ids": _ids_param(self._dialect, chunk), "endpoint": partition.endpoint,
+                                     "partition_id": partition.id})  # fmt: skip
             return partition
 
         return self._write(tx)
