@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -186,9 +187,65 @@ def test_online_reads_over_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         }
         bad = httpx.post(f"{url}/api/v1/features/online", json={**body, "features": ["stats:trip"]})
         assert bad.status_code == 404 and "closest: trips" in bad.text
+        # the refusals the route makes, whichever path reads the request
+        text = httpx.post(f"{url}/api/v1/features/online", content=b"{}", headers={"Content-Type": "text/plain"})
+        assert text.status_code == 400 and "expected a JSON body" in text.json()["error"]["message"]
+        missing = httpx.post(f"{url}/api/v1/features/online", json={"features": ["stats:trips"]})
+        assert missing.status_code == 422 and "entities" in missing.json()["error"]["message"]
+        no_key = httpx.post(f"{url}/api/v1/features/online", json={**body, "entities": [{"driver": 1}]})
+        assert no_key.status_code == 400 and "no join key 'driver_id'" in no_key.text
+        both = httpx.post(f"{url}/api/v1/features/online", json={**body, "service": "model"})
+        assert both.status_code == 400 and "either 'features' or 'service'" in both.text
+        # the fast path answers a good read itself and hands a refused one to the route
+        assert _fast_path(_app, body) == (200, False, response.content)
+        status, reached_route, _ = _fast_path(_app, {**body, "features": ["stats:trip"]})
+        assert status == 599 and reached_route
+        counted = httpx.get(f"{url}/metrics").text
+        assert 'route="/api/v1/features/online",status="200"} 1.0' in counted  # the good read, counted once
         fresh = httpx.get(f"{url}/api/v1/features/freshness").json()["views"]
         assert [(f["view"], f["rows"]) for f in fresh] == [("stats@v1", 1)]
         online.close()
+
+
+def _fast_path(app: Any, body: dict[str, Any]) -> tuple[int, bool, bytes]:
+    """``OnlineReadFastPath`` called directly over ``app``'s state, in front of a stand-in for
+    the route (it answers 599 with the body it received): (status, route reached, body)."""
+    import asyncio
+
+    from modelyard.server.routers.features import ONLINE_PATH, OnlineReadFastPath
+
+    raw = json.dumps(body).encode()
+    reached: list[bytes] = []
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        reached.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 599, "headers": []})
+        await send({"type": "http.response.body", "body": reached[-1]})
+
+    async def call() -> tuple[int, bytes]:
+        sent: list[dict[str, Any]] = []
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": ONLINE_PATH,
+            "headers": [(b"content-type", b"application/json")],
+            "query_string": b"",
+            "app": app,
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await OnlineReadFastPath(route)(scope, receive, send)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    status, content = asyncio.run(call())
+    if reached:
+        assert reached == [raw]  # the route got the whole body again
+    return status, bool(reached), content
 
 
 def test_definition_bodies_are_wire_models(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ class RequestLimits:
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -118,7 +118,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands ``body`` (already received, whole) to the app once more."""
     sent = False
 
     async def replay() -> Message:
