@@ -69,6 +69,7 @@ except ModuleNotFoundError:  # run as a script: benchmarks/ itself is on sys.pat
 
 FEAST_VERSION = "0.67.0"
 FEAST_REQUIREMENTS = (f"feast=={FEAST_VERSION}",)
+FEAST_HTTP_REQUIREMENTS = (f"feast[redis]=={FEAST_VERSION}",)
 PEERS_DIR = Path(__file__).resolve().parent / "peers"
 RESULTS_FILE = BENCH_DIR / "results" / "features.json"
 FEATURES = {"driver_stats": [f"s{i}" for i in range(5)], "driver_trips": [f"t{i}" for i in range(5)]}
@@ -364,12 +365,25 @@ def run_online_http(args: argparse.Namespace, console: Console) -> dict[str, Any
         env = _child_env({"PYTHONPATH": str(REPO_ROOT / "src")})
         with console.status(f"online over HTTP: {args.rate:g} requests/s for {args.seconds:g} s"):
             result = _run_side(Path(sys.executable), "features_http.py", spec, env, args)
+        feast: dict[str, Any] = {"error": "not run (--no-feast)"}
+        if not args.no_feast:
+            try:
+                name = f"feast-redis-{FEAST_VERSION}"
+                python = ensure_peer_env(name, FEAST_HTTP_REQUIREMENTS, console=console).python
+            except RuntimeError as exc:
+                feast = {"error": f"its environment could not be built: {str(exc).splitlines()[0]}"}
+            else:
+                spec["port"] = _free_port()
+                with console.status(f"Feast's feature server over HTTP: {args.rate:g} requests/s"):
+                    feast = _run_side(python, "features_feast_http.py", {**spec, "workers": args.workers}, env, args)
         expected = _expected_online(generated["views"], generated["online_ids"])
-        if "values" in result:
-            result["check"] = _online_compare(expected, result.pop("values"))
+        for side in (result, feast):
+            if "values" in side:
+                side["check"] = _online_compare(expected, side.pop("values"))
     finally:
         shutil.rmtree(data, ignore_errors=True)
-    return {"online_http": result, "sizes": {**sizes, "feature_rows": generated["feature_rows"]}}
+    sizes = {**sizes, "feature_rows": generated["feature_rows"]}
+    return {"online_http": result, "online_http_feast": feast, "sizes": sizes}
 
 
 def _expected_online(views: dict[str, str], ids: list[int]) -> dict[str, list[Any]]:
@@ -384,24 +398,38 @@ def _expected_online(views: dict[str, str], ids: list[int]) -> dict[str, list[An
     return {str(i): [float(v) for v in row] for i, row in zip(ids, table.to_numpy(), strict=True)}
 
 
+def _http_line(name: str, r: dict[str, Any]) -> str:
+    check = r.get("check", {"compared_entities": 0, "differing_values": 0})
+    return (
+        f"{name}: p50 {r['p50_us'] / 1000:.2f} ms, p99 {r['p99_us'] / 1000:.2f} ms, max {r['max_us'] / 1000:.1f} ms "
+        f"(wrk's own histogram, from the send: p50 {r['wrk_p50_us'] / 1000:.2f} ms, "
+        f"p99 {r['wrk_p99_us'] / 1000:.2f} ms); "
+        f"{r['n']:,} requests ({r['achieved_rate']:.0f}/s), {r['errors']} errors; values checked on "
+        f"{check['compared_entities']} responses, {check['differing_values']} differ; CPU: server "
+        f"{r['server_cpu_s']:.1f} s ({r['server_cpu_s'] / max(r['n'], 1) * 1e6:.0f} us/request), wrk "
+        f"{r['client_cpu_s']:.1f} s; wrk sent on a free connection {r['late_p50_us'] / 1000:.2f} ms (p50) / "
+        f"{r['late_p99_us'] / 1000:.2f} ms (p99) after the due time (its millisecond timers; not counted)"
+    )
+
+
 def _report_http(results: dict[str, Any], console: Console) -> None:
     r = results.get("online_http")
     if r is None or "error" in r:
         console.print(f"[red]online over HTTP: failed: {(r or {}).get('error', 'no result')}[/red]")
         return
-    check = r.get("check", {"compared_entities": 0, "differing_values": 0})
     console.print(
-        f"online over HTTP (Redis), {r['rate']:g} requests/s paced for {r['seconds']:g} s over "
-        f"{r['connections']} connections: p50 {r['p50_us'] / 1000:.2f} ms, p99 {r['p99_us'] / 1000:.2f} ms, "
-        f"max {r['max_us'] / 1000:.1f} ms (from the send, or the due time behind a busy connection); "
-        f"wrk's own histogram (from the send): p50 {r['wrk_p50_us'] / 1000:.2f} ms, "
-        f"p99 {r['wrk_p99_us'] / 1000:.2f} ms; "
-        f"{r['n']:,} requests ({r['achieved_rate']:.0f}/s), {r['errors']} errors; values checked on "
-        f"{check['compared_entities']} responses, {check['differing_values']} differ; CPU: server "
-        f"{r['server_cpu_s']:.1f} s ({r['server_cpu_s'] / max(r['n'], 1) * 1e6:.0f} us/request), wrk "
-        f"{r['client_cpu_s']:.1f} s; wrk sent requests on a free connection {r['late_p50_us'] / 1000:.2f} ms (p50) / "
-        f"{r['late_p99_us'] / 1000:.2f} ms (p99) after their due time (its millisecond timers; not counted)"
+        f"online over HTTP (Redis), 10 features for 1 entity, {r['rate']:g} requests/s paced by wrk for "
+        f"{r['seconds']:g} s over {r['connections']} connections; latency from the send, or from the due time "
+        "behind a busy connection:"
     )
+    console.print(_http_line("modelyard", r))
+    feast = results.get("online_http_feast") or {"error": "not run"}
+    if "error" in feast:
+        console.print(f"Feast {FEAST_VERSION} feature server: {feast['error']}")
+    else:
+        console.print(_http_line(f"Feast {FEAST_VERSION} feature server", feast))
+        console.print(f"p99: modelyard {feast['p99_us'] / r['p99_us']:.1f}x faster than Feast")
+    check = r.get("check", {"differing_values": 0})
     met = r["p99_us"] / 1000 <= HTTP_TARGET_P99_MS and r["errors"] == 0 and check["differing_values"] == 0
     console.print(f"target p99 <= {HTTP_TARGET_P99_MS:g} ms: {'met' if met else 'MISSED'}")
 
@@ -423,6 +451,7 @@ def main() -> None:
         "--connections", type=int, default=16, help="kept-alive connections (one wrk thread each) for --online-http"
     )
     parser.add_argument("--workers", type=int, default=1, help="server worker processes for --online-http")
+    parser.add_argument("--no-feast", action="store_true", help="--online-http without Feast's feature server")
     args = parser.parse_args()
     console = Console()
     started = time.time()

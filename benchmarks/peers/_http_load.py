@@ -14,7 +14,8 @@ omission is corrected, as wrk2 does, per connection). What is not charged is the
 timer lateness on a free connection (reported apart, ``late_*``): that is the load generator's
 delay, not the server's. wrk's own histogram (from the send, uncorrected) is reported beside.
 
-A response is an error unless its status is 200 and its body contains ``must_contain``; every
+A response is an error unless its status is 200 and its body contains ``must_contain`` (and not
+``must_not_contain``); every
 ``sample_every``-th response body of each connection is kept, with its entity id, for the caller
 to compare with the expected values.
 """
@@ -22,9 +23,12 @@ to compare with the expected values.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,7 @@ local PATH = %(path)s
 local HEADERS = {["Content-Type"] = "application/json"}
 local BODY_HEAD, BODY_TAIL = %(body_head)s, %(body_tail)s
 local MUST_CONTAIN = %(must_contain)s
+local MUST_NOT_CONTAIN = %(must_not_contain)s
 local SAMPLE_EVERY = %(sample_every)d
 local OUT = %(out)s
 local HEAD_START_US = %(head_start_us)d
@@ -96,7 +101,10 @@ function response(status, headers, body)
   if busy then from = due else late[#late + 1] = sent - due end
   lat[#lat + 1] = finished - from
   done_count = done_count + 1
-  if status ~= 200 or not string.find(body, MUST_CONTAIN, 1, true) then errors = errors + 1 end
+  if status ~= 200 or not string.find(body, MUST_CONTAIN, 1, true)
+    or (MUST_NOT_CONTAIN ~= "" and string.find(body, MUST_NOT_CONTAIN, 1, true)) then
+    errors = errors + 1
+  end
   if done_count %% SAMPLE_EVERY == 0 then samples[#samples + 1] = IDS[pick] .. "\t" .. body end
 end
 
@@ -123,6 +131,39 @@ end
 """
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (a server's workers), from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, seconds: float = 120) -> None:
+    """Return once ``url`` answers 200; exit with the server's log if it dies or never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit(f"the server did not answer {url} in {seconds:g} s")
+
+
 def _lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid Lua one for this ASCII text
 
@@ -145,6 +186,7 @@ def paced_load(
     connections: int,
     must_contain: str,
     work: Path,
+    must_not_contain: str = "",
     sample_every: int = 10,
 ) -> dict[str, Any]:
     """Drive ``http://127.0.0.1:<port><path>`` with ``body`` (``{id}`` marks where the entity id goes) at ``rate``
@@ -163,6 +205,7 @@ def paced_load(
         "body_head": _lua_string(head),
         "body_tail": _lua_string(tail),
         "must_contain": _lua_string(must_contain),
+        "must_not_contain": _lua_string(must_not_contain),
         "sample_every": sample_every,
         "out": _lua_string(str(out)),
         "head_start_us": int(HEAD_START_S * 1e6),

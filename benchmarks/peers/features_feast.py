@@ -11,6 +11,7 @@ import time
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from _features_common import TTL_DAYS, VIEWS, emit, parse_args, peak_rss_mb, percentiles_us
@@ -23,22 +24,8 @@ from feast.types import Float64  # noqa: E402
 from feast.value_type import ValueType  # noqa: E402
 
 
-def main() -> None:
-    spec, tmp = parse_args()
-    repo = Path(tmp) / "repo"
-    repo.mkdir(parents=True)
-    (repo / "feature_store.yaml").write_text(
-        "project: bench\n"
-        f"registry: {repo / 'registry.db'}\n"
-        "provider: local\n"
-        "online_store:\n"
-        "  type: sqlite\n"
-        f"  path: {repo / 'online.db'}\n"
-        "offline_store:\n"
-        "  type: file\n"
-        "entity_key_serialization_version: 3\n"
-    )
-    store = FeatureStore(repo_path=str(repo))
+def definitions(spec: dict[str, Any]) -> list[Any]:
+    """The entity and the two views over the spec's Parquet files."""
     driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
     views = [
         FeatureView(
@@ -51,7 +38,31 @@ def main() -> None:
         )
         for view, features in VIEWS.items()
     ]
-    store.apply([driver, *views])
+    return [driver, *views]
+
+
+def feature_store(spec: dict[str, Any], repo: Path, project: str, online_store: str) -> FeatureStore:
+    """A local repository in ``repo`` (file offline store; ``online_store``: the YAML lines
+    under ``online_store:``) with the definitions applied."""
+    (repo / "feature_store.yaml").write_text(
+        f"project: {project}\n"
+        f"registry: {repo / 'registry.db'}\n"
+        "provider: local\n"
+        f"online_store:\n{online_store}"
+        "offline_store:\n"
+        "  type: file\n"
+        "entity_key_serialization_version: 3\n"
+    )
+    store = FeatureStore(repo_path=str(repo))
+    store.apply(definitions(spec))
+    return store
+
+
+def main() -> None:
+    spec, tmp = parse_args()
+    repo = Path(tmp) / "repo"
+    repo.mkdir(parents=True)
+    store = feature_store(spec, repo, "bench", f"  type: sqlite\n  path: {repo / 'online.db'}\n")
     refs = [f"{view}:{f}" for view, features in VIEWS.items() for f in features]
     if spec["mode"] == "offline":
         entities = pd.read_parquet(spec["entities"])

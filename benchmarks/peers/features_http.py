@@ -18,12 +18,11 @@ import os
 import random
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from _features_common import VIEWS, emit, parse_args
-from _http_load import paced_load
+from _http_load import paced_load, process_cpu_seconds, wait_healthy
 from features_modelyard import definitions
 
 from modelyard.features import FeatureStoreService
@@ -55,35 +54,8 @@ def _start_server(root: Path, online_uri: str, command: list[str], port: int) ->
     command = [part.replace("{root}", str(root)) for part in command]
     log = open(root / "server.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}: {(root / 'server.log').read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit("the server did not become healthy in 120 s")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (the server's workers), from /proc."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", root / "server.log")
+    return proc
 
 
 def main() -> None:
@@ -100,11 +72,11 @@ def main() -> None:
     try:
         # warm: the app's serving service, the prepared plan, the connections
         paced_load(port, ONLINE_PATH, ids=spec["online_ids"], rate=200, seconds=2, work=root / "warm", **load)
-        server_cpu0 = _cpu_seconds(proc.pid)
+        server_cpu0 = process_cpu_seconds(proc.pid)
         result = paced_load(
             port, ONLINE_PATH, ids=spec["online_ids"], rate=spec["rate"], seconds=spec["seconds"], work=root, **load
         )
-        result["server_cpu_s"] = _cpu_seconds(proc.pid) - server_cpu0
+        result["server_cpu_s"] = process_cpu_seconds(proc.pid) - server_cpu0
     finally:
         proc.terminate()
         proc.wait(timeout=30)
