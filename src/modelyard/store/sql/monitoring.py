@@ -2,11 +2,11 @@
 
 Tables are in ``monitoring_tables.py``; the migration branch is ``o`` (``o0001_monitoring.py``).
 
-Claims are insert-unique: ``claim_window`` INSERTs the (monitor, window_start) row with ON CONFLICT
-DO NOTHING, and the evaluator whose INSERT inserted a row holds the window. Both PostgreSQL and
-SQLite decide that atomically under the primary key, so of any number of concurrent claimers
-exactly one wins. Taking over an expired lease is one UPDATE guarded by ``done = false AND
-expires_at <= now`` and the previous owner, which again only one evaluator can match.
+Claims are the leases of ``leases.py``: ``claim_window`` INSERTs the (monitor, window_start) row
+with ON CONFLICT DO NOTHING, and the evaluator whose INSERT inserted a row holds the window. Both
+PostgreSQL and SQLite decide that atomically under the primary key, so of any number of concurrent
+claimers exactly one wins. Taking over an expired lease is one UPDATE guarded by ``done = false``
+and the previous owner and expiry, which again only one evaluator can match.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from modelyard.core.serving import validate_deployment_name
 from modelyard.core.validation import validate_entity_name, validate_name
 from modelyard.store.monitoring import MonitoringStore
 from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase
+from modelyard.store.sql.leases import Lease, LeaseClaim
 from modelyard.store.sql.monitoring_tables import (
     monitor_alert_events,
     monitor_alerts,
@@ -224,50 +225,20 @@ class SqlMonitoringStore(SqlAggregateStore, MonitoringStore):
         owner = _who(owner, "owner")
         if window_end <= window_start:
             raise InvalidArgument("a window ends after it starts")
-        if lease_ms < 1:
-            raise InvalidArgument("a lease lasts at least 1 ms")
+        lease = Lease.starting(owner, at, lease_ms)
         w = monitor_windows
-        values = {
-            "monitor": monitor,
-            "window_start": int(window_start),
-            "window_end": int(window_end),
-            "owner": owner,
-            "claimed_at": int(at),
-            "expires_at": int(at) + int(lease_ms),
-            "done": bool(revise),
-        }
-        lease = {"owner": owner, "claimed_at": int(at), "expires_at": int(at) + int(lease_ms)}
+        key = {"monitor": monitor, "window_start": int(window_start)}
+        claim = {**key, **lease.values(), "window_end": int(window_end), "done": bool(revise)}
 
         def tx(conn: Connection) -> WindowClaim | None:
             if conn.execute(select(monitors.c.name).where(monitors.c.name == monitor)).first() is None:
                 raise NotFound(f"monitor {monitor!r} not found")
-            key = and_(w.c.monitor == monitor, w.c.window_start == int(window_start))
             if revise:  # a done window, once no other reviser's lease holds it
-                row = conn.execute(select(w).where(key)).first()
-                if row is None or not row.done or int(row.expires_at) > at:
-                    return None
-                taken = conn.execute(
-                    update(w)
-                    .where(key, w.c.done.is_(True), w.c.owner == row.owner, w.c.expires_at == row.expires_at)
-                    .values(**lease)
-                )
-                return (
-                    WindowClaim.model_validate({**values, "window_end": int(row.window_end)})
-                    if taken.rowcount
-                    else None
-                )
-            inserted = conn.execute(self._insert(w).values(**values).on_conflict_do_nothing().returning(w.c.owner))
-            if inserted.first() is not None:
-                return WindowClaim.model_validate(values)
-            row = conn.execute(select(w).where(key)).first()
-            if row is None or row.done or int(row.expires_at) > at:
-                return None
-            taken = conn.execute(
-                update(w)
-                .where(key, w.c.done.is_(False), w.c.owner == row.owner, w.c.expires_at == row.expires_at)
-                .values(**lease, window_end=int(window_end))
-            )
-            return WindowClaim.model_validate(values) if taken.rowcount == 1 else None
+                row = LeaseClaim(w, key, lease, guard=[w.c.done.is_(True)]).take_over(conn)
+                return None if row is None else WindowClaim.model_validate({**claim, "window_end": int(row.window_end)})
+            pending = {"window_end": int(window_end), "done": False}
+            fresh = LeaseClaim(w, key, lease, guard=[w.c.done.is_(False)], values=pending)
+            return WindowClaim.model_validate(claim) if fresh.claim(conn, self._insert) else None
 
         return self._write(tx)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Table, Text
 
+from modelyard.store.sql.leases import lease_columns
 from modelyard.store.sql.schema import ID_LENGTH, metadata
 
 NAME_LENGTH = 256
@@ -41,9 +42,7 @@ monitor_windows = Table(
     Column("monitor", String(NAME_LENGTH), primary_key=True),
     Column("window_start", BigInteger, primary_key=True, autoincrement=False),
     Column("window_end", BigInteger, nullable=False),
-    Column("owner", String(NAME_LENGTH), nullable=False),
-    Column("claimed_at", BigInteger, nullable=False),
-    Column("expires_at", BigInteger, nullable=False),
+    *lease_columns(NAME_LENGTH),
     Column("done", Boolean, nullable=False),
 )
 

@@ -40,6 +40,7 @@ from modelyard.core.serving import (
 from modelyard.core.validation import validate_name
 from modelyard.store.serving import ServingStore
 from modelyard.store.sql.database import SqlAggregateStore, SqlDatabase
+from modelyard.store.sql.leases import Lease, LeaseClaim
 from modelyard.store.sql.serving_tables import (
     REQUEST_ID_LENGTH,
     deployment_revisions,
@@ -428,31 +429,10 @@ class SqlServingStore(SqlAggregateStore, ServingStore):
         return self._lease(slo_judge_claims, "deployment", deployment, owner=owner, at=at, lease_ms=lease_ms)
 
     def _lease(self, table: Any, key_column: str, key: str, *, owner: str, at: int, lease_ms: int) -> bool:
-        """The claim: insert-unique; renewed by its owner; taken over once expired, by an UPDATE
-        guarded by the lease read (of two takers only one matches)."""
-        owner = _who(owner)
-        if lease_ms < 1:
-            raise InvalidArgument("a lease lasts at least 1 ms")
-        column = table.c[key_column]
-        values = {key_column: key, "owner": owner, "claimed_at": int(at), "expires_at": int(at) + int(lease_ms)}
-
-        def tx(conn: Connection) -> bool:
-            inserted = conn.execute(
-                self._insert(table).values(**values).on_conflict_do_nothing().returning(table.c.owner)
-            )
-            if inserted.first() is not None:
-                return True
-            row = conn.execute(select(table).where(column == key)).first()
-            if row is None or (row.owner != owner and int(row.expires_at) > at):
-                return False
-            taken = conn.execute(
-                update(table)
-                .where(column == key, table.c.owner == row.owner, table.c.expires_at == row.expires_at)
-                .values(owner=owner, claimed_at=int(at), expires_at=int(at) + int(lease_ms))
-            )
-            return bool(taken.rowcount == 1)
-
-        return self._write(tx)
+        """The claim (``leases.LeaseClaim``): insert-unique; renewed by its owner; taken over once
+        expired."""
+        claim = LeaseClaim(table, {key_column: key}, Lease.starting(_who(owner), at, lease_ms), renew=True)
+        return self._write(lambda conn: claim.claim(conn, self._insert))
 
     def publish_slo_counts(self, deployment: str, worker: str, counts: dict[str, Any], *, at: int) -> None:
         validate_deployment_name(deployment)

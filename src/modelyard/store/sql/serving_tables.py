@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 
+from modelyard.store.sql.leases import lease_columns
 from modelyard.store.sql.schema import ID_LENGTH, metadata
 
 NAME_LENGTH = 256
@@ -93,16 +94,10 @@ prediction_feedback = Table(
     Column("at", BigInteger, nullable=False),
 )
 
+
 def lease_table(name: str, key: str) -> Table:
-    """A claims table: one insert-unique, expiring lease per ``key`` (``SqlServingStore._lease``)."""
-    return Table(
-        name,
-        metadata,
-        Column(key, String(NAME_LENGTH), primary_key=True),
-        Column("owner", String(NAME_LENGTH), nullable=False),
-        Column("claimed_at", BigInteger, nullable=False),
-        Column("expires_at", BigInteger, nullable=False),
-    )
+    """A claims table: one insert-unique, expiring lease per ``key`` (``leases.LeaseClaim``)."""
+    return Table(name, metadata, Column(key, String(NAME_LENGTH), primary_key=True), *lease_columns(NAME_LENGTH))
 
 
 prediction_log_claims = lease_table("prediction_log_claims", "endpoint")
