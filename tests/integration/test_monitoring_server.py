@@ -14,6 +14,7 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from modelyard.core.tracking import now_millis
+from modelyard.monitoring import alerts as alert_rules
 from modelyard.monitoring.service import MonitoringService
 from modelyard.registry.service import RegistryService
 from modelyard.server import ServerConfig, create_app
@@ -71,6 +72,24 @@ def test_continuous_mode_on_two_replicas_evaluates_each_window_once(tmp_path: Pa
         assert owners and all(":" in o for o in owners)  # host:pid:id of the replica that claimed it
         assert {a["rule"] for a in firing} == {"errors", "unseen"}
         assert len(stores.monitoring.list_alert_events(monitor="mon")) == 2  # fired once each, not per replica
+
+
+def test_a_judge_on_older_windows_leaves_a_newer_alert_alone(tmp_path: Path) -> None:
+    """Two replicas evaluate neighbouring windows: the one that read the results before the other
+    stored the newer window must neither resolve nor re-fire the alert judged on that window
+    (a resolved-then-fired-again flap, one replica's stale read)."""
+    uri, artifacts = f"sqlite:///{tmp_path / 'm.db'}", str(tmp_path / "artifacts")
+    with open_stores(Settings(home=tmp_path, store_uri=uri, artifact_uri=artifacts)) as stores:
+        start = prepare(stores)
+        service = MonitoringService(stores, owner="replica-a")
+        service.run()
+        store, monitor = stores.monitoring, stores.monitoring.get_monitor("mon")
+        results = store.list_window_results("mon", limit=10)
+        assert {a.rule for a in service.alerts(state="firing")} == {"errors", "unseen"}
+        stale = [r for r in results if r.window_start == start]  # what replica b read before a's window
+        assert alert_rules.evaluate_rules(store, monitor, stale, now=now_millis()) == []
+        assert {a.rule for a in service.alerts(state="firing")} == {"errors", "unseen"}
+        assert [e.kind for e in store.list_alert_events(monitor="mon")] == ["firing", "firing"]
 
 
 def test_monitoring_service_over_http(tmp_path: Path) -> None:

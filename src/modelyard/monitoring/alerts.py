@@ -12,6 +12,9 @@ signal compares true with its threshold in each of the last ``for_windows`` of t
   alert, no repeated notifications (deduplication).
 * A rule that no longer holds on the newest window with traffic **resolves** its firing alert
   ("resolved" event, notifiers called with status "resolved", gate actions reopen the gate).
+* An alert last judged on a newer window than the newest of these results is left alone: several
+  evaluators (replicas) evaluate neighbouring windows at once, and one that read the results
+  before another stored a newer window would otherwise resolve, then re-fire, its alert (a flap).
 
 Silences: an alert that matches an active silence is recorded (and acts) but does not notify;
 a "silenced" event says so. Notifications go through ``monitoring.notifiers`` (``from_config``,
@@ -142,6 +145,8 @@ def evaluate_rules(
             current: Alert | None = store.get_alert(fp)
         except NotFound:
             current = None
+        if current is not None and current.window_start > newest.window_start:
+            continue  # judged on a newer window already (another evaluator's): these results are stale
         firing = current is not None and current.state == "firing"
         if holds and firing:
             assert current is not None
