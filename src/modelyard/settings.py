@@ -14,6 +14,10 @@ MODELYARD_LOGIN_MAX_BACKOFF_SECONDS  server: longest login backoff (default 900)
 MODELYARD_ONLINE_STORE_URI  feature store: the online store (sqlite:///path, redis://host:port/db?prefix=...;
                         default sqlite:///<home>/online.db)
 MODELYARD_HEARTBEAT_SECONDS  SDK: seconds between two heartbeats of the active runs (default 30)
+MODELYARD_MONITOR_INTERVAL_SECONDS        server: evaluate the monitors every this many seconds (default off)
+MODELYARD_LOG_RETENTION_INTERVAL_SECONDS  server: prune prediction logs every this many seconds (default 300)
+                        (both: 0 or "off" is off; seconds are 0.001 to 86400. A bad number in any
+                        variable is an InvalidArgument naming it and the expected form: one CLI line)
 MODELYARD_DEBUG         CLI: "1" prints the traceback of an unexpected error (like ``--debug``)
 MODELYARD_REPRODUCE_OF  set by ``modelyard reproduce`` in the training it re-runs: the id of the
                         run being reproduced (runs started then are tagged modelyard.reproduction_of)
@@ -21,6 +25,7 @@ MODELYARD_REPRODUCE_OF  set by ``modelyard reproduce`` in the training it re-run
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,15 +139,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         reproduce_of=environ.get("MODELYARD_REPRODUCE_OF") or None,
         durable_writes=_flag(environ.get("MODELYARD_DURABLE_WRITES")),
         heartbeat_seconds=_seconds(environ.get("MODELYARD_HEARTBEAT_SECONDS"), "MODELYARD_HEARTBEAT_SECONDS", 30.0),
-        monitor_interval_seconds=(
-            _seconds(monitor_every, "MODELYARD_MONITOR_INTERVAL_SECONDS", 60.0)
-            if (monitor_every := environ.get("MODELYARD_MONITOR_INTERVAL_SECONDS"))
-            else None
+        monitor_interval_seconds=_seconds_or_off(
+            environ.get("MODELYARD_MONITOR_INTERVAL_SECONDS"), "MODELYARD_MONITOR_INTERVAL_SECONDS", None
         ),
-        log_retention_interval_seconds=(
-            None
-            if (retention_every := environ.get("MODELYARD_LOG_RETENTION_INTERVAL_SECONDS", "")).strip() in ("0", "off")
-            else _seconds(retention_every, "MODELYARD_LOG_RETENTION_INTERVAL_SECONDS", 300.0)
+        log_retention_interval_seconds=_seconds_or_off(
+            environ.get("MODELYARD_LOG_RETENTION_INTERVAL_SECONDS"), "MODELYARD_LOG_RETENTION_INTERVAL_SECONDS", 300.0
         ),
     )
 
@@ -151,16 +152,30 @@ def _flag(text: str | None) -> bool:
     return (text or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _seconds(text: str | None, name: str, default: float) -> float:
+def _seconds(text: str | None, name: str, default: float, *, or_off: bool = False) -> float:
+    """A number of seconds from the environment (``default`` when unset)."""
     if not text:
         return default
+    form = "a number of seconds from 0.001 to 86400 (e.g. 30)" + (", or 0/off" if or_off else "")
     try:
         number = float(text.strip())
     except ValueError:
-        raise InvalidArgument(f"{name} must be a number of seconds, got {text[:40]!r}") from None
+        raise InvalidArgument(f"{name} must be {form}, got {text[:40]!r}") from None
     if not 0.001 <= number <= 86_400:
-        raise InvalidArgument(f"{name} must be between 0.001 and 86400 seconds, got {text[:40]!r}")
+        raise InvalidArgument(f"{name} must be {form}, got {text[:40]!r}")
     return number
+
+
+def _seconds_or_off(text: str | None, name: str, default: float | None) -> float | None:
+    """``_seconds``, where 0 or "off" turns the thing off (None); unset: ``default``."""
+    if not text:
+        return default
+    if text.strip().lower() == "off":
+        return None
+    with contextlib.suppress(ValueError):
+        if float(text.strip()) == 0:
+            return None
+    return _seconds(text, name, 0.0, or_off=True)
 
 
 def _optional_int(text: str | None, name: str, *, low: int = 1, high: int = 2**62) -> int | None:
@@ -169,9 +184,9 @@ def _optional_int(text: str | None, name: str, *, low: int = 1, high: int = 2**6
     try:
         number = int(text.strip())
     except ValueError:
-        raise InvalidArgument(f"{name} must be an integer, got {text[:40]!r}") from None
+        raise InvalidArgument(f"{name} must be a whole number from {low} to {high}, got {text[:40]!r}") from None
     if not low <= number <= high:
-        raise InvalidArgument(f"{name} must be between {low} and {high}, got {number}")
+        raise InvalidArgument(f"{name} must be a whole number from {low} to {high}, got {text[:40]!r}")
     return number
 
 
