@@ -36,11 +36,12 @@ def _worker(stores: Stores) -> DeploymentServer:
     return build_deployment_app(stores, ("api",), poll_s=0.05, log_predictions=False, retention_every_s=None)
 
 
-def _send(server: DeploymentServer, n: int) -> list[int]:
+def _send(server: DeploymentServer, n: int, endpoint: str = "api") -> list[int]:
     async def main() -> list[int]:
         transport = httpx.ASGITransport(app=server)
         async with httpx.AsyncClient(transport=transport, base_url="http://serving") as client:
-            return [(await client.post("/v1/models/api/predict", json=body(0.9))).status_code for _ in range(n)]
+            url = f"/v1/models/{endpoint}/predict"
+            return [(await client.post(url, json=body(0.9))).status_code for _ in range(n)]
 
     return asyncio.run(main())
 
@@ -63,6 +64,22 @@ def test_an_error_spike_split_over_two_workers_rolls_back_once(stores: Stores) -
     assert events[0].actor == "system:slo" and "60 requests" in (events[0].reason or "")
     assert len(a.rollback.rollbacks) + len(b.rollback.rollbacks) == 1  # type: ignore[union-attr]
     assert [v.version for v in service.get("api").spec.variants] == [1]
+
+
+def test_only_deployments_with_an_slo_publish_counts(stores: Stores) -> None:
+    service = DeploymentService(stores.serving, RegistryService(stores.registry, stores.tracking, stores.artifacts))
+    service.create("api", ["main=m@1"], actor="t", slo={"max_error_rate": 0.5, "min_requests": 1000})
+    service.create("plain", ["main=m@1"], actor="t")
+    worker = build_deployment_app(stores, ("api", "plain"), poll_s=0.05, log_predictions=False, retention_every_s=None)
+    assert set(_send(worker, 3)) == {200} and set(_send(worker, 3, "plain")) == {200}
+    worker.tick()
+    assert len(stores.serving.read_slo_counts("api")) == 1
+    assert stores.serving.read_slo_counts("plain") == {}  # no SLO: nothing written, tick after tick
+    service.update("plain", actor="t", slo={"max_p99_ms": 1000})  # given one: counted from the next tick
+    worker.host.poll()
+    worker.tick()
+    [published] = stores.serving.read_slo_counts("plain").values()
+    assert published["variants"]["main"][0] == 3
 
 
 def test_one_judge_holds_the_lease(stores: Stores) -> None:

@@ -11,11 +11,11 @@ fails no request. A revision whose models cannot be loaded is not served (the ol
 error is logged); a deleted deployment stops being served.
 
 Every tick the SLO's windows (``serving/slo.py``) are sampled: each worker publishes its request,
-5xx and latency counts per deployment to the serving store and reads every worker's, so a window
-counts the deployment's whole traffic, every worker and replica on that metadata store. One
-worker judges each deployment — the holder of its judge lease in the store — and ``AutoRollback``
-(rollback.py) rolls it back when a rule says so. Over a modelyard server's stores (no lease
-there) each process judges its own traffic, as before.
+5xx and latency counts per deployment with an SLO (none for the others) to the serving store and
+reads every worker's, so a window counts the deployment's whole traffic, every worker and replica
+on that metadata store. One worker judges each deployment — the holder of its judge lease in the
+store — and ``AutoRollback`` (rollback.py) rolls it back when a rule says so. Over a modelyard
+server's stores (no lease there) each process judges its own traffic, as before.
 
 ``LogRetention`` is the periodic work on the logs: every few minutes, in a thread of its own (a
 long prune never delays the poller), it prunes each hosted deployment whose spec has
@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import ModelyardError, NotFound
-from modelyard.core.serving import Deployment, VariantSpec
+from modelyard.core.serving import Deployment, DeploymentSpec, VariantSpec
 from modelyard.serving.endpoint import Endpoint, ServedVariant, ServingState
 from modelyard.serving.rollback import AutoRollback, RollbackRule, SloRule
 from modelyard.serving.slo import CountWindows, JudgeClaim, SharedCounts, local_counts, worker_id
@@ -82,6 +82,8 @@ class DeploymentHost:
         self.poll_s = poll_s
         self.on_tick = on_tick
         self.revisions: dict[str, int] = {}
+        #: the spec of each deployment's newest revision read (served, or failed to load)
+        self.specs: dict[str, DeploymentSpec] = {}
         self._hosts: dict[tuple[str, int], ModelHost] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,6 +108,7 @@ class DeploymentHost:
         endpoint = endpoint_for(deployment, self._load)  # every model loaded before the swap
         self.state.set_endpoint(endpoint)
         self.revisions[deployment.name] = deployment.revision
+        self.specs[deployment.name] = deployment.spec
         in_use = {(v.model_name, v.model_version) for e in self.state.endpoints() for v in e.variants}
         self._hosts = {k: h for k, h in self._hosts.items() if k in in_use}
         self.swaps += 1
@@ -120,6 +123,7 @@ class DeploymentHost:
                 if name in self.revisions:
                     log.warning("deployment %s was deleted; no longer served", name)
                     self.revisions.pop(name, None)
+                    self.specs.pop(name, None)
                     try:
                         self.state.remove_endpoint(name)
                     except NotFound:
@@ -136,6 +140,11 @@ class DeploymentHost:
             except Exception as exc:  # a revision that cannot load is not served; keep the old one
                 log.error("deployment %s revision %d could not be loaded: %s", name, deployment.revision, exc)
                 self.revisions[name] = deployment.revision
+                self.specs[name] = deployment.spec
+
+    def with_slo(self) -> list[str]:
+        """The hosted deployments whose current spec has an SLO (whose counts are judged)."""
+        return [name for name in self.names if (spec := self.specs.get(name)) is not None and spec.slo is not None]
 
     def start(self) -> DeploymentHost:
         self._thread = threading.Thread(target=self._run, name="modelyard-deployments", daemon=True)
@@ -331,7 +340,7 @@ def build_deployment_app(
             rollback = watcher(service, windows, host.names, rules)
         else:
             worker = worker_id()
-            windows = CountWindows(SharedCounts(stores.serving, metrics, host.names, worker=worker))
+            windows = CountWindows(SharedCounts(stores.serving, metrics, host.with_slo, worker=worker))
             claim = JudgeClaim(stores.serving, worker, lease_s=max(5.0, 5 * poll_s))
             rollback = watcher(service, windows, host.names, rules, may_judge=claim)
     retention = None

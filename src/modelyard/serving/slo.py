@@ -15,7 +15,8 @@ Where the counts come from:
 - ``SharedCounts``: each tick the worker publishes its own counts per deployment to the serving
   store (``publish_slo_counts``, one row per worker) and reads every worker's back
   (``read_slo_counts``), so the sum covers every worker process and every replica on the same
-  metadata store.
+  metadata store. Only deployments with an SLO are published (``names`` is asked every tick: the
+  host's deployments whose current spec has one); the others write nothing.
 
 ``JudgeClaim`` decides which worker judges: the one holding the deployment's judge lease in the
 store (``claim_slo_judge``: insert-unique, renewed every tick by its holder, taken over once it
@@ -82,20 +83,20 @@ def local_counts(metrics: ServingMetrics) -> Callable[[], dict[Key, Entry]]:
 
 
 class SharedCounts:
-    """Publish this worker's counts for ``names`` and read every worker's (module docstring)."""
+    """Publish this worker's counts for ``names()`` and read every worker's (module docstring)."""
 
     def __init__(
         self,
         store: ServingStore,
         metrics: ServingMetrics,
-        names: Sequence[str],
+        names: Callable[[], Sequence[str]],
         *,
         worker: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.metrics = metrics
-        self.names = tuple(names)
+        self.names = names
         self.worker = worker or worker_id()
         self.clock = clock
 
@@ -103,7 +104,7 @@ class SharedCounts:
         now_ms = int(self.clock() * 1000)
         own = _per_deployment(self.metrics)
         out: dict[Key, Entry] = {}
-        for name in self.names:
+        for name in self.names():
             published = {"started": self.metrics.started, "variants": own.get(name, {})}
             self.store.publish_slo_counts(name, self.worker, published, at=now_ms)
             for worker, counts in self.store.read_slo_counts(name).items():
