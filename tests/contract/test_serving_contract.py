@@ -250,6 +250,7 @@ def test_prediction_partitions_are_indexed_by_time(serving: ServingStore) -> Non
     first = _partition("api", 1_000, 1_999)
     second = _partition("api", 2_000, 2_999)
     other = _partition("other", 1_000, 5_000)
+    assert serving.list_prediction_log_endpoints() == []
     for p, ids in ((first, ["r1", "r2"]), (second, ["r3", "r4"]), (other, ["o1"])):
         assert serving.add_prediction_partition(p, ids) == p
     serving.add_prediction_partition(first, ["r1", "r2"])  # a retry adds nothing
@@ -258,6 +259,7 @@ def test_prediction_partitions_are_indexed_by_time(serving: ServingStore) -> Non
     assert serving.list_prediction_partitions("api", 2_500, 2_501) == [second]
     assert serving.list_prediction_partitions("api", 3_000, 4_000) == []
     assert serving.list_prediction_partitions("nosuch", 0, 10_000) == []
+    assert serving.list_prediction_log_endpoints() == ["api", "other"]  # each once, by name
 
 
 def test_a_partition_of_many_request_ids_indexes_every_one(serving: ServingStore) -> None:

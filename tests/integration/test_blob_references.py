@@ -171,6 +171,43 @@ def test_db_check_blobs_lists_missing_and_corrupt_blobs(home: Path, tmp_path: Pa
     assert _check().exit_code == 0
 
 
+def test_db_check_blobs_covers_prediction_log_partitions(home: Path) -> None:
+    """Each partition file of a prediction log (of any endpoint: no deployment is needed, so a
+    deleted one's logs count too) is a referenced blob: one missing, one damaged, each reported with
+    its endpoint and partition."""
+    from modelyard.core.ids import new_id
+    from modelyard.core.serving import PredictionLogPartition
+
+    assert runner.invoke(app, ["db", "init"]).exit_code == 0
+    parts = []
+    with open_stores(f"sqlite:///{home / 'modelyard.db'}") as stores:
+        for endpoint in ("api", "gone", "api"):
+            data = os.urandom(200_000)  # stored loose, so it can be damaged on disk
+            ref = stores.artifacts.put_bytes(data)
+            part = PredictionLogPartition(id=new_id(), endpoint=endpoint, start_ms=len(parts), end_ms=len(parts) + 1,
+                                          row_count=1, digest=ref.digest, size=len(data), created_at=1)  # fmt: skip
+            stores.serving.add_prediction_partition(part, [f"r{len(parts)}"])
+            parts.append((part, data))
+        assert _check("--blobs", "--hashes").exit_code == 0
+        stores.artifacts.delete(parts[1][0].digest)
+        blob = stores.artifacts.local_blob_path(parts[2][0].digest)
+    assert blob is not None and blob.is_file()
+    blob.chmod(0o644)
+    blob.write_bytes(b"X" + parts[2][1][1:])
+    result = _check("--blobs")
+    assert result.exit_code == 1
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem:")]
+    gone = parts[1][0]
+    missing = f"problem: missing blob {gone.digest}, referenced by prediction log of gone (partition {gone.id})"
+    assert problems == [missing]
+    result = _check("--blobs", "--hashes")
+    damaged = parts[2][0]
+    assert result.exit_code == 1 and (
+        f"problem: corrupt blob {damaged.digest} (its bytes no longer hash to it), referenced by prediction log of api"
+        f" (partition {damaged.id})" in result.stdout.splitlines()
+    )
+
+
 def test_hashes_needs_blobs(home: Path) -> None:
     assert runner.invoke(app, ["db", "init"]).exit_code == 0
     result = _check("--hashes")

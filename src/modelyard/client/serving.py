@@ -143,6 +143,10 @@ class HttpServingStore(HttpAggregateStore, ServingStore):
         data = self._json("GET", "/prediction-partitions", idempotent=True, params=params)
         return [PredictionLogPartition.model_validate(p) for p in data["partitions"]]
 
+    def list_prediction_log_endpoints(self) -> list[str]:
+        data = self._json("GET", "/prediction-partitions/endpoints", idempotent=True)
+        return [str(name) for name in data["endpoints"]]
+
     def compact_prediction_partitions(
         self, endpoint: str, replaced: Sequence[str], partition: PredictionLogPartition
     ) -> PredictionLogPartition:

@@ -7,7 +7,9 @@ server. What references blobs:
 
 - dataset versions (not removed): the manifest, and every file the manifest lists;
 - model versions (not purged): the package manifest and every file of the package;
-- runs (active and deleted, of every project): every logged artifact.
+- runs (active and deleted, of every project): every logged artifact;
+- prediction logs (every endpoint with one, deleted deployments' too): every partition's Parquet
+  file (the serving store's ``prediction_partitions`` index).
 
 Reading a manifest verifies its hash on the way; a manifest that cannot be read (missing, corrupt,
 not a manifest) is a problem, and its files cannot be listed.
@@ -21,6 +23,7 @@ from typing import Protocol
 
 from modelyard.core.errors import IntegrityError, InvalidArgument, NotFound
 from modelyard.core.tracking import RunQuery
+from modelyard.core.validation import INT64_MAX
 from modelyard.data.changes import read_manifest_entries
 from modelyard.store.bundle import Stores
 
@@ -104,6 +107,9 @@ def referenced_blobs(stores: Stores, problems: list[str] | None = None) -> dict[
             token = page.next_page_token
             if not token:
                 break
+    for endpoint in stores.serving.list_prediction_log_endpoints():
+        for partition in stores.serving.list_prediction_partitions(endpoint, 0, INT64_MAX):
+            add(partition.digest, f"prediction log of {endpoint} (partition {partition.id})")
     return refs
 
 

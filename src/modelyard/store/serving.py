@@ -123,6 +123,11 @@ class ServingStore(ABC):
         ordered by start time then id. An endpoint with no logs has none (empty)."""
 
     @abstractmethod
+    def list_prediction_log_endpoints(self) -> list[str]:
+        """Every endpoint with logged partitions (deployments, deleted ones too, and endpoints
+        served by model reference), ordered by name."""
+
+    @abstractmethod
     def compact_prediction_partitions(
         self, endpoint: str, replaced: Sequence[str], partition: PredictionLogPartition
     ) -> PredictionLogPartition:

@@ -34,6 +34,7 @@ __all__ = [
     "FeedbackList",
     "FeedbackLookup",
     "FeedbackRecorded",
+    "PredictionLogEndpointList",
     "PredictionLogMaintenance",
     "PredictionPartition",
     "PredictionPartitionCompact",
@@ -130,6 +131,12 @@ class PredictionPartitionCompact(WireModel):
 
 class PredictionPartitionList(WireModel):
     partitions: list[PredictionLogPartition]
+
+
+class PredictionLogEndpointList(WireModel):
+    """Every endpoint with logged partitions, ordered by name."""
+
+    endpoints: list[str]
 
 
 class FeedbackItem(WireModel):

@@ -41,6 +41,7 @@ from modelyard.wire import (
     FeedbackList,
     FeedbackLookup,
     FeedbackRecorded,
+    PredictionLogEndpointList,
     PredictionLogMaintenance,
     PredictionPartitionCompact,
     PredictionPartitionCreate,
@@ -269,6 +270,13 @@ def list_prediction_partitions(
     c.allow_somewhere("viewer")
     found = serving_store(c).list_prediction_partitions(endpoint, start_ms, end_ms)
     return WireJSONResponse({"partitions": [p.model_dump(mode="json") for p in found]})
+
+
+@router.get("/prediction-partitions/endpoints", response_model=PredictionLogEndpointList)
+def list_prediction_log_endpoints(c: Call = Depends(get_call)) -> Any:
+    """Every endpoint with logged partitions (``modelyard db check --blobs`` walks their blobs)."""
+    c.allow_somewhere("viewer")
+    return WireJSONResponse({"endpoints": serving_store(c).list_prediction_log_endpoints()})
 
 
 @router.post("/feedback", response_model=FeedbackRecorded)

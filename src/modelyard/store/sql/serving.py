@@ -355,6 +355,11 @@ class SqlServingStore(SqlAggregateStore, ServingStore):
 
         return self._read(tx)
 
+    def list_prediction_log_endpoints(self) -> list[str]:
+        p = prediction_partitions
+        query = select(p.c.endpoint).distinct().order_by(p.c.endpoint)
+        return self._read(lambda conn: [row.endpoint for row in conn.execute(query)])
+
     def compact_prediction_partitions(
         self, endpoint: str, replaced: Sequence[str], partition: PredictionLogPartition
     ) -> PredictionLogPartition:
