@@ -43,6 +43,7 @@ test: $(STAMP_DEV) services lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: $(STAMP_DEV)
+	@bash scripts/wrk.sh
 	$(PY) -m benchmarks.tracking $(BENCH_ARGS)
 	$(PY) -m benchmarks.tuning $(BENCH_ARGS)
 	$(PY) -m benchmarks.server_load $(BENCH_ARGS)

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import pickle
+import shutil
 import signal
 import socket
 import statistics
@@ -43,6 +44,11 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks._venv import BENCH_DIR, REPO_ROOT, ensure_peer_env
+
+WRK_MISSING = (
+    "benchmarks.serving: wrk is not installed: `make bench` installs it when run as root "
+    "(scripts/wrk.sh), or install it yourself: sudo apt-get install wrk"
+)
 
 PEERS_DIR = REPO_ROOT / "benchmarks" / "peers"
 MLFLOW = ("mlflow==3.17.2", "scikit-learn==1.9.1")
@@ -361,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.reps = 3.0, 1
+    if shutil.which("wrk") is None:  # before the peers' environments are built: they take minutes
+        print(WRK_MISSING, file=sys.stderr)
+        return 2
     console = Console()
     peers = {
         "mlflow": ensure_peer_env("serving-mlflow", MLFLOW, console=console).python,
