@@ -456,6 +456,13 @@ def main() -> None:
     console = Console()
     started = time.time()
     if args.online_http:
+        if shutil.which("wrk") is None:  # the load generator (peers/_http_load.py)
+            print(
+                "benchmarks.features --online-http: wrk is not installed: `make bench` installs it when run as "
+                "root (scripts/wrk.sh), or install it yourself: sudo apt-get install wrk",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
         results = run_online_http(args, console)
         uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
         results["machine"] = {**_machine(), "uptime": uptime, "shared": True}
