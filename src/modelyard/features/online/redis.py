@@ -1,7 +1,8 @@
 """The Redis online store: one key per entity and view version, the row as one JSON array.
 
 Key ``<prefix><view>@v<N>:<encoded entity key>``, value ``[event_ms, v0, v1, ...]`` (orjson). A
-lookup is one ``MGET`` of every key asked for, of every view read together (``readers``); a
+lookup is one ``MGET`` of every key asked for, of every view read together (``readers``), on a
+connection kept for reads (no pool checkout per read); a
 write runs a small Lua script per row in a pipeline, which replaces the stored row only when the
 new one is not older (compared on the server, so concurrent materialisations and stream pushes
 cannot lose the newest row). The prefix
