@@ -50,6 +50,7 @@ bench: $(STAMP_DEV)
 	$(PY) -m benchmarks.data $(BENCH_ARGS)
 	$(PY) -m benchmarks.validation
 	$(PY) -m benchmarks.features $(BENCH_ARGS)
+	$(PY) -m benchmarks.features --online-http   # Redis at 127.0.0.1:6379 (--redis URL)
 	$(PY) -m benchmarks.serving $(BENCH_ARGS)
 	$(PY) -m benchmarks.estimation $(BENCH_ARGS)
 	$(PY) -m benchmarks.drift $(BENCH_ARGS)
