@@ -13,7 +13,7 @@ leaves no partial blob at any address) and then indexes it in the serving store 
 range, row count, digest, and the request ids for feedback) — so an index row never points at a
 missing blob, and a crash between the two leaves only an unreferenced blob. A failed write is
 retried with backoff; rows that still cannot be written are counted in ``failed`` (and logged),
-never silently lost. Matrix inputs and numpy outputs are encoded without building Python lists
+never silently lost. Numpy outputs are encoded without building Python lists
 (``json_column``; the text is ``to_json``'s).
 
 ``flush()`` waits until everything offered before it is written; ``close()`` flushes and stops the
@@ -103,44 +103,14 @@ def to_json(value: Any) -> str:
 _NATIVE_KINDS = {"f8", "i8", "i4", "i2", "i1", "u8", "u4", "u2", "u1", "b1"}
 
 
-@functools.lru_cache(maxsize=64)
-def _matrix_template(names: tuple[str, ...]) -> str:
-    """``{"a":[%s],"b":[%s],...}``: a matrix record's JSON with each column's values to fill in."""
-    return "{" + ",".join(orjson.dumps(n).decode().replace("%", "%%") + ":[%s]" for n in names) + "}"
-
-
-def _matrix_json(value: MatrixColumns) -> str:
-    """What ``to_json(value)`` returns, without building the ``{column: [values]}`` lists: the
-    array's columns are written by orjson in one call and cut into the column template."""
-    array = value.array
-    names = value.names
-    if (
-        getattr(array, "ndim", 0) != 2
-        or array.shape[1] != len(names)
-        or not array.shape[0]
-        or not names
-        or f"{array.dtype.kind}{array.dtype.itemsize}" not in _NATIVE_KINDS
-    ):
-        return to_json(value)
-    if array.shape[0] == 1:  # one row: its values, one per column
-        text = orjson.dumps(np.ascontiguousarray(array[0]), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-        parts = text[1:-1].split(",")
-    else:  # the transposed matrix: one JSON list per column
-        text = orjson.dumps(np.ascontiguousarray(array.T), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-        parts = text[2:-2].split("],[")
-    return _matrix_template(names) % tuple(parts)
-
-
 def json_column(values: Sequence[Any]) -> list[str | None]:
-    """``to_json`` of each value (None stays None), with fast paths for what serving logs most:
-    a matrix request's columns and a numpy output."""
+    """``to_json`` of each value, with a fast path for what serving logs most: a numpy output
+    (a float64 matrix request's inputs are stored as numbers, see ``_input_columns``)."""
     out: list[str | None] = []
     append = out.append
     for value in values:
         kind = type(value)
-        if kind is MatrixColumns:
-            append(_matrix_json(value))
-        elif (
+        if (
             kind is np.ndarray
             and value.flags.c_contiguous
             and f"{value.dtype.kind}{value.dtype.itemsize}" in _NATIVE_KINDS
@@ -172,7 +142,7 @@ def _input_columns(inputs: Sequence[Any]) -> tuple[list[str | None], Any, list[s
                 text.append(None)
                 names.append(_names_json(value.names))
                 continue
-        text.append(None if value is None else json_column((value,))[0])
+        text.append(None if value is None else to_json(value))
         names.append(None)
     offsets = np.cumsum(sizes)
     if offsets[-1] > np.iinfo(np.int32).max:  # beyond a list array's offsets: every row as text
